@@ -1,0 +1,361 @@
+//! Operator actions shared by the admin API and the CLI: apps, members,
+//! users, unlock. Input is checked here, once, whichever door it came in by.
+
+use crate::error::{CiamError, ErrorCode, Refusal};
+use crate::keys::MAX_ID_TOKEN_TTL;
+use crate::mobile::Mobile;
+use crate::password::{Password, PasswordHasher};
+use crate::service::Ciam;
+use crate::store::{App, AppAccess, StoreError, User};
+use crate::token::{OpaqueToken, new_id};
+
+/// Default session_token lifetime (the seed's `expire`).
+pub const DEFAULT_SESSION_TTL: i64 = 432_000;
+/// Default id_token lifetime.
+pub const DEFAULT_ID_TOKEN_TTL: i64 = 300;
+/// Longest session_token lifetime an app may set (one year).
+pub const MAX_SESSION_TTL: i64 = 31_536_000;
+
+/// `422` for `field`, saying why.
+pub fn invalid(field: &str, why: impl Into<String>) -> CiamError {
+    CiamError::Refused(Refusal::with_args(
+        ErrorCode::AdminFieldInvalid,
+        vec![field.to_owned(), why.into()],
+    ))
+}
+
+/// `404` for a kind of resource.
+pub fn not_found(kind: &str) -> CiamError {
+    CiamError::Refused(Refusal::with_args(
+        ErrorCode::AdminNotFound,
+        vec![kind.to_owned()],
+    ))
+}
+
+fn conflict_to_taken(e: StoreError) -> CiamError {
+    match e {
+        StoreError::Conflict(_) => CiamError::refused(ErrorCode::AdminMobileTaken),
+        other => other.into(),
+    }
+}
+
+/// Fields of an app an operator sets; `None` keeps the current (or default).
+#[derive(Debug, Clone, Default)]
+pub struct AppInput {
+    /// Display name.
+    pub name: Option<String>,
+    /// Whether clients may use it.
+    pub enabled: Option<bool>,
+    /// Whether logins check password age.
+    pub password_expiry_check: Option<bool>,
+    /// `all` or `assigned`.
+    pub access: Option<AppAccess>,
+    /// session_token lifetime, seconds.
+    pub session_ttl: Option<i64>,
+    /// id_token lifetime, seconds.
+    pub id_token_ttl: Option<i64>,
+}
+
+/// Fields of a user an operator sets. For optional text fields the outer
+/// `Option` says whether the field was given, the inner one clears it.
+#[derive(Debug, Clone, Default)]
+pub struct UserInput {
+    /// Mobile as typed; normalised to E.164.
+    pub mobile: Option<String>,
+    /// A password to hash (checked against the policy).
+    pub password: Option<Password>,
+    /// A PHC hash to import as is.
+    pub password_hash: Option<String>,
+    /// Login name.
+    pub user_name: Option<Option<String>>,
+    /// Display name.
+    pub name: Option<Option<String>>,
+    /// E-mail.
+    pub email: Option<Option<String>>,
+    /// Disabled flag.
+    pub disabled: Option<bool>,
+    /// When the password was set (RFC 3339 parsed by the caller).
+    pub password_changed_at: Option<i64>,
+}
+
+fn check_text(field: &str, value: &Option<String>, max: usize) -> Result<(), CiamError> {
+    match value {
+        Some(v) if v.chars().count() > max => {
+            Err(invalid(field, format!("at most {max} characters")))
+        }
+        Some(v) if v.chars().any(char::is_control) => {
+            Err(invalid(field, "control characters are not allowed"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_email(value: &Option<String>) -> Result<(), CiamError> {
+    check_text("email", value, 254)?;
+    match value {
+        Some(v)
+            if !v.is_empty()
+                && (v.split('@').count() != 2
+                    || v.starts_with('@')
+                    || v.ends_with('@')
+                    || v.contains(' ')) =>
+        {
+            Err(invalid("email", "not an e-mail address"))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl AppInput {
+    fn apply(self, app: &mut App) -> Result<(), CiamError> {
+        if let Some(name) = self.name {
+            let name = name.trim().to_owned();
+            if name.is_empty() {
+                return Err(invalid("name", "must not be empty"));
+            }
+            check_text("name", &Some(name.clone()), 128)?;
+            app.name = name;
+        }
+        if let Some(v) = self.enabled {
+            app.enabled = v;
+        }
+        if let Some(v) = self.password_expiry_check {
+            app.password_expiry_check = v;
+        }
+        if let Some(v) = self.access {
+            app.access = v;
+        }
+        if let Some(v) = self.session_ttl {
+            if !(1..=MAX_SESSION_TTL).contains(&v) {
+                return Err(invalid(
+                    "session_ttl",
+                    format!("must be between 1 and {MAX_SESSION_TTL} seconds"),
+                ));
+            }
+            app.session_ttl = v;
+        }
+        if let Some(v) = self.id_token_ttl {
+            if !(1..=MAX_ID_TOKEN_TTL).contains(&v) {
+                return Err(invalid(
+                    "id_token_ttl",
+                    format!("must be between 1 and {MAX_ID_TOKEN_TTL} seconds"),
+                ));
+            }
+            app.id_token_ttl = v;
+        }
+        Ok(())
+    }
+}
+
+impl Ciam {
+    /// Registers an app; the server makes its 32-character client id.
+    pub async fn create_app(&self, input: AppInput) -> Result<App, CiamError> {
+        if input.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+            return Err(invalid("name", "is required"));
+        }
+        let mut app = App {
+            client_id: OpaqueToken::generate(32)?.expose().to_owned(),
+            name: String::new(),
+            enabled: true,
+            password_expiry_check: false,
+            access: AppAccess::All,
+            session_ttl: DEFAULT_SESSION_TTL,
+            id_token_ttl: DEFAULT_ID_TOKEN_TTL,
+            created_at: self.now(),
+        };
+        input.apply(&mut app)?;
+        self.store().insert_app(&app).await?;
+        Ok(app)
+    }
+
+    /// Changes an app's fields.
+    pub async fn update_app(&self, client_id: &str, input: AppInput) -> Result<App, CiamError> {
+        let mut app = self
+            .store()
+            .get_app(client_id)
+            .await?
+            .ok_or_else(|| not_found("app"))?;
+        input.apply(&mut app)?;
+        if !self.store().update_app(&app).await? {
+            return Err(not_found("app"));
+        }
+        Ok(app)
+    }
+
+    /// One app, enabled or not.
+    pub async fn app(&self, client_id: &str) -> Result<App, CiamError> {
+        self.store()
+            .get_app(client_id)
+            .await?
+            .ok_or_else(|| not_found("app"))
+    }
+
+    /// Deletes an app.
+    pub async fn delete_app(&self, client_id: &str) -> Result<(), CiamError> {
+        if self.store().delete_app(client_id).await? {
+            Ok(())
+        } else {
+            Err(not_found("app"))
+        }
+    }
+
+    /// Assigns or unassigns a user.
+    pub async fn set_member(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        member: bool,
+    ) -> Result<(), CiamError> {
+        self.app(client_id).await?;
+        self.user(user_id).await?;
+        if member {
+            self.store().add_member(client_id, user_id).await?;
+        } else if !self.store().remove_member(client_id, user_id).await? {
+            return Err(not_found("membership"));
+        }
+        Ok(())
+    }
+
+    /// One user.
+    pub async fn user(&self, id: &str) -> Result<User, CiamError> {
+        self.store()
+            .get_user(id)
+            .await?
+            .ok_or_else(|| not_found("user"))
+    }
+
+    /// Normalises a mobile for lookups; `None` when it is no phone number.
+    pub fn normalise_mobile(&self, typed: &str) -> Option<Mobile> {
+        Mobile::parse(typed, self.config().region)
+    }
+
+    async fn password_input(&self, input: &UserInput) -> Result<Option<String>, CiamError> {
+        match (&input.password, &input.password_hash) {
+            (Some(_), Some(_)) => Err(invalid(
+                "password",
+                "give either password or password_hash, not both",
+            )),
+            (Some(pw), None) => {
+                self.password_policy()
+                    .await?
+                    .check(pw)
+                    .map_err(|e| invalid("password", e.message(crate::Lang::En)))?;
+                Ok(Some(self.hasher().hash(pw).await?))
+            }
+            (None, Some(phc)) => {
+                PasswordHasher::check_importable(phc)
+                    .map_err(|e| invalid("password_hash", e.to_string()))?;
+                Ok(Some(phc.clone()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Creates a user from a password (checked against the policy) or an
+    /// imported PHC hash.
+    pub async fn create_user(&self, input: UserInput) -> Result<User, CiamError> {
+        let typed = input
+            .mobile
+            .clone()
+            .ok_or_else(|| invalid("mobile", "is required"))?;
+        let mobile = self
+            .normalise_mobile(&typed)
+            .ok_or_else(|| invalid("mobile", "not a valid phone number"))?;
+        check_text("user_name", &input.user_name.clone().flatten(), 128)?;
+        check_text("name", &input.name.clone().flatten(), 128)?;
+        check_email(&input.email.clone().flatten())?;
+        let hash = self
+            .password_input(&input)
+            .await?
+            .ok_or_else(|| invalid("password", "password or password_hash is required"))?;
+        let now = self.now();
+        let user = User {
+            id: new_id(),
+            mobile: mobile.as_str().to_owned(),
+            user_name: input.user_name.flatten(),
+            name: input.name.flatten(),
+            email: input.email.flatten(),
+            disabled: input.disabled.unwrap_or(false),
+            password_hash: hash,
+            password_changed_at: input.password_changed_at.unwrap_or(now),
+            created_at: now,
+            updated_at: now,
+        };
+        self.store()
+            .insert_user(&user)
+            .await
+            .map_err(conflict_to_taken)?;
+        Ok(user)
+    }
+
+    /// Changes a user. A new password (or hash), or disabling, revokes the
+    /// user's sessions.
+    pub async fn update_user(&self, id: &str, input: UserInput) -> Result<User, CiamError> {
+        let mut user = self.user(id).await?;
+        if let Some(typed) = &input.mobile {
+            let mobile = self
+                .normalise_mobile(typed)
+                .ok_or_else(|| invalid("mobile", "not a valid phone number"))?;
+            user.mobile = mobile.as_str().to_owned();
+        }
+        if let Some(v) = input.user_name.clone() {
+            check_text("user_name", &v, 128)?;
+            user.user_name = v;
+        }
+        if let Some(v) = input.name.clone() {
+            check_text("name", &v, 128)?;
+            user.name = v;
+        }
+        if let Some(v) = input.email.clone() {
+            check_email(&v)?;
+            user.email = v;
+        }
+        let now = self.now();
+        let newly_disabled = input.disabled == Some(true) && !user.disabled;
+        if let Some(v) = input.disabled {
+            user.disabled = v;
+        }
+        let new_hash = self.password_input(&input).await?;
+        if let Some(changed_at) = input.password_changed_at {
+            user.password_changed_at = changed_at;
+        }
+        user.updated_at = now;
+        if !self
+            .store()
+            .update_user(&user)
+            .await
+            .map_err(conflict_to_taken)?
+        {
+            return Err(not_found("user"));
+        }
+        if let Some(hash) = new_hash {
+            let changed_at = input.password_changed_at.unwrap_or(now);
+            let history = self.password_policy().await?.history;
+            self.store()
+                .set_password(&user.id, &hash, changed_at, history)
+                .await?;
+            user.password_hash = hash;
+            user.password_changed_at = changed_at;
+        }
+        if newly_disabled {
+            self.store().delete_user_sessions(&user.id).await?;
+        }
+        Ok(user)
+    }
+
+    /// Deletes a user.
+    pub async fn delete_user(&self, id: &str) -> Result<(), CiamError> {
+        if self.store().delete_user(id).await? {
+            Ok(())
+        } else {
+            Err(not_found("user"))
+        }
+    }
+
+    /// Lifts a lock and forgets the failures of a user's mobile.
+    pub async fn unlock_user(&self, id: &str) -> Result<(), CiamError> {
+        let user = self.user(id).await?;
+        self.store().clear_failures(&user.mobile).await?;
+        Ok(())
+    }
+}

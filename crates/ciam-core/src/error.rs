@@ -1,0 +1,322 @@
+//! Stable error codes and the one message catalogue.
+//!
+//! Every answer the server refuses carries an [`ErrorCode`]. Its text is looked
+//! up by (code, [`Lang`]) in [`ErrorCode::template`]; placeholders `{0}`, `{1}`
+//! are filled by [`ErrorCode::message`]. The vendor's codes keep the vendor's
+//! words verbatim, ours follow the same style.
+
+use std::fmt;
+
+/// The language of a response, chosen by the `X-L` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// English, the default.
+    #[default]
+    En,
+    /// Chinese, for any `X-L` value starting with `zh`.
+    Zh,
+}
+
+impl Lang {
+    /// `X-L` starting with `zh` (any case) means Chinese; anything else English.
+    pub fn from_header(value: Option<&str>) -> Self {
+        match value {
+            Some(v)
+                if v.trim()
+                    .get(..2)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("zh")) =>
+            {
+                Lang::Zh
+            }
+            _ => Lang::En,
+        }
+    }
+}
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal, $status:literal, $en:literal, $zh:literal; )*) => {
+        /// Every error code the server can answer with.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ErrorCode {
+            /// All codes, in catalogue order (for documentation and tests).
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The code as clients see it, e.g. `IDAAS.SDK.LOGIN.0002`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)* }
+            }
+
+            /// The HTTP status that carries this code.
+            pub fn http_status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status,)* }
+            }
+
+            /// The message template in `lang`, with `{0}`, `{1}` placeholders.
+            pub fn template(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $((ErrorCode::$variant, Lang::En) => $en,
+                      (ErrorCode::$variant, Lang::Zh) => $zh,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // --- vendor codes of the login page (seed), words verbatim ---
+    /// A required device header is missing or blank.
+    DeviceInfoIncomplete = "IDAAS.SDK.PARAM.0001", 400,
+        "Device information is incomplete", "设备信息不完整";
+    /// `X-client-id` is missing or blank.
+    ClientIdEmpty = "IDAAS.SDK.PARAM.0002", 400,
+        "clientId cannot be empty", "clientId不能为空";
+    /// `X-client-id` names no registered, enabled app.
+    AppNotRegistered = "IDAAS.SDK.PARAM.0003", 400,
+        "The app is not registered, please register the app first", "应用未注册,请先注册应用";
+    /// `mobile` missing or empty.
+    MobileEmpty = "IDAAS.SDK.USER.0004", 400,
+        "Mobile number cannot be empty", "手机号不能为空";
+    /// `password` missing or empty.
+    PasswordEmpty = "IDAAS.SDK.USER.0006", 400,
+        "Password cannot be empty", "密码不能为空";
+    /// The account is locked: `{0}` minutes and `{1}` seconds left.
+    AccountLocked = "IDAAS.SDK.LOGIN.0001", 400,
+        "User has been locked out due to multiple login failures. It will be unlocked in {0} minutes and {1} seconds",
+        "由于多次登录失败,用户已被锁定。 它将在 {0} 分钟和 {1} 秒内解锁";
+    /// Wrong password or unknown account: `{0}` attempts left.
+    InvalidCredentials = "IDAAS.SDK.LOGIN.0002", 400,
+        "Invalid account or password. Remaining times: {0}", "无效的账号或密码。 剩余次数:{0}";
+    /// Any internal failure.
+    SystemBusy = "IDAAS.SDK.COM.0002", 500,
+        "System busy, please try again later", "系统繁忙,请稍后再试";
+    /// Right password, disabled user.
+    UserDisabled = "IDAAS.SDK.USER.0039", 400,
+        "User is disabled", "用户已被禁用";
+    // --- vendor codes of the calls around the login ---
+    /// The state_token is missing, unknown, expired, used, or from the wrong flow.
+    StateTokenInvalid = "IDAAS.SDK.PARAM.0014", 400,
+        "The state_token is invalid or has expired", "state_token无效或已过期";
+    /// The session_token is missing, unknown, expired or revoked.
+    SessionTokenInvalid = "IDAAS.SDK.PARAM.0023", 400,
+        "The session_token is invalid or has expired", "session_token无效或已过期";
+    // --- local codes: request shape ---
+    /// The body is not declared as JSON.
+    ContentTypeInvalid = "IDAAS.SDK.REQ.0001", 400,
+        "Content-Type must be application/json", "Content-Type必须为application/json";
+    /// The body is not valid JSON (or not UTF-8).
+    BodyNotJson = "IDAAS.SDK.REQ.0002", 400,
+        "The request body is not valid JSON", "请求体不是有效的JSON";
+    /// The body is JSON but not an object with the expected field types.
+    BodyShapeInvalid = "IDAAS.SDK.REQ.0003", 400,
+        "The request body must be a JSON object whose fields are strings",
+        "请求体必须是字段为字符串的JSON对象";
+    /// The body exceeds the size limit.
+    BodyTooLarge = "IDAAS.SDK.REQ.0004", 413,
+        "The request body is too large", "请求体过大";
+    /// No such API.
+    RouteNotFound = "IDAAS.SDK.REQ.0005", 404,
+        "The requested API does not exist", "请求的接口不存在";
+    /// The API exists, but not with this method.
+    MethodNotAllowed = "IDAAS.SDK.REQ.0006", 405,
+        "The request method is not supported by this API", "该接口不支持此请求方法";
+    // --- local codes: password change ---
+    /// `old_password` is wrong: `{0}` attempts left.
+    OldPasswordWrong = "IDAAS.SDK.PWD.0001", 400,
+        "The old password is incorrect. Remaining times: {0}", "旧密码不正确。 剩余次数:{0}";
+    /// The new password fails the policy; `{0}` is the policy tip.
+    PasswordPolicyViolated = "IDAAS.SDK.PWD.0002", 400,
+        "The new password does not meet the password policy: {0}", "新密码不符合密码策略:{0}";
+    /// The new password is the current one or one of the last `history` ones.
+    PasswordReused = "IDAAS.SDK.PWD.0003", 400,
+        "The new password was used recently, please choose another one", "新密码近期已使用过,请更换其他密码";
+    /// `new_password` missing or empty.
+    NewPasswordEmpty = "IDAAS.SDK.PWD.0004", 400,
+        "New password cannot be empty", "新密码不能为空";
+    /// `old_password` missing or empty.
+    OldPasswordEmpty = "IDAAS.SDK.PWD.0005", 400,
+        "Old password cannot be empty", "旧密码不能为空";
+    // --- local codes: administration ---
+    /// No or wrong `Authorization: Bearer` admin token.
+    AdminUnauthorized = "IDAAS.ADMIN.AUTH.0001", 401,
+        "A valid admin token is required", "需要有效的管理员令牌";
+    /// The addressed resource does not exist; `{0}` names its kind.
+    AdminNotFound = "IDAAS.ADMIN.RES.0001", 404,
+        "{0} not found", "{0}不存在";
+    /// Another user already has this mobile number.
+    AdminMobileTaken = "IDAAS.ADMIN.USER.0001", 409,
+        "A user with this mobile number already exists", "该手机号已被其他用户使用";
+    /// A field has an invalid value; `{0}` names it, `{1}` says why.
+    AdminFieldInvalid = "IDAAS.ADMIN.PARAM.0001", 422,
+        "Invalid value for field '{0}': {1}", "字段 '{0}' 的值无效:{1}";
+    /// The admin request body is not a JSON object of the documented shape.
+    AdminBodyInvalid = "IDAAS.ADMIN.REQ.0001", 400,
+        "The request body is not a valid JSON object for this call", "请求体不是此接口所需的JSON对象";
+}
+
+impl ErrorCode {
+    /// The message in `lang` with `{0}`, `{1}`, … replaced by `args`.
+    pub fn message(self, lang: Lang, args: &[String]) -> String {
+        let mut text = self.template(lang).to_owned();
+        for (i, arg) in args.iter().enumerate() {
+            text = text.replace(&format!("{{{i}}}"), arg);
+        }
+        text
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refusal with its code and the values for its placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What went wrong.
+    pub code: ErrorCode,
+    /// Values for `{0}`, `{1}`, … in the message.
+    pub args: Vec<String>,
+}
+
+impl Refusal {
+    /// A refusal without placeholders.
+    pub fn new(code: ErrorCode) -> Self {
+        Self {
+            code,
+            args: Vec::new(),
+        }
+    }
+
+    /// A refusal with placeholder values.
+    pub fn with_args(code: ErrorCode, args: Vec<String>) -> Self {
+        Self { code, args }
+    }
+}
+
+/// What can go wrong in a domain operation.
+#[derive(Debug, thiserror::Error)]
+pub enum CiamError {
+    /// A refusal the client is told about, in its language.
+    #[error("refused: {}", .0.code)]
+    Refused(Refusal),
+    /// A localised refusal whose placeholder must be filled per language
+    /// (the password-policy tip).
+    #[error("refused: {code}")]
+    RefusedLocalised {
+        /// The code.
+        code: ErrorCode,
+        /// `{0}` in English.
+        en: String,
+        /// `{0}` in Chinese.
+        zh: String,
+    },
+    /// An infrastructure failure: logged, answered with `IDAAS.SDK.COM.0002`.
+    #[error("internal: {0}")]
+    Internal(String),
+    /// The hashing pool and its queue are full: answered with
+    /// `IDAAS.SDK.COM.0002` at once.
+    #[error("overloaded")]
+    Overloaded,
+}
+
+impl CiamError {
+    /// Shorthand for a refusal without placeholders.
+    pub fn refused(code: ErrorCode) -> Self {
+        CiamError::Refused(Refusal::new(code))
+    }
+
+    /// The error code the client sees.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            CiamError::Refused(r) => r.code,
+            CiamError::RefusedLocalised { code, .. } => *code,
+            CiamError::Internal(_) | CiamError::Overloaded => ErrorCode::SystemBusy,
+        }
+    }
+
+    /// The message the client sees, in `lang`.
+    pub fn message(&self, lang: Lang) -> String {
+        match self {
+            CiamError::Refused(r) => r.code.message(lang, &r.args),
+            CiamError::RefusedLocalised { code, en, zh } => {
+                let arg = match lang {
+                    Lang::En => en.clone(),
+                    Lang::Zh => zh.clone(),
+                };
+                code.message(lang, &[arg])
+            }
+            CiamError::Internal(_) | CiamError::Overloaded => {
+                ErrorCode::SystemBusy.message(lang, &[])
+            }
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for CiamError {
+    fn from(e: crate::store::StoreError) -> Self {
+        CiamError::Internal(format!("store: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_code_has_both_languages_and_a_unique_id() {
+        let mut seen = HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate code {code}");
+            let en = code.template(Lang::En);
+            let zh = code.template(Lang::Zh);
+            assert!(!en.trim().is_empty(), "{code} lacks English");
+            assert!(!zh.trim().is_empty(), "{code} lacks Chinese");
+            assert_ne!(en, zh, "{code} has the same text in both languages");
+            let placeholders = |s: &str| (0..4).filter(|i| s.contains(&format!("{{{i}}}"))).count();
+            assert_eq!(
+                placeholders(en),
+                placeholders(zh),
+                "{code} placeholders differ"
+            );
+        }
+    }
+
+    #[test]
+    fn seed_messages_are_verbatim() {
+        let locked = ErrorCode::AccountLocked;
+        assert_eq!(
+            locked.message(Lang::Zh, &["29".into(), "59".into()]),
+            "由于多次登录失败,用户已被锁定。 它将在 29 分钟和 59 秒内解锁"
+        );
+        assert_eq!(
+            ErrorCode::InvalidCredentials.message(Lang::En, &["9".into()]),
+            "Invalid account or password. Remaining times: 9"
+        );
+        assert_eq!(
+            ErrorCode::InvalidCredentials.message(Lang::Zh, &["9".into()]),
+            "无效的账号或密码。 剩余次数:9"
+        );
+        assert_eq!(ErrorCode::SystemBusy.http_status(), 500);
+        assert_eq!(
+            ErrorCode::AppNotRegistered.template(Lang::Zh),
+            "应用未注册,请先注册应用"
+        );
+    }
+
+    #[test]
+    fn language_follows_x_l_prefix() {
+        assert_eq!(Lang::from_header(Some("zh")), Lang::Zh);
+        assert_eq!(Lang::from_header(Some("zh-CN")), Lang::Zh);
+        assert_eq!(Lang::from_header(Some("ZH_tw")), Lang::Zh);
+        assert_eq!(Lang::from_header(Some("en")), Lang::En);
+        assert_eq!(Lang::from_header(Some("z")), Lang::En);
+        assert_eq!(Lang::from_header(Some("中文")), Lang::En);
+        assert_eq!(Lang::from_header(None), Lang::En);
+    }
+}

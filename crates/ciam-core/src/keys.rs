@@ -1,0 +1,346 @@
+//! RS256 signing keys, the JWKS, and id_tokens.
+//!
+//! Keys live in the store so every instance signs with the same key and
+//! publishes the same set. Each instance keeps a copy in memory
+//! ([`KeyRing`]) and reloads it every [`KEY_REFRESH_SECONDS`], so a rotation
+//! made anywhere is in every JWKS within that bound.
+
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::KeyPair as _;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+
+use crate::clock::UnixTime;
+use crate::error::CiamError;
+use crate::store::{SigningKeyRecord, Store, User};
+use crate::token::new_id;
+
+/// How often each instance reloads the key set from the store.
+pub const KEY_REFRESH_SECONDS: u64 = 2;
+/// The longest id_token lifetime an app may set.
+pub const MAX_ID_TOKEN_TTL: i64 = 86_400;
+/// How long after the last token a retired key signed could expire it stays
+/// in the JWKS, for clients that cache the JWKS.
+pub const JWKS_CACHE_MARGIN: i64 = 3_600;
+
+/// One public key of the JWKS.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Jwk {
+    /// Always `RSA`.
+    pub kty: &'static str,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+    /// Always `RS256`.
+    pub alg: &'static str,
+    /// Key id, as in the id_token header.
+    pub kid: String,
+    /// Modulus, base64url.
+    pub n: String,
+    /// Exponent, base64url.
+    pub e: String,
+}
+
+/// The JWKS document.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Jwks {
+    /// The published keys, the signing key first.
+    pub keys: Vec<Jwk>,
+}
+
+/// A key ready to sign.
+struct LoadedKey {
+    kid: String,
+    encoding: EncodingKey,
+}
+
+impl std::fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct KeySet {
+    signing: Arc<LoadedKey>,
+    jwks: Arc<Jwks>,
+}
+
+/// The in-memory copy of the store's keys.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    current: Arc<RwLock<Arc<KeySet>>>,
+}
+
+/// Generates a fresh RSA-2048 key record.
+pub fn generate_key(now: UnixTime) -> Result<SigningKeyRecord, CiamError> {
+    let pair = KeyPair::generate(KeySize::Rsa2048)
+        .map_err(|_| CiamError::Internal("RSA key generation failed".into()))?;
+    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
+        .map_err(|_| CiamError::Internal("RSA key encoding failed".into()))?;
+    Ok(SigningKeyRecord {
+        kid: new_id(),
+        private_pkcs8: der.as_ref().to_vec(),
+        created_at: now,
+        retired_at: None,
+        publish_until: None,
+    })
+}
+
+fn load(record: &SigningKeyRecord) -> Result<(LoadedKey, Jwk), CiamError> {
+    let pair = KeyPair::from_pkcs8(&record.private_pkcs8).map_err(|e| {
+        CiamError::Internal(format!("stored signing key {} unusable: {e}", record.kid))
+    })?;
+    let public = pair.public_key();
+    let jwk = Jwk {
+        kty: "RSA",
+        use_: "sig",
+        alg: "RS256",
+        kid: record.kid.clone(),
+        n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+        e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+    };
+    // jsonwebtoken's PEM reader unwraps PKCS#8 into the PKCS#1 form its
+    // signer wants.
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode(&record.private_pkcs8)
+    );
+    let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
+        CiamError::Internal(format!("stored signing key {} unusable: {e}", record.kid))
+    })?;
+    Ok((
+        LoadedKey {
+            kid: record.kid.clone(),
+            encoding,
+        },
+        jwk,
+    ))
+}
+
+fn build(records: &[SigningKeyRecord], now: UnixTime) -> Result<KeySet, CiamError> {
+    // The current key is the newest one not retired; every instance picks the
+    // same one, even if two instances created a first key at the same moment.
+    let mut sorted: Vec<&SigningKeyRecord> = records.iter().collect();
+    sorted.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
+    let current = sorted
+        .iter()
+        .find(|r| r.retired_at.is_none())
+        .ok_or_else(|| CiamError::Internal("no current signing key".into()))?;
+    let (signing, first) = load(current)?;
+    let mut keys = vec![first];
+    for record in sorted.iter().filter(|r| r.kid != current.kid) {
+        let published =
+            record.retired_at.is_none() || record.publish_until.is_some_and(|until| until > now);
+        if published {
+            keys.push(load(record)?.1);
+        }
+    }
+    Ok(KeySet {
+        signing: Arc::new(signing),
+        jwks: Arc::new(Jwks { keys }),
+    })
+}
+
+impl KeyRing {
+    /// Loads the keys, creating the first one when the store has none.
+    pub async fn open(store: &dyn Store, now: UnixTime) -> Result<Self, CiamError> {
+        let mut records = store.list_signing_keys().await?;
+        if records.is_empty() {
+            let key = tokio::task::spawn_blocking(move || generate_key(now))
+                .await
+                .map_err(|e| CiamError::Internal(format!("key generation task: {e}")))??;
+            store.insert_signing_key(&key).await?;
+            records = store.list_signing_keys().await?;
+        }
+        let set = build(&records, now)?;
+        Ok(Self {
+            current: Arc::new(RwLock::new(Arc::new(set))),
+        })
+    }
+
+    /// Re-reads the keys from the store.
+    pub async fn refresh(&self, store: &dyn Store, now: UnixTime) -> Result<(), CiamError> {
+        let records = store.list_signing_keys().await?;
+        let set = build(&records, now)?;
+        if let Ok(mut guard) = self.current.write() {
+            *guard = Arc::new(set);
+        }
+        Ok(())
+    }
+
+    /// Makes a new key current and retires the old ones, then reloads.
+    pub async fn rotate(&self, store: &dyn Store, now: UnixTime) -> Result<String, CiamError> {
+        let key = tokio::task::spawn_blocking(move || generate_key(now))
+            .await
+            .map_err(|e| CiamError::Internal(format!("key generation task: {e}")))??;
+        let kid = key.kid.clone();
+        store
+            .rotate_signing_key(&key, now, now + MAX_ID_TOKEN_TTL + JWKS_CACHE_MARGIN)
+            .await?;
+        self.refresh(store, now).await?;
+        Ok(kid)
+    }
+
+    fn snapshot(&self) -> Result<Arc<KeySet>, CiamError> {
+        self.current
+            .read()
+            .map(|g| Arc::clone(&g))
+            .map_err(|_| CiamError::Internal("key ring lock poisoned".into()))
+    }
+
+    /// The published keys.
+    pub fn jwks(&self) -> Result<Arc<Jwks>, CiamError> {
+        Ok(Arc::clone(&self.snapshot()?.jwks))
+    }
+
+    /// The kid that signs now.
+    pub fn current_kid(&self) -> Result<String, CiamError> {
+        Ok(self.snapshot()?.signing.kid.clone())
+    }
+
+    /// Signs an id_token for `user` and app `client_id`.
+    pub fn sign_id_token(
+        &self,
+        issuer: &str,
+        client_id: &str,
+        user: &User,
+        now: UnixTime,
+        ttl: i64,
+    ) -> Result<String, CiamError> {
+        let set = self.snapshot()?;
+        let claims = IdTokenClaims::new(issuer, client_id, user, now, ttl);
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(set.signing.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &set.signing.encoding)
+            .map_err(|e| CiamError::Internal(format!("id_token signing: {e}")))
+    }
+}
+
+/// The claims of an id_token.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdTokenClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience: the client id.
+    pub aud: String,
+    /// Subject: the user id.
+    pub sub: String,
+    /// Issued at.
+    pub iat: UnixTime,
+    /// Not before.
+    pub nbf: UnixTime,
+    /// Expiry.
+    pub exp: UnixTime,
+    /// Unique token id.
+    pub jti: String,
+    /// The vendor's user-info object, as a JSON string.
+    pub api: String,
+}
+
+/// The vendor's user-info shape carried in `api`.
+#[derive(Serialize)]
+struct ApiUser<'a> {
+    id: &'a str,
+    #[serde(rename = "userName")]
+    user_name: Option<&'a str>,
+    name: Option<&'a str>,
+    mobile: &'a str,
+    email: Option<&'a str>,
+}
+
+impl IdTokenClaims {
+    fn new(issuer: &str, client_id: &str, user: &User, now: UnixTime, ttl: i64) -> Self {
+        let api = ApiUser {
+            id: &user.id,
+            user_name: user.user_name.as_deref(),
+            name: user.name.as_deref(),
+            mobile: &user.mobile,
+            email: user.email.as_deref(),
+        };
+        Self {
+            iss: issuer.to_owned(),
+            aud: client_id.to_owned(),
+            sub: user.id.clone(),
+            iat: now,
+            nbf: now,
+            exp: now + ttl,
+            jti: new_id(),
+            api: serde_json::to_string(&api).unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{DecodingKey, Validation};
+
+    fn user() -> User {
+        User {
+            id: "u1".into(),
+            mobile: "+8615200000000".into(),
+            user_name: Some("alice".into()),
+            name: None,
+            email: None,
+            disabled: false,
+            password_hash: String::new(),
+            password_changed_at: 0,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn id_token_verifies_with_the_published_key() {
+        let record = generate_key(1000).expect("key");
+        let set = build(std::slice::from_ref(&record), 1000).expect("set");
+        let ring = KeyRing {
+            current: Arc::new(RwLock::new(Arc::new(set))),
+        };
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let token = ring
+            .sign_id_token("https://issuer.test", "client-1", &user(), now, 300)
+            .expect("sign");
+        let header = jsonwebtoken::decode_header(&token).expect("header");
+        assert_eq!(header.kid.as_deref(), Some(record.kid.as_str()));
+        let jwks = ring.jwks().expect("jwks");
+        let jwk = &jwks.keys[0];
+        let key = DecodingKey::from_rsa_components(&jwk.n, &jwk.e).expect("key");
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&["client-1"]);
+        validation.set_issuer(&["https://issuer.test"]);
+        let data =
+            jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation).expect("valid");
+        assert_eq!(data.claims["sub"], "u1");
+        assert_eq!(data.claims["exp"].as_i64(), Some(now + 300));
+        let api: serde_json::Value =
+            serde_json::from_str(data.claims["api"].as_str().expect("string")).expect("json");
+        assert_eq!(api["userName"], "alice");
+        assert_eq!(api["mobile"], "+8615200000000");
+        assert!(api.get("email").is_some());
+    }
+
+    #[test]
+    fn retired_keys_stay_published_until_their_time() {
+        let old = SigningKeyRecord {
+            retired_at: Some(100),
+            publish_until: Some(200),
+            ..generate_key(50).expect("key")
+        };
+        let new = generate_key(100).expect("key");
+        let both = build(&[old.clone(), new.clone()], 150).expect("set");
+        assert_eq!(both.signing.kid, new.kid);
+        assert_eq!(both.jwks.keys.len(), 2);
+        let later = build(&[old, new.clone()], 200).expect("set");
+        assert_eq!(later.jwks.keys.len(), 1);
+        assert_eq!(later.jwks.keys[0].kid, new.kid);
+    }
+}

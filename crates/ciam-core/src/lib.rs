@@ -1,0 +1,22 @@
+//! ciam's domain: phone numbers, passwords, policies, lockout, the login
+//! state machine, tokens and keys, messages, and the [`Store`] contract.
+//! Nothing here knows about HTTP or SQL.
+
+pub mod admin;
+pub mod clock;
+pub mod error;
+pub mod keys;
+pub mod login;
+pub mod mobile;
+pub mod password;
+pub mod policy;
+pub mod service;
+pub mod store;
+pub mod token;
+
+pub use clock::{Clock, OffsetClock, SystemClock, UnixTime};
+pub use error::{CiamError, ErrorCode, Lang, Refusal};
+pub use login::{LoginOutcome, SessionGrant};
+pub use password::{HashingConfig, Password};
+pub use service::{Ciam, CiamConfig};
+pub use store::{Store, StoreError, StoreResult};

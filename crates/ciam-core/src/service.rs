@@ -1,0 +1,259 @@
+//! [`Ciam`]: the one object the HTTP layer and the CLI talk to. It owns the
+//! store, the password hasher, the key ring and the clock, and keeps short-
+//! lived copies of the policies.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::clock::{Clock, UnixTime};
+use crate::error::CiamError;
+use crate::keys::KeyRing;
+use crate::mobile::Region;
+use crate::password::{HashingConfig, PasswordHasher};
+use crate::policy::{LockoutPolicy, PasswordPolicy};
+use crate::store::{AuditEvent, Store};
+use crate::token::{ADMIN_TOKEN_LEN, OpaqueToken, constant_time_eq, sha256_hex};
+
+/// Setting names in the store.
+pub(crate) mod setting {
+    pub const PASSWORD_POLICY: &str = "password_policy";
+    pub const LOCKOUT_POLICY: &str = "lockout_policy";
+    pub const ADMIN_TOKEN_DIGEST: &str = "admin_token_digest";
+}
+
+/// How long an instance trusts its copy of a policy before re-reading it.
+/// A change made on this instance is seen at once; on others within this.
+pub const POLICY_CACHE: Duration = Duration::from_secs(1);
+
+/// Domain settings that come from the operator's configuration.
+#[derive(Debug, Clone)]
+pub struct CiamConfig {
+    /// `iss` of id_tokens and the discovery document.
+    pub issuer: String,
+    /// Region for mobile numbers written without a country code.
+    pub region: Region,
+    /// state_token lifetime in seconds.
+    pub state_token_ttl: i64,
+    /// argon2id parameters and pool bounds.
+    pub hashing: HashingConfig,
+}
+
+#[derive(Debug)]
+struct Cached<T> {
+    value: Mutex<Option<(Instant, T)>>,
+}
+
+impl<T: Clone> Cached<T> {
+    fn new() -> Self {
+        Self {
+            value: Mutex::new(None),
+        }
+    }
+
+    fn get(&self) -> Option<T> {
+        let guard = self.value.lock().ok()?;
+        guard
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < POLICY_CACHE)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn set(&self, value: T) {
+        if let Ok(mut guard) = self.value.lock() {
+            *guard = Some((Instant::now(), value));
+        }
+    }
+}
+
+/// The login server's domain.
+#[derive(Debug, Clone)]
+pub struct Ciam {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    hasher: PasswordHasher,
+    keys: KeyRing,
+    clock: Arc<dyn Clock>,
+    config: CiamConfig,
+    password_policy: Cached<PasswordPolicy>,
+    lockout_policy: Cached<LockoutPolicy>,
+}
+
+impl Ciam {
+    /// Opens the domain on a migrated store: builds the hasher and loads (or
+    /// makes) the signing keys.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: CiamConfig,
+    ) -> Result<Self, CiamError> {
+        let hashing = config.hashing.clone();
+        let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(&hashing))
+            .await
+            .map_err(|e| CiamError::Internal(format!("hasher set-up: {e}")))??;
+        let keys = KeyRing::open(store.as_ref(), clock.now()).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                hasher,
+                keys,
+                clock,
+                config,
+                password_policy: Cached::new(),
+                lockout_policy: Cached::new(),
+            }),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    /// The password hasher.
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    /// The signing keys.
+    pub fn keys(&self) -> &KeyRing {
+        &self.inner.keys
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CiamConfig {
+        &self.inner.config
+    }
+
+    /// Now, by the injected clock.
+    pub fn now(&self) -> UnixTime {
+        self.inner.clock.now()
+    }
+
+    /// Re-reads the signing keys (called periodically by the server).
+    pub async fn refresh_keys(&self) -> Result<(), CiamError> {
+        self.inner.keys.refresh(self.store(), self.now()).await
+    }
+
+    /// Rotates the signing key; returns the new kid.
+    pub async fn rotate_keys(&self) -> Result<String, CiamError> {
+        self.inner.keys.rotate(self.store(), self.now()).await
+    }
+
+    /// An enabled app by client id.
+    pub async fn enabled_app(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<crate::store::App>, CiamError> {
+        if client_id.len() > 128 {
+            return Ok(None);
+        }
+        Ok(self.store().get_app(client_id).await?.filter(|a| a.enabled))
+    }
+
+    /// Writes an audit event; a failure is an internal error, so no call
+    /// answers without its event stored.
+    pub async fn audit(&self, event: &AuditEvent) -> Result<(), CiamError> {
+        self.store()
+            .insert_audit(event)
+            .await
+            .map_err(CiamError::from)
+    }
+
+    async fn setting<T: DeserializeOwned + Default>(&self, name: &str) -> Result<T, CiamError> {
+        match self.store().get_setting(name).await? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| CiamError::Internal(format!("setting {name}: {e}"))),
+            None => Ok(T::default()),
+        }
+    }
+
+    async fn put_setting<T: Serialize>(&self, name: &str, value: &T) -> Result<(), CiamError> {
+        let text = serde_json::to_string(value)
+            .map_err(|e| CiamError::Internal(format!("setting {name}: {e}")))?;
+        self.store().put_setting(name, &text).await?;
+        Ok(())
+    }
+
+    /// The password policy (the seed's by default).
+    pub async fn password_policy(&self) -> Result<PasswordPolicy, CiamError> {
+        if let Some(p) = self.inner.password_policy.get() {
+            return Ok(p);
+        }
+        let p: PasswordPolicy = self.setting(setting::PASSWORD_POLICY).await?;
+        self.inner.password_policy.set(p.clone());
+        Ok(p)
+    }
+
+    /// Replaces the password policy (validated by the caller).
+    pub async fn set_password_policy(&self, policy: &PasswordPolicy) -> Result<(), CiamError> {
+        self.put_setting(setting::PASSWORD_POLICY, policy).await?;
+        self.inner.password_policy.set(policy.clone());
+        Ok(())
+    }
+
+    /// The lockout policy (10 failures, 1800 s by default).
+    pub async fn lockout_policy(&self) -> Result<LockoutPolicy, CiamError> {
+        if let Some(p) = self.inner.lockout_policy.get() {
+            return Ok(p);
+        }
+        let p: LockoutPolicy = self.setting(setting::LOCKOUT_POLICY).await?;
+        self.inner.lockout_policy.set(p);
+        Ok(p)
+    }
+
+    /// Replaces the lockout policy (validated by the caller).
+    pub async fn set_lockout_policy(&self, policy: &LockoutPolicy) -> Result<(), CiamError> {
+        self.put_setting(setting::LOCKOUT_POLICY, policy).await?;
+        self.inner.lockout_policy.set(*policy);
+        Ok(())
+    }
+
+    /// Makes sure an admin token exists. With `configured` set, that token
+    /// is the admin token. Otherwise, on first start, a token is generated and
+    /// returned (to be shown once); only its digest is stored.
+    pub async fn ensure_admin_token(
+        &self,
+        configured: Option<&str>,
+    ) -> Result<Option<OpaqueToken>, CiamError> {
+        if let Some(token) = configured {
+            self.store()
+                .put_setting(setting::ADMIN_TOKEN_DIGEST, &sha256_hex(token.as_bytes()))
+                .await?;
+            return Ok(None);
+        }
+        let token = OpaqueToken::generate(ADMIN_TOKEN_LEN)?;
+        let written = self
+            .store()
+            .put_setting_if_absent(setting::ADMIN_TOKEN_DIGEST, &token.digest())
+            .await?;
+        Ok(written.then_some(token))
+    }
+
+    /// Replaces the admin token with a new one and returns it.
+    pub async fn reset_admin_token(&self) -> Result<OpaqueToken, CiamError> {
+        let token = OpaqueToken::generate(ADMIN_TOKEN_LEN)?;
+        self.store()
+            .put_setting(setting::ADMIN_TOKEN_DIGEST, &token.digest())
+            .await?;
+        Ok(token)
+    }
+
+    /// Whether `presented` is the admin token (compared in constant time).
+    pub async fn is_admin_token(&self, presented: &str) -> Result<bool, CiamError> {
+        let Some(stored) = self
+            .store()
+            .get_setting(setting::ADMIN_TOKEN_DIGEST)
+            .await?
+        else {
+            return Ok(false);
+        };
+        Ok(constant_time_eq(&sha256_hex(presented.as_bytes()), &stored))
+    }
+}
