@@ -1,0 +1,148 @@
+//! ciam's storage: one SQL implementation of [`ciam_core::Store`] for
+//! embedded SQLite (the default) and PostgreSQL (several instances on one
+//! database). Opening a store applies its migrations; on PostgreSQL the
+//! migrator holds an advisory lock, so instances starting together do not
+//! race on them.
+
+mod sql;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ciam_core::store::{Store, StoreError};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+pub use sql::SqlStore;
+
+/// Pool sizing and time bounds.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// The longest a call waits for a connection (and, on PostgreSQL, for a
+    /// statement) before it fails with a backend error.
+    pub timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:` URLs.
+    Sqlite,
+    /// `postgres://` and `postgresql://` URLs.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a URL names, if any.
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// An opened store of either kind.
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    /// Embedded SQLite.
+    Sqlite(SqlStore<sqlx::Sqlite>),
+    /// PostgreSQL.
+    Postgres(SqlStore<sqlx::Postgres>),
+}
+
+impl AnyStore {
+    /// The store as the domain sees it.
+    pub fn shared(&self) -> Arc<dyn Store> {
+        match self {
+            AnyStore::Sqlite(s) => Arc::new(s.clone()),
+            AnyStore::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        match self {
+            AnyStore::Sqlite(s) => s.pool().close().await,
+            AnyStore::Postgres(s) => s.pool().close().await,
+        }
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Opens the database at `url` and applies pending migrations.
+pub async fn open(url: &str, options: &DbOptions) -> Result<AnyStore, StoreError> {
+    match Backend::of(url) {
+        Some(Backend::Sqlite) => open_sqlite(url, options).await.map(AnyStore::Sqlite),
+        Some(Backend::Postgres) => open_postgres(url, options).await.map(AnyStore::Postgres),
+        None => Err(StoreError::Backend(format!(
+            "unsupported database URL scheme in {:?}; use sqlite:… or postgres://…",
+            url.split(':').next().unwrap_or_default()
+        ))),
+    }
+}
+
+async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sqlite>, StoreError> {
+    let connect = SqliteConnectOptions::from_str(url)
+        .map_err(backend)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a committed write survives power loss, not only a crash.
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(options.timeout);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(options.timeout)
+        .connect_with(connect)
+        .await
+        .map_err(backend)?;
+    sqlx::migrate!("./migrations/sqlite")
+        .run(&pool)
+        .await
+        .map_err(backend)?;
+    Ok(SqlStore { pool })
+}
+
+async fn open_postgres(
+    url: &str,
+    options: &DbOptions,
+) -> Result<SqlStore<sqlx::Postgres>, StoreError> {
+    let statement_timeout = options.timeout.as_millis().to_string();
+    let connect = PgConnectOptions::from_str(url)
+        .map_err(backend)?
+        .application_name("ciam")
+        .options([
+            ("statement_timeout", statement_timeout.as_str()),
+            ("lock_timeout", statement_timeout.as_str()),
+        ]);
+    let pool = PgPoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(options.timeout)
+        .connect_with(connect)
+        .await
+        .map_err(backend)?;
+    sqlx::migrate!("./migrations/postgres")
+        .run(&pool)
+        .await
+        .map_err(backend)?;
+    Ok(SqlStore { pool })
+}

@@ -1,0 +1,650 @@
+//! The one SQL implementation of [`Store`], shared by SQLite and PostgreSQL.
+//!
+//! Both databases accept the same statements here: `$N` placeholders,
+//! `INSERT … ON CONFLICT … DO UPDATE … RETURNING`, `DELETE … RETURNING`.
+//! Only the DDL (`migrations/<backend>/`) and connection set-up differ. The
+//! implementation is written once, in a macro, and stamped out for each
+//! concrete database type, so both run exactly the same statements.
+
+use async_trait::async_trait;
+use ciam_core::UnixTime;
+use ciam_core::store::{
+    App, AppAccess, AuditEvent, AuditQuery, FailureState, Flow, Session, SigningKeyRecord,
+    StateGrant, Store, StoreError, StoreResult, User,
+};
+use sqlx::{Pool, Postgres, Row, Sqlite};
+
+/// A [`Store`] on a SQL connection pool.
+#[derive(Debug)]
+pub struct SqlStore<DB: sqlx::Database> {
+    pub(crate) pool: Pool<DB>,
+}
+
+impl<DB: sqlx::Database> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+impl<DB: sqlx::Database> SqlStore<DB> {
+    /// The connection pool (for tools such as `ciam copy`).
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+}
+
+/// Maps a driver error: uniqueness → [`StoreError::Conflict`], the rest is
+/// a backend failure (unreachable database, timeout, …).
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(d.message().to_owned())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+const APP_COLUMNS: &str = "client_id, name, enabled, password_expiry_check, access, session_ttl, id_token_ttl, created_at";
+const USER_COLUMNS: &str = "id, mobile, user_name, name, email, disabled, password_hash, password_changed_at, created_at, updated_at";
+const AUDIT_COLUMNS: &str = "id, at, action, outcome, mobile, user_id, client_id, os_version, device_fingerprint, device_ip, agent, peer_ip";
+
+/// The counting statement behind [`Store::record_failure`]: one statement,
+/// so concurrent failures are serialised by the database row lock. All SET
+/// expressions read the row as it was before this update.
+const RECORD_FAILURE: &str = "
+INSERT INTO login_failures (lock_key, failures, locked_until)
+VALUES ($1, 1, CASE WHEN 1 >= $3 THEN $2 + $4 END)
+ON CONFLICT (lock_key) DO UPDATE SET
+    failures = CASE
+        WHEN login_failures.locked_until IS NOT NULL AND login_failures.locked_until <= $2 THEN 1
+        ELSE login_failures.failures + 1
+    END,
+    locked_until = CASE
+        WHEN login_failures.locked_until IS NOT NULL AND login_failures.locked_until <= $2
+            THEN CASE WHEN 1 >= $3 THEN $2 + $4 END
+        WHEN login_failures.failures + 1 >= $3 THEN $2 + $4
+        ELSE NULL
+    END
+RETURNING failures, locked_until";
+
+macro_rules! sql_store {
+    ($db:ty) => {
+        impl SqlStore<$db> {
+            fn app_from(row: &<$db as sqlx::Database>::Row) -> Result<App, sqlx::Error> {
+                let access: String = row.try_get("access")?;
+                Ok(App {
+                    client_id: row.try_get("client_id")?,
+                    name: row.try_get("name")?,
+                    enabled: row.try_get("enabled")?,
+                    password_expiry_check: row.try_get("password_expiry_check")?,
+                    access: AppAccess::parse(&access).unwrap_or(AppAccess::Assigned),
+                    session_ttl: row.try_get("session_ttl")?,
+                    id_token_ttl: row.try_get("id_token_ttl")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            }
+
+            fn user_from(row: &<$db as sqlx::Database>::Row) -> Result<User, sqlx::Error> {
+                Ok(User {
+                    id: row.try_get("id")?,
+                    mobile: row.try_get("mobile")?,
+                    user_name: row.try_get("user_name")?,
+                    name: row.try_get("name")?,
+                    email: row.try_get("email")?,
+                    disabled: row.try_get("disabled")?,
+                    password_hash: row.try_get("password_hash")?,
+                    password_changed_at: row.try_get("password_changed_at")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn grant_from(row: &<$db as sqlx::Database>::Row) -> Result<StateGrant, sqlx::Error> {
+                let flow: String = row.try_get("flow")?;
+                Ok(StateGrant {
+                    user_id: row.try_get("user_id")?,
+                    client_id: row.try_get("client_id")?,
+                    flow: Flow::parse(&flow).ok_or_else(|| sqlx::Error::Decode(format!("unknown flow {flow}").into()))?,
+                    expires_at: row.try_get("expires_at")?,
+                })
+            }
+
+            fn audit_from(row: &<$db as sqlx::Database>::Row) -> Result<AuditEvent, sqlx::Error> {
+                Ok(AuditEvent {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    action: row.try_get("action")?,
+                    outcome: row.try_get("outcome")?,
+                    mobile: row.try_get("mobile")?,
+                    user_id: row.try_get("user_id")?,
+                    client_id: row.try_get("client_id")?,
+                    os_version: row.try_get("os_version")?,
+                    device_fingerprint: row.try_get("device_fingerprint")?,
+                    device_ip: row.try_get("device_ip")?,
+                    agent: row.try_get("agent")?,
+                    peer_ip: row.try_get("peer_ip")?,
+                })
+            }
+
+            fn key_from(row: &<$db as sqlx::Database>::Row) -> Result<SigningKeyRecord, sqlx::Error> {
+                Ok(SigningKeyRecord {
+                    kid: row.try_get("kid")?,
+                    private_pkcs8: row.try_get("private_pkcs8")?,
+                    created_at: row.try_get("created_at")?,
+                    retired_at: row.try_get("retired_at")?,
+                    publish_until: row.try_get("publish_until")?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl Store for SqlStore<$db> {
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn get_setting(&self, name: &str) -> StoreResult<Option<String>> {
+                let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.map(|r| r.try_get("value")).transpose().map_err(db_err)
+            }
+
+            async fn put_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+                sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
+                    .bind(name)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn put_setting_if_absent(&self, name: &str, value: &str) -> StoreResult<bool> {
+                let done = sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                    .bind(name)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_app(&self, app: &App) -> StoreResult<()> {
+                sqlx::query(&format!("INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                    .bind(&app.client_id)
+                    .bind(&app.name)
+                    .bind(app.enabled)
+                    .bind(app.password_expiry_check)
+                    .bind(app.access.as_str())
+                    .bind(app.session_ttl)
+                    .bind(app.id_token_ttl)
+                    .bind(app.created_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn get_app(&self, client_id: &str) -> StoreResult<Option<App>> {
+                let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1"))
+                    .bind(client_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.as_ref().map(Self::app_from).transpose().map_err(db_err)
+            }
+
+            async fn list_apps(&self) -> StoreResult<Vec<App>> {
+                let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY created_at, client_id"))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                rows.iter().map(Self::app_from).collect::<Result<_, _>>().map_err(db_err)
+            }
+
+            async fn update_app(&self, app: &App) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE apps SET name = $2, enabled = $3, password_expiry_check = $4, access = $5, \
+                     session_ttl = $6, id_token_ttl = $7 WHERE client_id = $1",
+                )
+                .bind(&app.client_id)
+                .bind(&app.name)
+                .bind(app.enabled)
+                .bind(app.password_expiry_check)
+                .bind(app.access.as_str())
+                .bind(app.session_ttl)
+                .bind(app.id_token_ttl)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_app(&self, client_id: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM apps WHERE client_id = $1")
+                    .bind(client_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn add_member(&self, client_id: &str, user_id: &str) -> StoreResult<()> {
+                sqlx::query("INSERT INTO app_members (client_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(client_id)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn remove_member(&self, client_id: &str, user_id: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM app_members WHERE client_id = $1 AND user_id = $2")
+                    .bind(client_id)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn is_member(&self, client_id: &str, user_id: &str) -> StoreResult<bool> {
+                let row = sqlx::query("SELECT 1 AS one FROM app_members WHERE client_id = $1 AND user_id = $2")
+                    .bind(client_id)
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(row.is_some())
+            }
+
+            async fn insert_user(&self, user: &User) -> StoreResult<()> {
+                sqlx::query(&format!(
+                    "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                ))
+                .bind(&user.id)
+                .bind(&user.mobile)
+                .bind(&user.user_name)
+                .bind(&user.name)
+                .bind(&user.email)
+                .bind(user.disabled)
+                .bind(&user.password_hash)
+                .bind(user.password_changed_at)
+                .bind(user.created_at)
+                .bind(user.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
+                let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.as_ref().map(Self::user_from).transpose().map_err(db_err)
+            }
+
+            async fn find_user_by_mobile(&self, mobile: &str) -> StoreResult<Option<User>> {
+                let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE mobile = $1"))
+                    .bind(mobile)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.as_ref().map(Self::user_from).transpose().map_err(db_err)
+            }
+
+            async fn list_users(&self, mobile: Option<&str>, limit: u32, offset: u32) -> StoreResult<Vec<User>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE ($1 IS NULL OR mobile = $1) \
+                     ORDER BY created_at, id LIMIT $2 OFFSET $3"
+                ))
+                .bind(mobile)
+                .bind(i64::from(limit))
+                .bind(i64::from(offset))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(Self::user_from).collect::<Result<_, _>>().map_err(db_err)
+            }
+
+            async fn update_user(&self, user: &User) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE users SET mobile = $2, user_name = $3, name = $4, email = $5, disabled = $6, \
+                     password_changed_at = $7, updated_at = $8 WHERE id = $1",
+                )
+                .bind(&user.id)
+                .bind(&user.mobile)
+                .bind(&user.user_name)
+                .bind(&user.name)
+                .bind(&user.email)
+                .bind(user.disabled)
+                .bind(user.password_changed_at)
+                .bind(user.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_password(&self, user_id: &str, hash: &str, changed_at: UnixTime, keep: u32) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                // The write comes first so SQLite takes its write lock at once.
+                let moved = sqlx::query(
+                    "INSERT INTO password_history (user_id, password_hash, replaced_at) \
+                     SELECT id, password_hash, $2 FROM users WHERE id = $1",
+                )
+                .bind(user_id)
+                .bind(changed_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if moved.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3 WHERE id = $1")
+                    .bind(user_id)
+                    .bind(hash)
+                    .bind(changed_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query(
+                    "DELETE FROM password_history WHERE user_id = $1 AND id NOT IN \
+                     (SELECT id FROM password_history WHERE user_id = $1 ORDER BY id DESC LIMIT $2)",
+                )
+                .bind(user_id)
+                .bind(i64::from(keep))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(true)
+            }
+
+            async fn upgrade_password_hash(&self, user_id: &str, old: &str, new: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2")
+                    .bind(user_id)
+                    .bind(old)
+                    .bind(new)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn password_history(&self, user_id: &str, n: u32) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query(
+                    "SELECT password_hash FROM password_history WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(user_id)
+                .bind(i64::from(n))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(|r| r.try_get("password_hash")).collect::<Result<_, _>>().map_err(db_err)
+            }
+
+            async fn failure_state(&self, key: &str) -> StoreResult<Option<FailureState>> {
+                let row = sqlx::query("SELECT failures, locked_until FROM login_failures WHERE lock_key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.map(|r| failure_from(r.try_get("failures")?, r.try_get("locked_until")?))
+                    .transpose()
+                    .map_err(db_err)
+            }
+
+            async fn record_failure(&self, key: &str, now: UnixTime, max_failures: u32, lock_seconds: i64) -> StoreResult<FailureState> {
+                let row = sqlx::query(RECORD_FAILURE)
+                    .bind(key)
+                    .bind(now)
+                    .bind(i64::from(max_failures))
+                    .bind(lock_seconds)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                failure_from(row.try_get("failures").map_err(db_err)?, row.try_get("locked_until").map_err(db_err)?)
+                    .map_err(db_err)
+            }
+
+            async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM login_failures WHERE lock_key = $1")
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn insert_session(&self, digest: &str, session: &Session, now: UnixTime) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO sessions (token_digest, user_id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(digest)
+                .bind(&session.user_id)
+                .bind(&session.client_id)
+                .bind(now)
+                .bind(session.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn get_session(&self, digest: &str, now: UnixTime) -> StoreResult<Option<Session>> {
+                let row = sqlx::query(
+                    "SELECT user_id, client_id, expires_at FROM sessions WHERE token_digest = $1 AND expires_at > $2",
+                )
+                .bind(digest)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                row.map(|r| -> Result<Session, sqlx::Error> {
+                    Ok(Session {
+                        user_id: r.try_get("user_id")?,
+                        client_id: r.try_get("client_id")?,
+                        expires_at: r.try_get("expires_at")?,
+                    })
+                })
+                .transpose()
+                .map_err(db_err)
+            }
+
+            async fn delete_session(&self, digest: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM sessions WHERE token_digest = $1")
+                    .bind(digest)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn insert_state_grant(&self, digest: &str, grant: &StateGrant) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO state_grants (token_digest, user_id, client_id, flow, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(digest)
+                .bind(&grant.user_id)
+                .bind(&grant.client_id)
+                .bind(grant.flow.as_str())
+                .bind(grant.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn get_state_grant(&self, digest: &str, now: UnixTime) -> StoreResult<Option<StateGrant>> {
+                let row = sqlx::query(
+                    "SELECT user_id, client_id, flow, expires_at FROM state_grants WHERE token_digest = $1 AND expires_at > $2",
+                )
+                .bind(digest)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                row.as_ref().map(Self::grant_from).transpose().map_err(db_err)
+            }
+
+            async fn take_state_grant(&self, digest: &str, now: UnixTime, flows: &[Flow]) -> StoreResult<Option<StateGrant>> {
+                let (Some(first), last) = (flows.first(), flows.last()) else {
+                    return Ok(None);
+                };
+                let last = last.unwrap_or(first);
+                let row = sqlx::query(
+                    "DELETE FROM state_grants WHERE token_digest = $1 AND expires_at > $2 AND flow IN ($3, $4) \
+                     RETURNING user_id, client_id, flow, expires_at",
+                )
+                .bind(digest)
+                .bind(now)
+                .bind(first.as_str())
+                .bind(last.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                row.as_ref().map(Self::grant_from).transpose().map_err(db_err)
+            }
+
+            async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+                let rows = sqlx::query(
+                    "SELECT kid, private_pkcs8, created_at, retired_at, publish_until FROM signing_keys \
+                     ORDER BY created_at DESC, kid DESC",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(Self::key_from).collect::<Result<_, _>>().map_err(db_err)
+            }
+
+            async fn rotate_signing_key(&self, key: &SigningKeyRecord, now: UnixTime, publish_until: UnixTime) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                sqlx::query("UPDATE signing_keys SET retired_at = $1, publish_until = $2 WHERE retired_at IS NULL")
+                    .bind(now)
+                    .bind(publish_until)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, private_pkcs8, created_at, retired_at, publish_until) VALUES ($1, $2, $3, NULL, NULL)",
+                )
+                .bind(&key.kid)
+                .bind(&key.private_pkcs8)
+                .bind(key.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, private_pkcs8, created_at, retired_at, publish_until) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&key.kid)
+                .bind(&key.private_pkcs8)
+                .bind(key.created_at)
+                .bind(key.retired_at)
+                .bind(key.publish_until)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn insert_audit(&self, e: &AuditEvent) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO audit_events (at, action, outcome, mobile, user_id, client_id, os_version, \
+                     device_fingerprint, device_ip, agent, peer_ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(e.at)
+                .bind(&e.action)
+                .bind(&e.outcome)
+                .bind(&e.mobile)
+                .bind(&e.user_id)
+                .bind(&e.client_id)
+                .bind(&e.os_version)
+                .bind(&e.device_fingerprint)
+                .bind(&e.device_ip)
+                .bind(&e.agent)
+                .bind(&e.peer_ip)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE ($1 IS NULL OR mobile = $1) \
+                     AND ($2 IS NULL OR user_id = $2) ORDER BY id DESC LIMIT $3"
+                ))
+                .bind(&q.mobile)
+                .bind(&q.user_id)
+                .bind(i64::from(q.limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(Self::audit_from).collect::<Result<_, _>>().map_err(db_err)
+            }
+
+            async fn purge_expired(&self, now: UnixTime) -> StoreResult<u64> {
+                let mut total = 0;
+                for sql in [
+                    "DELETE FROM sessions WHERE expires_at <= $1",
+                    "DELETE FROM state_grants WHERE expires_at <= $1",
+                    "DELETE FROM login_failures WHERE locked_until IS NOT NULL AND locked_until <= $1",
+                ] {
+                    total += sqlx::query(sql).bind(now).execute(&self.pool).await.map_err(db_err)?.rows_affected();
+                }
+                Ok(total)
+            }
+        }
+    };
+}
+
+fn failure_from(failures: i64, locked_until: Option<i64>) -> Result<FailureState, sqlx::Error> {
+    let failures = u32::try_from(failures).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(FailureState {
+        failures,
+        locked_until,
+    })
+}
+
+sql_store!(Sqlite);
+sql_store!(Postgres);
