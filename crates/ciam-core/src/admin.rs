@@ -32,6 +32,15 @@ pub fn not_found(kind: &str) -> CiamError {
     ))
 }
 
+/// Identifiers are printable; anything else names nothing (and must not
+/// reach the database, which may refuse it).
+fn known(kind: &str, id: &str) -> Result<(), CiamError> {
+    if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+        return Err(not_found(kind));
+    }
+    Ok(())
+}
+
 fn conflict_to_taken(e: StoreError) -> CiamError {
     match e {
         StoreError::Conflict(_) => CiamError::refused(ErrorCode::AdminMobileTaken),
@@ -150,7 +159,7 @@ impl AppInput {
 impl Ciam {
     /// Registers an app; the server makes its 32-character client id.
     pub async fn create_app(&self, input: AppInput) -> Result<App, CiamError> {
-        if input.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+        if input.name.is_none() {
             return Err(invalid("name", "is required"));
         }
         let mut app = App {
@@ -170,6 +179,7 @@ impl Ciam {
 
     /// Changes an app's fields.
     pub async fn update_app(&self, client_id: &str, input: AppInput) -> Result<App, CiamError> {
+        known("app", client_id)?;
         let mut app = self
             .store()
             .get_app(client_id)
@@ -184,6 +194,7 @@ impl Ciam {
 
     /// One app, enabled or not.
     pub async fn app(&self, client_id: &str) -> Result<App, CiamError> {
+        known("app", client_id)?;
         self.store()
             .get_app(client_id)
             .await?
@@ -192,6 +203,7 @@ impl Ciam {
 
     /// Deletes an app.
     pub async fn delete_app(&self, client_id: &str) -> Result<(), CiamError> {
+        known("app", client_id)?;
         if self.store().delete_app(client_id).await? {
             Ok(())
         } else {
@@ -218,6 +230,7 @@ impl Ciam {
 
     /// One user.
     pub async fn user(&self, id: &str) -> Result<User, CiamError> {
+        known("user", id)?;
         self.store()
             .get_user(id)
             .await?
@@ -345,6 +358,7 @@ impl Ciam {
 
     /// Deletes a user.
     pub async fn delete_user(&self, id: &str) -> Result<(), CiamError> {
+        known("user", id)?;
         if self.store().delete_user(id).await? {
             Ok(())
         } else {

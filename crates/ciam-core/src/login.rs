@@ -100,7 +100,7 @@ fn failure_refusal(
 fn audit_mobile(parsed: Option<&Mobile>, typed: &str) -> String {
     match parsed {
         Some(m) => m.as_str().to_owned(),
-        None => typed.trim().chars().take(40).collect(),
+        None => crate::store::audit_text(typed, 40),
     }
 }
 

@@ -206,6 +206,17 @@ pub struct AuditEvent {
     pub peer_ip: Option<String>,
 }
 
+/// Untrusted text made fit for the audit log: control characters (which
+/// PostgreSQL refuses in text, or which forge log lines) dropped, at most
+/// `max` characters kept.
+pub fn audit_text(text: &str, max: usize) -> String {
+    text.trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect()
+}
+
 /// Filters for reading the audit log.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {

@@ -1,1 +1,134 @@
-//! placeholder
+//! ciam's HTTP layer: the router, the SDK calls, the admin API, health and
+//! key discovery. It turns requests into calls on [`ciam_core::Ciam`] and
+//! answers into JSON; no domain rule lives here.
+
+mod admin;
+mod error;
+mod sdk;
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ciam_core::{Ciam, ErrorCode};
+use serde::Serialize;
+
+pub use error::ApiError;
+
+/// Shared state of every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The domain.
+    pub ciam: Ciam,
+}
+
+/// The whole HTTP API.
+pub fn router(ciam: Ciam) -> Router {
+    let state = AppState { ciam };
+    let sdk = Router::new()
+        .route("/login/mobile-pwd", post(sdk::login_mobile_password))
+        .route("/pwd/update", post(sdk::update_password))
+        .route("/pwd/skip-update", get(sdk::skip_password_update))
+        .route("/sso/session-token/id-token", post(sdk::refresh_id_token))
+        .route("/logout", post(sdk::logout).get(sdk::logout));
+    Router::new()
+        .nest("/api/v2/sdk", sdk)
+        .nest("/api/v2/admin", admin::routes(state.clone()))
+        .route("/api/v1/oauth2/keys", get(jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> Response {
+    ApiError::code(ErrorCode::RouteNotFound, sdk::lang_of(request.headers())).into_response()
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    ApiError::code(ErrorCode::MethodNotAllowed, sdk::lang_of(request.headers())).into_response()
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+/// The process is up.
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// The database answers (within two seconds).
+async fn readyz(State(state): State<AppState>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), state.ciam.store().ping()).await {
+        Ok(Ok(())) => Json(Health { status: "ready" }).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "unavailable",
+                }),
+            )
+                .into_response()
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "unavailable",
+            }),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /api/v1/oauth2/keys`: the public keys that verify id_tokens.
+async fn jwks(State(state): State<AppState>) -> Response {
+    match state.ciam.keys().jwks() {
+        Ok(jwks) => {
+            let mut response = Json(jwks.as_ref().clone()).into_response();
+            // Clients may cache for five minutes; retired keys stay published
+            // far longer than that (see ciam_core::keys).
+            response.headers_mut().insert(
+                CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
+            response
+        }
+        Err(e) => ApiError::from_ciam(e, ciam_core::Lang::En).into_response(),
+    }
+}
+
+#[derive(Serialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+    id_token_signing_alg_values_supported: [&'static str; 1],
+    subject_types_supported: [&'static str; 1],
+    response_types_supported: [&'static str; 1],
+    claims_supported: [&'static str; 8],
+}
+
+/// `GET /.well-known/openid-configuration`.
+async fn openid_configuration(State(state): State<AppState>) -> Json<Discovery> {
+    let issuer = state.ciam.config().issuer.clone();
+    Json(Discovery {
+        jwks_uri: format!("{}/api/v1/oauth2/keys", issuer.trim_end_matches('/')),
+        issuer,
+        id_token_signing_alg_values_supported: ["RS256"],
+        subject_types_supported: ["public"],
+        response_types_supported: ["id_token"],
+        claims_supported: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "api"],
+    })
+}

@@ -4,6 +4,11 @@
 //! `CIAM_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432`);
 //! when it cannot be reached the PostgreSQL tests fail, they never skip.
 
+#![expect(
+    clippy::expect_used,
+    reason = "a test fails loudly on the first broken step"
+)]
+
 use std::future::Future;
 use std::sync::Arc;
 

@@ -1,0 +1,573 @@
+//! The operator API under `/api/v2/admin/`, behind `Authorization: Bearer`.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use ciam_core::admin::{AppInput, UserInput, invalid};
+use ciam_core::clock::{from_rfc3339, to_rfc3339};
+use ciam_core::policy::{Localised, LockoutPolicy, PasswordPolicy};
+use ciam_core::store::{App, AppAccess, AuditEvent, AuditQuery, User, audit_text};
+use ciam_core::{CiamError, ErrorCode, Lang, Password};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::sdk::{header_text, lang_of};
+
+/// The largest admin request body accepted.
+const ADMIN_BODY_LIMIT: usize = 64 * 1024;
+
+type AdminResult<T> = Result<T, ApiError>;
+
+/// The admin routes, with the token check in front of all of them.
+pub(crate) fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/apps", post(create_app).get(list_apps))
+        .route(
+            "/apps/{client_id}",
+            get(get_app).patch(update_app).delete(delete_app),
+        )
+        .route(
+            "/apps/{client_id}/users/{user_id}",
+            put(add_member).delete(remove_member),
+        )
+        .route("/users", post(create_user).get(list_users))
+        .route(
+            "/users/{id}",
+            get(get_user).patch(update_user).delete(delete_user),
+        )
+        .route("/users/{id}/unlock", post(unlock_user))
+        .route(
+            "/users/{id}/sessions",
+            axum::routing::delete(revoke_sessions),
+        )
+        .route(
+            "/policies/password",
+            get(get_password_policy).put(put_password_policy),
+        )
+        .route(
+            "/policies/lockout",
+            get(get_lockout_policy).put(put_lockout_policy),
+        )
+        .route("/audit-events", get(list_audit))
+        .route("/keys/rotate", post(rotate_keys))
+        .route_layer(axum::middleware::from_fn_with_state(state, require_admin))
+}
+
+/// 401 unless the bearer token is the admin token (constant-time compare).
+async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let lang = lang_of(request.headers());
+    let presented = header_text(request.headers(), AUTHORIZATION.as_str())
+        .and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_owned()))
+        .filter(|t| !t.is_empty());
+    let Some(token) = presented else {
+        return ApiError::code(ErrorCode::AdminUnauthorized, lang).into_response();
+    };
+    match state.ciam.is_admin_token(&token).await {
+        Ok(true) => next.run(request).await,
+        Ok(false) => ApiError::code(ErrorCode::AdminUnauthorized, lang).into_response(),
+        Err(e) => ApiError::from_ciam(e, lang).into_response(),
+    }
+}
+
+/// The request's language, for errors.
+struct AdminLang(Lang);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AdminLang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(AdminLang(lang_of(&parts.headers)))
+    }
+}
+
+/// Parses an admin body: 400 when it is not JSON, 422 naming the problem
+/// when it is JSON of the wrong shape.
+async fn admin_json<T: DeserializeOwned>(body: Body, lang: Lang) -> AdminResult<T> {
+    let bytes = axum::body::to_bytes(body, ADMIN_BODY_LIMIT)
+        .await
+        .map_err(|_| ApiError::code(ErrorCode::BodyTooLarge, lang))?;
+    serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            ApiError::from_ciam(invalid("body", e.to_string()), lang)
+        }
+        _ => ApiError::code(ErrorCode::AdminBodyInvalid, lang),
+    })
+}
+
+fn fail(lang: Lang) -> impl Fn(CiamError) -> ApiError {
+    move |e| ApiError::from_ciam(e, lang)
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null`
+/// (`Some(None)`) in PATCH bodies.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+// --- apps ---
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppBody {
+    name: Option<String>,
+    enabled: Option<bool>,
+    password_expiry_check: Option<bool>,
+    access: Option<AppAccess>,
+    session_ttl: Option<i64>,
+    id_token_ttl: Option<i64>,
+}
+
+impl From<AppBody> for AppInput {
+    fn from(b: AppBody) -> Self {
+        AppInput {
+            name: b.name,
+            enabled: b.enabled,
+            password_expiry_check: b.password_expiry_check,
+            access: b.access,
+            session_ttl: b.session_ttl,
+            id_token_ttl: b.id_token_ttl,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AppView {
+    client_id: String,
+    name: String,
+    enabled: bool,
+    password_expiry_check: bool,
+    access: AppAccess,
+    session_ttl: i64,
+    id_token_ttl: i64,
+    created_at: String,
+}
+
+impl From<App> for AppView {
+    fn from(a: App) -> Self {
+        AppView {
+            client_id: a.client_id,
+            name: a.name,
+            enabled: a.enabled,
+            password_expiry_check: a.password_expiry_check,
+            access: a.access,
+            session_ttl: a.session_ttl,
+            id_token_ttl: a.id_token_ttl,
+            created_at: to_rfc3339(a.created_at),
+        }
+    }
+}
+
+async fn create_app(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    body: Body,
+) -> AdminResult<Response> {
+    let input: AppBody = admin_json(body, lang).await?;
+    let app = s.ciam.create_app(input.into()).await.map_err(fail(lang))?;
+    Ok((StatusCode::CREATED, Json(AppView::from(app))).into_response())
+}
+
+async fn list_apps(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+) -> AdminResult<Json<Vec<AppView>>> {
+    let apps = s
+        .ciam
+        .store()
+        .list_apps()
+        .await
+        .map_err(|e| ApiError::from_ciam(e.into(), lang))?;
+    Ok(Json(apps.into_iter().map(AppView::from).collect()))
+}
+
+async fn get_app(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    Path(id): Path<String>,
+) -> AdminResult<Json<AppView>> {
+    Ok(Json(s.ciam.app(&id).await.map_err(fail(lang))?.into()))
+}
+
+async fn update_app(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    Path(id): Path<String>,
+    body: Body,
+) -> AdminResult<Json<AppView>> {
+    let input: AppBody = admin_json(body, lang).await?;
+    Ok(Json(
+        s.ciam
+            .update_app(&id, input.into())
+            .await
+            .map_err(fail(lang))?
+            .into(),
+    ))
+}
+
+async fn delete_app(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    Path(id): Path<String>,
+) -> AdminResult<StatusCode> {
+    s.ciam.delete_app(&id).await.map_err(fail(lang))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn add_member(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    Path((client_id, user_id)): Path<(String, String)>,
+) -> AdminResult<StatusCode> {
+    s.ciam
+        .set_member(&client_id, &user_id, true)
+        .await
+        .map_err(fail(lang))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_member(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    Path((client_id, user_id)): Path<(String, String)>,
+) -> AdminResult<StatusCode> {
+    s.ciam
+        .set_member(&client_id, &user_id, false)
+        .await
+        .map_err(fail(lang))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// --- users ---
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserBody {
+    mobile: Option<String>,
+    password: Option<String>,
+    password_hash: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    user_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    email: Option<Option<String>>,
+    disabled: Option<bool>,
+    password_changed_at: Option<String>,
+}
+
+impl UserBody {
+    fn into_input(self) -> Result<UserInput, CiamError> {
+        let password_changed_at = match self.password_changed_at {
+            Some(text) => Some(
+                from_rfc3339(&text)
+                    .ok_or_else(|| invalid("password_changed_at", "not an RFC 3339 time"))?,
+            ),
+            None => None,
+        };
+        Ok(UserInput {
+            mobile: self.mobile,
+            password: self.password.map(Password::new),
+            password_hash: self.password_hash,
+            user_name: self.user_name,
+            name: self.name,
+            email: self.email,
+            disabled: self.disabled,
+            password_changed_at,
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct UserView {
+    id: String,
+    mobile: String,
+    user_name: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+    disabled: bool,
+    password_changed_at: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        UserView {
+            id: u.id,
+            mobile: u.mobile,
+            user_name: u.user_name,
+            name: u.name,
+            email: u.email,
+            disabled: u.disabled,
+            password_changed_at: to_rfc3339(u.password_changed_at),
+            created_at: to_rfc3339(u.created_at),
+            updated_at: to_rfc3339(u.updated_at),
+        }
+    }
+}
+
+async fn create_user(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    body: Body,
+) -> AdminResult<Response> {
+    let input = admin_json::<UserBody>(body, lang)
+        .await?
+        .into_input()
+        .map_err(fail(lang))?;
+    let user = s.ciam.create_user(input).await.map_err(fail(lang))?;
+    Ok((StatusCode::CREATED, Json(UserView::from(user))).into_response())
+}
+
+#[derive(Deserialize)]
+struct UserQuery {
+    mobile: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+async fn list_users(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    query: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
+) -> AdminResult<Json<Vec<UserView>>> {
+    let Query(q) = query.map_err(|e| ApiError::from_ciam(invalid("query", e.body_text()), lang))?;
+    let mobile = match q.mobile.as_deref() {
+        Some(typed) => match s.ciam.normalise_mobile(typed) {
+            Some(m) => Some(m.as_str().to_owned()),
+            None => return Ok(Json(Vec::new())),
+        },
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let users = s
+        .ciam
+        .store()
+        .list_users(mobile.as_deref(), limit, q.offset.unwrap_or(0))
+        .await
+        .map_err(|e| ApiError::from_ciam(e.into(), lang))?;
+    Ok(Json(users.into_iter().map(UserView::from).collect()))
+}
+
+async fn get_user(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    Path(id): Path<String>,
+) -> AdminResult<Json<UserView>> {
+    Ok(Json(s.ciam.user(&id).await.map_err(fail(lang))?.into()))
+}
+
+async fn update_user(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    Path(id): Path<String>,
+    body: Body,
+) -> AdminResult<Json<UserView>> {
+    let input = admin_json::<UserBody>(body, lang)
+        .await?
+        .into_input()
+        .map_err(fail(lang))?;
+    Ok(Json(
+        s.ciam
+            .update_user(&id, input)
+            .await
+            .map_err(fail(lang))?
+            .into(),
+    ))
+}
+
+async fn delete_user(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    Path(id): Path<String>,
+) -> AdminResult<StatusCode> {
+    s.ciam.delete_user(&id).await.map_err(fail(lang))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unlock_user(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    Path(id): Path<String>,
+) -> AdminResult<StatusCode> {
+    s.ciam.unlock_user(&id).await.map_err(fail(lang))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct Revoked {
+    revoked: u64,
+}
+
+async fn revoke_sessions(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    Path(id): Path<String>,
+) -> AdminResult<Json<Revoked>> {
+    s.ciam.user(&id).await.map_err(fail(lang))?;
+    let revoked = s
+        .ciam
+        .store()
+        .delete_user_sessions(&id)
+        .await
+        .map_err(|e| ApiError::from_ciam(e.into(), lang))?;
+    Ok(Json(Revoked { revoked }))
+}
+
+// --- policies ---
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordPolicyBody {
+    min_length: Option<u32>,
+    max_length: Option<u32>,
+    regex: Option<String>,
+    tip: Option<Localised>,
+    max_age_days: Option<u32>,
+    warn_days: Option<u32>,
+    history: Option<u32>,
+}
+
+async fn get_password_policy(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+) -> AdminResult<Json<PasswordPolicy>> {
+    Ok(Json(s.ciam.password_policy().await.map_err(fail(lang))?))
+}
+
+async fn put_password_policy(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    body: Body,
+) -> AdminResult<Json<PasswordPolicy>> {
+    let b: PasswordPolicyBody = admin_json(body, lang).await?;
+    let current = s.ciam.password_policy().await.map_err(fail(lang))?;
+    let policy = PasswordPolicy {
+        min_length: b.min_length.unwrap_or(current.min_length),
+        max_length: b.max_length.unwrap_or(current.max_length),
+        regex: b.regex.unwrap_or(current.regex),
+        tip: b.tip.unwrap_or(current.tip),
+        max_age_days: b.max_age_days.unwrap_or(current.max_age_days),
+        warn_days: b.warn_days.unwrap_or(current.warn_days),
+        history: b.history.unwrap_or(current.history),
+    };
+    policy
+        .validate()
+        .map_err(|(field, why)| ApiError::from_ciam(invalid(field, why), lang))?;
+    s.ciam
+        .set_password_policy(&policy)
+        .await
+        .map_err(fail(lang))?;
+    Ok(Json(policy))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockoutPolicyBody {
+    max_failures: Option<u32>,
+    lock_seconds: Option<i64>,
+}
+
+async fn get_lockout_policy(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+) -> AdminResult<Json<LockoutPolicy>> {
+    Ok(Json(s.ciam.lockout_policy().await.map_err(fail(lang))?))
+}
+
+async fn put_lockout_policy(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    body: Body,
+) -> AdminResult<Json<LockoutPolicy>> {
+    let b: LockoutPolicyBody = admin_json(body, lang).await?;
+    let current = s.ciam.lockout_policy().await.map_err(fail(lang))?;
+    let policy = LockoutPolicy {
+        max_failures: b.max_failures.unwrap_or(current.max_failures),
+        lock_seconds: b.lock_seconds.unwrap_or(current.lock_seconds),
+    };
+    policy
+        .validate()
+        .map_err(|(field, why)| ApiError::from_ciam(invalid(field, why), lang))?;
+    s.ciam
+        .set_lockout_policy(&policy)
+        .await
+        .map_err(fail(lang))?;
+    Ok(Json(policy))
+}
+
+// --- audit and keys ---
+
+#[derive(Deserialize)]
+struct AuditParams {
+    mobile: Option<String>,
+    user_id: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct AuditView {
+    #[serde(flatten)]
+    event: AuditEvent,
+    time: String,
+}
+
+async fn list_audit(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    query: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> AdminResult<Json<Vec<AuditView>>> {
+    let Query(q) = query.map_err(|e| ApiError::from_ciam(invalid("query", e.body_text()), lang))?;
+    let mobile = q.mobile.map(|typed| match s.ciam.normalise_mobile(&typed) {
+        Some(m) => m.as_str().to_owned(),
+        None => audit_text(&typed, 40),
+    });
+    let user_id = q.user_id.map(|id| audit_text(&id, 128));
+    let query = AuditQuery {
+        mobile,
+        user_id,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    let events = s
+        .ciam
+        .store()
+        .list_audit(&query)
+        .await
+        .map_err(|e| ApiError::from_ciam(e.into(), lang))?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|event| AuditView {
+                time: to_rfc3339(event.at),
+                event,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize)]
+struct Rotated {
+    kid: String,
+}
+
+async fn rotate_keys(
+    State(s): State<AppState>,
+    AdminLang(lang): AdminLang,
+    _headers: HeaderMap,
+) -> AdminResult<Json<Rotated>> {
+    Ok(Json(Rotated {
+        kid: s.ciam.rotate_keys().await.map_err(fail(lang))?,
+    }))
+}

@@ -1,0 +1,321 @@
+//! The `ciam` command line: `serve`, and operator subcommands that act on
+//! the same database as the server (no HTTP needed).
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ciam_core::admin::{AppInput, UserInput};
+use ciam_core::clock::to_rfc3339;
+use ciam_core::store::AppAccess;
+use ciam_core::{Lang, Password, SystemClock};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::startup::{self, Server, StartError};
+
+/// ciam: a customer-identity login server (mobile number + password).
+#[derive(Debug, Parser)]
+#[command(name = "ciam", version, about)]
+pub struct Cli {
+    /// A TOML configuration file (environment variables override it).
+    #[arg(long, global = true, env = "CIAM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve,
+    /// Manage client applications.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage the admin API token.
+    #[command(subcommand, name = "admin-token")]
+    AdminToken(AdminTokenCommand),
+    /// Manage id_token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `ciam app …`
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Register an app and print it (with its client id) as JSON.
+    Create(AppCreate),
+    /// List apps as JSON.
+    List,
+}
+
+/// Who may log in through an app.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Access {
+    /// Every user.
+    All,
+    /// Only users assigned to the app.
+    Assigned,
+}
+
+/// `ciam app create`
+#[derive(Debug, Args)]
+pub struct AppCreate {
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// Who may log in.
+    #[arg(long, value_enum, default_value = "all")]
+    pub access: Access,
+    /// Check password age at login (PASSWORD_WARN / PASSWORD_EXPIRED).
+    #[arg(long)]
+    pub password_expiry_check: bool,
+    /// session_token lifetime, seconds (default 432000).
+    #[arg(long)]
+    pub session_ttl: Option<i64>,
+    /// id_token lifetime, seconds (default 300).
+    #[arg(long)]
+    pub id_token_ttl: Option<i64>,
+}
+
+/// `ciam user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input (one line),
+    /// or a PHC hash is imported with --password-hash.
+    Create(UserCreate),
+    /// Lift a lockout on a mobile number.
+    Unlock {
+        /// The mobile number, in any spelling.
+        #[arg(long)]
+        mobile: String,
+    },
+}
+
+/// `ciam user create`
+#[derive(Debug, Args)]
+pub struct UserCreate {
+    /// The mobile number, in any spelling.
+    #[arg(long)]
+    pub mobile: String,
+    /// Import this PHC hash instead of reading a password.
+    #[arg(long)]
+    pub password_hash: Option<String>,
+    /// Login name.
+    #[arg(long)]
+    pub user_name: Option<String>,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// E-mail.
+    #[arg(long)]
+    pub email: Option<String>,
+}
+
+/// `ciam admin-token …`
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Replace the admin token with a new one and print it once.
+    Reset,
+}
+
+/// `ciam keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key current; the old one stays in the JWKS.
+    Rotate,
+}
+
+/// A failure of a subcommand, printed to standard error.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Start-up failed.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The domain refused or failed.
+    #[error("{}", .0.message(Lang::En))]
+    Domain(#[from] ciam_core::CiamError),
+    /// Reading or writing the terminal failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::other)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn app_json(app: &ciam_core::store::App) -> serde_json::Value {
+    json!({
+        "client_id": app.client_id,
+        "name": app.name,
+        "enabled": app.enabled,
+        "password_expiry_check": app.password_expiry_check,
+        "access": app.access,
+        "session_ttl": app.session_ttl,
+        "id_token_ttl": app.id_token_ttl,
+        "created_at": to_rfc3339(app.created_at),
+    })
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
+    if let Command::Serve = cli.command {
+        return serve(&config).await;
+    }
+    let issuer = config
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let opened = startup::open(&config, Arc::new(SystemClock), issuer).await?;
+    let ciam = &opened.ciam;
+    let result = match cli.command {
+        Command::Serve => Ok(()),
+        Command::App(AppCommand::Create(a)) => {
+            let input = AppInput {
+                name: Some(a.name),
+                enabled: Some(true),
+                password_expiry_check: Some(a.password_expiry_check),
+                access: Some(match a.access {
+                    Access::All => AppAccess::All,
+                    Access::Assigned => AppAccess::Assigned,
+                }),
+                session_ttl: a.session_ttl,
+                id_token_ttl: a.id_token_ttl,
+            };
+            let app = ciam.create_app(input).await?;
+            print_json(&app_json(&app))
+        }
+        Command::App(AppCommand::List) => {
+            let apps = ciam
+                .store()
+                .list_apps()
+                .await
+                .map_err(ciam_core::CiamError::from)?;
+            print_json(&serde_json::Value::Array(
+                apps.iter().map(app_json).collect(),
+            ))
+        }
+        Command::User(UserCommand::Create(u)) => {
+            let password = match &u.password_hash {
+                Some(_) => None,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line)?;
+                    Some(Password::new(
+                        line.trim_end_matches(['\r', '\n']).to_owned(),
+                    ))
+                }
+            };
+            let input = UserInput {
+                mobile: Some(u.mobile),
+                password,
+                password_hash: u.password_hash,
+                user_name: Some(u.user_name),
+                name: Some(u.name),
+                email: Some(u.email),
+                ..Default::default()
+            };
+            let user = ciam.create_user(input).await?;
+            print_json(&json!({ "id": user.id, "mobile": user.mobile }))
+        }
+        Command::User(UserCommand::Unlock { mobile }) => {
+            let key = ciam
+                .normalise_mobile(&mobile)
+                .ok_or_else(|| ciam_core::admin::invalid("mobile", "not a valid phone number"))?;
+            ciam.store()
+                .clear_failures(key.as_str())
+                .await
+                .map_err(ciam_core::CiamError::from)?;
+            print_json(&json!({ "unlocked": key.as_str() }))
+        }
+        Command::AdminToken(AdminTokenCommand::Reset) => {
+            let token = ciam.reset_admin_token().await?;
+            // Shown once, by the operator's request; only its digest is stored.
+            println!("{}", token.expose());
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let kid = ciam.rotate_keys().await?;
+            print_json(&json!({ "kid": kid }))
+        }
+    };
+    opened.store.close().await;
+    result
+}
+
+async fn serve(config: &Config) -> Result<(), CliError> {
+    let mut server = Server::build(config).await?;
+    if let Some(token) = server.take_first_admin_token() {
+        // The contract: generated on first start, printed once, stored as a hash.
+        println!(
+            "ciam: generated the admin token (shown only now; keep it safe):\n{}",
+            token.expose()
+        );
+    }
+    tracing::info!(addr = %server.local_addr(), database = %redact(&config.database_url()), "ciam listening");
+    server.run(startup::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_not_logged() {
+        assert_eq!(
+            redact("postgres://ciam:s3cret@db:5432/ciam"),
+            "postgres://ciam:***@db:5432/ciam"
+        );
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(redact("sqlite://data/ciam.db"), "sqlite://data/ciam.db");
+    }
+
+    #[test]
+    fn the_command_line_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "ciam", "app", "create", "--name", "Shop", "--access", "assigned",
+        ])
+        .expect("parse");
+        assert!(matches!(
+            cli.command,
+            Command::App(AppCommand::Create(AppCreate {
+                access: Access::Assigned,
+                ..
+            }))
+        ));
+    }
+}

@@ -1,0 +1,195 @@
+//! Start-up, shared by `ciam serve` and the tests: open the store, build
+//! the domain, bind (port 0 gives a free port), serve until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ciam_core::token::OpaqueToken;
+use ciam_core::{Ciam, CiamConfig, Clock, SystemClock};
+use ciam_store::AnyStore;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+/// How often expired sessions, state tokens and locks are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] ciam_core::StoreError),
+    /// The domain could not be set up.
+    #[error("{0}")]
+    Domain(#[from] ciam_core::CiamError),
+    /// The address could not be bound.
+    #[error("listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+/// The store and domain opened from a configuration; used by the server
+/// and by the CLI subcommands alike.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The database.
+    pub store: AnyStore,
+    /// The domain on it.
+    pub ciam: Ciam,
+}
+
+/// Opens the database (creating the data directory for the default SQLite
+/// file) and the domain. `issuer` overrides the configured one.
+pub async fn open(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    issuer: String,
+) -> Result<Opened, StartError> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            crate::config::ConfigError(format!("data_dir {}: {e}", config.data_dir.display()))
+        })?;
+    }
+    let store = ciam_store::open(&config.database_url(), &config.db_options()).await?;
+    let domain = CiamConfig {
+        issuer,
+        region: config.region()?,
+        state_token_ttl: config.state_token_ttl,
+        hashing: config.hashing(),
+    };
+    let ciam = Ciam::open(store.shared(), clock, domain).await?;
+    Ok(Opened { store, ciam })
+}
+
+/// A bound, ready server.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    opened: Opened,
+    first_admin_token: Option<OpaqueToken>,
+}
+
+impl Server {
+    /// Opens everything and binds the listening socket.
+    pub async fn build(config: &Config) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Server::build`], with an injected clock (tests).
+    pub async fn build_with_clock(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| StartError::Bind(config.listen.clone(), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(config.listen.clone(), e))?;
+        let issuer = config
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let opened = open(config, clock, issuer).await?;
+        let first_admin_token = opened
+            .ciam
+            .ensure_admin_token(config.admin_token.as_deref())
+            .await?;
+        Ok(Self {
+            listener,
+            opened,
+            first_admin_token,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The domain (tests use it to reach the store directly).
+    pub fn ciam(&self) -> &Ciam {
+        &self.opened.ciam
+    }
+
+    /// The admin token generated on this first start, if one was.
+    pub fn take_first_admin_token(&mut self) -> Option<OpaqueToken> {
+        self.first_admin_token.take()
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Server {
+            listener, opened, ..
+        } = self;
+        let ciam = opened.ciam.clone();
+        let background = tokio::spawn(housekeeping(ciam.clone()));
+        let app = ciam_http::router(ciam).into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        background.abort();
+        opened.store.close().await;
+        result
+    }
+}
+
+/// Reloads signing keys (so rotations elsewhere show up) and purges
+/// expired rows.
+async fn housekeeping(ciam: Ciam) {
+    let mut keys = tokio::time::interval(Duration::from_secs(ciam_core::keys::KEY_REFRESH_SECONDS));
+    let mut purge = tokio::time::interval(PURGE_EVERY);
+    keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = keys.tick() => {
+                if let Err(e) = ciam.refresh_keys().await {
+                    tracing::warn!(error = %e, "signing keys not refreshed");
+                }
+            }
+            _ = purge.tick() => {
+                match ciam.store().purge_expired(ciam.now()).await {
+                    Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purge failed"),
+                }
+            }
+        }
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

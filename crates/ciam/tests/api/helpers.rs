@@ -1,0 +1,351 @@
+//! The test harness: a real server on a free port with a fresh database,
+//! and an HTTP client that speaks to it as a client app would.
+
+use std::sync::Arc;
+
+use ciam::{Config, Server};
+use ciam_core::OffsetClock;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tokio::sync::oneshot;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const PASSWORD: &str = "Passw0rd!";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("CIAM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A fresh, empty database; dropped (PostgreSQL) or deleted (SQLite) when
+/// this value is dropped.
+pub struct TestDatabase {
+    pub url: String,
+    backend: Backend,
+    name: String,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> Self {
+        let name = format!("ciam_test_{}", uuid::Uuid::new_v4().simple());
+        let url = match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                format!("sqlite://{}/ciam.db", dir.display())
+            }
+            Backend::Postgres => {
+                let mut admin =
+                    sqlx::PgConnection::connect(&format!("{}/postgres", postgres_admin_url()))
+                        .await
+                        .expect(
+                            "PostgreSQL must be reachable for the PostgreSQL half of the suite",
+                        );
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create database");
+                format!("{}/{name}", postgres_admin_url())
+            }
+        };
+        Self { url, backend, name }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match self.backend {
+            Backend::Sqlite => {
+                let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.name));
+            }
+            Backend::Postgres => {
+                let name = self.name.clone();
+                // Drop runs outside async; a short-lived runtime does the cleanup.
+                let _ = std::thread::spawn(move || {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
+                    rt.block_on(async {
+                        if let Ok(mut admin) = sqlx::PgConnection::connect(&format!(
+                            "{}/postgres",
+                            postgres_admin_url()
+                        ))
+                        .await
+                        {
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .execute(&mut admin)
+                            .await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<OffsetClock>,
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    pub db: Arc<TestDatabase>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        let db = Arc::new(TestDatabase::create(backend).await);
+        let mut config = Config {
+            listen: "127.0.0.1:0".into(),
+            database_url: Some(db.url.clone()),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            issuer: Some("https://ciam.test".into()),
+            ..Config::default()
+        };
+        tweak(&mut config);
+        Self::start(config, db).await
+    }
+
+    /// Another instance on the same database (and the same clock offset).
+    pub async fn start(config: Config, db: Arc<TestDatabase>) -> Self {
+        let clock = Arc::new(OffsetClock::default());
+        let server = Server::build_with_clock(&config, clock.clone())
+            .await
+            .expect("server starts");
+        let base = format!("http://{}", server.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let _ = server
+                .run(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            clock,
+            config,
+            stop: Some(stop),
+            server: Some(handle),
+            db,
+        }
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.server.take() {
+            let _ = handle.await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    // --- admin API ---
+
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(&format!("/api/v2/admin{path}")))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        read(resp).await
+    }
+
+    pub async fn create_app(&self, body: Value) -> String {
+        let (status, app) = self.admin(Method::POST, "/apps", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{app}");
+        app["client_id"].as_str().expect("client_id").to_owned()
+    }
+
+    pub async fn default_app(&self) -> String {
+        self.create_app(json!({"name": "Demo"})).await
+    }
+
+    pub async fn create_user(&self, mobile: &str, password: &str) -> String {
+        self.create_user_with(json!({"mobile": mobile, "password": password}))
+            .await
+    }
+
+    pub async fn create_user_with(&self, body: Value) -> String {
+        let (status, user) = self.admin(Method::POST, "/users", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        user["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn set_lockout(&self, max_failures: u32, lock_seconds: i64) {
+        let body = json!({"max_failures": max_failures, "lock_seconds": lock_seconds});
+        let (status, _) = self
+            .admin(Method::PUT, "/policies/lockout", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    // --- SDK ---
+
+    /// A request with the seed's device headers and `X-client-id`.
+    pub fn sdk(&self, method: Method, path: &str, client_id: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(&format!("/api/v2/sdk{path}")))
+            .header("X-operating-sys-version", "windows10.1.1")
+            .header("X-device-fingerprint", "156aysdna213sc50")
+            .header("X-device-ip", "192.168.1.2")
+            .header(
+                "X-agent",
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 13_3 like Mac OS X)",
+            )
+            .header("X-client-id", client_id)
+    }
+
+    pub async fn login(
+        &self,
+        client_id: &str,
+        mobile: &str,
+        password: &str,
+    ) -> (StatusCode, Value) {
+        self.login_lang(client_id, mobile, password, None).await
+    }
+
+    pub async fn login_lang(
+        &self,
+        client_id: &str,
+        mobile: &str,
+        password: &str,
+        lang: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .sdk(Method::POST, "/login/mobile-pwd", client_id)
+            .json(&json!({"mobile": mobile, "password": password}));
+        if let Some(lang) = lang {
+            req = req.header("X-L", lang);
+        }
+        read(req.send().await.expect("request")).await
+    }
+
+    /// Logs in and returns the SUCCESS body.
+    pub async fn login_ok(&self, client_id: &str, mobile: &str, password: &str) -> Value {
+        let (status, body) = self.login(client_id, mobile, password).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "SUCCESS", "{body}");
+        body
+    }
+
+    pub async fn refresh(&self, client_id: &str, session_token: &str) -> (StatusCode, Value) {
+        let req = self
+            .sdk(Method::POST, "/sso/session-token/id-token", client_id)
+            .header("session-token", session_token);
+        read(req.send().await.expect("request")).await
+    }
+
+    pub async fn jwks(&self) -> Value {
+        let resp = self
+            .client
+            .get(self.url("/api/v1/oauth2/keys"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json().await.expect("json")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Status and JSON body (`null` when the body is empty).
+pub async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// Asserts an error answer: status, code and (when given) message.
+#[track_caller]
+pub fn assert_error(got: &(StatusCode, Value), status: u16, code: &str, message: Option<&str>) {
+    assert_eq!(got.0.as_u16(), status, "{}", got.1);
+    assert_eq!(got.1["error_code"], code, "{}", got.1);
+    if let Some(message) = message {
+        assert_eq!(got.1["error_msg"], message, "{}", got.1);
+    }
+}
+
+/// An independent RS256 JWT check (not jsonwebtoken): split, decode, find
+/// the key by `kid` in the JWKS, verify the PKCS#1 v1.5 SHA-256 signature
+/// with the raw modulus and exponent. Returns (header, claims).
+pub fn verify_with_jwks(token: &str, jwks: &Value) -> Result<(Value, Value), String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header_b64, claims_b64, sig_b64] = parts.as_slice() else {
+        return Err("not three parts".into());
+    };
+    let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(|e| e.to_string());
+    let header: Value = serde_json::from_slice(&decode(header_b64)?).map_err(|e| e.to_string())?;
+    let claims: Value = serde_json::from_slice(&decode(claims_b64)?).map_err(|e| e.to_string())?;
+    if header["alg"] != "RS256" {
+        return Err(format!("alg {}", header["alg"]));
+    }
+    let kid = header["kid"].as_str().ok_or("no kid")?;
+    let key = jwks["keys"]
+        .as_array()
+        .ok_or("no keys")?
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .ok_or("kid not in JWKS")?;
+    let n = decode(key["n"].as_str().ok_or("no n")?)?;
+    let e = decode(key["e"].as_str().ok_or("no e")?)?;
+    let public = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
+    let message = format!("{header_b64}.{claims_b64}");
+    public
+        .verify(
+            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            message.as_bytes(),
+            &decode(sig_b64)?,
+        )
+        .map_err(|_| "bad signature".to_string())?;
+    Ok((header, claims))
+}
