@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod clock;
+pub mod copy;
 pub mod error;
 pub mod keys;
 pub mod login;

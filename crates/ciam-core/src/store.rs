@@ -217,6 +217,28 @@ pub fn audit_text(text: &str, max: usize) -> String {
         .collect()
 }
 
+/// One previous password of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// Whose.
+    pub user_id: String,
+    /// The replaced hash.
+    pub password_hash: String,
+    /// When it was replaced.
+    pub replaced_at: UnixTime,
+}
+
+/// A session with the digest it is stored under (for moving stores).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// SHA-256 of the session_token.
+    pub digest: String,
+    /// The session.
+    pub session: Session,
+    /// When it was opened.
+    pub created_at: UnixTime,
+}
+
 /// Filters for reading the audit log.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
@@ -372,6 +394,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_audit(&self, event: &AuditEvent) -> StoreResult<()>;
     /// Reads events, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+
+    // --- export, for moving a deployment to another store ---
+
+    /// Every setting.
+    async fn list_settings(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Every (client_id, user_id) membership.
+    async fn list_members(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Every password-history entry, oldest first.
+    async fn list_password_history(&self) -> StoreResult<Vec<HistoryEntry>>;
+    /// Adds a password-history entry as it is.
+    async fn insert_password_history(&self, entry: &HistoryEntry) -> StoreResult<()>;
+    /// Every session alive at `now`.
+    async fn list_sessions(&self, now: UnixTime) -> StoreResult<Vec<StoredSession>>;
+    /// Up to `limit` audit events with an id above `after`, oldest first.
+    async fn audit_page(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditEvent>>;
 
     // --- housekeeping ---
 

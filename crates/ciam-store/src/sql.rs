@@ -9,8 +9,8 @@
 use async_trait::async_trait;
 use ciam_core::UnixTime;
 use ciam_core::store::{
-    App, AppAccess, AuditEvent, AuditQuery, FailureState, Flow, Session, SigningKeyRecord,
-    StateGrant, Store, StoreError, StoreResult, User,
+    App, AppAccess, AuditEvent, AuditQuery, FailureState, Flow, HistoryEntry, Session,
+    SigningKeyRecord, StateGrant, Store, StoreError, StoreResult, StoredSession, User,
 };
 use sqlx::{Pool, Postgres, Row, Sqlite};
 
@@ -620,6 +620,88 @@ macro_rules! sql_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_err)?;
+                rows.iter().map(Self::audit_from).collect::<Result<_, _>>().map_err(db_err)
+            }
+
+            async fn list_settings(&self) -> StoreResult<Vec<(String, String)>> {
+                let rows = sqlx::query("SELECT name, value FROM settings ORDER BY name")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("value")?))).collect::<Result<_, sqlx::Error>>().map_err(db_err)
+            }
+
+            async fn list_members(&self) -> StoreResult<Vec<(String, String)>> {
+                let rows = sqlx::query("SELECT client_id, user_id FROM app_members ORDER BY client_id, user_id")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("client_id")?, r.try_get("user_id")?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(db_err)
+            }
+
+            async fn list_password_history(&self) -> StoreResult<Vec<HistoryEntry>> {
+                let rows = sqlx::query("SELECT user_id, password_hash, replaced_at FROM password_history ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(HistoryEntry {
+                            user_id: r.try_get("user_id")?,
+                            password_hash: r.try_get("password_hash")?,
+                            replaced_at: r.try_get("replaced_at")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(db_err)
+            }
+
+            async fn insert_password_history(&self, entry: &HistoryEntry) -> StoreResult<()> {
+                sqlx::query("INSERT INTO password_history (user_id, password_hash, replaced_at) VALUES ($1, $2, $3)")
+                    .bind(&entry.user_id)
+                    .bind(&entry.password_hash)
+                    .bind(entry.replaced_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn list_sessions(&self, now: UnixTime) -> StoreResult<Vec<StoredSession>> {
+                let rows = sqlx::query(
+                    "SELECT token_digest, user_id, client_id, created_at, expires_at FROM sessions \
+                     WHERE expires_at > $1 ORDER BY created_at, token_digest",
+                )
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(StoredSession {
+                            digest: r.try_get("token_digest")?,
+                            session: Session {
+                                user_id: r.try_get("user_id")?,
+                                client_id: r.try_get("client_id")?,
+                                expires_at: r.try_get("expires_at")?,
+                            },
+                            created_at: r.try_get("created_at")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(db_err)
+            }
+
+            async fn audit_page(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+                let rows = sqlx::query(&format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2"))
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
                 rows.iter().map(Self::audit_from).collect::<Result<_, _>>().map_err(db_err)
             }
 

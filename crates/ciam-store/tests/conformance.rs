@@ -13,8 +13,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use ciam_core::store::{
-    App, AppAccess, AuditEvent, AuditQuery, Flow, Session, SigningKeyRecord, StateGrant, Store,
-    StoreError, User,
+    App, AppAccess, AuditEvent, AuditQuery, Flow, HistoryEntry, Session, SigningKeyRecord,
+    StateGrant, Store, StoreError, User,
 };
 use ciam_store::DbOptions;
 use sqlx::Connection;
@@ -86,6 +86,7 @@ conformance!(
     sessions_expire_and_revoke,
     key_rotation_retires_the_previous_key,
     apps_members_settings_and_audit,
+    export_reads_back_what_was_written,
 );
 
 fn user(id: &str, mobile: &str) -> User {
@@ -453,4 +454,90 @@ async fn apps_members_settings_and_audit(store: Arc<dyn Store>) {
         .expect("list");
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].at, 101);
+}
+
+async fn export_reads_back_what_was_written(store: Arc<dyn Store>) {
+    store.insert_app(&app("c1")).await.expect("app");
+    store
+        .insert_user(&user("u1", "+8615200000000"))
+        .await
+        .expect("user");
+    store.add_member("c1", "u1").await.expect("member");
+    assert_eq!(
+        store.list_members().await.expect("members"),
+        vec![("c1".to_owned(), "u1".to_owned())]
+    );
+    store.put_setting("b", "2").await.expect("setting");
+    store.put_setting("a", "1").await.expect("setting");
+    assert_eq!(
+        store.list_settings().await.expect("settings"),
+        vec![("a".into(), "1".into()), ("b".into(), "2".into())]
+    );
+    let entry = HistoryEntry {
+        user_id: "u1".into(),
+        password_hash: "old".into(),
+        replaced_at: 50,
+    };
+    store
+        .insert_password_history(&entry)
+        .await
+        .expect("history");
+    assert_eq!(
+        store.list_password_history().await.expect("history"),
+        vec![entry]
+    );
+    let live = Session {
+        user_id: "u1".into(),
+        client_id: "c1".into(),
+        expires_at: 900,
+    };
+    store
+        .insert_session("live", &live, 100)
+        .await
+        .expect("session");
+    store
+        .insert_session(
+            "dead",
+            &Session {
+                expires_at: 150,
+                ..live.clone()
+            },
+            100,
+        )
+        .await
+        .expect("session");
+    let sessions = store.list_sessions(200).await.expect("sessions");
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        (
+            sessions[0].digest.as_str(),
+            &sessions[0].session,
+            sessions[0].created_at
+        ),
+        ("live", &live, 100)
+    );
+    for i in 0..5 {
+        let e = AuditEvent {
+            id: 0,
+            at: i,
+            action: "a".into(),
+            outcome: "o".into(),
+            mobile: None,
+            user_id: None,
+            client_id: None,
+            os_version: None,
+            device_fingerprint: None,
+            device_ip: None,
+            agent: None,
+            peer_ip: None,
+        };
+        store.insert_audit(&e).await.expect("audit");
+    }
+    let first = store.audit_page(0, 3).await.expect("page");
+    assert_eq!(
+        first.iter().map(|e| e.at).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    let rest = store.audit_page(first[2].id, 3).await.expect("page");
+    assert_eq!(rest.iter().map(|e| e.at).collect::<Vec<_>>(), vec![3, 4]);
 }

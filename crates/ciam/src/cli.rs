@@ -44,6 +44,16 @@ pub enum Command {
     /// Manage id_token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Copy a whole deployment into a fresh database, e.g. from the embedded
+    /// SQLite file to PostgreSQL. Stop the servers first.
+    Copy {
+        /// Source database URL (sqlite://… or postgres://…).
+        #[arg(long)]
+        from: String,
+        /// Target database URL; it must not hold apps, users or keys yet.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// `ciam app …`
@@ -168,8 +178,10 @@ fn app_json(app: &ciam_core::store::App) -> serde_json::Value {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
-    if let Command::Serve = cli.command {
-        return serve(&config).await;
+    match &cli.command {
+        Command::Serve => return serve(&config).await,
+        Command::Copy { from, to } => return copy(from, to, &config).await,
+        _ => {}
     }
     let issuer = config
         .issuer
@@ -178,7 +190,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
     let opened = startup::open(&config, Arc::new(SystemClock), issuer).await?;
     let ciam = &opened.ciam;
     let result = match cli.command {
-        Command::Serve => Ok(()),
+        Command::Serve | Command::Copy { .. } => Ok(()),
         Command::App(AppCommand::Create(a)) => {
             let input = AppInput {
                 name: Some(a.name),
@@ -250,6 +262,21 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
     };
     opened.store.close().await;
     result
+}
+
+async fn copy(from: &str, to: &str, config: &Config) -> Result<(), CliError> {
+    let source = ciam_store::open(from, &config.db_options())
+        .await
+        .map_err(StartError::from)?;
+    let target = ciam_store::open(to, &config.db_options())
+        .await
+        .map_err(StartError::from)?;
+    let now = ciam_core::Clock::now(&SystemClock);
+    let report =
+        ciam_core::copy::copy_store(source.shared().as_ref(), target.shared().as_ref(), now).await;
+    source.close().await;
+    target.close().await;
+    print_json(&serde_json::to_value(report?).map_err(std::io::Error::other)?)
 }
 
 async fn serve(config: &Config) -> Result<(), CliError> {

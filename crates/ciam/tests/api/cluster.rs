@@ -363,3 +363,100 @@ async fn database_outage_answers_com_0002_in_bounded_time_and_heals() {
             .is_some_and(|e| e.iter().filter(|e| e["outcome"] == "SUCCESS").count() >= 2)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_moves_a_sqlite_deployment_to_postgres() {
+    let source = TestApp::spawn(Backend::Sqlite).await;
+    let open = source.default_app().await;
+    let staff = source
+        .create_app(json!({"name": "Staff", "access": "assigned"}))
+        .await;
+    let alice = source
+        .create_user_with(
+            json!({"mobile": "15200000000", "password": PASSWORD, "user_name": "alice"}),
+        )
+        .await;
+    source.create_user("15200000001", "B0b-password").await;
+    source
+        .admin(Method::PUT, &format!("/apps/{staff}/users/{alice}"), None)
+        .await;
+    source
+        .admin(
+            Method::PUT,
+            "/policies/lockout",
+            Some(json!({"max_failures": 5, "lock_seconds": 60})),
+        )
+        .await;
+    let early = source.login_ok(&open, "15200000000", PASSWORD).await;
+    source.admin(Method::POST, "/keys/rotate", None).await;
+    let late = source.login_ok(&staff, "15200000000", PASSWORD).await;
+    let _ = source.login(&open, "15200000001", "Wrong-pass1").await;
+    let (_, audit_before) = source
+        .admin(Method::GET, "/audit-events?limit=1000", None)
+        .await;
+    let source_db = Arc::clone(&source.db);
+    source.stop().await;
+
+    let target = TestDatabase::create(Backend::Postgres).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ciam"))
+        .args(["copy", "--from", &source_db.url, "--to", &target.url])
+        .env("CIAM_LOG", "warn")
+        .output()
+        .expect("run ciam copy");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(report["users"], 2);
+    assert_eq!(report["apps"], 2);
+    assert_eq!(report["members"], 1);
+    assert_eq!(report["signing_keys"], 2);
+    assert_eq!(report["sessions"], 2);
+
+    // Copying again into the now-filled database is refused.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_ciam"))
+        .args(["copy", "--from", &source_db.url, "--to", &target.url])
+        .output()
+        .expect("run ciam copy");
+    assert!(!again.status.success());
+
+    let config = ciam::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: Some(target.url.clone()),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        issuer: Some("https://ciam.test".into()),
+        ..ciam::Config::default()
+    };
+    let moved = TestApp::start(config, Arc::new(target)).await;
+    let jwks = moved.jwks().await;
+    for token in [&early, &late] {
+        crate::helpers::verify_with_jwks(token["id_token"].as_str().expect("id_token"), &jwks)
+            .expect("id_tokens from before the move verify");
+    }
+    let (status, _) = moved
+        .refresh(&open, early["session_token"].as_str().expect("session"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "sessions survive the move");
+    moved.login_ok(&staff, "+86 152 0000 0000", PASSWORD).await;
+    moved.login_ok(&open, "15200000001", "B0b-password").await;
+    let (_, lockout) = moved.admin(Method::GET, "/policies/lockout", None).await;
+    assert_eq!(lockout, json!({"max_failures": 5, "lock_seconds": 60}));
+    let (_, audit_after) = moved
+        .admin(Method::GET, "/audit-events?limit=1000", None)
+        .await;
+    let strip = |v: &Value| -> Vec<(Value, Value, Value)> {
+        v.as_array()
+            .expect("list")
+            .iter()
+            .map(|e| (e["at"].clone(), e["outcome"].clone(), e["mobile"].clone()))
+            .collect()
+    };
+    let after = strip(&audit_after);
+    assert_eq!(
+        after[after.len() - strip(&audit_before).len()..],
+        strip(&audit_before)[..],
+        "the audit log moved in order"
+    );
+}
