@@ -18,18 +18,12 @@ pub const MAX_SESSION_TTL: i64 = 31_536_000;
 
 /// `422` for `field`, saying why.
 pub fn invalid(field: &str, why: impl Into<String>) -> CiamError {
-    CiamError::Refused(Refusal::with_args(
-        ErrorCode::AdminFieldInvalid,
-        vec![field.to_owned(), why.into()],
-    ))
+    CiamError::Refused(Refusal::with_args(ErrorCode::AdminFieldInvalid, vec![field.to_owned(), why.into()]))
 }
 
 /// `404` for a kind of resource.
 pub fn not_found(kind: &str) -> CiamError {
-    CiamError::Refused(Refusal::with_args(
-        ErrorCode::AdminNotFound,
-        vec![kind.to_owned()],
-    ))
+    CiamError::Refused(Refusal::with_args(ErrorCode::AdminNotFound, vec![kind.to_owned()]))
 }
 
 /// Identifiers are printable; anything else names nothing (and must not
@@ -89,12 +83,8 @@ pub struct UserInput {
 
 fn check_text(field: &str, value: &Option<String>, max: usize) -> Result<(), CiamError> {
     match value {
-        Some(v) if v.chars().count() > max => {
-            Err(invalid(field, format!("at most {max} characters")))
-        }
-        Some(v) if v.chars().any(char::is_control) => {
-            Err(invalid(field, "control characters are not allowed"))
-        }
+        Some(v) if v.chars().count() > max => Err(invalid(field, format!("at most {max} characters"))),
+        Some(v) if v.chars().any(char::is_control) => Err(invalid(field, "control characters are not allowed")),
         _ => Ok(()),
     }
 }
@@ -104,10 +94,7 @@ fn check_email(value: &Option<String>) -> Result<(), CiamError> {
     match value {
         Some(v)
             if !v.is_empty()
-                && (v.split('@').count() != 2
-                    || v.starts_with('@')
-                    || v.ends_with('@')
-                    || v.contains(' ')) =>
+                && (v.split('@').count() != 2 || v.starts_with('@') || v.ends_with('@') || v.contains(' ')) =>
         {
             Err(invalid("email", "not an e-mail address"))
         }
@@ -136,19 +123,13 @@ impl AppInput {
         }
         if let Some(v) = self.session_ttl {
             if !(1..=MAX_SESSION_TTL).contains(&v) {
-                return Err(invalid(
-                    "session_ttl",
-                    format!("must be between 1 and {MAX_SESSION_TTL} seconds"),
-                ));
+                return Err(invalid("session_ttl", format!("must be between 1 and {MAX_SESSION_TTL} seconds")));
             }
             app.session_ttl = v;
         }
         if let Some(v) = self.id_token_ttl {
             if !(1..=MAX_ID_TOKEN_TTL).contains(&v) {
-                return Err(invalid(
-                    "id_token_ttl",
-                    format!("must be between 1 and {MAX_ID_TOKEN_TTL} seconds"),
-                ));
+                return Err(invalid("id_token_ttl", format!("must be between 1 and {MAX_ID_TOKEN_TTL} seconds")));
             }
             app.id_token_ttl = v;
         }
@@ -180,44 +161,31 @@ impl Ciam {
     /// Changes an app's fields.
     pub async fn update_app(&self, client_id: &str, input: AppInput) -> Result<App, CiamError> {
         known("app", client_id)?;
-        let mut app = self
-            .store()
-            .get_app(client_id)
-            .await?
-            .ok_or_else(|| not_found("app"))?;
+        let mut app = self.store().get_app(client_id).await?.ok_or_else(|| not_found("app"))?;
         input.apply(&mut app)?;
         if !self.store().update_app(&app).await? {
             return Err(not_found("app"));
         }
+        self.forget_app(client_id);
         Ok(app)
     }
 
     /// One app, enabled or not.
     pub async fn app(&self, client_id: &str) -> Result<App, CiamError> {
         known("app", client_id)?;
-        self.store()
-            .get_app(client_id)
-            .await?
-            .ok_or_else(|| not_found("app"))
+        self.store().get_app(client_id).await?.ok_or_else(|| not_found("app"))
     }
 
     /// Deletes an app.
     pub async fn delete_app(&self, client_id: &str) -> Result<(), CiamError> {
         known("app", client_id)?;
-        if self.store().delete_app(client_id).await? {
-            Ok(())
-        } else {
-            Err(not_found("app"))
-        }
+        let deleted = self.store().delete_app(client_id).await?;
+        self.forget_app(client_id);
+        if deleted { Ok(()) } else { Err(not_found("app")) }
     }
 
     /// Assigns or unassigns a user.
-    pub async fn set_member(
-        &self,
-        client_id: &str,
-        user_id: &str,
-        member: bool,
-    ) -> Result<(), CiamError> {
+    pub async fn set_member(&self, client_id: &str, user_id: &str, member: bool) -> Result<(), CiamError> {
         self.app(client_id).await?;
         self.user(user_id).await?;
         if member {
@@ -231,10 +199,7 @@ impl Ciam {
     /// One user.
     pub async fn user(&self, id: &str) -> Result<User, CiamError> {
         known("user", id)?;
-        self.store()
-            .get_user(id)
-            .await?
-            .ok_or_else(|| not_found("user"))
+        self.store().get_user(id).await?.ok_or_else(|| not_found("user"))
     }
 
     /// Normalises a mobile for lookups; `None` when it is no phone number.
@@ -244,20 +209,13 @@ impl Ciam {
 
     async fn password_input(&self, input: &UserInput) -> Result<Option<String>, CiamError> {
         match (&input.password, &input.password_hash) {
-            (Some(_), Some(_)) => Err(invalid(
-                "password",
-                "give either password or password_hash, not both",
-            )),
+            (Some(_), Some(_)) => Err(invalid("password", "give either password or password_hash, not both")),
             (Some(pw), None) => {
-                self.password_policy()
-                    .await?
-                    .check(pw)
-                    .map_err(|e| invalid("password", e.message(crate::Lang::En)))?;
+                self.password_policy().await?.check(pw).map_err(|e| invalid("password", e.message(crate::Lang::En)))?;
                 Ok(Some(self.hasher().hash(pw).await?))
             }
             (None, Some(phc)) => {
-                PasswordHasher::check_importable(phc)
-                    .map_err(|e| invalid("password_hash", e.to_string()))?;
+                PasswordHasher::check_importable(phc).map_err(|e| invalid("password_hash", e.to_string()))?;
                 Ok(Some(phc.clone()))
             }
             (None, None) => Ok(None),
@@ -267,13 +225,8 @@ impl Ciam {
     /// Creates a user from a password (checked against the policy) or an
     /// imported PHC hash.
     pub async fn create_user(&self, input: UserInput) -> Result<User, CiamError> {
-        let typed = input
-            .mobile
-            .clone()
-            .ok_or_else(|| invalid("mobile", "is required"))?;
-        let mobile = self
-            .normalise_mobile(&typed)
-            .ok_or_else(|| invalid("mobile", "not a valid phone number"))?;
+        let typed = input.mobile.clone().ok_or_else(|| invalid("mobile", "is required"))?;
+        let mobile = self.normalise_mobile(&typed).ok_or_else(|| invalid("mobile", "not a valid phone number"))?;
         check_text("user_name", &input.user_name.clone().flatten(), 128)?;
         check_text("name", &input.name.clone().flatten(), 128)?;
         check_email(&input.email.clone().flatten())?;
@@ -294,10 +247,7 @@ impl Ciam {
             created_at: now,
             updated_at: now,
         };
-        self.store()
-            .insert_user(&user)
-            .await
-            .map_err(conflict_to_taken)?;
+        self.store().insert_user(&user).await.map_err(conflict_to_taken)?;
         Ok(user)
     }
 
@@ -306,9 +256,7 @@ impl Ciam {
     pub async fn update_user(&self, id: &str, input: UserInput) -> Result<User, CiamError> {
         let mut user = self.user(id).await?;
         if let Some(typed) = &input.mobile {
-            let mobile = self
-                .normalise_mobile(typed)
-                .ok_or_else(|| invalid("mobile", "not a valid phone number"))?;
+            let mobile = self.normalise_mobile(typed).ok_or_else(|| invalid("mobile", "not a valid phone number"))?;
             user.mobile = mobile.as_str().to_owned();
         }
         if let Some(v) = input.user_name.clone() {
@@ -333,20 +281,13 @@ impl Ciam {
             user.password_changed_at = changed_at;
         }
         user.updated_at = now;
-        if !self
-            .store()
-            .update_user(&user)
-            .await
-            .map_err(conflict_to_taken)?
-        {
+        if !self.store().update_user(&user).await.map_err(conflict_to_taken)? {
             return Err(not_found("user"));
         }
         if let Some(hash) = new_hash {
             let changed_at = input.password_changed_at.unwrap_or(now);
             let history = self.password_policy().await?.history;
-            self.store()
-                .set_password(&user.id, &hash, changed_at, history)
-                .await?;
+            self.store().set_password(&user.id, &hash, changed_at, history).await?;
             user.password_hash = hash;
             user.password_changed_at = changed_at;
         }
@@ -359,11 +300,7 @@ impl Ciam {
     /// Deletes a user.
     pub async fn delete_user(&self, id: &str) -> Result<(), CiamError> {
         known("user", id)?;
-        if self.store().delete_user(id).await? {
-            Ok(())
-        } else {
-            Err(not_found("user"))
-        }
+        if self.store().delete_user(id).await? { Ok(()) } else { Err(not_found("user")) }
     }
 
     /// Lifts a lock and forgets the failures of a user's mobile.

@@ -18,15 +18,9 @@ pub trait Clock: Send + Sync + Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the one place that reads the system time"
-    )]
+    #[expect(clippy::disallowed_methods, reason = "the one place that reads the system time")]
     fn now(&self) -> UnixTime {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
     }
 }
 
@@ -54,18 +48,13 @@ impl Clock for OffsetClock {
 pub fn to_rfc3339(t: UnixTime) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }
 
 /// Parses an RFC 3339 timestamp into a Unix time.
 pub fn from_rfc3339(s: &str) -> Option<UnixTime> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|d| d.unix_timestamp())
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok().map(|d| d.unix_timestamp())
 }
 
 #[cfg(test)]
@@ -76,10 +65,7 @@ mod tests {
     fn rfc3339_round_trips() {
         assert_eq!(to_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(from_rfc3339("2026-01-02T03:04:05Z"), Some(1_767_323_045));
-        assert_eq!(
-            from_rfc3339("2026-01-02T11:04:05+08:00"),
-            Some(1_767_323_045)
-        );
+        assert_eq!(from_rfc3339("2026-01-02T11:04:05+08:00"), Some(1_767_323_045));
         assert_eq!(from_rfc3339("yesterday"), None);
     }
 

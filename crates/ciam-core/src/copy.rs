@@ -36,18 +36,12 @@ const PAGE: u32 = 1000;
 
 /// Copies everything from `from` into `to`, which must hold no apps, users
 /// or keys yet.
-pub async fn copy_store(
-    from: &dyn Store,
-    to: &dyn Store,
-    now: UnixTime,
-) -> Result<CopyReport, CiamError> {
+pub async fn copy_store(from: &dyn Store, to: &dyn Store, now: UnixTime) -> Result<CopyReport, CiamError> {
     let occupied = !to.list_apps().await?.is_empty()
         || !to.list_users(None, 1, 0).await?.is_empty()
         || !to.list_signing_keys().await?.is_empty();
     if occupied {
-        return Err(CiamError::Internal(
-            "the target database is not empty; copy only into a fresh database".into(),
-        ));
+        return Err(CiamError::Internal("the target database is not empty; copy only into a fresh database".into()));
     }
     let mut report = CopyReport::default();
     for (name, value) in from.list_settings().await? {
@@ -83,8 +77,7 @@ pub async fn copy_store(
         report.signing_keys += 1;
     }
     for stored in from.list_sessions(now).await? {
-        to.insert_session(&stored.digest, &stored.session, stored.created_at)
-            .await?;
+        to.insert_session(&stored.digest, &stored.session, stored.created_at).await?;
         report.sessions += 1;
     }
     let mut after = 0;

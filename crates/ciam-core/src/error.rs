@@ -21,13 +21,7 @@ impl Lang {
     /// `X-L` starting with `zh` (any case) means Chinese; anything else English.
     pub fn from_header(value: Option<&str>) -> Self {
         match value {
-            Some(v)
-                if v.trim()
-                    .get(..2)
-                    .is_some_and(|p| p.eq_ignore_ascii_case("zh")) =>
-            {
-                Lang::Zh
-            }
+            Some(v) if v.trim().get(..2).is_some_and(|p| p.eq_ignore_ascii_case("zh")) => Lang::Zh,
             _ => Lang::En,
         }
     }
@@ -186,10 +180,7 @@ pub struct Refusal {
 impl Refusal {
     /// A refusal without placeholders.
     pub fn new(code: ErrorCode) -> Self {
-        Self {
-            code,
-            args: Vec::new(),
-        }
+        Self { code, args: Vec::new() }
     }
 
     /// A refusal with placeholder values.
@@ -250,9 +241,7 @@ impl CiamError {
                 };
                 code.message(lang, &[arg])
             }
-            CiamError::Internal(_) | CiamError::Overloaded => {
-                ErrorCode::SystemBusy.message(lang, &[])
-            }
+            CiamError::Internal(_) | CiamError::Overloaded => ErrorCode::SystemBusy.message(lang, &[]),
         }
     }
 }
@@ -279,11 +268,22 @@ mod tests {
             assert!(!zh.trim().is_empty(), "{code} lacks Chinese");
             assert_ne!(en, zh, "{code} has the same text in both languages");
             let placeholders = |s: &str| (0..4).filter(|i| s.contains(&format!("{{{i}}}"))).count();
-            assert_eq!(
-                placeholders(en),
-                placeholders(zh),
-                "{code} placeholders differ"
+            assert_eq!(placeholders(en), placeholders(zh), "{code} placeholders differ");
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_code_in_both_languages() {
+        let readme = include_str!("../../../README.md");
+        for code in ErrorCode::ALL {
+            let row = format!(
+                "| `{}` | {} | {} | {} |",
+                code.as_str(),
+                code.http_status(),
+                code.template(Lang::En),
+                code.template(Lang::Zh)
             );
+            assert!(readme.contains(&row), "README lacks the row {row}");
         }
     }
 
@@ -298,15 +298,9 @@ mod tests {
             ErrorCode::InvalidCredentials.message(Lang::En, &["9".into()]),
             "Invalid account or password. Remaining times: 9"
         );
-        assert_eq!(
-            ErrorCode::InvalidCredentials.message(Lang::Zh, &["9".into()]),
-            "无效的账号或密码。 剩余次数:9"
-        );
+        assert_eq!(ErrorCode::InvalidCredentials.message(Lang::Zh, &["9".into()]), "无效的账号或密码。 剩余次数:9");
         assert_eq!(ErrorCode::SystemBusy.http_status(), 500);
-        assert_eq!(
-            ErrorCode::AppNotRegistered.template(Lang::Zh),
-            "应用未注册,请先注册应用"
-        );
+        assert_eq!(ErrorCode::AppNotRegistered.template(Lang::Zh), "应用未注册,请先注册应用");
     }
 
     #[test]

@@ -28,6 +28,80 @@ pub const MAX_ID_TOKEN_TTL: i64 = 86_400;
 /// in the JWKS, for clients that cache the JWKS.
 pub const JWKS_CACHE_MARGIN: i64 = 3_600;
 
+/// jsonwebtoken signs through a process-wide `CryptoProvider`. Its stock
+/// aws-lc provider parses and validates the RSA private key on every
+/// signature, which costs about twice the signature itself. This provider
+/// keeps the parsed keys (a handful at most) and delegates everything else
+/// (verification, JWK helpers, other algorithms) to the stock one.
+mod provider {
+    use std::sync::{Arc, Mutex, Once};
+
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+    use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
+    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner};
+    use jsonwebtoken::{Algorithm, AlgorithmFamily, EncodingKey};
+
+    /// Parsed keys, by their PKCS#1 DER; newest last.
+    static PARSED: Mutex<Vec<(Vec<u8>, Arc<RsaKeyPair>)>> = Mutex::new(Vec::new());
+    const KEEP: usize = 8;
+
+    struct Rs256(Arc<RsaKeyPair>);
+
+    impl jsonwebtoken::signature::Signer<Vec<u8>> for Rs256 {
+        fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, jsonwebtoken::signature::Error> {
+            let mut signature = vec![0; self.0.public_modulus_len()];
+            self.0
+                .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut signature)
+                .map_err(jsonwebtoken::signature::Error::from_source)?;
+            Ok(signature)
+        }
+    }
+
+    impl JwtSigner for Rs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::RS256
+        }
+    }
+
+    fn parsed(der: &[u8]) -> Option<Arc<RsaKeyPair>> {
+        let mut cache = PARSED.lock().ok()?;
+        if let Some((_, pair)) = cache.iter().find(|(k, _)| k.as_slice() == der) {
+            return Some(Arc::clone(pair));
+        }
+        let pair = Arc::new(RsaKeyPair::from_der(der).ok()?);
+        if cache.len() == KEEP {
+            cache.remove(0);
+        }
+        cache.push((der.to_vec(), Arc::clone(&pair)));
+        Some(pair)
+    }
+
+    fn signer(alg: &Algorithm, key: &EncodingKey) -> jsonwebtoken::errors::Result<Box<dyn JwtSigner>> {
+        if *alg == Algorithm::RS256
+            && key.family() == AlgorithmFamily::Rsa
+            && let Some(pair) = parsed(key.inner())
+        {
+            return Ok(Box::new(Rs256(pair)));
+        }
+        (DEFAULT_PROVIDER.signer_factory)(alg, key)
+    }
+
+    /// Installs the provider once per process. Should another provider be
+    /// installed already, that one is used: slower, equally correct.
+    pub(super) fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            let provider: &'static CryptoProvider = Box::leak(Box::new(CryptoProvider {
+                signer_factory: signer,
+                verifier_factory: DEFAULT_PROVIDER.verifier_factory,
+                jwk_utils: DEFAULT_PROVIDER.jwk_utils.clone(),
+            }));
+            let _ = provider.install_default();
+        });
+    }
+}
+
 /// One public key of the JWKS.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Jwk {
@@ -61,9 +135,7 @@ struct LoadedKey {
 
 impl std::fmt::Debug for LoadedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("LoadedKey").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -81,8 +153,8 @@ pub struct KeyRing {
 
 /// Generates a fresh RSA-2048 key record.
 pub fn generate_key(now: UnixTime) -> Result<SigningKeyRecord, CiamError> {
-    let pair = KeyPair::generate(KeySize::Rsa2048)
-        .map_err(|_| CiamError::Internal("RSA key generation failed".into()))?;
+    let pair =
+        KeyPair::generate(KeySize::Rsa2048).map_err(|_| CiamError::Internal("RSA key generation failed".into()))?;
     let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
         .map_err(|_| CiamError::Internal("RSA key encoding failed".into()))?;
     Ok(SigningKeyRecord {
@@ -95,9 +167,8 @@ pub fn generate_key(now: UnixTime) -> Result<SigningKeyRecord, CiamError> {
 }
 
 fn load(record: &SigningKeyRecord) -> Result<(LoadedKey, Jwk), CiamError> {
-    let pair = KeyPair::from_pkcs8(&record.private_pkcs8).map_err(|e| {
-        CiamError::Internal(format!("stored signing key {} unusable: {e}", record.kid))
-    })?;
+    let pair = KeyPair::from_pkcs8(&record.private_pkcs8)
+        .map_err(|e| CiamError::Internal(format!("stored signing key {} unusable: {e}", record.kid)))?;
     let public = pair.public_key();
     let jwk = Jwk {
         kty: "RSA",
@@ -109,23 +180,15 @@ fn load(record: &SigningKeyRecord) -> Result<(LoadedKey, Jwk), CiamError> {
     };
     // jsonwebtoken's PEM reader unwraps PKCS#8 into the PKCS#1 form its
     // signer wants.
-    let pem = format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        STANDARD.encode(&record.private_pkcs8)
-    );
-    let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
-        CiamError::Internal(format!("stored signing key {} unusable: {e}", record.kid))
-    })?;
-    Ok((
-        LoadedKey {
-            kid: record.kid.clone(),
-            encoding,
-        },
-        jwk,
-    ))
+    let pem =
+        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", STANDARD.encode(&record.private_pkcs8));
+    let encoding = EncodingKey::from_rsa_pem(pem.as_bytes())
+        .map_err(|e| CiamError::Internal(format!("stored signing key {} unusable: {e}", record.kid)))?;
+    Ok((LoadedKey { kid: record.kid.clone(), encoding }, jwk))
 }
 
 fn build(records: &[SigningKeyRecord], now: UnixTime) -> Result<KeySet, CiamError> {
+    provider::install();
     // The current key is the newest one not retired; every instance picks the
     // same one, even if two instances created a first key at the same moment.
     let mut sorted: Vec<&SigningKeyRecord> = records.iter().collect();
@@ -137,16 +200,12 @@ fn build(records: &[SigningKeyRecord], now: UnixTime) -> Result<KeySet, CiamErro
     let (signing, first) = load(current)?;
     let mut keys = vec![first];
     for record in sorted.iter().filter(|r| r.kid != current.kid) {
-        let published =
-            record.retired_at.is_none() || record.publish_until.is_some_and(|until| until > now);
+        let published = record.retired_at.is_none() || record.publish_until.is_some_and(|until| until > now);
         if published {
             keys.push(load(record)?.1);
         }
     }
-    Ok(KeySet {
-        signing: Arc::new(signing),
-        jwks: Arc::new(Jwks { keys }),
-    })
+    Ok(KeySet { signing: Arc::new(signing), jwks: Arc::new(Jwks { keys }) })
 }
 
 impl KeyRing {
@@ -161,9 +220,13 @@ impl KeyRing {
             records = store.list_signing_keys().await?;
         }
         let set = build(&records, now)?;
-        Ok(Self {
-            current: Arc::new(RwLock::new(Arc::new(set))),
-        })
+        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))) })
+    }
+
+    /// A ring with one fresh key held only in memory (benchmarks, tools).
+    pub fn ephemeral(now: UnixTime) -> Result<Self, CiamError> {
+        let set = build(&[generate_key(now)?], now)?;
+        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))) })
     }
 
     /// Re-reads the keys from the store.
@@ -182,18 +245,13 @@ impl KeyRing {
             .await
             .map_err(|e| CiamError::Internal(format!("key generation task: {e}")))??;
         let kid = key.kid.clone();
-        store
-            .rotate_signing_key(&key, now, now + MAX_ID_TOKEN_TTL + JWKS_CACHE_MARGIN)
-            .await?;
+        store.rotate_signing_key(&key, now, now + MAX_ID_TOKEN_TTL + JWKS_CACHE_MARGIN).await?;
         self.refresh(store, now).await?;
         Ok(kid)
     }
 
     fn snapshot(&self) -> Result<Arc<KeySet>, CiamError> {
-        self.current
-            .read()
-            .map(|g| Arc::clone(&g))
-            .map_err(|_| CiamError::Internal("key ring lock poisoned".into()))
+        self.current.read().map(|g| Arc::clone(&g)).map_err(|_| CiamError::Internal("key ring lock poisoned".into()))
     }
 
     /// The published keys.
@@ -302,13 +360,9 @@ mod tests {
     fn id_token_verifies_with_the_published_key() {
         let record = generate_key(1000).expect("key");
         let set = build(std::slice::from_ref(&record), 1000).expect("set");
-        let ring = KeyRing {
-            current: Arc::new(RwLock::new(Arc::new(set))),
-        };
+        let ring = KeyRing { current: Arc::new(RwLock::new(Arc::new(set))) };
         let now = jsonwebtoken::get_current_timestamp() as i64;
-        let token = ring
-            .sign_id_token("https://issuer.test", "client-1", &user(), now, 300)
-            .expect("sign");
+        let token = ring.sign_id_token("https://issuer.test", "client-1", &user(), now, 300).expect("sign");
         let header = jsonwebtoken::decode_header(&token).expect("header");
         assert_eq!(header.kid.as_deref(), Some(record.kid.as_str()));
         let jwks = ring.jwks().expect("jwks");
@@ -317,12 +371,10 @@ mod tests {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&["client-1"]);
         validation.set_issuer(&["https://issuer.test"]);
-        let data =
-            jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation).expect("valid");
+        let data = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation).expect("valid");
         assert_eq!(data.claims["sub"], "u1");
         assert_eq!(data.claims["exp"].as_i64(), Some(now + 300));
-        let api: serde_json::Value =
-            serde_json::from_str(data.claims["api"].as_str().expect("string")).expect("json");
+        let api: serde_json::Value = serde_json::from_str(data.claims["api"].as_str().expect("string")).expect("json");
         assert_eq!(api["userName"], "alice");
         assert_eq!(api["mobile"], "+8615200000000");
         assert!(api.get("email").is_some());
@@ -330,11 +382,8 @@ mod tests {
 
     #[test]
     fn retired_keys_stay_published_until_their_time() {
-        let old = SigningKeyRecord {
-            retired_at: Some(100),
-            publish_until: Some(200),
-            ..generate_key(50).expect("key")
-        };
+        let old =
+            SigningKeyRecord { retired_at: Some(100), publish_until: Some(200), ..generate_key(50).expect("key") };
         let new = generate_key(100).expect("key");
         let both = build(&[old.clone(), new.clone()], 150).expect("set");
         assert_eq!(both.signing.kid, new.kid);

@@ -80,19 +80,11 @@ pub fn locked_refusal(seconds_left: i64) -> CiamError {
 }
 
 /// The answer to a failure just counted: attempts left, or the lock.
-fn failure_refusal(
-    state: FailureState,
-    policy: LockoutPolicy,
-    now: UnixTime,
-    code: ErrorCode,
-) -> CiamError {
+fn failure_refusal(state: FailureState, policy: LockoutPolicy, now: UnixTime, code: ErrorCode) -> CiamError {
     if state.failures >= policy.max_failures {
         locked_refusal(state.locked_until.unwrap_or(now + policy.lock_seconds) - now)
     } else {
-        CiamError::Refused(Refusal::with_args(
-            code,
-            vec![(policy.max_failures - state.failures).to_string()],
-        ))
+        CiamError::Refused(Refusal::with_args(code, vec![(policy.max_failures - state.failures).to_string()]))
     }
 }
 
@@ -128,10 +120,7 @@ impl Ciam {
 
         let policy = self.lockout_policy().await?;
         let before = self.store().failure_state(&key).await?;
-        if let Some(until) = before
-            .and_then(|s| s.locked_until)
-            .filter(|until| *until > now)
-        {
+        if let Some(until) = before.and_then(|s| s.locked_until).filter(|until| *until > now) {
             return Err(locked_refusal(until - now));
         }
 
@@ -140,23 +129,12 @@ impl Ciam {
             None => None,
         };
         audit.user_id = user.as_ref().map(|u| u.id.clone());
-        let verified = self
-            .hasher()
-            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
-            .await?;
+        let verified = self.hasher().verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         let (user, needs_rehash) = match (verified, user) {
             (Verified::Match { needs_rehash }, Some(user)) => (user, needs_rehash),
             _ => {
-                let state = self
-                    .store()
-                    .record_failure(&key, now, policy.max_failures, policy.lock_seconds)
-                    .await?;
-                return Err(failure_refusal(
-                    state,
-                    policy,
-                    now,
-                    ErrorCode::InvalidCredentials,
-                ));
+                let state = self.store().record_failure(&key, now, policy.max_failures, policy.lock_seconds).await?;
+                return Err(failure_refusal(state, policy, now, ErrorCode::InvalidCredentials));
             }
         };
         if before.is_some_and(|s| s.failures > 0) {
@@ -176,11 +154,7 @@ impl Ciam {
     async fn upgrade_hash(&self, user: &User, password: &Password) {
         match self.hasher().hash(password).await {
             Ok(new) => {
-                if let Err(e) = self
-                    .store()
-                    .upgrade_password_hash(&user.id, &user.password_hash, &new)
-                    .await
-                {
+                if let Err(e) = self.store().upgrade_password_hash(&user.id, &user.password_hash, &new).await {
                     tracing::warn!(error = %e, "password hash upgrade not stored");
                 }
             }
@@ -197,9 +171,7 @@ impl Ciam {
         now: UnixTime,
         check_age: bool,
     ) -> Result<LoginOutcome, CiamError> {
-        if app.access == AppAccess::Assigned
-            && !self.store().is_member(&app.client_id, &user.id).await?
-        {
+        if app.access == AppAccess::Assigned && !self.store().is_member(&app.client_id, &user.id).await? {
             return Ok(LoginOutcome::AccessDenied);
         }
         if check_age && app.password_expiry_check {
@@ -217,9 +189,7 @@ impl Ciam {
                     flow,
                     expires_at: now + self.config().state_token_ttl,
                 };
-                self.store()
-                    .insert_state_grant(&state_token.digest(), &grant)
-                    .await?;
+                self.store().insert_state_grant(&state_token.digest(), &grant).await?;
                 let data = policy.data_string(lang);
                 return Ok(match flow {
                     Flow::PasswordWarn => LoginOutcome::PasswordWarn { state_token, data },
@@ -227,38 +197,16 @@ impl Ciam {
                 });
             }
         }
-        Ok(LoginOutcome::Success(
-            self.open_session(app, user, now).await?,
-        ))
+        Ok(LoginOutcome::Success(self.open_session(app, user, now).await?))
     }
 
-    async fn open_session(
-        &self,
-        app: &App,
-        user: &User,
-        now: UnixTime,
-    ) -> Result<SessionGrant, CiamError> {
+    async fn open_session(&self, app: &App, user: &User, now: UnixTime) -> Result<SessionGrant, CiamError> {
         let session_token = OpaqueToken::generate(SESSION_TOKEN_LEN)?;
-        let session = Session {
-            user_id: user.id.clone(),
-            client_id: app.client_id.clone(),
-            expires_at: now + app.session_ttl,
-        };
-        let id_token = self.keys().sign_id_token(
-            &self.config().issuer,
-            &app.client_id,
-            user,
-            now,
-            app.id_token_ttl,
-        )?;
-        self.store()
-            .insert_session(&session_token.digest(), &session, now)
-            .await?;
-        Ok(SessionGrant {
-            session_token,
-            expire: app.session_ttl,
-            id_token,
-        })
+        let session =
+            Session { user_id: user.id.clone(), client_id: app.client_id.clone(), expires_at: now + app.session_ttl };
+        let id_token = self.keys().sign_id_token(&self.config().issuer, &app.client_id, user, now, app.id_token_ttl)?;
+        self.store().insert_session(&session_token.digest(), &session, now).await?;
+        Ok(SessionGrant { session_token, expire: app.session_ttl, id_token })
     }
 
     /// The user and grant behind a live state_token of this app.
@@ -312,28 +260,12 @@ impl Ciam {
         let policy = self.lockout_policy().await?;
         let key = user.mobile.clone();
         let before = self.store().failure_state(&key).await?;
-        if let Some(until) = before
-            .and_then(|s| s.locked_until)
-            .filter(|until| *until > now)
-        {
+        if let Some(until) = before.and_then(|s| s.locked_until).filter(|until| *until > now) {
             return Err(locked_refusal(until - now));
         }
-        if self
-            .hasher()
-            .verify(old_password, Some(&user.password_hash))
-            .await?
-            == Verified::Mismatch
-        {
-            let state = self
-                .store()
-                .record_failure(&key, now, policy.max_failures, policy.lock_seconds)
-                .await?;
-            return Err(failure_refusal(
-                state,
-                policy,
-                now,
-                ErrorCode::OldPasswordWrong,
-            ));
+        if self.hasher().verify(old_password, Some(&user.password_hash)).await? == Verified::Mismatch {
+            let state = self.store().record_failure(&key, now, policy.max_failures, policy.lock_seconds).await?;
+            return Err(failure_refusal(state, policy, now, ErrorCode::OldPasswordWrong));
         }
         if before.is_some_and(|s| s.failures > 0) {
             self.store().clear_failures(&key).await?;
@@ -341,48 +273,26 @@ impl Ciam {
 
         let password_policy = self.password_policy().await?;
         password_policy.check(new_password)?;
-        if self
-            .is_reused(&user, new_password, password_policy.history)
-            .await?
-        {
+        if self.is_reused(&user, new_password, password_policy.history).await? {
             return Err(CiamError::refused(ErrorCode::PasswordReused));
         }
         let new_hash = self.hasher().hash(new_password).await?;
-        if self
-            .store()
-            .take_state_grant(&digest, now, &[Flow::PasswordWarn, Flow::PasswordExpired])
-            .await?
-            .is_none()
-        {
+        if self.store().take_state_grant(&digest, now, &[Flow::PasswordWarn, Flow::PasswordExpired]).await?.is_none() {
             return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
         }
-        self.store()
-            .set_password(&user.id, &new_hash, now, password_policy.history)
-            .await?;
-        let user = User {
-            password_hash: new_hash,
-            password_changed_at: now,
-            ..user
-        };
+        self.store().set_password(&user.id, &new_hash, now, password_policy.history).await?;
+        let user = User { password_hash: new_hash, password_changed_at: now, ..user };
         self.admit(app, &user, Lang::En, now, false).await
     }
 
     /// Whether `candidate` is the current password or one of the last `history`.
-    pub(crate) async fn is_reused(
-        &self,
-        user: &User,
-        candidate: &Password,
-        history: u32,
-    ) -> Result<bool, CiamError> {
+    pub(crate) async fn is_reused(&self, user: &User, candidate: &Password, history: u32) -> Result<bool, CiamError> {
         let mut previous = vec![user.password_hash.clone()];
         if history > 0 {
             previous.extend(self.store().password_history(&user.id, history).await?);
         }
         for hash in &previous {
-            if matches!(
-                self.hasher().verify(candidate, Some(hash)).await?,
-                Verified::Match { .. }
-            ) {
+            if matches!(self.hasher().verify(candidate, Some(hash)).await?, Verified::Match { .. }) {
                 return Ok(true);
             }
         }
@@ -411,12 +321,7 @@ impl Ciam {
         if user.disabled {
             return Err(CiamError::refused(ErrorCode::UserDisabled));
         }
-        if self
-            .store()
-            .take_state_grant(&digest, now, &[Flow::PasswordWarn])
-            .await?
-            .is_none()
-        {
+        if self.store().take_state_grant(&digest, now, &[Flow::PasswordWarn]).await?.is_none() {
             return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
         }
         self.admit(app, &user, Lang::En, now, false).await
@@ -436,33 +341,17 @@ impl Ciam {
         if token.expose().is_empty() {
             return Err(invalid());
         }
-        let session = self
-            .store()
-            .get_session(&token.digest(), now)
-            .await?
-            .ok_or_else(invalid)?;
+        let (session, user) = self.store().get_session_user(&token.digest(), now).await?.ok_or_else(invalid)?;
         if session.client_id != app.client_id {
             return Err(invalid());
         }
-        audit.user_id = Some(session.user_id.clone());
-        let user = self
-            .store()
-            .get_user(&session.user_id)
-            .await?
-            .filter(|u| !u.disabled)
-            .ok_or_else(invalid)?;
-        let id_token = self.keys().sign_id_token(
-            &self.config().issuer,
-            &app.client_id,
-            &user,
-            now,
-            app.id_token_ttl,
-        )?;
-        Ok(SessionGrant {
-            session_token: token,
-            expire: session.expires_at - now,
-            id_token,
-        })
+        audit.user_id = Some(user.id.clone());
+        if user.disabled {
+            return Err(invalid());
+        }
+        let id_token =
+            self.keys().sign_id_token(&self.config().issuer, &app.client_id, &user, now, app.id_token_ttl)?;
+        Ok(SessionGrant { session_token: token, expire: session.expires_at - now, id_token })
     }
 
     /// `/api/v2/sdk/logout`: revokes the session (idempotent).
@@ -498,42 +387,22 @@ mod tests {
             e.message(Lang::En),
             "User has been locked out due to multiple login failures. It will be unlocked in 29 minutes and 59 seconds"
         );
-        assert_eq!(
-            locked_refusal(0).message(Lang::En),
-            locked_refusal(1).message(Lang::En)
-        );
+        assert_eq!(locked_refusal(0).message(Lang::En), locked_refusal(1).message(Lang::En));
     }
 
     #[test]
     fn the_failure_that_reaches_the_limit_locks() {
         let policy = LockoutPolicy::default();
-        let ninth = failure_refusal(
-            FailureState {
-                failures: 9,
-                locked_until: None,
-            },
-            policy,
-            0,
-            ErrorCode::InvalidCredentials,
-        );
-        assert_eq!(
-            ninth.message(Lang::En),
-            "Invalid account or password. Remaining times: 1"
-        );
+        let ninth =
+            failure_refusal(FailureState { failures: 9, locked_until: None }, policy, 0, ErrorCode::InvalidCredentials);
+        assert_eq!(ninth.message(Lang::En), "Invalid account or password. Remaining times: 1");
         let tenth = failure_refusal(
-            FailureState {
-                failures: 10,
-                locked_until: Some(1800),
-            },
+            FailureState { failures: 10, locked_until: Some(1800) },
             policy,
             0,
             ErrorCode::InvalidCredentials,
         );
         assert_eq!(tenth.code(), ErrorCode::AccountLocked);
-        assert!(
-            tenth
-                .message(Lang::En)
-                .ends_with("30 minutes and 0 seconds")
-        );
+        assert!(tenth.message(Lang::En).ends_with("30 minutes and 0 seconds"));
     }
 }

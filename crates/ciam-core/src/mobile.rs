@@ -27,9 +27,7 @@ impl Mobile {
         if !phonenumber::is_valid(&number) {
             return None;
         }
-        Some(Mobile(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        Some(Mobile(number.format().mode(phonenumber::Mode::E164).to_string()))
     }
 
     /// Wraps a value that is already E.164 (read back from storage).
@@ -78,29 +76,14 @@ mod tests {
     #[test]
     fn other_regions_and_defaults() {
         let us = parse_region("us").expect("US is a region");
-        assert_eq!(
-            Mobile::parse("(201) 555-0123", us).map(|m| m.0),
-            Some("+12015550123".into())
-        );
-        assert_eq!(
-            Mobile::parse("+12015550123", cn()).map(|m| m.0),
-            Some("+12015550123".into())
-        );
+        assert_eq!(Mobile::parse("(201) 555-0123", us).map(|m| m.0), Some("+12015550123".into()));
+        assert_eq!(Mobile::parse("+12015550123", cn()).map(|m| m.0), Some("+12015550123".into()));
         assert!(parse_region("XX").is_none());
     }
 
     #[test]
     fn non_numbers_are_rejected() {
-        for bad in [
-            "",
-            "   ",
-            "abc",
-            "123",
-            "1520000000000000000000",
-            "😀😀😀",
-            "+86 152",
-            &"9".repeat(200),
-        ] {
+        for bad in ["", "   ", "abc", "123", "1520000000000000000000", "😀😀😀", "+86 152", &"9".repeat(200)] {
             assert!(Mobile::parse(bad, cn()).is_none(), "{bad:?} parsed");
         }
     }

@@ -1,16 +1,17 @@
 //! Passwords: a secret type that never prints, and the argon2id hasher.
 //!
 //! Hashing is CPU-bound (tens of milliseconds), so it never runs on the async
-//! runtime's worker threads. [`PasswordHasher`] runs it on the blocking pool,
-//! at most `workers` at a time, with a bounded queue in front and a maximum
-//! wait: past either bound a call fails at once with
-//! [`CiamError::Overloaded`] instead of queueing without limit. Each hash holds
-//! `m` KiB while it runs, so the bound on workers is also the bound on memory.
+//! runtime's worker threads. [`PasswordHasher`] owns a fixed pool of
+//! `workers` threads, each keeping one argon2 working buffer of `m` KiB for
+//! its whole life, so hashing memory is exactly `workers × m` KiB however
+//! hard the server is pushed. In front of the pool sits a bounded queue with
+//! a maximum wait: past either bound a call fails at once with
+//! [`CiamError::Overloaded`] instead of queueing without limit.
 
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, SaltString};
@@ -78,9 +79,7 @@ impl Default for HashingConfig {
             m_kib: 19_456,
             t: 2,
             p: 1,
-            workers: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             queue: 256,
             max_wait: Duration::from_secs(3),
         }
@@ -106,6 +105,9 @@ pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
+/// A unit of work for the hashing threads.
+type Job = Box<dyn FnOnce() + Send>;
+
 #[derive(Debug)]
 struct Inner {
     params: Params,
@@ -114,10 +116,38 @@ struct Inner {
     max_queue: usize,
     max_wait: Duration,
     dummy_hash: String,
+    /// Feeds the hashing threads; they end when it is dropped.
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+/// Starts `count` hashing threads taking jobs from one channel.
+fn start_workers(count: usize) -> Result<mpsc::Sender<Job>, CiamError> {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    for i in 0..count {
+        let receiver = Arc::clone(&receiver);
+        std::thread::Builder::new()
+            .name(format!("ciam-hash-{i}"))
+            .spawn(move || {
+                loop {
+                    // Hold the lock only to take a job, not while running it.
+                    let job = match receiver.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(|e| CiamError::Internal(format!("hashing thread: {e}")))?;
+    }
+    Ok(sender)
 }
 
 thread_local! {
-    /// Argon2 working memory, kept per blocking thread so a verification does
+    /// Argon2 working memory, kept per hashing thread so a verification does
     /// not fault in `m` KiB of fresh pages every time.
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
@@ -138,14 +168,16 @@ impl PasswordHasher {
         let mut pepper = [0u8; 24];
         getrandom::fill(&mut pepper).map_err(|e| CiamError::Internal(format!("getrandom: {e}")))?;
         let dummy_hash = hash_blocking(&params, &pepper, &salt)?;
+        let workers = config.workers.max(1);
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
-                gate: Arc::new(Semaphore::new(config.workers.max(1))),
+                gate: Arc::new(Semaphore::new(workers)),
                 waiting: AtomicUsize::new(0),
                 max_queue: config.queue,
                 max_wait: config.max_wait,
                 dummy_hash,
+                jobs: Mutex::new(start_workers(workers)?),
             }),
         })
     }
@@ -156,27 +188,20 @@ impl PasswordHasher {
         getrandom::fill(&mut salt).map_err(|e| CiamError::Internal(format!("getrandom: {e}")))?;
         let params = self.inner.params.clone();
         let password = password.clone();
-        self.run(move || hash_blocking(&params, password.expose().as_bytes(), &salt))
-            .await?
+        self.run(move || hash_blocking(&params, password.expose().as_bytes(), &salt)).await?
     }
 
     /// Checks `password` against `stored` (a PHC string). With `None` (no
     /// such account) a dummy hash with the current parameters is checked, so
     /// the answer takes as long and always says [`Verified::Mismatch`].
-    pub async fn verify(
-        &self,
-        password: &Password,
-        stored: Option<&str>,
-    ) -> Result<Verified, CiamError> {
+    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<Verified, CiamError> {
         let (phc, real) = match stored {
             Some(h) => (h.to_owned(), true),
             None => (self.inner.dummy_hash.clone(), false),
         };
         let params = self.inner.params.clone();
         let password = password.clone();
-        let outcome = self
-            .run(move || verify_blocking(&params, password.expose().as_bytes(), &phc))
-            .await?;
+        let outcome = self.run(move || verify_blocking(&params, password.expose().as_bytes(), &phc)).await?;
         match outcome {
             Ok(Verified::Match { needs_rehash }) if real => Ok(Verified::Match { needs_rehash }),
             Ok(_) => Ok(Verified::Mismatch),
@@ -198,30 +223,33 @@ impl PasswordHasher {
         Ok(())
     }
 
-    /// Runs `job` on the blocking pool once a worker is free, or refuses.
-    async fn run<T: Send + 'static>(
-        &self,
-        job: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, CiamError> {
+    /// Runs `job` on a hashing thread once one is free, or refuses.
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, CiamError> {
         let inner = &self.inner;
         let permit = match inner.gate.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                let _slot = QueueSlot::enter(&inner.waiting, inner.max_queue)
-                    .ok_or(CiamError::Overloaded)?;
-                match tokio::time::timeout(inner.max_wait, inner.gate.clone().acquire_owned()).await
-                {
+                let _slot = QueueSlot::enter(&inner.waiting, inner.max_queue).ok_or(CiamError::Overloaded)?;
+                match tokio::time::timeout(inner.max_wait, inner.gate.clone().acquire_owned()).await {
                     Ok(Ok(permit)) => permit,
                     _ => return Err(CiamError::Overloaded),
                 }
             }
         };
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            job()
-        })
-        .await
-        .map_err(|e| CiamError::Internal(format!("hashing task failed: {e}")))
+        // A permit is held for each job in the channel or running, so the
+        // channel never holds more than `workers` jobs and one is always free.
+        let (done, result) = tokio::sync::oneshot::channel();
+        let work: Job = Box::new(move || {
+            let _ = done.send(job());
+            drop(permit);
+        });
+        inner
+            .jobs
+            .lock()
+            .map_err(|_| CiamError::Internal("hashing pool lock poisoned".into()))?
+            .send(work)
+            .map_err(|_| CiamError::Internal("hashing pool stopped".into()))?;
+        result.await.map_err(|_| CiamError::Internal("hashing job lost".into()))
     }
 
     /// Hashes `password` synchronously (CLI use, off any runtime).
@@ -234,10 +262,7 @@ impl PasswordHasher {
     /// Verifies synchronously with the pool's code path but without its
     /// bounds; used by the benchmark to measure the raw hash rate.
     pub fn verify_now(&self, password: &Password, phc: &str) -> bool {
-        matches!(
-            verify_blocking(&self.inner.params, password.expose().as_bytes(), phc),
-            Ok(Verified::Match { .. })
-        )
+        matches!(verify_blocking(&self.inner.params, password.expose().as_bytes(), phc), Ok(Verified::Match { .. }))
     }
 }
 
@@ -259,20 +284,16 @@ impl Drop for QueueSlot<'_> {
 }
 
 fn hash_blocking(params: &Params, password: &[u8], salt: &[u8]) -> Result<String, CiamError> {
-    let salt =
-        SaltString::encode_b64(salt).map_err(|e| CiamError::Internal(format!("salt: {e}")))?;
+    let salt = SaltString::encode_b64(salt).map_err(|e| CiamError::Internal(format!("salt: {e}")))?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let mut salt_buf = [0u8; 64];
-    let salt_bytes = salt
-        .decode_b64(&mut salt_buf)
-        .map_err(|e| CiamError::Internal(format!("salt: {e}")))?;
+    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| CiamError::Internal(format!("salt: {e}")))?;
     let mut out = [0u8; 32];
     with_blocks(params.block_count(), |blocks| {
         argon.hash_password_into_with_memory(password, salt_bytes, &mut out, blocks)
     })
     .map_err(|e| CiamError::Internal(format!("argon2: {e}")))?;
-    let output = argon2::password_hash::Output::new(&out)
-        .map_err(|e| CiamError::Internal(format!("argon2: {e}")))?;
+    let output = argon2::password_hash::Output::new(&out).map_err(|e| CiamError::Internal(format!("argon2: {e}")))?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
@@ -287,20 +308,14 @@ fn hash_blocking(params: &Params, password: &[u8], salt: &[u8]) -> Result<String
 fn verify_blocking(current: &Params, password: &[u8], phc: &str) -> Result<Verified, BadHash> {
     let hash = PasswordHash::new(phc).map_err(|e| BadHash(e.to_string()))?;
     let algorithm = Algorithm::try_from(hash.algorithm).map_err(|e| BadHash(e.to_string()))?;
-    let version = hash
-        .version
-        .map(Version::try_from)
-        .transpose()
-        .map_err(|e| BadHash(e.to_string()))?
-        .unwrap_or_default();
+    let version =
+        hash.version.map(Version::try_from).transpose().map_err(|e| BadHash(e.to_string()))?.unwrap_or_default();
     let params = Params::try_from(&hash).map_err(|e| BadHash(e.to_string()))?;
     let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
         return Err(BadHash("salt and hash output are required".into()));
     };
     let mut salt_buf = [0u8; 64];
-    let salt_bytes = salt
-        .decode_b64(&mut salt_buf)
-        .map_err(|e| BadHash(e.to_string()))?;
+    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| BadHash(e.to_string()))?;
     let mut out = vec![0u8; expected.len()];
     let argon = Argon2::new(algorithm, version, params.clone());
     with_blocks(params.block_count(), |blocks| {
@@ -340,14 +355,7 @@ mod tests {
     use argon2::PasswordVerifier;
 
     fn small() -> HashingConfig {
-        HashingConfig {
-            m_kib: 1024,
-            t: 1,
-            p: 1,
-            workers: 1,
-            queue: 0,
-            max_wait: Duration::from_millis(10),
-        }
+        HashingConfig { m_kib: 1024, t: 1, p: 1, workers: 1, queue: 0, max_wait: Duration::from_millis(10) }
     }
 
     #[test]
@@ -362,29 +370,14 @@ mod tests {
         let pw = Password::new("Passw0rd!".into());
         let phc = hasher.hash(&pw).await.expect("hash");
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert_eq!(
-            hasher.verify(&pw, Some(&phc)).await.expect("verify"),
-            Verified::Match {
-                needs_rehash: false
-            }
-        );
+        assert_eq!(hasher.verify(&pw, Some(&phc)).await.expect("verify"), Verified::Match { needs_rehash: false });
         let wrong = Password::new("Passw0rd?".into());
-        assert_eq!(
-            hasher.verify(&wrong, Some(&phc)).await.expect("verify"),
-            Verified::Mismatch
-        );
+        assert_eq!(hasher.verify(&wrong, Some(&phc)).await.expect("verify"), Verified::Mismatch);
         // The reference implementation accepts what we wrote.
         let parsed = PasswordHash::new(&phc).expect("phc");
-        assert!(
-            Argon2::default()
-                .verify_password(b"Passw0rd!", &parsed)
-                .is_ok()
-        );
+        assert!(Argon2::default().verify_password(b"Passw0rd!", &parsed).is_ok());
         // An unknown account never matches, whatever the password.
-        assert_eq!(
-            hasher.verify(&pw, None).await.expect("verify"),
-            Verified::Mismatch
-        );
+        assert_eq!(hasher.verify(&pw, None).await.expect("verify"), Verified::Mismatch);
     }
 
     #[tokio::test]
@@ -393,10 +386,7 @@ mod tests {
         let strong = PasswordHasher::new(&HashingConfig::default()).expect("hasher");
         let pw = Password::new("Passw0rd!".into());
         let phc = weak.hash(&pw).await.expect("hash");
-        assert_eq!(
-            strong.verify(&pw, Some(&phc)).await.expect("verify"),
-            Verified::Match { needs_rehash: true }
-        );
+        assert_eq!(strong.verify(&pw, Some(&phc)).await.expect("verify"), Verified::Match { needs_rehash: true });
         assert!(PasswordHasher::check_importable(&phc).is_ok());
         assert!(PasswordHasher::check_importable("$2b$12$abc").is_err());
         assert!(PasswordHasher::check_importable("plaintext").is_err());
@@ -405,13 +395,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_pool_with_no_queue_refuses_at_once() {
         let hasher = PasswordHasher::new(&small()).expect("hasher");
-        let held = hasher
-            .inner
-            .gate
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("permit");
+        let held = hasher.inner.gate.clone().acquire_owned().await.expect("permit");
         let pw = Password::new("x".into());
         assert!(matches!(hasher.hash(&pw).await, Err(CiamError::Overloaded)));
         drop(held);

@@ -14,7 +14,8 @@ pub const SEED_REGEX: &str = r"^(?![a-zA-Z]+$)(?![A-Z0-9]+$)(?![A-Z~!#$%&+\-,*:;
 /// The seed's tip, in Chinese (verbatim) and English.
 pub const SEED_TIP_ZH: &str = "至少包含数字、大写字母、小写字母和特殊字符中的3种";
 /// The English counterpart of [`SEED_TIP_ZH`].
-pub const SEED_TIP_EN: &str = "At least 3 of the following: digits, uppercase letters, lowercase letters and special characters";
+pub const SEED_TIP_EN: &str =
+    "At least 3 of the following: digits, uppercase letters, lowercase letters and special characters";
 
 /// A text in both languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,10 +61,7 @@ impl Default for PasswordPolicy {
             min_length: 8,
             max_length: 18,
             regex: SEED_REGEX.to_owned(),
-            tip: Localised {
-                zh: SEED_TIP_ZH.to_owned(),
-                en: SEED_TIP_EN.to_owned(),
-            },
+            tip: Localised { zh: SEED_TIP_ZH.to_owned(), en: SEED_TIP_EN.to_owned() },
             max_age_days: 90,
             warn_days: 7,
             history: 0,
@@ -154,14 +152,8 @@ impl PasswordPolicy {
 
     fn describe(&self, lang: Lang) -> String {
         match lang {
-            Lang::En => format!(
-                "{} to {} characters; {}",
-                self.min_length, self.max_length, self.tip.en
-            ),
-            Lang::Zh => format!(
-                "长度{}到{}位;{}",
-                self.min_length, self.max_length, self.tip.zh
-            ),
+            Lang::En => format!("{} to {} characters; {}", self.min_length, self.max_length, self.tip.en),
+            Lang::Zh => format!("长度{}到{}位;{}", self.min_length, self.max_length, self.tip.zh),
         }
     }
 
@@ -193,10 +185,7 @@ pub struct LockoutPolicy {
 
 impl Default for LockoutPolicy {
     fn default() -> Self {
-        Self {
-            max_failures: 10,
-            lock_seconds: 1800,
-        }
+        Self { max_failures: 10, lock_seconds: 1800 }
     }
 }
 
@@ -232,17 +221,8 @@ mod tests {
     #[test]
     fn seed_regex_needs_three_kinds() {
         let policy = PasswordPolicy::default();
-        for good in [
-            "Passw0rd",
-            "passw0rd!",
-            "PASSW0RD!",
-            "Abcdefg!",
-            "aB3~aB3~aB3~",
-        ] {
-            assert!(
-                policy.check(&Password::new(good.into())).is_ok(),
-                "{good} refused"
-            );
+        for good in ["Passw0rd", "passw0rd!", "PASSW0RD!", "Abcdefg!", "aB3~aB3~aB3~"] {
+            assert!(policy.check(&Password::new(good.into())).is_ok(), "{good} refused");
         }
         for bad in [
             "password",
@@ -256,18 +236,13 @@ mod tests {
             "Passw0rd!Passw0rd!x",
             "Passw0rd 1",
         ] {
-            assert!(
-                policy.check(&Password::new(bad.into())).is_err(),
-                "{bad} accepted"
-            );
+            assert!(policy.check(&Password::new(bad.into())).is_err(), "{bad} accepted");
         }
     }
 
     #[test]
     fn policy_refusal_carries_the_tip() {
-        let err = PasswordPolicy::default()
-            .check(&Password::new("short".into()))
-            .expect_err("refused");
+        let err = PasswordPolicy::default().check(&Password::new("short".into())).expect_err("refused");
         assert_eq!(err.code(), ErrorCode::PasswordPolicyViolated);
         assert!(err.message(Lang::Zh).contains(SEED_TIP_ZH));
         assert!(err.message(Lang::En).contains(SEED_TIP_EN));
@@ -281,35 +256,18 @@ mod tests {
         assert_eq!(p.age(0, 83 * day), PasswordAge::Warn);
         assert_eq!(p.age(0, 90 * day - 1), PasswordAge::Warn);
         assert_eq!(p.age(0, 90 * day), PasswordAge::Expired);
-        let never = PasswordPolicy {
-            max_age_days: 0,
-            ..p
-        };
+        let never = PasswordPolicy { max_age_days: 0, ..p };
         assert_eq!(never.age(0, 9_999 * day), PasswordAge::Fresh);
     }
 
     #[test]
     fn operator_input_is_validated() {
         assert!(PasswordPolicy::default().validate().is_ok());
-        let bad_re = PasswordPolicy {
-            regex: "(".into(),
-            ..Default::default()
-        };
+        let bad_re = PasswordPolicy { regex: "(".into(), ..Default::default() };
         assert_eq!(bad_re.validate().map_err(|e| e.0), Err("regex"));
-        let inverted = PasswordPolicy {
-            min_length: 10,
-            max_length: 9,
-            ..Default::default()
-        };
+        let inverted = PasswordPolicy { min_length: 10, max_length: 9, ..Default::default() };
         assert_eq!(inverted.validate().map_err(|e| e.0), Err("max_length"));
         assert!(LockoutPolicy::default().validate().is_ok());
-        assert!(
-            LockoutPolicy {
-                max_failures: 0,
-                lock_seconds: 1
-            }
-            .validate()
-            .is_err()
-        );
+        assert!(LockoutPolicy { max_failures: 0, lock_seconds: 1 }.validate().is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! store, the password hasher, the key ring and the clock, and keeps short-
 //! lived copies of the policies.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use crate::keys::KeyRing;
 use crate::mobile::Region;
 use crate::password::{HashingConfig, PasswordHasher};
 use crate::policy::{LockoutPolicy, PasswordPolicy};
-use crate::store::{AuditEvent, Store};
+use crate::store::{App, AuditEvent, Store};
 use crate::token::{ADMIN_TOKEN_LEN, OpaqueToken, constant_time_eq, sha256_hex};
 
 /// Setting names in the store.
@@ -24,9 +25,13 @@ pub(crate) mod setting {
     pub const ADMIN_TOKEN_DIGEST: &str = "admin_token_digest";
 }
 
-/// How long an instance trusts its copy of a policy before re-reading it.
-/// A change made on this instance is seen at once; on others within this.
+/// How long an instance trusts its copy of a policy or an app before
+/// re-reading it. A change made on this instance is seen at once; on others
+/// within this.
 pub const POLICY_CACHE: Duration = Duration::from_secs(1);
+
+/// At most this many apps are kept in memory per instance.
+const APP_CACHE_SIZE: usize = 1024;
 
 /// Domain settings that come from the operator's configuration.
 #[derive(Debug, Clone)]
@@ -48,17 +53,12 @@ struct Cached<T> {
 
 impl<T: Clone> Cached<T> {
     fn new() -> Self {
-        Self {
-            value: Mutex::new(None),
-        }
+        Self { value: Mutex::new(None) }
     }
 
     fn get(&self) -> Option<T> {
         let guard = self.value.lock().ok()?;
-        guard
-            .as_ref()
-            .filter(|(at, _)| at.elapsed() < POLICY_CACHE)
-            .map(|(_, v)| v.clone())
+        guard.as_ref().filter(|(at, _)| at.elapsed() < POLICY_CACHE).map(|(_, v)| v.clone())
     }
 
     fn set(&self, value: T) {
@@ -83,16 +83,13 @@ struct Inner {
     config: CiamConfig,
     password_policy: Cached<PasswordPolicy>,
     lockout_policy: Cached<LockoutPolicy>,
+    apps: Mutex<HashMap<String, (Instant, App)>>,
 }
 
 impl Ciam {
     /// Opens the domain on a migrated store: builds the hasher and loads (or
     /// makes) the signing keys.
-    pub async fn open(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        config: CiamConfig,
-    ) -> Result<Self, CiamError> {
+    pub async fn open(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: CiamConfig) -> Result<Self, CiamError> {
         let hashing = config.hashing.clone();
         let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(&hashing))
             .await
@@ -107,6 +104,7 @@ impl Ciam {
                 config,
                 password_policy: Cached::new(),
                 lockout_policy: Cached::new(),
+                apps: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -146,37 +144,54 @@ impl Ciam {
         self.inner.keys.rotate(self.store(), self.now()).await
     }
 
-    /// An enabled app by client id.
-    pub async fn enabled_app(
-        &self,
-        client_id: &str,
-    ) -> Result<Option<crate::store::App>, CiamError> {
-        if client_id.len() > 128 {
+    /// An enabled app by client id (every SDK call asks, so registered apps
+    /// are kept for [`POLICY_CACHE`]).
+    pub async fn enabled_app(&self, client_id: &str) -> Result<Option<App>, CiamError> {
+        if client_id.len() > 128 || client_id.chars().any(char::is_control) {
             return Ok(None);
         }
-        Ok(self.store().get_app(client_id).await?.filter(|a| a.enabled))
+        if let Ok(apps) = self.inner.apps.lock()
+            && let Some((at, app)) = apps.get(client_id)
+            && at.elapsed() < POLICY_CACHE
+        {
+            return Ok(app.enabled.then(|| app.clone()));
+        }
+        let Some(app) = self.store().get_app(client_id).await? else {
+            return Ok(None);
+        };
+        if let Ok(mut apps) = self.inner.apps.lock() {
+            if apps.len() >= APP_CACHE_SIZE {
+                apps.retain(|_, (at, _)| at.elapsed() < POLICY_CACHE);
+            }
+            if apps.len() < APP_CACHE_SIZE {
+                apps.insert(client_id.to_owned(), (Instant::now(), app.clone()));
+            }
+        }
+        Ok(app.enabled.then_some(app))
+    }
+
+    /// Drops this instance's copy of an app after an operator changed it.
+    pub(crate) fn forget_app(&self, client_id: &str) {
+        if let Ok(mut apps) = self.inner.apps.lock() {
+            apps.remove(client_id);
+        }
     }
 
     /// Writes an audit event; a failure is an internal error, so no call
     /// answers without its event stored.
     pub async fn audit(&self, event: &AuditEvent) -> Result<(), CiamError> {
-        self.store()
-            .insert_audit(event)
-            .await
-            .map_err(CiamError::from)
+        self.store().insert_audit(event).await.map_err(CiamError::from)
     }
 
     async fn setting<T: DeserializeOwned + Default>(&self, name: &str) -> Result<T, CiamError> {
         match self.store().get_setting(name).await? {
-            Some(text) => serde_json::from_str(&text)
-                .map_err(|e| CiamError::Internal(format!("setting {name}: {e}"))),
+            Some(text) => serde_json::from_str(&text).map_err(|e| CiamError::Internal(format!("setting {name}: {e}"))),
             None => Ok(T::default()),
         }
     }
 
     async fn put_setting<T: Serialize>(&self, name: &str, value: &T) -> Result<(), CiamError> {
-        let text = serde_json::to_string(value)
-            .map_err(|e| CiamError::Internal(format!("setting {name}: {e}")))?;
+        let text = serde_json::to_string(value).map_err(|e| CiamError::Internal(format!("setting {name}: {e}")))?;
         self.store().put_setting(name, &text).await?;
         Ok(())
     }
@@ -218,40 +233,26 @@ impl Ciam {
     /// Makes sure an admin token exists. With `configured` set, that token
     /// is the admin token. Otherwise, on first start, a token is generated and
     /// returned (to be shown once); only its digest is stored.
-    pub async fn ensure_admin_token(
-        &self,
-        configured: Option<&str>,
-    ) -> Result<Option<OpaqueToken>, CiamError> {
+    pub async fn ensure_admin_token(&self, configured: Option<&str>) -> Result<Option<OpaqueToken>, CiamError> {
         if let Some(token) = configured {
-            self.store()
-                .put_setting(setting::ADMIN_TOKEN_DIGEST, &sha256_hex(token.as_bytes()))
-                .await?;
+            self.store().put_setting(setting::ADMIN_TOKEN_DIGEST, &sha256_hex(token.as_bytes())).await?;
             return Ok(None);
         }
         let token = OpaqueToken::generate(ADMIN_TOKEN_LEN)?;
-        let written = self
-            .store()
-            .put_setting_if_absent(setting::ADMIN_TOKEN_DIGEST, &token.digest())
-            .await?;
+        let written = self.store().put_setting_if_absent(setting::ADMIN_TOKEN_DIGEST, &token.digest()).await?;
         Ok(written.then_some(token))
     }
 
     /// Replaces the admin token with a new one and returns it.
     pub async fn reset_admin_token(&self) -> Result<OpaqueToken, CiamError> {
         let token = OpaqueToken::generate(ADMIN_TOKEN_LEN)?;
-        self.store()
-            .put_setting(setting::ADMIN_TOKEN_DIGEST, &token.digest())
-            .await?;
+        self.store().put_setting(setting::ADMIN_TOKEN_DIGEST, &token.digest()).await?;
         Ok(token)
     }
 
     /// Whether `presented` is the admin token (compared in constant time).
     pub async fn is_admin_token(&self, presented: &str) -> Result<bool, CiamError> {
-        let Some(stored) = self
-            .store()
-            .get_setting(setting::ADMIN_TOKEN_DIGEST)
-            .await?
-        else {
+        let Some(stored) = self.store().get_setting(setting::ADMIN_TOKEN_DIGEST).await? else {
             return Ok(false);
         };
         Ok(constant_time_eq(&sha256_hex(presented.as_bytes()), &stored))

@@ -210,11 +210,7 @@ pub struct AuditEvent {
 /// PostgreSQL refuses in text, or which forge log lines) dropped, at most
 /// `max` characters kept.
 pub fn audit_text(text: &str, max: usize) -> String {
-    text.trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(max)
-        .collect()
+    text.trim().chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 /// One previous password of a user.
@@ -295,12 +291,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// One user by E.164 mobile.
     async fn find_user_by_mobile(&self, mobile: &str) -> StoreResult<Option<User>>;
     /// Users, oldest first, optionally only the one with `mobile`.
-    async fn list_users(
-        &self,
-        mobile: Option<&str>,
-        limit: u32,
-        offset: u32,
-    ) -> StoreResult<Vec<User>>;
+    async fn list_users(&self, mobile: Option<&str>, limit: u32, offset: u32) -> StoreResult<Vec<User>>;
     /// Replaces a user's profile fields and `password_changed_at` (not the
     /// hash); false when absent;
     /// [`StoreError::Conflict`] when the new mobile is taken.
@@ -310,13 +301,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Sets a new password hash and its time in one transaction, moving the
     /// old hash into the history (keeping at most `keep` entries), and
     /// revoking all of the user's sessions. False when the user is absent.
-    async fn set_password(
-        &self,
-        user_id: &str,
-        hash: &str,
-        changed_at: UnixTime,
-        keep: u32,
-    ) -> StoreResult<bool>;
+    async fn set_password(&self, user_id: &str, hash: &str, changed_at: UnixTime, keep: u32) -> StoreResult<bool>;
     /// Replaces a hash with an upgraded one of the same password, only if it
     /// is still `old` (no history entry, no session change).
     async fn upgrade_password_hash(&self, user_id: &str, old: &str, new: &str) -> StoreResult<()>;
@@ -344,14 +329,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // --- sessions ---
 
     /// Stores a session under the digest of its token.
-    async fn insert_session(
-        &self,
-        digest: &str,
-        session: &Session,
-        now: UnixTime,
-    ) -> StoreResult<()>;
+    async fn insert_session(&self, digest: &str, session: &Session, now: UnixTime) -> StoreResult<()>;
     /// A session that is alive at `now`.
     async fn get_session(&self, digest: &str, now: UnixTime) -> StoreResult<Option<Session>>;
+    /// A session alive at `now` together with its user, in one read.
+    async fn get_session_user(&self, digest: &str, now: UnixTime) -> StoreResult<Option<(Session, User)>>;
     /// Revokes one session; false when it was not there.
     async fn delete_session(&self, digest: &str) -> StoreResult<bool>;
     /// Revokes all of a user's sessions; returns how many.
@@ -362,16 +344,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores a state_token grant under the digest of its token.
     async fn insert_state_grant(&self, digest: &str, grant: &StateGrant) -> StoreResult<()>;
     /// A grant alive at `now`, without using it up.
-    async fn get_state_grant(&self, digest: &str, now: UnixTime)
-    -> StoreResult<Option<StateGrant>>;
+    async fn get_state_grant(&self, digest: &str, now: UnixTime) -> StoreResult<Option<StateGrant>>;
     /// Atomically uses up a grant alive at `now` whose flow is one of
     /// `flows`; `None` when there is none (already used, expired, wrong flow).
-    async fn take_state_grant(
-        &self,
-        digest: &str,
-        now: UnixTime,
-        flows: &[Flow],
-    ) -> StoreResult<Option<StateGrant>>;
+    async fn take_state_grant(&self, digest: &str, now: UnixTime, flows: &[Flow]) -> StoreResult<Option<StateGrant>>;
 
     // --- signing keys ---
 

@@ -24,8 +24,7 @@ impl OpaqueToken {
         let mut out = String::with_capacity(len);
         let mut buf = [0u8; 64];
         while out.len() < len {
-            getrandom::fill(&mut buf)
-                .map_err(|e| CiamError::Internal(format!("getrandom: {e}")))?;
+            getrandom::fill(&mut buf).map_err(|e| CiamError::Internal(format!("getrandom: {e}")))?;
             // 248 = 4 × 62: rejecting bytes above it keeps the draw uniform.
             for b in buf.iter().filter(|b| **b < 248) {
                 if out.len() == len {
@@ -101,10 +100,7 @@ mod tests {
 
     #[test]
     fn digest_is_sha256_and_debug_hides_the_token() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         let t = OpaqueToken::from_client(" secret123 ");
         assert_eq!(t.expose(), "secret123");
         assert!(!format!("{t:?}").contains("secret"));

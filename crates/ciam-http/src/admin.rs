@@ -29,32 +29,14 @@ type AdminResult<T> = Result<T, ApiError>;
 pub(crate) fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/apps", post(create_app).get(list_apps))
-        .route(
-            "/apps/{client_id}",
-            get(get_app).patch(update_app).delete(delete_app),
-        )
-        .route(
-            "/apps/{client_id}/users/{user_id}",
-            put(add_member).delete(remove_member),
-        )
+        .route("/apps/{client_id}", get(get_app).patch(update_app).delete(delete_app))
+        .route("/apps/{client_id}/users/{user_id}", put(add_member).delete(remove_member))
         .route("/users", post(create_user).get(list_users))
-        .route(
-            "/users/{id}",
-            get(get_user).patch(update_user).delete(delete_user),
-        )
+        .route("/users/{id}", get(get_user).patch(update_user).delete(delete_user))
         .route("/users/{id}/unlock", post(unlock_user))
-        .route(
-            "/users/{id}/sessions",
-            axum::routing::delete(revoke_sessions),
-        )
-        .route(
-            "/policies/password",
-            get(get_password_policy).put(put_password_policy),
-        )
-        .route(
-            "/policies/lockout",
-            get(get_lockout_policy).put(put_lockout_policy),
-        )
+        .route("/users/{id}/sessions", axum::routing::delete(revoke_sessions))
+        .route("/policies/password", get(get_password_policy).put(put_password_policy))
+        .route("/policies/lockout", get(get_lockout_policy).put(put_lockout_policy))
         .route("/audit-events", get(list_audit))
         .route("/keys/rotate", post(rotate_keys))
         .route_layer(axum::middleware::from_fn_with_state(state, require_admin))
@@ -82,10 +64,7 @@ struct AdminLang(Lang);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AdminLang {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(AdminLang(lang_of(&parts.headers)))
     }
 }
@@ -97,9 +76,7 @@ async fn admin_json<T: DeserializeOwned>(body: Body, lang: Lang) -> AdminResult<
         .await
         .map_err(|_| ApiError::code(ErrorCode::BodyTooLarge, lang))?;
     serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            ApiError::from_ciam(invalid("body", e.to_string()), lang)
-        }
+        serde_json::error::Category::Data => ApiError::from_ciam(invalid("body", e.to_string()), lang),
         _ => ApiError::code(ErrorCode::AdminBodyInvalid, lang),
     })
 }
@@ -110,9 +87,7 @@ fn fail(lang: Lang) -> impl Fn(CiamError) -> ApiError {
 
 /// Distinguishes an absent field (`None`) from an explicit `null`
 /// (`Some(None)`) in PATCH bodies.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -169,26 +144,14 @@ impl From<App> for AppView {
     }
 }
 
-async fn create_app(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-    body: Body,
-) -> AdminResult<Response> {
+async fn create_app(State(s): State<AppState>, AdminLang(lang): AdminLang, body: Body) -> AdminResult<Response> {
     let input: AppBody = admin_json(body, lang).await?;
     let app = s.ciam.create_app(input.into()).await.map_err(fail(lang))?;
     Ok((StatusCode::CREATED, Json(AppView::from(app))).into_response())
 }
 
-async fn list_apps(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-) -> AdminResult<Json<Vec<AppView>>> {
-    let apps = s
-        .ciam
-        .store()
-        .list_apps()
-        .await
-        .map_err(|e| ApiError::from_ciam(e.into(), lang))?;
+async fn list_apps(State(s): State<AppState>, AdminLang(lang): AdminLang) -> AdminResult<Json<Vec<AppView>>> {
+    let apps = s.ciam.store().list_apps().await.map_err(|e| ApiError::from_ciam(e.into(), lang))?;
     Ok(Json(apps.into_iter().map(AppView::from).collect()))
 }
 
@@ -207,13 +170,7 @@ async fn update_app(
     body: Body,
 ) -> AdminResult<Json<AppView>> {
     let input: AppBody = admin_json(body, lang).await?;
-    Ok(Json(
-        s.ciam
-            .update_app(&id, input.into())
-            .await
-            .map_err(fail(lang))?
-            .into(),
-    ))
+    Ok(Json(s.ciam.update_app(&id, input.into()).await.map_err(fail(lang))?.into()))
 }
 
 async fn delete_app(
@@ -230,10 +187,7 @@ async fn add_member(
     AdminLang(lang): AdminLang,
     Path((client_id, user_id)): Path<(String, String)>,
 ) -> AdminResult<StatusCode> {
-    s.ciam
-        .set_member(&client_id, &user_id, true)
-        .await
-        .map_err(fail(lang))?;
+    s.ciam.set_member(&client_id, &user_id, true).await.map_err(fail(lang))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -242,10 +196,7 @@ async fn remove_member(
     AdminLang(lang): AdminLang,
     Path((client_id, user_id)): Path<(String, String)>,
 ) -> AdminResult<StatusCode> {
-    s.ciam
-        .set_member(&client_id, &user_id, false)
-        .await
-        .map_err(fail(lang))?;
+    s.ciam.set_member(&client_id, &user_id, false).await.map_err(fail(lang))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -270,10 +221,9 @@ struct UserBody {
 impl UserBody {
     fn into_input(self) -> Result<UserInput, CiamError> {
         let password_changed_at = match self.password_changed_at {
-            Some(text) => Some(
-                from_rfc3339(&text)
-                    .ok_or_else(|| invalid("password_changed_at", "not an RFC 3339 time"))?,
-            ),
+            Some(text) => {
+                Some(from_rfc3339(&text).ok_or_else(|| invalid("password_changed_at", "not an RFC 3339 time"))?)
+            }
             None => None,
         };
         Ok(UserInput {
@@ -318,15 +268,8 @@ impl From<User> for UserView {
     }
 }
 
-async fn create_user(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-    body: Body,
-) -> AdminResult<Response> {
-    let input = admin_json::<UserBody>(body, lang)
-        .await?
-        .into_input()
-        .map_err(fail(lang))?;
+async fn create_user(State(s): State<AppState>, AdminLang(lang): AdminLang, body: Body) -> AdminResult<Response> {
+    let input = admin_json::<UserBody>(body, lang).await?.into_input().map_err(fail(lang))?;
     let user = s.ciam.create_user(input).await.map_err(fail(lang))?;
     Ok((StatusCode::CREATED, Json(UserView::from(user))).into_response())
 }
@@ -375,17 +318,8 @@ async fn update_user(
     Path(id): Path<String>,
     body: Body,
 ) -> AdminResult<Json<UserView>> {
-    let input = admin_json::<UserBody>(body, lang)
-        .await?
-        .into_input()
-        .map_err(fail(lang))?;
-    Ok(Json(
-        s.ciam
-            .update_user(&id, input)
-            .await
-            .map_err(fail(lang))?
-            .into(),
-    ))
+    let input = admin_json::<UserBody>(body, lang).await?.into_input().map_err(fail(lang))?;
+    Ok(Json(s.ciam.update_user(&id, input).await.map_err(fail(lang))?.into()))
 }
 
 async fn delete_user(
@@ -417,12 +351,7 @@ async fn revoke_sessions(
     Path(id): Path<String>,
 ) -> AdminResult<Json<Revoked>> {
     s.ciam.user(&id).await.map_err(fail(lang))?;
-    let revoked = s
-        .ciam
-        .store()
-        .delete_user_sessions(&id)
-        .await
-        .map_err(|e| ApiError::from_ciam(e.into(), lang))?;
+    let revoked = s.ciam.store().delete_user_sessions(&id).await.map_err(|e| ApiError::from_ciam(e.into(), lang))?;
     Ok(Json(Revoked { revoked }))
 }
 
@@ -463,13 +392,8 @@ async fn put_password_policy(
         warn_days: b.warn_days.unwrap_or(current.warn_days),
         history: b.history.unwrap_or(current.history),
     };
-    policy
-        .validate()
-        .map_err(|(field, why)| ApiError::from_ciam(invalid(field, why), lang))?;
-    s.ciam
-        .set_password_policy(&policy)
-        .await
-        .map_err(fail(lang))?;
+    policy.validate().map_err(|(field, why)| ApiError::from_ciam(invalid(field, why), lang))?;
+    s.ciam.set_password_policy(&policy).await.map_err(fail(lang))?;
     Ok(Json(policy))
 }
 
@@ -480,10 +404,7 @@ struct LockoutPolicyBody {
     lock_seconds: Option<i64>,
 }
 
-async fn get_lockout_policy(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-) -> AdminResult<Json<LockoutPolicy>> {
+async fn get_lockout_policy(State(s): State<AppState>, AdminLang(lang): AdminLang) -> AdminResult<Json<LockoutPolicy>> {
     Ok(Json(s.ciam.lockout_policy().await.map_err(fail(lang))?))
 }
 
@@ -498,13 +419,8 @@ async fn put_lockout_policy(
         max_failures: b.max_failures.unwrap_or(current.max_failures),
         lock_seconds: b.lock_seconds.unwrap_or(current.lock_seconds),
     };
-    policy
-        .validate()
-        .map_err(|(field, why)| ApiError::from_ciam(invalid(field, why), lang))?;
-    s.ciam
-        .set_lockout_policy(&policy)
-        .await
-        .map_err(fail(lang))?;
+    policy.validate().map_err(|(field, why)| ApiError::from_ciam(invalid(field, why), lang))?;
+    s.ciam.set_lockout_policy(&policy).await.map_err(fail(lang))?;
     Ok(Json(policy))
 }
 
@@ -535,26 +451,9 @@ async fn list_audit(
         None => audit_text(&typed, 40),
     });
     let user_id = q.user_id.map(|id| audit_text(&id, 128));
-    let query = AuditQuery {
-        mobile,
-        user_id,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000),
-    };
-    let events = s
-        .ciam
-        .store()
-        .list_audit(&query)
-        .await
-        .map_err(|e| ApiError::from_ciam(e.into(), lang))?;
-    Ok(Json(
-        events
-            .into_iter()
-            .map(|event| AuditView {
-                time: to_rfc3339(event.at),
-                event,
-            })
-            .collect(),
-    ))
+    let query = AuditQuery { mobile, user_id, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
+    let events = s.ciam.store().list_audit(&query).await.map_err(|e| ApiError::from_ciam(e.into(), lang))?;
+    Ok(Json(events.into_iter().map(|event| AuditView { time: to_rfc3339(event.at), event }).collect()))
 }
 
 #[derive(Serialize)]
@@ -567,7 +466,5 @@ async fn rotate_keys(
     AdminLang(lang): AdminLang,
     _headers: HeaderMap,
 ) -> AdminResult<Json<Rotated>> {
-    Ok(Json(Rotated {
-        kid: s.ciam.rotate_keys().await.map_err(fail(lang))?,
-    }))
+    Ok(Json(Rotated { kid: s.ciam.rotate_keys().await.map_err(fail(lang))? }))
 }

@@ -26,10 +26,7 @@ struct ErrorBody {
 impl ApiError {
     /// A refusal without placeholders.
     pub fn code(code: ErrorCode, lang: Lang) -> Self {
-        Self {
-            error: CiamError::refused(code),
-            lang,
-        }
+        Self { error: CiamError::refused(code), lang }
     }
 
     /// Wraps a domain error.
@@ -51,12 +48,8 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let code = self.error.code();
-        let status =
-            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = ErrorBody {
-            error_code: code.as_str(),
-            error_msg: self.error.message(self.lang),
-        };
+        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody { error_code: code.as_str(), error_msg: self.error.message(self.lang) };
         (status, Json(body)).into_response()
     }
 }

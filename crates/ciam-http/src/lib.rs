@@ -40,10 +40,7 @@ pub fn router(ciam: Ciam) -> Router {
         .nest("/api/v2/sdk", sdk)
         .nest("/api/v2/admin", admin::routes(state.clone()))
         .route("/api/v1/oauth2/keys", get(jwks))
-        .route(
-            "/.well-known/openid-configuration",
-            get(openid_configuration),
-        )
+        .route("/.well-known/openid-configuration", get(openid_configuration))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -75,21 +72,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(Ok(())) => Json(Health { status: "ready" }).into_response(),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health {
-                    status: "unavailable",
-                }),
-            )
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable" })).into_response()
         }
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "unavailable",
-            }),
-        )
-            .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable" })).into_response(),
     }
 }
 
@@ -100,10 +85,7 @@ async fn jwks(State(state): State<AppState>) -> Response {
             let mut response = Json(jwks.as_ref().clone()).into_response();
             // Clients may cache for five minutes; retired keys stay published
             // far longer than that (see ciam_core::keys).
-            response.headers_mut().insert(
-                CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=300"),
-            );
+            response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
             response
         }
         Err(e) => ApiError::from_ciam(e, ciam_core::Lang::En).into_response(),

@@ -54,10 +54,7 @@ pub(crate) struct SdkCall {
 impl SdkCall {
     pub fn new(state: &AppState, parts: &Parts, action: &str) -> Self {
         let headers = &parts.headers;
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
         Self {
             lang: lang_of(headers),
             audit: AuditEvent {
@@ -86,26 +83,15 @@ impl SdkCall {
         let Some(client_id) = header_text(headers, "x-client-id") else {
             return Err(CiamError::refused(ErrorCode::ClientIdEmpty));
         };
-        state
-            .ciam
-            .enabled_app(&client_id)
-            .await?
-            .ok_or_else(|| CiamError::refused(ErrorCode::AppNotRegistered))
+        state.ciam.enabled_app(&client_id).await?.ok_or_else(|| CiamError::refused(ErrorCode::AppNotRegistered))
     }
 
     /// Writes the audit event with the outcome, then answers. A failed
     /// audit write turns the answer into `IDAAS.SDK.COM.0002`.
-    pub async fn finish<T: Serialize>(
-        mut self,
-        state: &AppState,
-        result: Result<(String, T), CiamError>,
-    ) -> Response {
+    pub async fn finish<T: Serialize>(mut self, state: &AppState, result: Result<(String, T), CiamError>) -> Response {
         let (outcome, response) = match result {
             Ok((status, body)) => (status, (StatusCode::OK, Json(body)).into_response()),
-            Err(error) => (
-                error.code().as_str().to_owned(),
-                ApiError::from_ciam(error, self.lang).into_response(),
-            ),
+            Err(error) => (error.code().as_str().to_owned(), ApiError::from_ciam(error, self.lang).into_response()),
         };
         self.audit.outcome = outcome;
         if let Err(e) = state.ciam.audit(&self.audit).await {
@@ -116,10 +102,7 @@ impl SdkCall {
 }
 
 /// Reads a JSON object body: content type, size, syntax, shape.
-pub(crate) async fn read_json<T: DeserializeOwned>(
-    parts: &Parts,
-    body: Body,
-) -> Result<T, CiamError> {
+pub(crate) async fn read_json<T: DeserializeOwned>(parts: &Parts, body: Body) -> Result<T, CiamError> {
     let is_json = parts
         .headers
         .get(CONTENT_TYPE)
@@ -129,9 +112,8 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
     if !is_json {
         return Err(CiamError::refused(ErrorCode::ContentTypeInvalid));
     }
-    let bytes = axum::body::to_bytes(body, SDK_BODY_LIMIT)
-        .await
-        .map_err(|_| CiamError::refused(ErrorCode::BodyTooLarge))?;
+    let bytes =
+        axum::body::to_bytes(body, SDK_BODY_LIMIT).await.map_err(|_| CiamError::refused(ErrorCode::BodyTooLarge))?;
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|_| CiamError::refused(ErrorCode::BodyNotJson))?;
     // serde would read `[]` as a struct of defaults: insist on an object.
@@ -175,17 +157,15 @@ fn outcome_body(outcome: LoginOutcome) -> (String, OutcomeBody) {
     let status = outcome.status();
     let body = match outcome {
         LoginOutcome::Success(grant) => OutcomeBody::session(grant, Some(status)),
-        LoginOutcome::PasswordWarn { state_token, data }
-        | LoginOutcome::PasswordExpired { state_token, data } => OutcomeBody {
-            status: Some(status),
-            state_token: Some(state_token.expose().to_owned()),
-            data: Some(data),
-            ..Default::default()
-        },
-        LoginOutcome::AccessDenied => OutcomeBody {
-            status: Some(status),
-            ..Default::default()
-        },
+        LoginOutcome::PasswordWarn { state_token, data } | LoginOutcome::PasswordExpired { state_token, data } => {
+            OutcomeBody {
+                status: Some(status),
+                state_token: Some(state_token.expose().to_owned()),
+                data: Some(data),
+                ..Default::default()
+            }
+        }
+        LoginOutcome::AccessDenied => OutcomeBody { status: Some(status), ..Default::default() },
     };
     (status.to_owned(), body)
 }
@@ -200,10 +180,7 @@ struct LoginBody {
 }
 
 /// `POST /api/v2/sdk/login/mobile-pwd`.
-pub(crate) async fn login_mobile_password(
-    State(state): State<AppState>,
-    request: Request,
-) -> Response {
+pub(crate) async fn login_mobile_password(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let mut call = SdkCall::new(&state, &parts, "login.mobile_pwd");
     let result = async {
@@ -211,10 +188,7 @@ pub(crate) async fn login_mobile_password(
         let body: LoginBody = read_json(&parts, body).await?;
         let password = Password::new(body.password.unwrap_or_default());
         let mobile = body.mobile.unwrap_or_default();
-        let outcome = state
-            .ciam
-            .login_mobile_password(&app, &mobile, &password, call.lang, &mut call.audit)
-            .await?;
+        let outcome = state.ciam.login_mobile_password(&app, &mobile, &password, call.lang, &mut call.audit).await?;
         Ok(outcome_body(outcome))
     }
     .await;
@@ -241,10 +215,7 @@ pub(crate) async fn update_password(State(state): State<AppState>, request: Requ
         let body: UpdateBody = read_json(&parts, body).await?;
         let old = Password::new(body.old_password.unwrap_or_default());
         let new = Password::new(body.new_password.unwrap_or_default());
-        let outcome = state
-            .ciam
-            .update_password(&app, &token, &old, &new, &mut call.audit)
-            .await?;
+        let outcome = state.ciam.update_password(&app, &token, &old, &new, &mut call.audit).await?;
         Ok(outcome_body(outcome))
     }
     .await;
@@ -252,20 +223,14 @@ pub(crate) async fn update_password(State(state): State<AppState>, request: Requ
 }
 
 /// `GET /api/v2/sdk/pwd/skip-update` with `X-state-token`.
-pub(crate) async fn skip_password_update(
-    State(state): State<AppState>,
-    request: Request,
-) -> Response {
+pub(crate) async fn skip_password_update(State(state): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let mut call = SdkCall::new(&state, &parts, "pwd.skip_update");
     let result = async {
         let app = call.app(&state, &parts.headers).await?;
         let token = header_text(&parts.headers, "x-state-token")
             .ok_or_else(|| CiamError::refused(ErrorCode::StateTokenInvalid))?;
-        let outcome = state
-            .ciam
-            .skip_password_update(&app, &token, &mut call.audit)
-            .await?;
+        let outcome = state.ciam.skip_password_update(&app, &token, &mut call.audit).await?;
         Ok(outcome_body(outcome))
     }
     .await;
@@ -280,10 +245,7 @@ pub(crate) async fn refresh_id_token(State(state): State<AppState>, request: Req
         let app = call.app(&state, &parts.headers).await?;
         let token = header_text(&parts.headers, "session-token")
             .ok_or_else(|| CiamError::refused(ErrorCode::SessionTokenInvalid))?;
-        let grant = state
-            .ciam
-            .refresh_id_token(&app, &token, &mut call.audit)
-            .await?;
+        let grant = state.ciam.refresh_id_token(&app, &token, &mut call.audit).await?;
         Ok(("SUCCESS".to_owned(), OutcomeBody::session(grant, None)))
     }
     .await;

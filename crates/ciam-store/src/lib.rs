@@ -28,10 +28,7 @@ pub struct DbOptions {
 
 impl Default for DbOptions {
     fn default() -> Self {
-        Self {
-            max_connections: 10,
-            timeout: Duration::from_secs(3),
-        }
+        Self { max_connections: 10, timeout: Duration::from_secs(3) }
     }
 }
 
@@ -115,34 +112,22 @@ async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sq
         .connect_with(connect)
         .await
         .map_err(backend)?;
-    sqlx::migrate!("./migrations/sqlite")
-        .run(&pool)
-        .await
-        .map_err(backend)?;
+    sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(backend)?;
     Ok(SqlStore { pool })
 }
 
-async fn open_postgres(
-    url: &str,
-    options: &DbOptions,
-) -> Result<SqlStore<sqlx::Postgres>, StoreError> {
+async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Postgres>, StoreError> {
     let statement_timeout = options.timeout.as_millis().to_string();
     let connect = PgConnectOptions::from_str(url)
         .map_err(backend)?
         .application_name("ciam")
-        .options([
-            ("statement_timeout", statement_timeout.as_str()),
-            ("lock_timeout", statement_timeout.as_str()),
-        ]);
+        .options([("statement_timeout", statement_timeout.as_str()), ("lock_timeout", statement_timeout.as_str())]);
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.timeout)
         .connect_with(connect)
         .await
         .map_err(backend)?;
-    sqlx::migrate!("./migrations/postgres")
-        .run(&pool)
-        .await
-        .map_err(backend)?;
+    sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(backend)?;
     Ok(SqlStore { pool })
 }

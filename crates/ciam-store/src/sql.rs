@@ -9,8 +9,8 @@
 use async_trait::async_trait;
 use ciam_core::UnixTime;
 use ciam_core::store::{
-    App, AppAccess, AuditEvent, AuditQuery, FailureState, Flow, HistoryEntry, Session,
-    SigningKeyRecord, StateGrant, Store, StoreError, StoreResult, StoredSession, User,
+    App, AppAccess, AuditEvent, AuditQuery, FailureState, Flow, HistoryEntry, Session, SigningKeyRecord, StateGrant,
+    Store, StoreError, StoreResult, StoredSession, User,
 };
 use sqlx::{Pool, Postgres, Row, Sqlite};
 
@@ -22,9 +22,7 @@ pub struct SqlStore<DB: sqlx::Database> {
 
 impl<DB: sqlx::Database> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
-        Self {
-            pool: self.pool.clone(),
-        }
+        Self { pool: self.pool.clone() }
     }
 }
 
@@ -39,16 +37,17 @@ impl<DB: sqlx::Database> SqlStore<DB> {
 /// a backend failure (unreachable database, timeout, …).
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            StoreError::Conflict(d.message().to_owned())
-        }
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(d.message().to_owned()),
         _ => StoreError::Backend(e.to_string()),
     }
 }
 
-const APP_COLUMNS: &str = "client_id, name, enabled, password_expiry_check, access, session_ttl, id_token_ttl, created_at";
-const USER_COLUMNS: &str = "id, mobile, user_name, name, email, disabled, password_hash, password_changed_at, created_at, updated_at";
-const AUDIT_COLUMNS: &str = "id, at, action, outcome, mobile, user_id, client_id, os_version, device_fingerprint, device_ip, agent, peer_ip";
+const APP_COLUMNS: &str =
+    "client_id, name, enabled, password_expiry_check, access, session_ttl, id_token_ttl, created_at";
+const USER_COLUMNS: &str =
+    "id, mobile, user_name, name, email, disabled, password_hash, password_changed_at, created_at, updated_at";
+const AUDIT_COLUMNS: &str =
+    "id, at, action, outcome, mobile, user_id, client_id, os_version, device_fingerprint, device_ip, agent, peer_ip";
 
 /// The counting statement behind [`Store::record_failure`]: one statement,
 /// so concurrent failures are serialised by the database row lock. All SET
@@ -476,6 +475,27 @@ macro_rules! sql_store {
                 .map_err(db_err)
             }
 
+            async fn get_session_user(&self, digest: &str, now: UnixTime) -> StoreResult<Option<(Session, User)>> {
+                let row = sqlx::query(&format!(
+                    "SELECT s.client_id, s.expires_at, {} FROM sessions s JOIN users u ON u.id = s.user_id \
+                     WHERE s.token_digest = $1 AND s.expires_at > $2",
+                    USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+                ))
+                .bind(digest)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                row.map(|r| -> Result<(Session, User), sqlx::Error> {
+                    let user = Self::user_from(&r)?;
+                    let session =
+                        Session { user_id: user.id.clone(), client_id: r.try_get("client_id")?, expires_at: r.try_get("expires_at")? };
+                    Ok((session, user))
+                })
+                .transpose()
+                .map_err(db_err)
+            }
+
             async fn delete_session(&self, digest: &str) -> StoreResult<bool> {
                 let done = sqlx::query("DELETE FROM sessions WHERE token_digest = $1")
                     .bind(digest)
@@ -722,10 +742,7 @@ macro_rules! sql_store {
 
 fn failure_from(failures: i64, locked_until: Option<i64>) -> Result<FailureState, sqlx::Error> {
     let failures = u32::try_from(failures).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-    Ok(FailureState {
-        failures,
-        locked_until,
-    })
+    Ok(FailureState { failures, locked_until })
 }
 
 sql_store!(Sqlite);

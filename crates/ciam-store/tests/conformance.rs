@@ -4,24 +4,20 @@
 //! `CIAM_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432`);
 //! when it cannot be reached the PostgreSQL tests fail, they never skip.
 
-#![expect(
-    clippy::expect_used,
-    reason = "a test fails loudly on the first broken step"
-)]
+#![expect(clippy::expect_used, reason = "a test fails loudly on the first broken step")]
 
 use std::future::Future;
 use std::sync::Arc;
 
 use ciam_core::store::{
-    App, AppAccess, AuditEvent, AuditQuery, Flow, HistoryEntry, Session, SigningKeyRecord,
-    StateGrant, Store, StoreError, User,
+    App, AppAccess, AuditEvent, AuditQuery, Flow, HistoryEntry, Session, SigningKeyRecord, StateGrant, Store,
+    StoreError, User,
 };
 use ciam_store::DbOptions;
 use sqlx::Connection;
 
 fn admin_url() -> String {
-    std::env::var("CIAM_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("CIAM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 async fn with_sqlite<F, Fut>(test: F)
@@ -32,9 +28,7 @@ where
     let dir = std::env::temp_dir().join(format!("ciam-store-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let url = format!("sqlite://{}/ciam.db", dir.display());
-    let store = ciam_store::open(&url, &DbOptions::default())
-        .await
-        .expect("open sqlite");
+    let store = ciam_store::open(&url, &DbOptions::default()).await.expect("open sqlite");
     test(store.shared()).await;
     store.close().await;
     let _ = std::fs::remove_dir_all(dir);
@@ -49,19 +43,12 @@ where
     let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", admin_url()))
         .await
         .expect("PostgreSQL must be reachable for the PostgreSQL half of the suite");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let store = ciam_store::open(&format!("{}/{name}", admin_url()), &DbOptions::default())
-        .await
-        .expect("open postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
+    let store =
+        ciam_store::open(&format!("{}/{name}", admin_url()), &DbOptions::default()).await.expect("open postgres");
     test(store.shared()).await;
     store.close().await;
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .expect("drop database");
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await.expect("drop database");
 }
 
 macro_rules! conformance {
@@ -121,230 +108,91 @@ async fn failure_counter_is_atomic_under_concurrency(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for _ in 0..40 {
         let store = Arc::clone(&store);
-        tasks.push(tokio::spawn(async move {
-            store.record_failure("+8615200000000", 1000, 10, 1800).await
-        }));
+        tasks.push(tokio::spawn(async move { store.record_failure("+8615200000000", 1000, 10, 1800).await }));
     }
     let mut counts = Vec::new();
     for t in tasks {
         counts.push(t.await.expect("task").expect("record").failures);
     }
     counts.sort_unstable();
-    assert_eq!(
-        counts,
-        (1..=40).collect::<Vec<u32>>(),
-        "every failure counted exactly once"
-    );
-    let state = store
-        .failure_state("+8615200000000")
-        .await
-        .expect("state")
-        .expect("row");
+    assert_eq!(counts, (1..=40).collect::<Vec<u32>>(), "every failure counted exactly once");
+    let state = store.failure_state("+8615200000000").await.expect("state").expect("row");
     assert_eq!(state.failures, 40);
     assert_eq!(state.locked_until, Some(2800));
     store.clear_failures("+8615200000000").await.expect("clear");
-    assert!(
-        store
-            .failure_state("+8615200000000")
-            .await
-            .expect("state")
-            .is_none()
-    );
+    assert!(store.failure_state("+8615200000000").await.expect("state").is_none());
 }
 
 async fn expired_lock_starts_a_new_count(store: Arc<dyn Store>) {
     for i in 1..=3 {
-        let s = store
-            .record_failure("k", 1000, 3, 60)
-            .await
-            .expect("record");
+        let s = store.record_failure("k", 1000, 3, 60).await.expect("record");
         assert_eq!(s.failures, i);
         assert_eq!(s.locked_until, (i == 3).then_some(1060));
     }
-    let after = store
-        .record_failure("k", 1060, 3, 60)
-        .await
-        .expect("record");
+    let after = store.record_failure("k", 1060, 3, 60).await.expect("record");
     assert_eq!((after.failures, after.locked_until), (1, None));
-    assert_eq!(
-        store.purge_expired(1060).await.expect("purge"),
-        0,
-        "an unlocked counter is kept"
-    );
+    assert_eq!(store.purge_expired(1060).await.expect("purge"), 0, "an unlocked counter is kept");
 }
 
 async fn users_are_unique_by_mobile(store: Arc<dyn Store>) {
-    store
-        .insert_user(&user("u1", "+8615200000000"))
-        .await
-        .expect("insert");
+    store.insert_user(&user("u1", "+8615200000000")).await.expect("insert");
     let dup = store.insert_user(&user("u2", "+8615200000000")).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
-    store
-        .insert_user(&user("u2", "+8615200000001"))
-        .await
-        .expect("insert");
+    store.insert_user(&user("u2", "+8615200000001")).await.expect("insert");
     let mut moved = user("u2", "+8615200000000");
     moved.updated_at = 200;
-    assert!(matches!(
-        store.update_user(&moved).await,
-        Err(StoreError::Conflict(_))
-    ));
-    let found = store
-        .find_user_by_mobile("+8615200000000")
-        .await
-        .expect("find")
-        .expect("user");
+    assert!(matches!(store.update_user(&moved).await, Err(StoreError::Conflict(_))));
+    let found = store.find_user_by_mobile("+8615200000000").await.expect("find").expect("user");
     assert_eq!(found, user("u1", "+8615200000000"));
     assert_eq!(store.list_users(None, 10, 0).await.expect("list").len(), 2);
-    assert_eq!(
-        store
-            .list_users(Some("+8615200000001"), 10, 0)
-            .await
-            .expect("list")[0]
-            .id,
-        "u2"
-    );
+    assert_eq!(store.list_users(Some("+8615200000001"), 10, 0).await.expect("list")[0].id, "u2");
     assert!(store.delete_user("u1").await.expect("delete"));
     assert!(!store.delete_user("u1").await.expect("delete"));
 }
 
 async fn password_change_keeps_history_and_ends_sessions(store: Arc<dyn Store>) {
     store.insert_app(&app("c1")).await.expect("app");
-    store
-        .insert_user(&user("u1", "+8615200000000"))
-        .await
-        .expect("user");
-    let session = Session {
-        user_id: "u1".into(),
-        client_id: "c1".into(),
-        expires_at: 9999,
-    };
-    store
-        .insert_session("d1", &session, 100)
-        .await
-        .expect("session");
+    store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
+    let session = Session { user_id: "u1".into(), client_id: "c1".into(), expires_at: 9999 };
+    store.insert_session("d1", &session, 100).await.expect("session");
     for (i, hash) in ["h2", "h3", "h4"].iter().enumerate() {
-        assert!(
-            store
-                .set_password("u1", hash, 200 + i as i64, 2)
-                .await
-                .expect("set")
-        );
+        assert!(store.set_password("u1", hash, 200 + i as i64, 2).await.expect("set"));
     }
     let u = store.get_user("u1").await.expect("get").expect("user");
-    assert_eq!(
-        (u.password_hash.as_str(), u.password_changed_at),
-        ("h4", 202)
-    );
-    assert_eq!(
-        store.password_history("u1", 5).await.expect("history"),
-        vec!["h3", "h2"]
-    );
-    assert!(
-        store.get_session("d1", 100).await.expect("get").is_none(),
-        "sessions end with a password change"
-    );
-    store
-        .upgrade_password_hash("u1", "stale", "h9")
-        .await
-        .expect("upgrade");
-    assert_eq!(
-        store
-            .get_user("u1")
-            .await
-            .expect("get")
-            .expect("user")
-            .password_hash,
-        "h4"
-    );
-    store
-        .upgrade_password_hash("u1", "h4", "h4b")
-        .await
-        .expect("upgrade");
-    assert_eq!(
-        store
-            .get_user("u1")
-            .await
-            .expect("get")
-            .expect("user")
-            .password_hash,
-        "h4b"
-    );
+    assert_eq!((u.password_hash.as_str(), u.password_changed_at), ("h4", 202));
+    assert_eq!(store.password_history("u1", 5).await.expect("history"), vec!["h3", "h2"]);
+    assert!(store.get_session("d1", 100).await.expect("get").is_none(), "sessions end with a password change");
+    store.upgrade_password_hash("u1", "stale", "h9").await.expect("upgrade");
+    assert_eq!(store.get_user("u1").await.expect("get").expect("user").password_hash, "h4");
+    store.upgrade_password_hash("u1", "h4", "h4b").await.expect("upgrade");
+    assert_eq!(store.get_user("u1").await.expect("get").expect("user").password_hash, "h4b");
     assert!(!store.set_password("nobody", "h", 1, 2).await.expect("set"));
 }
 
 async fn state_grants_are_single_use_and_flow_bound(store: Arc<dyn Store>) {
     store.insert_app(&app("c1")).await.expect("app");
-    store
-        .insert_user(&user("u1", "+8615200000000"))
-        .await
-        .expect("user");
-    let grant = StateGrant {
-        user_id: "u1".into(),
-        client_id: "c1".into(),
-        flow: Flow::PasswordExpired,
-        expires_at: 700,
-    };
-    store
-        .insert_state_grant("s1", &grant)
-        .await
-        .expect("insert");
-    assert_eq!(
-        store.get_state_grant("s1", 100).await.expect("get"),
-        Some(grant.clone())
-    );
-    assert!(
-        store
-            .get_state_grant("s1", 700)
-            .await
-            .expect("get")
-            .is_none(),
-        "expired"
-    );
-    assert!(
-        store
-            .take_state_grant("s1", 100, &[Flow::PasswordWarn])
-            .await
-            .expect("take")
-            .is_none(),
-        "wrong flow"
-    );
+    store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
+    let grant =
+        StateGrant { user_id: "u1".into(), client_id: "c1".into(), flow: Flow::PasswordExpired, expires_at: 700 };
+    store.insert_state_grant("s1", &grant).await.expect("insert");
+    assert_eq!(store.get_state_grant("s1", 100).await.expect("get"), Some(grant.clone()));
+    assert!(store.get_state_grant("s1", 700).await.expect("get").is_none(), "expired");
+    assert!(store.take_state_grant("s1", 100, &[Flow::PasswordWarn]).await.expect("take").is_none(), "wrong flow");
     let both = [Flow::PasswordWarn, Flow::PasswordExpired];
-    assert_eq!(
-        store
-            .take_state_grant("s1", 100, &both)
-            .await
-            .expect("take"),
-        Some(grant)
-    );
-    assert!(
-        store
-            .take_state_grant("s1", 100, &both)
-            .await
-            .expect("take")
-            .is_none(),
-        "used up"
-    );
+    assert_eq!(store.take_state_grant("s1", 100, &both).await.expect("take"), Some(grant));
+    assert!(store.take_state_grant("s1", 100, &both).await.expect("take").is_none(), "used up");
 }
 
 async fn sessions_expire_and_revoke(store: Arc<dyn Store>) {
     store.insert_app(&app("c1")).await.expect("app");
-    store
-        .insert_user(&user("u1", "+8615200000000"))
-        .await
-        .expect("user");
-    let s = Session {
-        user_id: "u1".into(),
-        client_id: "c1".into(),
-        expires_at: 500,
-    };
+    store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
+    let s = Session { user_id: "u1".into(), client_id: "c1".into(), expires_at: 500 };
     store.insert_session("d1", &s, 100).await.expect("insert");
     store.insert_session("d2", &s, 100).await.expect("insert");
-    assert_eq!(
-        store.get_session("d1", 499).await.expect("get"),
-        Some(s.clone())
-    );
+    assert_eq!(store.get_session("d1", 499).await.expect("get"), Some(s.clone()));
+    let (joined, owner) = store.get_session_user("d1", 499).await.expect("get").expect("live");
+    assert_eq!((joined, owner), (s.clone(), user("u1", "+8615200000000")));
+    assert!(store.get_session_user("d1", 500).await.expect("get").is_none());
     assert!(store.get_session("d1", 500).await.expect("get").is_none());
     assert!(store.delete_session("d1").await.expect("delete"));
     assert!(!store.delete_session("d1").await.expect("delete"));
@@ -362,27 +210,12 @@ async fn key_rotation_retires_the_previous_key(store: Arc<dyn Store>) {
         publish_until: None,
     };
     store.insert_signing_key(&k1).await.expect("insert");
-    let k2 = SigningKeyRecord {
-        kid: "k2".into(),
-        private_pkcs8: vec![4, 5],
-        created_at: 200,
-        ..k1.clone()
-    };
-    store
-        .rotate_signing_key(&k2, 200, 9000)
-        .await
-        .expect("rotate");
+    let k2 = SigningKeyRecord { kid: "k2".into(), private_pkcs8: vec![4, 5], created_at: 200, ..k1.clone() };
+    store.rotate_signing_key(&k2, 200, 9000).await.expect("rotate");
     let keys = store.list_signing_keys().await.expect("list");
     assert_eq!(keys.len(), 2);
     assert_eq!(keys[0], k2);
-    assert_eq!(
-        keys[1],
-        SigningKeyRecord {
-            retired_at: Some(200),
-            publish_until: Some(9000),
-            ..k1
-        }
-    );
+    assert_eq!(keys[1], SigningKeyRecord { retired_at: Some(200), publish_until: Some(9000), ..k1 });
 }
 
 async fn apps_members_settings_and_audit(store: Arc<dyn Store>) {
@@ -392,15 +225,9 @@ async fn apps_members_settings_and_audit(store: Arc<dyn Store>) {
     a.enabled = false;
     assert!(store.update_app(&a).await.expect("update"));
     assert_eq!(store.get_app("c1").await.expect("get"), Some(a.clone()));
-    store
-        .insert_user(&user("u1", "+8615200000000"))
-        .await
-        .expect("user");
+    store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
     store.add_member("c1", "u1").await.expect("member");
-    store
-        .add_member("c1", "u1")
-        .await
-        .expect("member twice is fine");
+    store.add_member("c1", "u1").await.expect("member twice is fine");
     assert!(store.is_member("c1", "u1").await.expect("is"));
     assert!(store.remove_member("c1", "u1").await.expect("remove"));
     assert!(!store.is_member("c1", "u1").await.expect("is"));
@@ -410,10 +237,7 @@ async fn apps_members_settings_and_audit(store: Arc<dyn Store>) {
     assert!(store.put_setting_if_absent("s", "1").await.expect("put"));
     assert!(!store.put_setting_if_absent("s", "2").await.expect("put"));
     store.put_setting("s", "3").await.expect("put");
-    assert_eq!(
-        store.get_setting("s").await.expect("get").as_deref(),
-        Some("3")
-    );
+    assert_eq!(store.get_setting("s").await.expect("get").as_deref(), Some("3"));
 
     for i in 0..3 {
         let e = AuditEvent {
@@ -432,24 +256,10 @@ async fn apps_members_settings_and_audit(store: Arc<dyn Store>) {
         };
         store.insert_audit(&e).await.expect("audit");
     }
-    let all = store
-        .list_audit(&AuditQuery {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .expect("list");
-    assert_eq!(
-        all.iter().map(|e| e.at).collect::<Vec<_>>(),
-        vec![102, 101, 100],
-        "newest first"
-    );
+    let all = store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.expect("list");
+    assert_eq!(all.iter().map(|e| e.at).collect::<Vec<_>>(), vec![102, 101, 100], "newest first");
     let one = store
-        .list_audit(&AuditQuery {
-            mobile: Some("+1".into()),
-            limit: 10,
-            ..Default::default()
-        })
+        .list_audit(&AuditQuery { mobile: Some("+1".into()), limit: 10, ..Default::default() })
         .await
         .expect("list");
     assert_eq!(one.len(), 1);
@@ -458,64 +268,24 @@ async fn apps_members_settings_and_audit(store: Arc<dyn Store>) {
 
 async fn export_reads_back_what_was_written(store: Arc<dyn Store>) {
     store.insert_app(&app("c1")).await.expect("app");
-    store
-        .insert_user(&user("u1", "+8615200000000"))
-        .await
-        .expect("user");
+    store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
     store.add_member("c1", "u1").await.expect("member");
-    assert_eq!(
-        store.list_members().await.expect("members"),
-        vec![("c1".to_owned(), "u1".to_owned())]
-    );
+    assert_eq!(store.list_members().await.expect("members"), vec![("c1".to_owned(), "u1".to_owned())]);
     store.put_setting("b", "2").await.expect("setting");
     store.put_setting("a", "1").await.expect("setting");
     assert_eq!(
         store.list_settings().await.expect("settings"),
         vec![("a".into(), "1".into()), ("b".into(), "2".into())]
     );
-    let entry = HistoryEntry {
-        user_id: "u1".into(),
-        password_hash: "old".into(),
-        replaced_at: 50,
-    };
-    store
-        .insert_password_history(&entry)
-        .await
-        .expect("history");
-    assert_eq!(
-        store.list_password_history().await.expect("history"),
-        vec![entry]
-    );
-    let live = Session {
-        user_id: "u1".into(),
-        client_id: "c1".into(),
-        expires_at: 900,
-    };
-    store
-        .insert_session("live", &live, 100)
-        .await
-        .expect("session");
-    store
-        .insert_session(
-            "dead",
-            &Session {
-                expires_at: 150,
-                ..live.clone()
-            },
-            100,
-        )
-        .await
-        .expect("session");
+    let entry = HistoryEntry { user_id: "u1".into(), password_hash: "old".into(), replaced_at: 50 };
+    store.insert_password_history(&entry).await.expect("history");
+    assert_eq!(store.list_password_history().await.expect("history"), vec![entry]);
+    let live = Session { user_id: "u1".into(), client_id: "c1".into(), expires_at: 900 };
+    store.insert_session("live", &live, 100).await.expect("session");
+    store.insert_session("dead", &Session { expires_at: 150, ..live.clone() }, 100).await.expect("session");
     let sessions = store.list_sessions(200).await.expect("sessions");
     assert_eq!(sessions.len(), 1);
-    assert_eq!(
-        (
-            sessions[0].digest.as_str(),
-            &sessions[0].session,
-            sessions[0].created_at
-        ),
-        ("live", &live, 100)
-    );
+    assert_eq!((sessions[0].digest.as_str(), &sessions[0].session, sessions[0].created_at), ("live", &live, 100));
     for i in 0..5 {
         let e = AuditEvent {
             id: 0,
@@ -534,10 +304,7 @@ async fn export_reads_back_what_was_written(store: Arc<dyn Store>) {
         store.insert_audit(&e).await.expect("audit");
     }
     let first = store.audit_page(0, 3).await.expect("page");
-    assert_eq!(
-        first.iter().map(|e| e.at).collect::<Vec<_>>(),
-        vec![0, 1, 2]
-    );
+    assert_eq!(first.iter().map(|e| e.at).collect::<Vec<_>>(), vec![0, 1, 2]);
     let rest = store.audit_page(first[2].id, 3).await.expect("page");
     assert_eq!(rest.iter().map(|e| e.at).collect::<Vec<_>>(), vec![3, 4]);
 }

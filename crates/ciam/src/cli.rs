@@ -183,10 +183,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         Command::Copy { from, to } => return copy(from, to, &config).await,
         _ => {}
     }
-    let issuer = config
-        .issuer
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{}", config.listen));
     let opened = startup::open(&config, Arc::new(SystemClock), issuer).await?;
     let ciam = &opened.ciam;
     let result = match cli.command {
@@ -207,14 +204,8 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             print_json(&app_json(&app))
         }
         Command::App(AppCommand::List) => {
-            let apps = ciam
-                .store()
-                .list_apps()
-                .await
-                .map_err(ciam_core::CiamError::from)?;
-            print_json(&serde_json::Value::Array(
-                apps.iter().map(app_json).collect(),
-            ))
+            let apps = ciam.store().list_apps().await.map_err(ciam_core::CiamError::from)?;
+            print_json(&serde_json::Value::Array(apps.iter().map(app_json).collect()))
         }
         Command::User(UserCommand::Create(u)) => {
             let password = match &u.password_hash {
@@ -222,9 +213,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                 None => {
                     let mut line = String::new();
                     std::io::stdin().lock().read_line(&mut line)?;
-                    Some(Password::new(
-                        line.trim_end_matches(['\r', '\n']).to_owned(),
-                    ))
+                    Some(Password::new(line.trim_end_matches(['\r', '\n']).to_owned()))
                 }
             };
             let input = UserInput {
@@ -243,10 +232,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             let key = ciam
                 .normalise_mobile(&mobile)
                 .ok_or_else(|| ciam_core::admin::invalid("mobile", "not a valid phone number"))?;
-            ciam.store()
-                .clear_failures(key.as_str())
-                .await
-                .map_err(ciam_core::CiamError::from)?;
+            ciam.store().clear_failures(key.as_str()).await.map_err(ciam_core::CiamError::from)?;
             print_json(&json!({ "unlocked": key.as_str() }))
         }
         Command::AdminToken(AdminTokenCommand::Reset) => {
@@ -265,15 +251,10 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
 }
 
 async fn copy(from: &str, to: &str, config: &Config) -> Result<(), CliError> {
-    let source = ciam_store::open(from, &config.db_options())
-        .await
-        .map_err(StartError::from)?;
-    let target = ciam_store::open(to, &config.db_options())
-        .await
-        .map_err(StartError::from)?;
+    let source = ciam_store::open(from, &config.db_options()).await.map_err(StartError::from)?;
+    let target = ciam_store::open(to, &config.db_options()).await.map_err(StartError::from)?;
     let now = ciam_core::Clock::now(&SystemClock);
-    let report =
-        ciam_core::copy::copy_store(source.shared().as_ref(), target.shared().as_ref(), now).await;
+    let report = ciam_core::copy::copy_store(source.shared().as_ref(), target.shared().as_ref(), now).await;
     source.close().await;
     target.close().await;
     print_json(&serde_json::to_value(report?).map_err(std::io::Error::other)?)
@@ -283,10 +264,7 @@ async fn serve(config: &Config) -> Result<(), CliError> {
     let mut server = Server::build(config).await?;
     if let Some(token) = server.take_first_admin_token() {
         // The contract: generated on first start, printed once, stored as a hash.
-        println!(
-            "ciam: generated the admin token (shown only now; keep it safe):\n{}",
-            token.expose()
-        );
+        println!("ciam: generated the admin token (shown only now; keep it safe):\n{}", token.expose());
     }
     tracing::info!(addr = %server.local_addr(), database = %redact(&config.database_url()), "ciam listening");
     server.run(startup::shutdown_signal()).await?;
@@ -299,12 +277,7 @@ fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
                 None => url.to_owned(),
             }
         }
@@ -318,14 +291,8 @@ mod tests {
 
     #[test]
     fn database_passwords_are_not_logged() {
-        assert_eq!(
-            redact("postgres://ciam:s3cret@db:5432/ciam"),
-            "postgres://ciam:***@db:5432/ciam"
-        );
-        assert_eq!(
-            redact("postgres://postgres@127.0.0.1/test"),
-            "postgres://postgres@127.0.0.1/test"
-        );
+        assert_eq!(redact("postgres://ciam:s3cret@db:5432/ciam"), "postgres://ciam:***@db:5432/ciam");
+        assert_eq!(redact("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
         assert_eq!(redact("sqlite://data/ciam.db"), "sqlite://data/ciam.db");
     }
 
@@ -333,16 +300,8 @@ mod tests {
     fn the_command_line_parses() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
-        let cli = Cli::try_parse_from([
-            "ciam", "app", "create", "--name", "Shop", "--access", "assigned",
-        ])
-        .expect("parse");
-        assert!(matches!(
-            cli.command,
-            Command::App(AppCommand::Create(AppCreate {
-                access: Access::Assigned,
-                ..
-            }))
-        ));
+        let cli =
+            Cli::try_parse_from(["ciam", "app", "create", "--name", "Shop", "--access", "assigned"]).expect("parse");
+        assert!(matches!(cli.command, Command::App(AppCommand::Create(AppCreate { access: Access::Assigned, .. }))));
     }
 }

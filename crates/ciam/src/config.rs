@@ -78,19 +78,15 @@ impl Default for Config {
 pub struct ConfigError(pub String);
 
 fn env_var(name: &str) -> Option<String> {
-    std::env::var(format!("CIAM_{}", name.to_ascii_uppercase()))
-        .ok()
-        .filter(|v| !v.trim().is_empty())
+    std::env::var(format!("CIAM_{}", name.to_ascii_uppercase())).ok().filter(|v| !v.trim().is_empty())
 }
 
 fn parse_env<T: std::str::FromStr>(name: &str, slot: &mut T) -> Result<(), ConfigError> {
     if let Some(v) = env_var(name) {
-        *slot = v.trim().parse().map_err(|_| {
-            ConfigError(format!(
-                "CIAM_{} = {v:?} is not valid",
-                name.to_ascii_uppercase()
-            ))
-        })?;
+        *slot = v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError(format!("CIAM_{} = {v:?} is not valid", name.to_ascii_uppercase())))?;
     }
     Ok(())
 }
@@ -100,10 +96,9 @@ impl Config {
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-                toml::from_str(&text)
-                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+                toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
             }
             None => Config::default(),
         };
@@ -129,11 +124,8 @@ impl Config {
         parse_env("argon2_p", &mut self.argon2_p)?;
         parse_env("default_region", &mut self.default_region)?;
         if let Some(v) = env_var("hash_workers") {
-            self.hash_workers = Some(
-                v.trim()
-                    .parse()
-                    .map_err(|_| ConfigError(format!("CIAM_HASH_WORKERS = {v:?} is not valid")))?,
-            );
+            self.hash_workers =
+                Some(v.trim().parse().map_err(|_| ConfigError(format!("CIAM_HASH_WORKERS = {v:?} is not valid")))?);
         }
         parse_env("hash_queue", &mut self.hash_queue)?;
         parse_env("hash_max_wait_ms", &mut self.hash_max_wait_ms)?;
@@ -153,9 +145,7 @@ impl Config {
             return Err(ConfigError("db_max_connections must be positive".into()));
         }
         if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
-            return Err(ConfigError(
-                "admin_token must be at least 16 characters".into(),
-            ));
+            return Err(ConfigError("admin_token must be at least 16 characters".into()));
         }
         argon2::Params::new(self.argon2_m_kib, self.argon2_t, self.argon2_p, None)
             .map_err(|e| ConfigError(format!("argon2 parameters: {e}")))?;
@@ -164,12 +154,8 @@ impl Config {
 
     /// The default region.
     pub fn region(&self) -> Result<Region, ConfigError> {
-        parse_region(&self.default_region).ok_or_else(|| {
-            ConfigError(format!(
-                "default_region {:?} is not a region code",
-                self.default_region
-            ))
-        })
+        parse_region(&self.default_region)
+            .ok_or_else(|| ConfigError(format!("default_region {:?} is not a region code", self.default_region)))
     }
 
     /// The database URL in effect.

@@ -45,15 +45,10 @@ pub struct Opened {
 
 /// Opens the database (creating the data directory for the default SQLite
 /// file) and the domain. `issuer` overrides the configured one.
-pub async fn open(
-    config: &Config,
-    clock: Arc<dyn Clock>,
-    issuer: String,
-) -> Result<Opened, StartError> {
+pub async fn open(config: &Config, clock: Arc<dyn Clock>, issuer: String) -> Result<Opened, StartError> {
     if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            crate::config::ConfigError(format!("data_dir {}: {e}", config.data_dir.display()))
-        })?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| crate::config::ConfigError(format!("data_dir {}: {e}", config.data_dir.display())))?;
     }
     let store = ciam_store::open(&config.database_url(), &config.db_options()).await?;
     let domain = CiamConfig {
@@ -81,37 +76,19 @@ impl Server {
     }
 
     /// As [`Server::build`], with an injected clock (tests).
-    pub async fn build_with_clock(
-        config: &Config,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, StartError> {
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .map_err(|e| StartError::Bind(config.listen.clone(), e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| StartError::Bind(config.listen.clone(), e))?;
-        let issuer = config
-            .issuer
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
+    pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let listener =
+            TcpListener::bind(&config.listen).await.map_err(|e| StartError::Bind(config.listen.clone(), e))?;
+        let addr = listener.local_addr().map_err(|e| StartError::Bind(config.listen.clone(), e))?;
+        let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
         let opened = open(config, clock, issuer).await?;
-        let first_admin_token = opened
-            .ciam
-            .ensure_admin_token(config.admin_token.as_deref())
-            .await?;
-        Ok(Self {
-            listener,
-            opened,
-            first_admin_token,
-        })
+        let first_admin_token = opened.ciam.ensure_admin_token(config.admin_token.as_deref()).await?;
+        Ok(Self { listener, opened, first_admin_token })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// The domain (tests use it to reach the store directly).
@@ -125,19 +102,12 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let Server {
-            listener, opened, ..
-        } = self;
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Server { listener, opened, .. } = self;
         let ciam = opened.ciam.clone();
         let background = tokio::spawn(housekeeping(ciam.clone()));
         let app = ciam_http::router(ciam).into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         background.abort();
         opened.store.close().await;
         result

@@ -49,19 +49,11 @@ async fn apps_crud(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
-    assert_eq!(
-        (
-            patched["session_ttl"].as_i64(),
-            patched["enabled"].as_bool()
-        ),
-        (Some(60), Some(false))
-    );
+    assert_eq!((patched["session_ttl"].as_i64(), patched["enabled"].as_bool()), (Some(60), Some(false)));
     let (_, fetched) = app.admin(Method::GET, &format!("/apps/{id}"), None).await;
     assert_eq!(fetched, patched);
 
-    let (status, _) = app
-        .admin(Method::DELETE, &format!("/apps/{id}"), None)
-        .await;
+    let (status, _) = app.admin(Method::DELETE, &format!("/apps/{id}"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_error(
         &app.admin(Method::GET, &format!("/apps/{id}"), None).await,
@@ -69,13 +61,7 @@ async fn apps_crud(backend: Backend) {
         "IDAAS.ADMIN.RES.0001",
         Some("app not found"),
     );
-    assert_error(
-        &app.admin(Method::DELETE, &format!("/apps/{id}"), None)
-            .await,
-        404,
-        "IDAAS.ADMIN.RES.0001",
-        None,
-    );
+    assert_error(&app.admin(Method::DELETE, &format!("/apps/{id}"), None).await, 404, "IDAAS.ADMIN.RES.0001", None);
 }
 
 async fn users_crud(backend: Backend) {
@@ -91,41 +77,24 @@ async fn users_crud(backend: Backend) {
     let id = user["id"].as_str().expect("id");
     assert_eq!(user["mobile"], "+8615200000000");
     assert_eq!(user["user_name"], "alice");
-    assert!(
-        user.get("password").is_none() && user.get("password_hash").is_none(),
-        "no secret is ever returned"
-    );
+    assert!(user.get("password").is_none() && user.get("password_hash").is_none(), "no secret is ever returned");
     assert!(!user.to_string().contains("argon2"));
 
-    let (status, found) = app
-        .admin(Method::GET, "/users?mobile=%2B86%20152%200000%200000", None)
-        .await;
+    let (status, found) = app.admin(Method::GET, "/users?mobile=%2B86%20152%200000%200000", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(found[0]["id"], id);
-    let (_, none) = app
-        .admin(Method::GET, "/users?mobile=13900000000", None)
-        .await;
+    let (_, none) = app.admin(Method::GET, "/users?mobile=13900000000", None).await;
     assert_eq!(none, json!([]));
 
-    let (status, patched) = app
-        .admin(
-            Method::PATCH,
-            &format!("/users/{id}"),
-            Some(json!({"name": "Alice", "email": null})),
-        )
-        .await;
+    let (status, patched) =
+        app.admin(Method::PATCH, &format!("/users/{id}"), Some(json!({"name": "Alice", "email": null}))).await;
     assert_eq!(status, StatusCode::OK, "{patched}");
-    assert_eq!(
-        (patched["name"].as_str(), patched["email"].is_null()),
-        (Some("Alice"), true)
-    );
+    assert_eq!((patched["name"].as_str(), patched["email"].is_null()), (Some("Alice"), true));
     assert_eq!(patched["user_name"], "alice", "fields not sent are kept");
 
     let (status, got) = app.admin(Method::GET, &format!("/users/{id}"), None).await;
     assert_eq!((status, &got), (StatusCode::OK, &patched));
-    let (status, _) = app
-        .admin(Method::DELETE, &format!("/users/{id}"), None)
-        .await;
+    let (status, _) = app.admin(Method::DELETE, &format!("/users/{id}"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_error(
         &app.admin(Method::GET, &format!("/users/{id}"), None).await,
@@ -138,46 +107,18 @@ async fn users_crud(backend: Backend) {
 async fn admin_token_is_required(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let url = app.url("/api/v2/admin/apps");
-    for auth in [
-        None,
-        Some("Bearer wrong-token-wrong-token"),
-        Some("Bearer "),
-        Some(ADMIN_TOKEN),
-        Some("Basic abc"),
-    ] {
+    for auth in [None, Some("Bearer wrong-token-wrong-token"), Some("Bearer "), Some(ADMIN_TOKEN), Some("Basic abc")] {
         let mut req = app.client.get(&url);
         if let Some(auth) = auth {
             req = req.header("authorization", auth);
         }
         let got = crate::helpers::read(req.send().await.expect("request")).await;
-        assert_error(
-            &got,
-            401,
-            "IDAAS.ADMIN.AUTH.0001",
-            Some("A valid admin token is required"),
-        );
+        assert_error(&got, 401, "IDAAS.ADMIN.AUTH.0001", Some("A valid admin token is required"));
     }
-    let zh = app
-        .client
-        .get(&url)
-        .header("X-L", "zh")
-        .send()
-        .await
-        .expect("request");
+    let zh = app.client.get(&url).header("X-L", "zh").send().await.expect("request");
     let got = crate::helpers::read(zh).await;
-    assert_error(
-        &got,
-        401,
-        "IDAAS.ADMIN.AUTH.0001",
-        Some("需要有效的管理员令牌"),
-    );
-    let ok = app
-        .client
-        .get(&url)
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("request");
+    assert_error(&got, 401, "IDAAS.ADMIN.AUTH.0001", Some("需要有效的管理员令牌"));
+    let ok = app.client.get(&url).bearer_auth(ADMIN_TOKEN).send().await.expect("request");
     assert_eq!(ok.status(), StatusCode::OK);
 }
 
@@ -185,28 +126,11 @@ async fn duplicate_mobile_conflicts_in_any_spelling(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_user("15200000000", PASSWORD).await;
     for spelling in ["+86 152 0000 0000", "+8615200000000", "152-0000-0000"] {
-        let got = app
-            .admin(
-                Method::POST,
-                "/users",
-                Some(json!({"mobile": spelling, "password": PASSWORD})),
-            )
-            .await;
-        assert_error(
-            &got,
-            409,
-            "IDAAS.ADMIN.USER.0001",
-            Some("A user with this mobile number already exists"),
-        );
+        let got = app.admin(Method::POST, "/users", Some(json!({"mobile": spelling, "password": PASSWORD}))).await;
+        assert_error(&got, 409, "IDAAS.ADMIN.USER.0001", Some("A user with this mobile number already exists"));
     }
     let other = app.create_user("15200000001", PASSWORD).await;
-    let got = app
-        .admin(
-            Method::PATCH,
-            &format!("/users/{other}"),
-            Some(json!({"mobile": "+86 152 0000 0000"})),
-        )
-        .await;
+    let got = app.admin(Method::PATCH, &format!("/users/{other}"), Some(json!({"mobile": "+86 152 0000 0000"}))).await;
     assert_error(&got, 409, "IDAAS.ADMIN.USER.0001", None);
 }
 
@@ -223,58 +147,25 @@ async fn invalid_fields_are_422(backend: Backend) {
             json!({"mobile": "123", "password": PASSWORD}),
             "Invalid value for field 'mobile': not a valid phone number",
         ),
-        (
-            "/users",
-            json!({"password": PASSWORD}),
-            "Invalid value for field 'mobile': is required",
-        ),
+        ("/users", json!({"password": PASSWORD}), "Invalid value for field 'mobile': is required"),
         (
             "/users",
             json!({"mobile": "15200000000"}),
             "Invalid value for field 'password': password or password_hash is required",
         ),
-        (
-            "/users",
-            json!({"mobile": "15200000000", "password_hash": "$2b$12$notsupported"}),
-            "",
-        ),
-        (
-            "/users",
-            json!({"mobile": "15200000000", "password": "short"}),
-            "",
-        ),
-        (
-            "/users",
-            json!({"mobile": "15200000000", "password": PASSWORD, "email": "nope"}),
-            "",
-        ),
-        (
-            "/users",
-            json!({"mobile": "15200000000", "password": PASSWORD, "password_changed_at": "yesterday"}),
-            "",
-        ),
-        (
-            "/users",
-            json!({"mobile": "15200000000", "password": PASSWORD, "colour": "blue"}),
-            "",
-        ),
-        (
-            "/apps",
-            json!({"name": ""}),
-            "Invalid value for field 'name': must not be empty",
-        ),
+        ("/users", json!({"mobile": "15200000000", "password_hash": "$2b$12$notsupported"}), ""),
+        ("/users", json!({"mobile": "15200000000", "password": "short"}), ""),
+        ("/users", json!({"mobile": "15200000000", "password": PASSWORD, "email": "nope"}), ""),
+        ("/users", json!({"mobile": "15200000000", "password": PASSWORD, "password_changed_at": "yesterday"}), ""),
+        ("/users", json!({"mobile": "15200000000", "password": PASSWORD, "colour": "blue"}), ""),
+        ("/apps", json!({"name": ""}), "Invalid value for field 'name': must not be empty"),
         ("/apps", json!({"name": "x", "access": "some"}), ""),
         ("/apps", json!({"name": "x", "id_token_ttl": 0}), ""),
         ("/apps", json!({"name": "x", "session_ttl": -5}), ""),
     ];
     for (path, body, message) in cases {
         let got = app.admin(Method::POST, path, Some(body.clone())).await;
-        assert_error(
-            &got,
-            422,
-            "IDAAS.ADMIN.PARAM.0001",
-            (!message.is_empty()).then_some(message),
-        );
+        assert_error(&got, 422, "IDAAS.ADMIN.PARAM.0001", (!message.is_empty()).then_some(message));
     }
     let not_json = app
         .client
@@ -284,27 +175,10 @@ async fn invalid_fields_are_422(backend: Backend) {
         .send()
         .await
         .expect("request");
-    assert_error(
-        &crate::helpers::read(not_json).await,
-        400,
-        "IDAAS.ADMIN.REQ.0001",
-        None,
-    );
-    let bad_policy = app
-        .admin(
-            Method::PUT,
-            "/policies/password",
-            Some(json!({"regex": "(unclosed"})),
-        )
-        .await;
+    assert_error(&crate::helpers::read(not_json).await, 400, "IDAAS.ADMIN.REQ.0001", None);
+    let bad_policy = app.admin(Method::PUT, "/policies/password", Some(json!({"regex": "(unclosed"}))).await;
     assert_error(&bad_policy, 422, "IDAAS.ADMIN.PARAM.0001", None);
-    let bad_lockout = app
-        .admin(
-            Method::PUT,
-            "/policies/lockout",
-            Some(json!({"max_failures": 0})),
-        )
-        .await;
+    let bad_lockout = app.admin(Method::PUT, "/policies/lockout", Some(json!({"max_failures": 0}))).await;
     assert_error(&bad_lockout, 422, "IDAAS.ADMIN.PARAM.0001", None);
 }
 
@@ -321,14 +195,9 @@ async fn imported_argon2_hash_logs_in(backend: Backend) {
             .expect("hash")
             .to_string()
     };
-    let id = app
-        .create_user_with(json!({"mobile": "15200000000", "password_hash": phc}))
-        .await;
+    let id = app.create_user_with(json!({"mobile": "15200000000", "password_hash": phc})).await;
     let (status, wrong) = app.login(&client, "15200000000", "Imp0rted?").await;
-    assert_eq!(
-        (status, wrong["error_code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("IDAAS.SDK.LOGIN.0002"))
-    );
+    assert_eq!((status, wrong["error_code"].as_str()), (StatusCode::BAD_REQUEST, Some("IDAAS.SDK.LOGIN.0002")));
     app.login_ok(&client, "15200000000", "Imp0rted!").await;
     // The weaker hash was upgraded on that login, and the password still works.
     let stored = app.admin(Method::GET, &format!("/users/{id}"), None).await;
@@ -343,10 +212,7 @@ async fn policies_read_back_with_seed_defaults_and_update(backend: Backend) {
     assert_eq!(pw["min_length"], 8);
     assert_eq!(pw["max_length"], 18);
     assert_eq!(pw["regex"], ciam_core::policy::SEED_REGEX);
-    assert_eq!(
-        pw["tip"]["zh"],
-        "至少包含数字、大写字母、小写字母和特殊字符中的3种"
-    );
+    assert_eq!(pw["tip"]["zh"], "至少包含数字、大写字母、小写字母和特殊字符中的3种");
     assert_eq!(pw["max_age_days"], 90);
     assert_eq!(pw["warn_days"], 7);
     assert_eq!(pw["history"], 0);
@@ -354,23 +220,11 @@ async fn policies_read_back_with_seed_defaults_and_update(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(lockout, json!({"max_failures": 10, "lock_seconds": 1800}));
 
-    let (status, updated) = app
-        .admin(
-            Method::PUT,
-            "/policies/password",
-            Some(json!({"min_length": 10, "history": 3})),
-        )
-        .await;
+    let (status, updated) =
+        app.admin(Method::PUT, "/policies/password", Some(json!({"min_length": 10, "history": 3}))).await;
     assert_eq!(status, StatusCode::OK, "{updated}");
-    assert_eq!(
-        (updated["min_length"].as_u64(), updated["history"].as_u64()),
-        (Some(10), Some(3))
-    );
-    assert_eq!(
-        updated["regex"],
-        ciam_core::policy::SEED_REGEX,
-        "fields not sent are kept"
-    );
+    assert_eq!((updated["min_length"].as_u64(), updated["history"].as_u64()), (Some(10), Some(3)));
+    assert_eq!(updated["regex"], ciam_core::policy::SEED_REGEX, "fields not sent are kept");
     let (_, again) = app.admin(Method::GET, "/policies/password", None).await;
     assert_eq!(again, updated);
 }
@@ -382,24 +236,16 @@ async fn jwks_publishes_rsa_keys_with_kid(backend: Backend) {
     assert_eq!(keys.len(), 1);
     let key = &keys[0];
     assert_eq!(
-        (
-            key["kty"].as_str(),
-            key["alg"].as_str(),
-            key["use"].as_str()
-        ),
+        (key["kty"].as_str(), key["alg"].as_str(), key["use"].as_str()),
         (Some("RSA"), Some("RS256"), Some("sig"))
     );
     assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()));
     // The modulus is a 2048-bit RSA key and the pair parses as a public key.
-    let n = jsonwebtoken::DecodingKey::from_rsa_components(
-        key["n"].as_str().expect("n"),
-        key["e"].as_str().expect("e"),
-    );
+    let n =
+        jsonwebtoken::DecodingKey::from_rsa_components(key["n"].as_str().expect("n"), key["e"].as_str().expect("e"));
     assert!(n.is_ok());
     use base64::Engine;
-    let modulus = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(key["n"].as_str().expect("n"))
-        .expect("b64");
+    let modulus = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key["n"].as_str().expect("n")).expect("b64");
     assert_eq!(modulus.len(), 256);
     let discovery: serde_json::Value = app
         .client
@@ -411,47 +257,24 @@ async fn jwks_publishes_rsa_keys_with_kid(backend: Backend) {
         .await
         .expect("json");
     assert_eq!(discovery["issuer"], "https://ciam.test");
-    assert_eq!(
-        discovery["jwks_uri"],
-        "https://ciam.test/api/v1/oauth2/keys"
-    );
-    assert_eq!(
-        discovery["id_token_signing_alg_values_supported"],
-        json!(["RS256"])
-    );
+    assert_eq!(discovery["jwks_uri"], "https://ciam.test/api/v1/oauth2/keys");
+    assert_eq!(discovery["id_token_signing_alg_values_supported"], json!(["RS256"]));
 }
 
 async fn membership_and_unlock(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let client = app
-        .create_app(json!({"name": "Staff", "access": "assigned"}))
-        .await;
+    let client = app.create_app(json!({"name": "Staff", "access": "assigned"})).await;
     let user = app.create_user("15200000000", PASSWORD).await;
     let (status, denied) = app.login(&client, "15200000000", PASSWORD).await;
-    assert_eq!(
-        (status, denied),
-        (StatusCode::OK, json!({"status": "ACCESS_DENIED"}))
-    );
-    let (status, _) = app
-        .admin(Method::PUT, &format!("/apps/{client}/users/{user}"), None)
-        .await;
+    assert_eq!((status, denied), (StatusCode::OK, json!({"status": "ACCESS_DENIED"})));
+    let (status, _) = app.admin(Method::PUT, &format!("/apps/{client}/users/{user}"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     app.login_ok(&client, "15200000000", PASSWORD).await;
-    let (status, _) = app
-        .admin(
-            Method::DELETE,
-            &format!("/apps/{client}/users/{user}"),
-            None,
-        )
-        .await;
+    let (status, _) = app.admin(Method::DELETE, &format!("/apps/{client}/users/{user}"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.login(&client, "15200000000", PASSWORD).await.1["status"],
-        "ACCESS_DENIED"
-    );
+    assert_eq!(app.login(&client, "15200000000", PASSWORD).await.1["status"], "ACCESS_DENIED");
     assert_error(
-        &app.admin(Method::PUT, &format!("/apps/{client}/users/nobody"), None)
-            .await,
+        &app.admin(Method::PUT, &format!("/apps/{client}/users/nobody"), None).await,
         404,
         "IDAAS.ADMIN.RES.0001",
         None,
@@ -461,17 +284,10 @@ async fn membership_and_unlock(backend: Backend) {
     let _ = app.login(&client, "15200000000", "Wrong-pass1").await;
     let locked = app.login(&client, "15200000000", "Wrong-pass1").await;
     assert_error(&locked, 400, "IDAAS.SDK.LOGIN.0001", None);
-    let (status, _) = app
-        .admin(Method::POST, &format!("/users/{user}/unlock"), None)
-        .await;
+    let (status, _) = app.admin(Method::POST, &format!("/users/{user}/unlock"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let after = app.login(&client, "15200000000", "Wrong-pass1").await;
-    assert_error(
-        &after,
-        400,
-        "IDAAS.SDK.LOGIN.0002",
-        Some("Invalid account or password. Remaining times: 1"),
-    );
+    assert_error(&after, 400, "IDAAS.SDK.LOGIN.0002", Some("Invalid account or password. Remaining times: 1"));
 }
 
 async fn audit_records_every_attempt(backend: Backend) {
@@ -481,41 +297,21 @@ async fn audit_records_every_attempt(backend: Backend) {
     app.login_ok(&client, "152 0000 0000", PASSWORD).await;
     let _ = app.login(&client, "15200000000", "Wrong-pass1").await;
     let _ = app.login("no-such-app", "15200000000", PASSWORD).await;
-    let (status, events) = app
-        .admin(Method::GET, "/audit-events?mobile=15200000000", None)
-        .await;
+    let (status, events) = app.admin(Method::GET, "/audit-events?mobile=15200000000", None).await;
     assert_eq!(status, StatusCode::OK);
-    let outcomes: Vec<&str> = events
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|e| e["outcome"].as_str())
-        .collect();
-    assert_eq!(
-        outcomes,
-        vec!["IDAAS.SDK.LOGIN.0002", "SUCCESS"],
-        "newest first"
-    );
+    let outcomes: Vec<&str> = events.as_array().expect("list").iter().filter_map(|e| e["outcome"].as_str()).collect();
+    assert_eq!(outcomes, vec!["IDAAS.SDK.LOGIN.0002", "SUCCESS"], "newest first");
     let newest = &events[0];
     assert_eq!(newest["user_id"], user.as_str());
     assert_eq!(newest["client_id"], client.as_str());
     assert_eq!(newest["device_fingerprint"], "156aysdna213sc50");
     assert_eq!(newest["os_version"], "windows10.1.1");
     assert_eq!(newest["device_ip"], "192.168.1.2");
-    assert!(
-        newest["agent"]
-            .as_str()
-            .is_some_and(|a| a.starts_with("Mozilla/5.0"))
-    );
+    assert!(newest["agent"].as_str().is_some_and(|a| a.starts_with("Mozilla/5.0")));
     assert!(newest["time"].as_str().is_some_and(|t| t.ends_with('Z')));
     let (_, all) = app.admin(Method::GET, "/audit-events?limit=10", None).await;
-    assert_eq!(
-        all[0]["outcome"], "IDAAS.SDK.PARAM.0003",
-        "refused before the body, still audited"
-    );
-    let (_, by_user) = app
-        .admin(Method::GET, &format!("/audit-events?user_id={user}"), None)
-        .await;
+    assert_eq!(all[0]["outcome"], "IDAAS.SDK.PARAM.0003", "refused before the body, still audited");
+    let (_, by_user) = app.admin(Method::GET, &format!("/audit-events?user_id={user}"), None).await;
     assert_eq!(by_user.as_array().map(Vec::len), Some(2));
     assert!(
         !all.to_string().contains(PASSWORD) && !all.to_string().contains("Wrong-pass1"),

@@ -26,11 +26,7 @@ impl Drop for Process {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 fn spawn_process(database_url: &str) -> Process {
@@ -44,20 +40,13 @@ fn spawn_process(database_url: &str) -> Process {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn ciam");
-    Process {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
+    Process { child, base: format!("http://127.0.0.1:{port}") }
 }
 
 async fn wait_ready(client: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        let ready = client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .map(|r| r.status());
+        let ready = client.get(format!("{base}/readyz")).send().await.map(|r| r.status());
         if ready.ok() == Some(StatusCode::OK) {
             return;
         }
@@ -88,30 +77,19 @@ async fn three_processes_started_together_share_one_lockout() {
             .json(&body)
             .send()
     };
-    let app: Value = admin(Method::POST, "/apps", json!({"name": "Shop"}))
-        .await
-        .expect("app")
-        .json()
-        .await
-        .expect("json");
+    let app: Value =
+        admin(Method::POST, "/apps", json!({"name": "Shop"})).await.expect("app").json().await.expect("json");
     let client_id = app["client_id"].as_str().expect("client_id").to_owned();
-    let created = admin(
-        Method::POST,
-        "/users",
-        json!({"mobile": "15200000000", "password": PASSWORD}),
-    )
-    .await
-    .expect("user");
+    let created =
+        admin(Method::POST, "/users", json!({"mobile": "15200000000", "password": PASSWORD})).await.expect("user");
     assert_eq!(created.status(), StatusCode::CREATED);
 
     let mut tasks = Vec::new();
     for i in 0..30 {
         let url = format!("{}/api/v2/sdk/login/mobile-pwd", processes[i % 3].base);
-        let req = device(http.post(url), &client_id)
-            .json(&json!({"mobile": "+86 152 0000 0000", "password": "Wrong-pass1"}));
-        tasks.push(tokio::spawn(async move {
-            read(req.send().await.expect("request")).await
-        }));
+        let req =
+            device(http.post(url), &client_id).json(&json!({"mobile": "+86 152 0000 0000", "password": "Wrong-pass1"}));
+        tasks.push(tokio::spawn(async move { read(req.send().await.expect("request")).await }));
     }
     let mut remaining = Vec::new();
     for task in tasks {
@@ -120,24 +98,14 @@ async fn three_processes_started_together_share_one_lockout() {
         match body["error_code"].as_str() {
             Some("IDAAS.SDK.LOGIN.0002") => {
                 let msg = body["error_msg"].as_str().expect("msg");
-                remaining.push(
-                    msg.rsplit(' ')
-                        .next()
-                        .expect("n")
-                        .parse::<u32>()
-                        .expect("number"),
-                );
+                remaining.push(msg.rsplit(' ').next().expect("n").parse::<u32>().expect("number"));
             }
             Some("IDAAS.SDK.LOGIN.0001") => {}
             other => panic!("unexpected {other:?}"),
         }
     }
     let distinct: HashSet<u32> = remaining.iter().copied().collect();
-    assert_eq!(
-        distinct.len(),
-        remaining.len(),
-        "a count was given twice across instances: {remaining:?}"
-    );
+    assert_eq!(distinct.len(), remaining.len(), "a count was given twice across instances: {remaining:?}");
     assert!(remaining.len() <= 9, "{remaining:?}");
     for p in &processes {
         let url = format!("{}/api/v2/sdk/login/mobile-pwd", p.base);
@@ -152,20 +120,11 @@ async fn three_processes_started_together_share_one_lockout() {
         assert_error(&got, 400, "IDAAS.SDK.LOGIN.0001", None);
     }
     // Every instance publishes the same key set and signs with the same key.
-    tokio::time::sleep(Duration::from_millis(
-        ciam_core::keys::KEY_REFRESH_SECONDS * 1000 + 500,
-    ))
-    .await;
+    tokio::time::sleep(Duration::from_millis(ciam_core::keys::KEY_REFRESH_SECONDS * 1000 + 500)).await;
     let mut sets = HashSet::new();
     for p in &processes {
-        let jwks: Value = http
-            .get(format!("{}/api/v1/oauth2/keys", p.base))
-            .send()
-            .await
-            .expect("jwks")
-            .json()
-            .await
-            .expect("json");
+        let jwks: Value =
+            http.get(format!("{}/api/v1/oauth2/keys", p.base)).send().await.expect("jwks").json().await.expect("json");
         sets.insert(jwks.to_string());
     }
     assert_eq!(sets.len(), 1);
@@ -183,55 +142,32 @@ async fn sessions_logout_and_rotation_are_seen_by_every_instance() {
     let session = login["session_token"].as_str().expect("session_token");
     let (status, refreshed) = b.refresh(&client, session).await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
-    let out = b
-        .sdk(Method::POST, "/logout", &client)
-        .header("session-token", session)
-        .send()
-        .await
-        .expect("request");
+    let out = b.sdk(Method::POST, "/logout", &client).header("session-token", session).send().await.expect("request");
     assert_eq!(out.status(), StatusCode::OK);
-    assert_error(
-        &c.refresh(&client, session).await,
-        400,
-        "IDAAS.SDK.PARAM.0023",
-        None,
-    );
-    assert_error(
-        &a.refresh(&client, session).await,
-        400,
-        "IDAAS.SDK.PARAM.0023",
-        None,
-    );
+    assert_error(&c.refresh(&client, session).await, 400, "IDAAS.SDK.PARAM.0023", None);
+    assert_error(&a.refresh(&client, session).await, 400, "IDAAS.SDK.PARAM.0023", None);
 
     // A rotation on A is in C's JWKS, and signs C's tokens, within 5 seconds.
     let (_, rotated) = a.admin(Method::POST, "/keys/rotate", None).await;
     let kid = rotated["kid"].as_str().expect("kid").to_owned();
     let started = Instant::now();
     loop {
-        let jwks = c.jwks().await;
+        // As a client would: the token first, then the JWKS that verifies it.
         let token = c.login_ok(&client, "15200000000", PASSWORD).await;
+        let jwks = c.jwks().await;
         let (header, _) =
-            crate::helpers::verify_with_jwks(token["id_token"].as_str().expect("id_token"), &jwks)
-                .expect("verifies");
+            crate::helpers::verify_with_jwks(token["id_token"].as_str().expect("id_token"), &jwks).expect("verifies");
         if jwks["keys"][0]["kid"] == kid.as_str() && header["kid"] == kid.as_str() {
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "rotation not seen by C within 5 s"
-        );
+        assert!(started.elapsed() < Duration::from_secs(5), "rotation not seen by C within 5 s");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Policies are shared too.
     a.set_lockout(3, 60).await;
     tokio::time::sleep(ciam_core::service::POLICY_CACHE).await;
     let got = c.login(&client, "15200000000", "Wrong-pass1").await;
-    assert_error(
-        &got,
-        400,
-        "IDAAS.SDK.LOGIN.0002",
-        Some("Invalid account or password. Remaining times: 2"),
-    );
+    assert_error(&got, 400, "IDAAS.SDK.LOGIN.0002", Some("Invalid account or password. Remaining times: 2"));
     b.stop().await;
     c.stop().await;
 }
@@ -285,9 +221,7 @@ async fn database_outage_answers_com_0002_in_bounded_time_and_heals() {
         .expect("host")
         .to_owned();
     let proxy = Proxy::start(upstream.clone()).await;
-    let via_proxy = db
-        .url
-        .replace(&upstream, &format!("127.0.0.1:{}", proxy.port));
+    let via_proxy = db.url.replace(&upstream, &format!("127.0.0.1:{}", proxy.port));
     let config = ciam::Config {
         listen: "127.0.0.1:0".into(),
         database_url: Some(via_proxy),
@@ -305,31 +239,12 @@ async fn database_outage_answers_com_0002_in_bounded_time_and_heals() {
     for _ in 0..3 {
         let started = Instant::now();
         let got = app.login(&client, "15200000000", PASSWORD).await;
-        assert_error(
-            &got,
-            500,
-            "IDAAS.SDK.COM.0002",
-            Some("System busy, please try again later"),
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "answered in {:?}",
-            started.elapsed()
-        );
+        assert_error(&got, 500, "IDAAS.SDK.COM.0002", Some("System busy, please try again later"));
+        assert!(started.elapsed() < Duration::from_secs(5), "answered in {:?}", started.elapsed());
     }
-    let ready = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("request");
+    let ready = app.client.get(app.url("/readyz")).send().await.expect("request");
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let health = app
-        .client
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .expect("request");
+    let health = app.client.get(app.url("/healthz")).send().await.expect("request");
     assert_eq!(health.status(), StatusCode::OK);
 
     proxy.set_cut(false);
@@ -340,60 +255,31 @@ async fn database_outage_answers_com_0002_in_bounded_time_and_heals() {
             assert_eq!(body["status"], "SUCCESS");
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "did not recover: {body}"
-        );
+        assert!(started.elapsed() < Duration::from_secs(15), "did not recover: {body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let ready = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("request");
+    let ready = app.client.get(app.url("/readyz")).send().await.expect("request");
     assert_eq!(ready.status(), StatusCode::OK);
     // Nothing written before the outage was lost.
-    let (_, events) = app
-        .admin(Method::GET, "/audit-events?mobile=15200000000", None)
-        .await;
-    assert!(
-        events
-            .as_array()
-            .is_some_and(|e| e.iter().filter(|e| e["outcome"] == "SUCCESS").count() >= 2)
-    );
+    let (_, events) = app.admin(Method::GET, "/audit-events?mobile=15200000000", None).await;
+    assert!(events.as_array().is_some_and(|e| e.iter().filter(|e| e["outcome"] == "SUCCESS").count() >= 2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_moves_a_sqlite_deployment_to_postgres() {
     let source = TestApp::spawn(Backend::Sqlite).await;
     let open = source.default_app().await;
-    let staff = source
-        .create_app(json!({"name": "Staff", "access": "assigned"}))
-        .await;
-    let alice = source
-        .create_user_with(
-            json!({"mobile": "15200000000", "password": PASSWORD, "user_name": "alice"}),
-        )
-        .await;
+    let staff = source.create_app(json!({"name": "Staff", "access": "assigned"})).await;
+    let alice =
+        source.create_user_with(json!({"mobile": "15200000000", "password": PASSWORD, "user_name": "alice"})).await;
     source.create_user("15200000001", "B0b-password").await;
-    source
-        .admin(Method::PUT, &format!("/apps/{staff}/users/{alice}"), None)
-        .await;
-    source
-        .admin(
-            Method::PUT,
-            "/policies/lockout",
-            Some(json!({"max_failures": 5, "lock_seconds": 60})),
-        )
-        .await;
+    source.admin(Method::PUT, &format!("/apps/{staff}/users/{alice}"), None).await;
+    source.admin(Method::PUT, "/policies/lockout", Some(json!({"max_failures": 5, "lock_seconds": 60}))).await;
     let early = source.login_ok(&open, "15200000000", PASSWORD).await;
     source.admin(Method::POST, "/keys/rotate", None).await;
     let late = source.login_ok(&staff, "15200000000", PASSWORD).await;
     let _ = source.login(&open, "15200000001", "Wrong-pass1").await;
-    let (_, audit_before) = source
-        .admin(Method::GET, "/audit-events?limit=1000", None)
-        .await;
+    let (_, audit_before) = source.admin(Method::GET, "/audit-events?limit=1000", None).await;
     let source_db = Arc::clone(&source.db);
     source.stop().await;
 
@@ -403,11 +289,7 @@ async fn copy_moves_a_sqlite_deployment_to_postgres() {
         .env("CIAM_LOG", "warn")
         .output()
         .expect("run ciam copy");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).expect("report");
     assert_eq!(report["users"], 2);
     assert_eq!(report["apps"], 2);
@@ -435,17 +317,13 @@ async fn copy_moves_a_sqlite_deployment_to_postgres() {
         crate::helpers::verify_with_jwks(token["id_token"].as_str().expect("id_token"), &jwks)
             .expect("id_tokens from before the move verify");
     }
-    let (status, _) = moved
-        .refresh(&open, early["session_token"].as_str().expect("session"))
-        .await;
+    let (status, _) = moved.refresh(&open, early["session_token"].as_str().expect("session")).await;
     assert_eq!(status, StatusCode::OK, "sessions survive the move");
     moved.login_ok(&staff, "+86 152 0000 0000", PASSWORD).await;
     moved.login_ok(&open, "15200000001", "B0b-password").await;
     let (_, lockout) = moved.admin(Method::GET, "/policies/lockout", None).await;
     assert_eq!(lockout, json!({"max_failures": 5, "lock_seconds": 60}));
-    let (_, audit_after) = moved
-        .admin(Method::GET, "/audit-events?limit=1000", None)
-        .await;
+    let (_, audit_after) = moved.admin(Method::GET, "/audit-events?limit=1000", None).await;
     let strip = |v: &Value| -> Vec<(Value, Value, Value)> {
         v.as_array()
             .expect("list")

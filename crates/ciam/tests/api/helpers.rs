@@ -22,8 +22,7 @@ pub enum Backend {
 
 /// The PostgreSQL server tests create their databases on.
 pub fn postgres_admin_url() -> String {
-    std::env::var("CIAM_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("CIAM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 /// A fresh, empty database; dropped (PostgreSQL) or deleted (SQLite) when
@@ -44,16 +43,10 @@ impl TestDatabase {
                 format!("sqlite://{}/ciam.db", dir.display())
             }
             Backend::Postgres => {
-                let mut admin =
-                    sqlx::PgConnection::connect(&format!("{}/postgres", postgres_admin_url()))
-                        .await
-                        .expect(
-                            "PostgreSQL must be reachable for the PostgreSQL half of the suite",
-                        );
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut admin)
+                let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_admin_url()))
                     .await
-                    .expect("create database");
+                    .expect("PostgreSQL must be reachable for the PostgreSQL half of the suite");
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
                 format!("{}/{name}", postgres_admin_url())
             }
         };
@@ -71,24 +64,16 @@ impl Drop for TestDatabase {
                 let name = self.name.clone();
                 // Drop runs outside async; a short-lived runtime does the cleanup.
                 let _ = std::thread::spawn(move || {
-                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    else {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                         return;
                     };
                     rt.block_on(async {
-                        if let Ok(mut admin) = sqlx::PgConnection::connect(&format!(
-                            "{}/postgres",
-                            postgres_admin_url()
-                        ))
-                        .await
+                        if let Ok(mut admin) =
+                            sqlx::PgConnection::connect(&format!("{}/postgres", postgres_admin_url())).await
                         {
-                            let _ = sqlx::query(&format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .execute(&mut admin)
-                            .await;
+                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut admin)
+                                .await;
                         }
                     });
                 })
@@ -130,9 +115,7 @@ impl TestApp {
     /// Another instance on the same database (and the same clock offset).
     pub async fn start(config: Config, db: Arc<TestDatabase>) -> Self {
         let clock = Arc::new(OffsetClock::default());
-        let server = Server::build_with_clock(&config, clock.clone())
-            .await
-            .expect("server starts");
+        let server = Server::build_with_clock(&config, clock.clone()).await.expect("server starts");
         let base = format!("http://{}", server.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
@@ -142,15 +125,7 @@ impl TestApp {
                 })
                 .await;
         });
-        Self {
-            base,
-            client: reqwest::Client::new(),
-            clock,
-            config,
-            stop: Some(stop),
-            server: Some(handle),
-            db,
-        }
+        Self { base, client: reqwest::Client::new(), clock, config, stop: Some(stop), server: Some(handle), db }
     }
 
     /// Stops the server and waits for it to finish.
@@ -169,16 +144,8 @@ impl TestApp {
 
     // --- admin API ---
 
-    pub async fn admin(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, self.url(&format!("/api/v2/admin{path}")))
-            .bearer_auth(ADMIN_TOKEN);
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(&format!("/api/v2/admin{path}"))).bearer_auth(ADMIN_TOKEN);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -197,8 +164,7 @@ impl TestApp {
     }
 
     pub async fn create_user(&self, mobile: &str, password: &str) -> String {
-        self.create_user_with(json!({"mobile": mobile, "password": password}))
-            .await
+        self.create_user_with(json!({"mobile": mobile, "password": password})).await
     }
 
     pub async fn create_user_with(&self, body: Value) -> String {
@@ -209,9 +175,7 @@ impl TestApp {
 
     pub async fn set_lockout(&self, max_failures: u32, lock_seconds: i64) {
         let body = json!({"max_failures": max_failures, "lock_seconds": lock_seconds});
-        let (status, _) = self
-            .admin(Method::PUT, "/policies/lockout", Some(body))
-            .await;
+        let (status, _) = self.admin(Method::PUT, "/policies/lockout", Some(body)).await;
         assert_eq!(status, StatusCode::OK);
     }
 
@@ -224,19 +188,11 @@ impl TestApp {
             .header("X-operating-sys-version", "windows10.1.1")
             .header("X-device-fingerprint", "156aysdna213sc50")
             .header("X-device-ip", "192.168.1.2")
-            .header(
-                "X-agent",
-                "Mozilla/5.0 (iPhone; CPU iPhone OS 13_3 like Mac OS X)",
-            )
+            .header("X-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 13_3 like Mac OS X)")
             .header("X-client-id", client_id)
     }
 
-    pub async fn login(
-        &self,
-        client_id: &str,
-        mobile: &str,
-        password: &str,
-    ) -> (StatusCode, Value) {
+    pub async fn login(&self, client_id: &str, mobile: &str, password: &str) -> (StatusCode, Value) {
         self.login_lang(client_id, mobile, password, None).await
     }
 
@@ -265,19 +221,13 @@ impl TestApp {
     }
 
     pub async fn refresh(&self, client_id: &str, session_token: &str) -> (StatusCode, Value) {
-        let req = self
-            .sdk(Method::POST, "/sso/session-token/id-token", client_id)
-            .header("session-token", session_token);
+        let req =
+            self.sdk(Method::POST, "/sso/session-token/id-token", client_id).header("session-token", session_token);
         read(req.send().await.expect("request")).await
     }
 
     pub async fn jwks(&self) -> Value {
-        let resp = self
-            .client
-            .get(self.url("/api/v1/oauth2/keys"))
-            .send()
-            .await
-            .expect("request");
+        let resp = self.client.get(self.url("/api/v1/oauth2/keys")).send().await.expect("request");
         assert_eq!(resp.status(), StatusCode::OK);
         resp.json().await.expect("json")
     }
@@ -295,11 +245,7 @@ impl Drop for TestApp {
 pub async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
     let status = resp.status();
     let text = resp.text().await.expect("body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
     (status, body)
 }
 
@@ -330,22 +276,13 @@ pub fn verify_with_jwks(token: &str, jwks: &Value) -> Result<(Value, Value), Str
         return Err(format!("alg {}", header["alg"]));
     }
     let kid = header["kid"].as_str().ok_or("no kid")?;
-    let key = jwks["keys"]
-        .as_array()
-        .ok_or("no keys")?
-        .iter()
-        .find(|k| k["kid"] == kid)
-        .ok_or("kid not in JWKS")?;
+    let key = jwks["keys"].as_array().ok_or("no keys")?.iter().find(|k| k["kid"] == kid).ok_or("kid not in JWKS")?;
     let n = decode(key["n"].as_str().ok_or("no n")?)?;
     let e = decode(key["e"].as_str().ok_or("no e")?)?;
     let public = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
     let message = format!("{header_b64}.{claims_b64}");
     public
-        .verify(
-            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-            message.as_bytes(),
-            &decode(sig_b64)?,
-        )
+        .verify(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256, message.as_bytes(), &decode(sig_b64)?)
         .map_err(|_| "bad signature".to_string())?;
     Ok((header, claims))
 }

@@ -28,12 +28,7 @@ async fn success_answers_the_seed_shape_with_a_verifiable_id_token(backend: Back
         .await;
     for spelling in ["15200000000", "+86 152 0000 0000", "+8615200000000"] {
         let body = app.login_ok(&client, spelling, PASSWORD).await;
-        let keys: Vec<&str> = body
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let keys: Vec<&str> = body.as_object().expect("object").keys().map(String::as_str).collect();
         assert_eq!(keys.len(), 4, "{body}");
         let token = body["session_token"].as_str().expect("session_token");
         assert_eq!(token.len(), 32);
@@ -41,8 +36,7 @@ async fn success_answers_the_seed_shape_with_a_verifiable_id_token(backend: Back
         assert_eq!(body["expire"], 432_000);
 
         let id_token = body["id_token"].as_str().expect("id_token");
-        let (header, claims) =
-            verify_with_jwks(id_token, &app.jwks().await).expect("verifies against the JWKS");
+        let (header, claims) = verify_with_jwks(id_token, &app.jwks().await).expect("verifies against the JWKS");
         assert_eq!(header["alg"], "RS256");
         assert_eq!(claims["iss"], "https://ciam.test");
         assert_eq!(claims["aud"], client.as_str());
@@ -51,9 +45,7 @@ async fn success_answers_the_seed_shape_with_a_verifiable_id_token(backend: Back
         assert_eq!(claims["nbf"].as_i64(), Some(iat));
         assert_eq!(claims["exp"].as_i64(), Some(iat + 300));
         assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
-        let api: Value =
-            serde_json::from_str(claims["api"].as_str().expect("api is a JSON string"))
-                .expect("json");
+        let api: Value = serde_json::from_str(claims["api"].as_str().expect("api is a JSON string")).expect("json");
         assert_eq!(
             api,
             json!({"id": user, "userName": "alice", "name": "Alice", "mobile": "+8615200000000", "email": "a@example.com"})
@@ -88,12 +80,7 @@ async fn checks_run_in_the_contract_order(backend: Backend) {
                 }
             }
             let got = read(req.send().await.expect("request")).await;
-            assert_error(
-                &got,
-                400,
-                "IDAAS.SDK.PARAM.0001",
-                Some("Device information is incomplete"),
-            );
+            assert_error(&got, 400, "IDAAS.SDK.PARAM.0001", Some("Device information is incomplete"));
         }
     }
     let with_device = || {
@@ -118,21 +105,8 @@ async fn checks_run_in_the_contract_order(backend: Backend) {
     assert_eq!(lower.status(), StatusCode::OK);
     // 2. client id missing or blank
     let got = read(with_device().body("garbage").send().await.expect("request")).await;
-    assert_error(
-        &got,
-        400,
-        "IDAAS.SDK.PARAM.0002",
-        Some("clientId cannot be empty"),
-    );
-    let got = read(
-        with_device()
-            .header("X-client-id", " ")
-            .body("garbage")
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await;
+    assert_error(&got, 400, "IDAAS.SDK.PARAM.0002", Some("clientId cannot be empty"));
+    let got = read(with_device().header("X-client-id", " ").body("garbage").send().await.expect("request")).await;
     assert_error(&got, 400, "IDAAS.SDK.PARAM.0002", None);
     // 3. unknown or disabled app
     let got = read(
@@ -144,80 +118,26 @@ async fn checks_run_in_the_contract_order(backend: Backend) {
             .expect("request"),
     )
     .await;
-    assert_error(
-        &got,
-        400,
-        "IDAAS.SDK.PARAM.0003",
-        Some("The app is not registered, please register the app first"),
-    );
-    let disabled = app
-        .create_app(json!({"name": "Off", "enabled": false}))
-        .await;
-    let got = read(
-        with_device()
-            .header("X-client-id", disabled.as_str())
-            .json(&json!({}))
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await;
+    assert_error(&got, 400, "IDAAS.SDK.PARAM.0003", Some("The app is not registered, please register the app first"));
+    let disabled = app.create_app(json!({"name": "Off", "enabled": false})).await;
+    let got =
+        read(with_device().header("X-client-id", disabled.as_str()).json(&json!({})).send().await.expect("request"))
+            .await;
     assert_error(&got, 400, "IDAAS.SDK.PARAM.0003", None);
     // 4. body problems come after the app check
-    let got = read(
-        with_device()
-            .header("X-client-id", client.as_str())
-            .body("{}")
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await;
-    assert_error(
-        &got,
-        400,
-        "IDAAS.SDK.REQ.0001",
-        Some("Content-Type must be application/json"),
-    );
+    let got =
+        read(with_device().header("X-client-id", client.as_str()).body("{}").send().await.expect("request")).await;
+    assert_error(&got, 400, "IDAAS.SDK.REQ.0001", Some("Content-Type must be application/json"));
     // then the fields: mobile before password
     for (body, code, message) in [
-        (
-            json!({}),
-            "IDAAS.SDK.USER.0004",
-            "Mobile number cannot be empty",
-        ),
-        (
-            json!({"mobile": "", "password": ""}),
-            "IDAAS.SDK.USER.0004",
-            "Mobile number cannot be empty",
-        ),
-        (
-            json!({"mobile": "   ", "password": "x"}),
-            "IDAAS.SDK.USER.0004",
-            "Mobile number cannot be empty",
-        ),
-        (
-            json!({"mobile": null, "password": "x"}),
-            "IDAAS.SDK.USER.0004",
-            "Mobile number cannot be empty",
-        ),
-        (
-            json!({"mobile": "15200000000"}),
-            "IDAAS.SDK.USER.0006",
-            "Password cannot be empty",
-        ),
-        (
-            json!({"mobile": "15200000000", "password": ""}),
-            "IDAAS.SDK.USER.0006",
-            "Password cannot be empty",
-        ),
+        (json!({}), "IDAAS.SDK.USER.0004", "Mobile number cannot be empty"),
+        (json!({"mobile": "", "password": ""}), "IDAAS.SDK.USER.0004", "Mobile number cannot be empty"),
+        (json!({"mobile": "   ", "password": "x"}), "IDAAS.SDK.USER.0004", "Mobile number cannot be empty"),
+        (json!({"mobile": null, "password": "x"}), "IDAAS.SDK.USER.0004", "Mobile number cannot be empty"),
+        (json!({"mobile": "15200000000"}), "IDAAS.SDK.USER.0006", "Password cannot be empty"),
+        (json!({"mobile": "15200000000", "password": ""}), "IDAAS.SDK.USER.0006", "Password cannot be empty"),
     ] {
-        let got = app
-            .sdk(Method::POST, "/login/mobile-pwd", &client)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
+        let got = app.sdk(Method::POST, "/login/mobile-pwd", &client).json(&body).send().await.expect("request");
         assert_error(&read(got).await, 400, code, Some(message));
     }
 }
@@ -228,12 +148,7 @@ async fn messages_in_both_languages(backend: Backend) {
     let user = app.create_user("15200000000", PASSWORD).await;
     let zh = |got: &(StatusCode, Value)| got.1["error_msg"].as_str().unwrap_or_default().to_owned();
     let no_device = read(
-        app.client
-            .post(app.url("/api/v2/sdk/login/mobile-pwd"))
-            .header("X-L", "zh")
-            .send()
-            .await
-            .expect("request"),
+        app.client.post(app.url("/api/v2/sdk/login/mobile-pwd")).header("X-L", "zh").send().await.expect("request"),
     )
     .await;
     assert_eq!(zh(&no_device), "设备信息不完整");
@@ -250,52 +165,23 @@ async fn messages_in_both_languages(backend: Backend) {
     )
     .await;
     assert_eq!(zh(&no_client), "clientId不能为空");
+    assert_eq!(zh(&app.login_lang("unknown", "1", "1", Some("zh")).await), "应用未注册,请先注册应用");
+    assert_eq!(zh(&app.login_lang(&client, "", "1", Some("zh")).await), "手机号不能为空");
+    assert_eq!(zh(&app.login_lang(&client, "15200000000", "", Some("zh")).await), "密码不能为空");
     assert_eq!(
-        zh(&app.login_lang("unknown", "1", "1", Some("zh")).await),
-        "应用未注册,请先注册应用"
-    );
-    assert_eq!(
-        zh(&app.login_lang(&client, "", "1", Some("zh")).await),
-        "手机号不能为空"
-    );
-    assert_eq!(
-        zh(&app.login_lang(&client, "15200000000", "", Some("zh")).await),
-        "密码不能为空"
-    );
-    assert_eq!(
-        zh(&app
-            .login_lang(&client, "15200000000", "Wrong-pass1", Some("zh"))
-            .await),
+        zh(&app.login_lang(&client, "15200000000", "Wrong-pass1", Some("zh")).await),
         "无效的账号或密码。 剩余次数:9"
     );
     assert_eq!(
-        app.login_lang(&client, "15200000000", "Wrong-pass1", Some("en-US"))
-            .await
-            .1["error_msg"],
+        app.login_lang(&client, "15200000000", "Wrong-pass1", Some("en-US")).await.1["error_msg"],
         "Invalid account or password. Remaining times: 8"
     );
     app.set_lockout(3, 1800).await;
-    let locked = app
-        .login_lang(&client, "15200000000", "Wrong-pass1", Some("zh"))
-        .await;
-    assert_eq!(
-        zh(&locked),
-        "由于多次登录失败,用户已被锁定。 它将在 30 分钟和 0 秒内解锁"
-    );
-    app.admin(Method::POST, &format!("/users/{user}/unlock"), None)
-        .await;
-    app.admin(
-        Method::PATCH,
-        &format!("/users/{user}"),
-        Some(json!({"disabled": true})),
-    )
-    .await;
-    assert_eq!(
-        zh(&app
-            .login_lang(&client, "15200000000", PASSWORD, Some("zh"))
-            .await),
-        "用户已被禁用"
-    );
+    let locked = app.login_lang(&client, "15200000000", "Wrong-pass1", Some("zh")).await;
+    assert_eq!(zh(&locked), "由于多次登录失败,用户已被锁定。 它将在 30 分钟和 0 秒内解锁");
+    app.admin(Method::POST, &format!("/users/{user}/unlock"), None).await;
+    app.admin(Method::PATCH, &format!("/users/{user}"), Some(json!({"disabled": true}))).await;
+    assert_eq!(zh(&app.login_lang(&client, "15200000000", PASSWORD, Some("zh")).await), "用户已被禁用");
 }
 
 async fn countdown_then_lock_then_unlock(backend: Backend) {
@@ -308,9 +194,7 @@ async fn countdown_then_lock_then_unlock(backend: Backend) {
             &got,
             400,
             "IDAAS.SDK.LOGIN.0002",
-            Some(&format!(
-                "Invalid account or password. Remaining times: {left}"
-            )),
+            Some(&format!("Invalid account or password. Remaining times: {left}")),
         );
     }
     let tenth = app.login(&client, "15200000000", "Wrong-pass1").await;
@@ -336,12 +220,7 @@ async fn countdown_then_lock_then_unlock(backend: Backend) {
     // The lock lifts when its time is up; the count starts again.
     app.clock.advance(1800 - 61);
     let again = app.login(&client, "15200000000", "Wrong-pass1").await;
-    assert_error(
-        &again,
-        400,
-        "IDAAS.SDK.LOGIN.0002",
-        Some("Invalid account or password. Remaining times: 9"),
-    );
+    assert_error(&again, 400, "IDAAS.SDK.LOGIN.0002", Some("Invalid account or password. Remaining times: 9"));
     app.login_ok(&client, "15200000000", PASSWORD).await;
 }
 
@@ -356,9 +235,7 @@ async fn unknown_mobile_counts_down_and_locks_alike(backend: Backend) {
                 &got,
                 400,
                 "IDAAS.SDK.LOGIN.0002",
-                Some(&format!(
-                    "Invalid account or password. Remaining times: {left}"
-                )),
+                Some(&format!("Invalid account or password. Remaining times: {left}")),
             );
         }
         let got = app.login(&client, mobile, "Wrong-pass1").await;
@@ -376,12 +253,7 @@ async fn unknown_mobile_counts_down_and_locks_alike(backend: Backend) {
     assert_error(&got, 400, "IDAAS.SDK.LOGIN.0001", None);
     app.clock.advance(120);
     let got = app.login(&client, "13900000000", "Wrong-pass1").await;
-    assert_error(
-        &got,
-        400,
-        "IDAAS.SDK.LOGIN.0002",
-        Some("Invalid account or password. Remaining times: 3"),
-    );
+    assert_error(&got, 400, "IDAAS.SDK.LOGIN.0002", Some("Invalid account or password. Remaining times: 3"));
 }
 
 async fn concurrent_failures_are_counted_once_each(backend: Backend) {
@@ -393,9 +265,7 @@ async fn concurrent_failures_are_counted_once_each(backend: Backend) {
         let req = app
             .sdk(Method::POST, "/login/mobile-pwd", &client)
             .json(&json!({"mobile": "15200000000", "password": "Wrong-pass1"}));
-        tasks.push(tokio::spawn(async move {
-            read(req.send().await.expect("request")).await
-        }));
+        tasks.push(tokio::spawn(async move { read(req.send().await.expect("request")).await }));
     }
     let mut remaining = Vec::new();
     let mut locked = 0;
@@ -405,24 +275,14 @@ async fn concurrent_failures_are_counted_once_each(backend: Backend) {
         match body["error_code"].as_str() {
             Some("IDAAS.SDK.LOGIN.0002") => {
                 let msg = body["error_msg"].as_str().expect("msg");
-                remaining.push(
-                    msg.rsplit(' ')
-                        .next()
-                        .expect("count")
-                        .parse::<u32>()
-                        .expect("number"),
-                );
+                remaining.push(msg.rsplit(' ').next().expect("count").parse::<u32>().expect("number"));
             }
             Some("IDAAS.SDK.LOGIN.0001") => locked += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
     let distinct: HashSet<u32> = remaining.iter().copied().collect();
-    assert_eq!(
-        distinct.len(),
-        remaining.len(),
-        "no count given twice: {remaining:?}"
-    );
+    assert_eq!(distinct.len(), remaining.len(), "no count given twice: {remaining:?}");
     assert!(remaining.len() <= 9, "{remaining:?}");
     assert_eq!(remaining.len() + locked, 40);
     let after = app.login(&client, "15200000000", PASSWORD).await;
@@ -438,19 +298,13 @@ async fn success_resets_the_count(backend: Backend) {
     }
     app.login_ok(&client, "15200000000", PASSWORD).await;
     let got = app.login(&client, "15200000000", "Wrong-pass1").await;
-    assert_error(
-        &got,
-        400,
-        "IDAAS.SDK.LOGIN.0002",
-        Some("Invalid account or password. Remaining times: 9"),
-    );
+    assert_error(&got, 400, "IDAAS.SDK.LOGIN.0002", Some("Invalid account or password. Remaining times: 9"));
 }
 
 async fn disabled_user_only_after_the_right_password(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.default_app().await;
-    app.create_user_with(json!({"mobile": "15200000000", "password": PASSWORD, "disabled": true}))
-        .await;
+    app.create_user_with(json!({"mobile": "15200000000", "password": PASSWORD, "disabled": true})).await;
     let wrong = app.login(&client, "15200000000", "Wrong-pass1").await;
     assert_error(&wrong, 400, "IDAAS.SDK.LOGIN.0002", None);
     let right = app.login(&client, "15200000000", PASSWORD).await;
@@ -469,37 +323,24 @@ fn seed_data() -> Value {
 
 async fn password_warn_and_expired_carry_the_seed_data(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let client = app
-        .create_app(json!({"name": "Strict", "password_expiry_check": true}))
-        .await;
+    let client = app.create_app(json!({"name": "Strict", "password_expiry_check": true})).await;
     let lax = app.default_app().await;
-    app.create_user_with(json!({"mobile": "15200000001", "password": PASSWORD, "password_changed_at": "2000-01-01T00:00:00Z"})).await;
-    let warn_at =
-        ciam_core::clock::to_rfc3339(ciam_core::Clock::now(&ciam_core::SystemClock) - 85 * 86_400);
     app.create_user_with(
-        json!({"mobile": "15200000002", "password": PASSWORD, "password_changed_at": warn_at}),
+        json!({"mobile": "15200000001", "password": PASSWORD, "password_changed_at": "2000-01-01T00:00:00Z"}),
     )
     .await;
+    let warn_at = ciam_core::clock::to_rfc3339(ciam_core::Clock::now(&ciam_core::SystemClock) - 85 * 86_400);
+    app.create_user_with(json!({"mobile": "15200000002", "password": PASSWORD, "password_changed_at": warn_at})).await;
     app.create_user("15200000003", PASSWORD).await;
 
-    for (mobile, status) in [
-        ("15200000001", "PASSWORD_EXPIRED"),
-        ("15200000002", "PASSWORD_WARN"),
-    ] {
+    for (mobile, status) in [("15200000001", "PASSWORD_EXPIRED"), ("15200000002", "PASSWORD_WARN")] {
         let (code, body) = app.login_lang(&client, mobile, PASSWORD, Some("zh")).await;
         assert_eq!(code, StatusCode::OK);
-        let keys: Vec<&str> = body
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let keys: Vec<&str> = body.as_object().expect("object").keys().map(String::as_str).collect();
         assert_eq!(keys, vec!["status", "state_token", "data"], "{body}");
         assert_eq!(body["status"], status);
         assert!(body["state_token"].as_str().is_some_and(|t| t.len() >= 32));
-        let data: Value =
-            serde_json::from_str(body["data"].as_str().expect("data is a JSON string"))
-                .expect("json");
+        let data: Value = serde_json::from_str(body["data"].as_str().expect("data is a JSON string")).expect("json");
         assert_eq!(data, seed_data());
         let (_, en) = app.login_lang(&client, mobile, PASSWORD, None).await;
         let data: Value = serde_json::from_str(en["data"].as_str().expect("data")).expect("json");
@@ -523,21 +364,14 @@ async fn saturated_hashing_pool_answers_com_0002(backend: Backend) {
         let req = app
             .sdk(Method::POST, "/login/mobile-pwd", &client)
             .json(&json!({"mobile": format!("1390000000{}", i % 10), "password": "x"}));
-        tasks.push(tokio::spawn(async move {
-            read(req.send().await.expect("request")).await
-        }));
+        tasks.push(tokio::spawn(async move { read(req.send().await.expect("request")).await }));
     }
     let mut busy = 0;
     for task in tasks {
         let got = task.await.expect("task");
         match got.1["error_code"].as_str() {
             Some("IDAAS.SDK.COM.0002") => {
-                assert_error(
-                    &got,
-                    500,
-                    "IDAAS.SDK.COM.0002",
-                    Some("System busy, please try again later"),
-                );
+                assert_error(&got, 500, "IDAAS.SDK.COM.0002", Some("System busy, please try again later"));
                 busy += 1;
             }
             Some("IDAAS.SDK.LOGIN.0002") => {}

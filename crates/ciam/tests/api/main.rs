@@ -2,10 +2,7 @@
 //! fresh database and speaks HTTP to it. Every test runs twice, on SQLite
 //! and on PostgreSQL (a new database each, dropped afterwards).
 
-#![expect(
-    clippy::expect_used,
-    reason = "a test fails loudly on the first broken step"
-)]
+#![expect(clippy::expect_used, reason = "a test fails loudly on the first broken step")]
 
 mod helpers;
 

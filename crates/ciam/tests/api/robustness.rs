@@ -6,56 +6,20 @@ use serde_json::json;
 
 use crate::helpers::{Backend, PASSWORD, TestApp, assert_error, read};
 
-crate::on_both_backends!(
-    malformed_requests_get_documented_4xx,
-    unknown_routes_and_methods_answer_json
-);
+crate::on_both_backends!(malformed_requests_get_documented_4xx, unknown_routes_and_methods_answer_json);
 
 async fn malformed_requests_get_documented_4xx(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.default_app().await;
     app.create_user("15200000000", PASSWORD).await;
-    let huge = format!(
-        r#"{{"mobile":"15200000000","password":"{}"}}"#,
-        "x".repeat(100_000)
-    );
+    let huge = format!(r#"{{"mobile":"15200000000","password":"{}"}}"#, "x".repeat(100_000));
     let cases: Vec<(&str, Option<&str>, Vec<u8>, &str)> = vec![
-        (
-            "no content type",
-            None,
-            br#"{"mobile":"15200000000","password":"x"}"#.to_vec(),
-            "IDAAS.SDK.REQ.0001",
-        ),
-        (
-            "text/plain",
-            Some("text/plain"),
-            br#"{"mobile":"1","password":"x"}"#.to_vec(),
-            "IDAAS.SDK.REQ.0001",
-        ),
-        (
-            "form",
-            Some("application/x-www-form-urlencoded"),
-            b"mobile=1&password=x".to_vec(),
-            "IDAAS.SDK.REQ.0001",
-        ),
-        (
-            "empty body",
-            Some("application/json"),
-            Vec::new(),
-            "IDAAS.SDK.REQ.0002",
-        ),
-        (
-            "truncated",
-            Some("application/json"),
-            br#"{"mobile":"152"#.to_vec(),
-            "IDAAS.SDK.REQ.0002",
-        ),
-        (
-            "not json",
-            Some("application/json"),
-            b"mobile=1".to_vec(),
-            "IDAAS.SDK.REQ.0002",
-        ),
+        ("no content type", None, br#"{"mobile":"15200000000","password":"x"}"#.to_vec(), "IDAAS.SDK.REQ.0001"),
+        ("text/plain", Some("text/plain"), br#"{"mobile":"1","password":"x"}"#.to_vec(), "IDAAS.SDK.REQ.0001"),
+        ("form", Some("application/x-www-form-urlencoded"), b"mobile=1&password=x".to_vec(), "IDAAS.SDK.REQ.0001"),
+        ("empty body", Some("application/json"), Vec::new(), "IDAAS.SDK.REQ.0002"),
+        ("truncated", Some("application/json"), br#"{"mobile":"152"#.to_vec(), "IDAAS.SDK.REQ.0002"),
+        ("not json", Some("application/json"), b"mobile=1".to_vec(), "IDAAS.SDK.REQ.0002"),
         (
             "invalid utf-8",
             Some("application/json"),
@@ -68,24 +32,9 @@ async fn malformed_requests_get_documented_4xx(backend: Backend) {
             br#"{"mobile":"1","password":"x"} {}"#.to_vec(),
             "IDAAS.SDK.REQ.0002",
         ),
-        (
-            "array",
-            Some("application/json"),
-            b"[]".to_vec(),
-            "IDAAS.SDK.REQ.0003",
-        ),
-        (
-            "string",
-            Some("application/json"),
-            br#""hello""#.to_vec(),
-            "IDAAS.SDK.REQ.0003",
-        ),
-        (
-            "null",
-            Some("application/json"),
-            b"null".to_vec(),
-            "IDAAS.SDK.REQ.0003",
-        ),
+        ("array", Some("application/json"), b"[]".to_vec(), "IDAAS.SDK.REQ.0003"),
+        ("string", Some("application/json"), br#""hello""#.to_vec(), "IDAAS.SDK.REQ.0003"),
+        ("null", Some("application/json"), b"null".to_vec(), "IDAAS.SDK.REQ.0003"),
         (
             "number mobile",
             Some("application/json"),
@@ -104,12 +53,7 @@ async fn malformed_requests_get_documented_4xx(backend: Backend) {
             br#"{"mobile":"1","password":true}"#.to_vec(),
             "IDAAS.SDK.REQ.0003",
         ),
-        (
-            "huge body",
-            Some("application/json"),
-            huge.into_bytes(),
-            "IDAAS.SDK.REQ.0004",
-        ),
+        ("huge body", Some("application/json"), huge.into_bytes(), "IDAAS.SDK.REQ.0004"),
         (
             "charset",
             Some("application/json; charset=utf-8"),
@@ -125,9 +69,7 @@ async fn malformed_requests_get_documented_4xx(backend: Backend) {
         (
             "raw control character",
             Some("application/json"),
-            "{\"mobile\":\"1\",\"password\":\"\u{0}\"}"
-                .as_bytes()
-                .to_vec(),
+            "{\"mobile\":\"1\",\"password\":\"\u{0}\"}".as_bytes().to_vec(),
             "IDAAS.SDK.REQ.0002",
         ),
         (
@@ -156,34 +98,20 @@ async fn malformed_requests_get_documented_4xx(backend: Backend) {
         ),
     ];
     for (name, content_type, body, code) in cases {
-        let mut req = app
-            .sdk(Method::POST, "/login/mobile-pwd", &client)
-            .body(body);
+        let mut req = app.sdk(Method::POST, "/login/mobile-pwd", &client).body(body);
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }
         let got = read(req.send().await.expect(name)).await;
         assert!(got.0.is_client_error(), "{name}: {} {}", got.0, got.1);
         assert_eq!(got.1["error_code"], code, "{name}: {}", got.1);
-        assert!(
-            got.1["error_msg"].as_str().is_some_and(|m| !m.is_empty()),
-            "{name}"
-        );
-        assert!(
-            !got.1["error_msg"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("line"),
-            "{name}: parser details leak"
-        );
+        assert!(got.1["error_msg"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
+        assert!(!got.1["error_msg"].as_str().unwrap_or_default().contains("line"), "{name}: parser details leak");
     }
     // Non-UTF-8 header values are handled, not crashed on.
     let odd = app
         .sdk(Method::POST, "/login/mobile-pwd", &client)
-        .header(
-            "X-agent",
-            reqwest::header::HeaderValue::from_bytes(b"caf\xe9 agent").expect("header"),
-        )
+        .header("X-agent", reqwest::header::HeaderValue::from_bytes(b"caf\xe9 agent").expect("header"))
         .json(&json!({"mobile": "15200000000", "password": PASSWORD}))
         .send()
         .await
@@ -195,41 +123,14 @@ async fn malformed_requests_get_documented_4xx(backend: Backend) {
 
 async fn unknown_routes_and_methods_answer_json(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let missing = read(
-        app.client
-            .get(app.url("/api/v2/sdk/nope"))
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await;
-    assert_error(
-        &missing,
-        404,
-        "IDAAS.SDK.REQ.0005",
-        Some("The requested API does not exist"),
-    );
+    let missing = read(app.client.get(app.url("/api/v2/sdk/nope")).send().await.expect("request")).await;
+    assert_error(&missing, 404, "IDAAS.SDK.REQ.0005", Some("The requested API does not exist"));
     let wrong = read(
-        app.client
-            .get(app.url("/api/v2/sdk/login/mobile-pwd"))
-            .header("X-L", "zh")
-            .send()
-            .await
-            .expect("request"),
+        app.client.get(app.url("/api/v2/sdk/login/mobile-pwd")).header("X-L", "zh").send().await.expect("request"),
     )
     .await;
-    assert_error(
-        &wrong,
-        405,
-        "IDAAS.SDK.REQ.0006",
-        Some("该接口不支持此请求方法"),
-    );
-    let ready = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("request");
+    assert_error(&wrong, 405, "IDAAS.SDK.REQ.0006", Some("该接口不支持此请求方法"));
+    let ready = app.client.get(app.url("/readyz")).send().await.expect("request");
     assert_eq!(ready.status(), StatusCode::OK);
 }
 
@@ -240,11 +141,7 @@ async fn unknown_routes_and_methods_answer_json(backend: Backend) {
 async fn serve_starts_in_an_empty_directory_with_no_configuration() {
     let dir = std::env::temp_dir().join(format!("ciam-empty-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ciam"))
         .arg("serve")
         .current_dir(&dir)
@@ -257,27 +154,15 @@ async fn serve_starts_in_an_empty_directory_with_no_configuration() {
     let client = reqwest::Client::new();
     let mut healthy = false;
     for _ in 0..100 {
-        if let Ok(resp) = client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-        {
-            healthy = resp.status() == StatusCode::OK
-                && resp.text().await.unwrap_or_default().contains("ok");
+        if let Ok(resp) = client.get(format!("http://127.0.0.1:{port}/healthz")).send().await {
+            healthy = resp.status() == StatusCode::OK && resp.text().await.unwrap_or_default().contains("ok");
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let ready = client
-        .get(format!("http://127.0.0.1:{port}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status());
+    let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.map(|r| r.status());
     #[cfg(unix)]
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let status = child.wait().expect("wait");
     let mut out = String::new();
     if let Some(mut stdout) = child.stdout.take() {
@@ -287,14 +172,8 @@ async fn serve_starts_in_an_empty_directory_with_no_configuration() {
     assert!(healthy, "/healthz did not answer");
     assert_eq!(ready.ok(), Some(StatusCode::OK));
     assert!(status.success(), "SIGTERM shuts down cleanly: {status}");
-    assert!(
-        dir.join("data/ciam.db").exists(),
-        "the embedded database lives in ./data"
-    );
+    assert!(dir.join("data/ciam.db").exists(), "the embedded database lives in ./data");
     let token = out.lines().last().unwrap_or_default();
-    assert!(
-        out.contains("admin token") && token.len() == 48,
-        "the admin token is printed once: {out:?}"
-    );
+    assert!(out.contains("admin token") && token.len() == 48, "the admin token is printed once: {out:?}");
     let _ = std::fs::remove_dir_all(dir);
 }

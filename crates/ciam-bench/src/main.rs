@@ -1,0 +1,591 @@
+//! `ciam-bench`: measures, in one run on one machine, what the server does
+//! against what the machine can do.
+//!
+//! A real `ciam serve` process on a fresh database (embedded SQLite, or
+//! PostgreSQL with `--postgres`), set up through the admin API, is driven
+//! over HTTP: successful, wrong-password and unknown-mobile logins, id_token
+//! refreshes, and a flood of 1,000 connections. Right before and right
+//! after each phase, with the server idle, the same machine's limit is
+//! measured in-process on all cores: argon2id verifications per second with
+//! the server's parameters and code, or raw RS256 signatures per second. Each
+//! ratio divides a phase's rate by the mean of the two limits beside it, so a
+//! virtual machine whose speed drifts during the run is still judged fairly.
+//! The last line printed is one JSON object with every figure. All traffic
+//! goes to 127.0.0.1; every phase is bounded in time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ciam_core::keys::KeyRing;
+use ciam_core::password::{HashingConfig, PasswordHasher};
+use ciam_core::store::User;
+use ciam_core::{Clock, Password, SystemClock};
+use clap::Parser;
+use serde_json::{Value, json};
+
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+const PASSWORD: &str = "Passw0rd!";
+const USERS: usize = 16;
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(name = "ciam-bench", about = "ciam login throughput against the argon2id limit")]
+struct Args {
+    /// Short phases (the whole run in under a minute).
+    #[arg(long)]
+    quick: bool,
+    /// Run the server on a fresh PostgreSQL database (created and dropped).
+    #[arg(long)]
+    postgres: bool,
+    /// The PostgreSQL server for --postgres.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres_url: String,
+    /// The `ciam` binary (default: the one beside this program).
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Requests in flight in the rate phases (default: 4 × cores).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Connections in the flood.
+    #[arg(long, default_value_t = 1000)]
+    flood_connections: usize,
+}
+
+fn main() -> Result<(), String> {
+    let args = Args::parse();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let phase = Duration::from_secs(if args.quick { 3 } else { 10 });
+    let flood = Duration::from_secs(if args.quick { 5 } else { 10 });
+    let concurrency = args.concurrency.unwrap_or(4 * cores).max(2 * cores);
+    let hashing = HashingConfig::default();
+    let limits = Limits::new(&hashing, cores, phase / 2)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let server = runtime.block_on(Server::start(&args))?;
+    let result = runtime.block_on(drive(&server, &limits, concurrency, phase, flood, args.flood_connections));
+    let peak = server.peak_rss_mib();
+    runtime.block_on(server.stop(&args));
+    let mut figures = result?;
+
+    let obj = figures.as_object_mut().ok_or("figures")?;
+    obj.insert("backend".into(), json!(if args.postgres { "postgres" } else { "sqlite" }));
+    obj.insert("cores".into(), json!(cores));
+    obj.insert("argon2".into(), json!(format!("m={},t={},p={}", hashing.m_kib, hashing.t, hashing.p)));
+    obj.insert("concurrency".into(), json!(concurrency));
+    obj.insert("flood_peak_rss_mib".into(), json!(peak));
+    obj.insert("quick".into(), json!(args.quick));
+    println!("{}", serde_json::to_string(&figures).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+/// The machine's own limits, measured in-process with the server idle.
+struct Limits {
+    cores: usize,
+    window: Duration,
+    hasher: PasswordHasher,
+    password: Password,
+    phc: String,
+    rsa: aws_lc_rs::signature::RsaKeyPair,
+    ring: KeyRing,
+    user: User,
+    hash_windows: std::sync::Mutex<Vec<f64>>,
+    sign_windows: std::sync::Mutex<Vec<f64>>,
+}
+
+impl Limits {
+    fn new(config: &HashingConfig, cores: usize, window: Duration) -> Result<Self, String> {
+        use aws_lc_rs::encoding::AsDer;
+        let hasher = PasswordHasher::new(config).map_err(|e| format!("{e}"))?;
+        let password = Password::new(PASSWORD.into());
+        let phc = hasher.hash_now(&password).map_err(|e| format!("{e}"))?;
+        if !hasher.verify_now(&password, &phc) {
+            return Err("argon2 self-check failed".into());
+        }
+        let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|e| e.to_string())?;
+        let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).map_err(|e| e.to_string())?;
+        let rsa = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(der.as_ref()).map_err(|e| e.to_string())?;
+        let now = SystemClock.now();
+        let ring = KeyRing::ephemeral(now).map_err(|e| format!("{e}"))?;
+        let user = User {
+            id: "0123456789abcdef0123456789abcdef".into(),
+            mobile: "+8615200000000".into(),
+            user_name: Some("bench".into()),
+            name: None,
+            email: None,
+            disabled: false,
+            password_hash: String::new(),
+            password_changed_at: now,
+            created_at: now,
+            updated_at: now,
+        };
+        Ok(Self {
+            cores,
+            window,
+            hasher,
+            password,
+            phc,
+            rsa,
+            ring,
+            user,
+            hash_windows: std::sync::Mutex::new(Vec::new()),
+            sign_windows: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// argon2id verifications per second with the server's own code and
+    /// parameters, on every core.
+    fn hash(&self) -> f64 {
+        let rate = tokio::task::block_in_place(|| {
+            parallel(self.cores, self.window, || {
+                self.hasher.verify_now(&self.password, &self.phc);
+            })
+        });
+        if let Ok(mut w) = self.hash_windows.lock() {
+            w.push(rate);
+        }
+        rate
+    }
+
+    /// Raw RS256 signatures per second (aws-lc, key parsed once), on every
+    /// core, over a message of an id_token's size.
+    fn sign(&self) -> f64 {
+        use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256};
+        let message = [b'x'; 600];
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let rate = tokio::task::block_in_place(|| {
+            parallel(self.cores, self.window, || {
+                let mut sig = vec![0u8; self.rsa.public_key().modulus_len()];
+                let _ = self.rsa.sign(&RSA_PKCS1_SHA256, &rng, &message, &mut sig);
+            })
+        });
+        if let Ok(mut w) = self.sign_windows.lock() {
+            w.push(rate);
+        }
+        rate
+    }
+
+    /// id_tokens per second through the server's own signing code.
+    fn id_tokens(&self) -> f64 {
+        let now = SystemClock.now();
+        tokio::task::block_in_place(|| {
+            parallel(self.cores, self.window, || {
+                let _ = self.ring.sign_id_token("http://127.0.0.1", "client", &self.user, now, 300);
+            })
+        })
+    }
+
+    fn mean(windows: &std::sync::Mutex<Vec<f64>>) -> f64 {
+        let w = windows.lock().map(|w| w.clone()).unwrap_or_default();
+        if w.is_empty() { 0.0 } else { w.iter().sum::<f64>() / w.len() as f64 }
+    }
+}
+
+fn ratio(rate: f64, before: f64, after: f64) -> f64 {
+    let limit = (before + after) / 2.0;
+    if limit > 0.0 { (rate / limit * 1000.0).round() / 1000.0 } else { 0.0 }
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// Runs `work` on `threads` threads for `span`; returns operations per second.
+fn parallel(threads: usize, span: Duration, work: impl Fn() + Sync) -> f64 {
+    let done = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while started.elapsed() < span {
+                    work();
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The server under test, as a child process.
+struct Server {
+    child: std::process::Child,
+    base: String,
+    pg_database: Option<String>,
+    data_dir: PathBuf,
+}
+
+impl Server {
+    async fn start(args: &Args) -> Result<Self, String> {
+        let binary = match &args.server {
+            Some(path) => path.clone(),
+            None => std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("ciam"),
+        };
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let data_dir = std::env::temp_dir().join(format!("ciam-bench-{}", uuid::Uuid::new_v4().simple()));
+        let mut command = std::process::Command::new(&binary);
+        command
+            .arg("serve")
+            .env("CIAM_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CIAM_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("CIAM_DATA_DIR", &data_dir)
+            .env("CIAM_LOG", "error")
+            .stdout(std::process::Stdio::null());
+        let mut pg_database = None;
+        if args.postgres {
+            let name = format!("ciam_bench_{}", uuid::Uuid::new_v4().simple());
+            admin_sql(&args.postgres_url, &format!("CREATE DATABASE {name}")).await?;
+            command.env("CIAM_DATABASE_URL", format!("{}/{name}", args.postgres_url));
+            pg_database = Some(name);
+        }
+        let child = command.spawn().map_err(|e| format!("{}: {e}", binary.display()))?;
+        let server = Server { child, base: format!("http://127.0.0.1:{port}"), pg_database, data_dir };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = client.get(format!("{}/readyz", server.base)).send().await.map(|r| r.status().is_success());
+            if ready.unwrap_or(false) {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                return Err("server did not become ready".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The server's peak resident set (VmHWM), MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let kib: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        round1(kib / 1024.0)
+    }
+
+    async fn stop(mut self, args: &Args) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if let Some(name) = &self.pg_database {
+            let _ = admin_sql(&args.postgres_url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        }
+    }
+}
+
+async fn admin_sql(server: &str, sql: &str) -> Result<(), String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres")).await.map_err(|e| e.to_string())?;
+    sqlx::query(sql).execute(&mut conn).await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    client_id: String,
+}
+
+impl Api {
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Value) -> Result<Value, String> {
+        let resp = self
+            .client
+            .request(method, format!("{}/api/v2/admin{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("{path}: {}", resp.status()));
+        }
+        resp.json().await.map_err(|e| e.to_string())
+    }
+
+    fn sdk(&self, client: &reqwest::Client, path: &str) -> reqwest::RequestBuilder {
+        client
+            .post(format!("{}/api/v2/sdk{path}", self.base))
+            .header("X-operating-sys-version", "bench")
+            .header("X-device-fingerprint", "bench-device")
+            .header("X-agent", "ciam-bench")
+            .header("X-client-id", &self.client_id)
+    }
+
+    /// One login; returns the status string or error code.
+    async fn login(&self, client: &reqwest::Client, mobile: &str, password: &str) -> String {
+        let sent =
+            self.sdk(client, "/login/mobile-pwd").json(&json!({"mobile": mobile, "password": password})).send().await;
+        match sent {
+            Ok(resp) => match resp.json::<Value>().await {
+                Ok(body) => body["status"].as_str().or(body["error_code"].as_str()).unwrap_or("?").to_owned(),
+                Err(_) => "unreadable".into(),
+            },
+            Err(_) => "transport".into(),
+        }
+    }
+}
+
+fn user_mobile(i: usize) -> String {
+    format!("+86152{:08}", i)
+}
+
+/// CPU time (user + system) a process has used so far, in milliseconds.
+fn cpu_ms(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Linux reports in clock ticks of 1/100 s.
+    (ticks(11) + ticks(12)) * 10.0
+}
+
+/// Server and driver CPU per answer during a phase, in milliseconds.
+struct CpuMeter {
+    server: String,
+    server_start: f64,
+    driver_start: f64,
+}
+
+impl CpuMeter {
+    fn start(server_pid: u32) -> Self {
+        let server = server_pid.to_string();
+        Self { server_start: cpu_ms(&server), driver_start: cpu_ms("self"), server }
+    }
+
+    fn per_op(&self, ops: f64) -> (f64, f64) {
+        if ops <= 0.0 {
+            return (0.0, 0.0);
+        }
+        let server = (cpu_ms(&self.server) - self.server_start) / ops;
+        let driver = (cpu_ms("self") - self.driver_start) / ops;
+        ((server * 100.0).round() / 100.0, (driver * 100.0).round() / 100.0)
+    }
+}
+
+/// Runs `tasks` concurrent loops of `op` for `span`; returns the rate of
+/// answers equal to `expect`, the latencies of those (ms), and the others.
+async fn rate_phase<F, Fut>(tasks: usize, span: Duration, expect: &'static str, op: F) -> (f64, Vec<f64>, u64)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = String> + Send,
+{
+    let op = Arc::new(op);
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let op = Arc::clone(&op);
+        handles.push(tokio::spawn(async move {
+            let (mut ok, mut other, mut latencies) = (0u64, 0u64, Vec::new());
+            let mut i = t;
+            while started.elapsed() < span {
+                let sent = Instant::now();
+                if op(i).await == expect {
+                    ok += 1;
+                    latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                } else {
+                    other += 1;
+                }
+                i += tasks;
+            }
+            (ok, other, latencies)
+        }));
+    }
+    let (mut ok, mut other, mut latencies) = (0, 0, Vec::new());
+    for h in handles {
+        if let Ok((o, x, l)) = h.await {
+            ok += o;
+            other += x;
+            latencies.extend(l);
+        }
+    }
+    (ok as f64 / started.elapsed().as_secs_f64(), latencies, other)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    round1(sorted[idx.min(sorted.len() - 1)])
+}
+
+async fn drive(
+    server: &Server,
+    limits: &Limits,
+    concurrency: usize,
+    phase: Duration,
+    flood: Duration,
+    flood_connections: usize,
+) -> Result<Value, String> {
+    let client =
+        reqwest::Client::builder().pool_max_idle_per_host(concurrency * 2).build().map_err(|e| e.to_string())?;
+    let mut api = Api { client: client.clone(), base: server.base.clone(), client_id: String::new() };
+    let app = api.admin(reqwest::Method::POST, "/apps", json!({"name": "bench"})).await?;
+    api.client_id = app["client_id"].as_str().ok_or("client_id")?.to_owned();
+    // Wrong passwords are spread over the users; the cap keeps any from locking.
+    api.admin(reqwest::Method::PUT, "/policies/lockout", json!({"max_failures": 1000, "lock_seconds": 60})).await?;
+    for i in 0..USERS {
+        api.admin(reqwest::Method::POST, "/users", json!({"mobile": user_mobile(i), "password": PASSWORD})).await?;
+    }
+    let api = Arc::new(api);
+    let mut out = serde_json::Map::new();
+
+    eprintln!(
+        "logins, {concurrency} in flight, {phase:?} per phase, limits measured {:?} before and after each",
+        limits.window
+    );
+    let pid = server.child.id();
+    let hash_before = limits.hash();
+    let meter = CpuMeter::start(pid);
+    let (a, c) = (Arc::clone(&api), client.clone());
+    let (login, mut latencies, other) = rate_phase(concurrency, phase, "SUCCESS", move |i| {
+        let (a, c) = (Arc::clone(&a), c.clone());
+        async move { a.login(&c, &user_mobile(i % USERS), PASSWORD).await }
+    })
+    .await;
+    latencies.sort_by(f64::total_cmp);
+    let (server_ms, driver_ms) = meter.per_op(login * phase.as_secs_f64());
+    eprintln!("  success: {login:.1}/s (others {other}); cpu per login: server {server_ms} ms, driver {driver_ms} ms");
+    out.insert("login_server_cpu_ms".into(), json!(server_ms));
+    let hash_after = limits.hash();
+    eprintln!("  argon2id limit beside it: {hash_before:.1}/s, {hash_after:.1}/s");
+    out.insert("login_ratio".into(), json!(ratio(login, hash_before, hash_after)));
+    let hash_before = hash_after;
+    out.insert("login_driver_cpu_ms".into(), json!(driver_ms));
+    out.insert("login_per_s".into(), json!(round1(login)));
+    out.insert("login_p50_ms".into(), json!(percentile(&latencies, 0.5)));
+    out.insert("login_p99_ms".into(), json!(percentile(&latencies, 0.99)));
+
+    let meter = CpuMeter::start(pid);
+    let (a, c) = (Arc::clone(&api), client.clone());
+    let (wrong, _, other) = rate_phase(concurrency, phase, "IDAAS.SDK.LOGIN.0002", move |i| {
+        let (a, c) = (Arc::clone(&a), c.clone());
+        async move { a.login(&c, &user_mobile(i % USERS), "Wrong-pass1").await }
+    })
+    .await;
+    let (server_ms, driver_ms) = meter.per_op(wrong * phase.as_secs_f64());
+    eprintln!(
+        "  wrong password: {wrong:.1}/s (others {other}); cpu per attempt: server {server_ms} ms, driver {driver_ms} ms"
+    );
+    out.insert("wrong_server_cpu_ms".into(), json!(server_ms));
+    let hash_after = limits.hash();
+    eprintln!("  argon2id limit after it: {hash_after:.1}/s");
+    out.insert("wrong_ratio".into(), json!(ratio(wrong, hash_before, hash_after)));
+    let hash_before = hash_after;
+    out.insert("wrong_per_s".into(), json!(round1(wrong)));
+
+    let meter = CpuMeter::start(pid);
+    let (a, c) = (Arc::clone(&api), client.clone());
+    let (unknown, _, other) = rate_phase(concurrency, phase, "IDAAS.SDK.LOGIN.0002", move |i| {
+        let (a, c) = (Arc::clone(&a), c.clone());
+        async move { a.login(&c, &format!("+86139{:08}", i), PASSWORD).await }
+    })
+    .await;
+    let (server_ms, driver_ms) = meter.per_op(unknown * phase.as_secs_f64());
+    eprintln!(
+        "  unknown mobile: {unknown:.1}/s (others {other}); cpu per attempt: server {server_ms} ms, driver {driver_ms} ms"
+    );
+    out.insert("unknown_server_cpu_ms".into(), json!(server_ms));
+    let hash_after = limits.hash();
+    eprintln!("  argon2id limit after it: {hash_after:.1}/s");
+    out.insert("unknown_ratio".into(), json!(ratio(unknown, hash_before, hash_after)));
+    out.insert("hash_limit_per_s".into(), json!(round1(Limits::mean(&limits.hash_windows))));
+    out.insert("unknown_per_s".into(), json!(round1(unknown)));
+
+    let mut sessions = Vec::new();
+    for i in 0..concurrency {
+        let sent = api
+            .sdk(&client, "/login/mobile-pwd")
+            .json(&json!({"mobile": user_mobile(i % USERS), "password": PASSWORD}))
+            .send()
+            .await;
+        let body: Value = sent.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+        sessions.push(body["session_token"].as_str().ok_or("session_token")?.to_owned());
+    }
+    let sessions = Arc::new(sessions);
+    let sign_before = limits.sign();
+    let meter = CpuMeter::start(pid);
+    let (a, c) = (Arc::clone(&api), client.clone());
+    let (refresh, _, other) = rate_phase(concurrency, phase, "ok", move |i| {
+        let (a, c, s) = (Arc::clone(&a), c.clone(), Arc::clone(&sessions));
+        async move {
+            let token = &s[i % s.len()];
+            let sent = a.sdk(&c, "/sso/session-token/id-token").header("session-token", token).send().await;
+            match sent {
+                Ok(r) if r.status().is_success() => match r.bytes().await {
+                    Ok(_) => "ok".to_owned(),
+                    Err(_) => "unreadable".to_owned(),
+                },
+                _ => "failed".to_owned(),
+            }
+        }
+    })
+    .await;
+    let (server_ms, driver_ms) = meter.per_op(refresh * phase.as_secs_f64());
+    eprintln!(
+        "  refresh: {refresh:.1}/s (others {other}); cpu per refresh: server {server_ms} ms, driver {driver_ms} ms"
+    );
+    out.insert("refresh_server_cpu_ms".into(), json!(server_ms));
+    out.insert("refresh_driver_cpu_ms".into(), json!(driver_ms));
+    let sign_after = limits.sign();
+    eprintln!("  RS256 limit beside it: {sign_before:.1}/s, {sign_after:.1}/s raw");
+    out.insert("refresh_ratio".into(), json!(ratio(refresh, sign_before, sign_after)));
+    out.insert("sign_limit_per_s".into(), json!(round1(Limits::mean(&limits.sign_windows))));
+    out.insert("id_token_sign_per_s".into(), json!(round1(limits.id_tokens())));
+    out.insert("refresh_per_s".into(), json!(round1(refresh)));
+
+    eprintln!("flood: {flood_connections} connections for {flood:?}");
+    let (ok, busy, others) = flood_phase(&api, flood_connections, flood).await?;
+    eprintln!("  success {ok}, busy {busy}, other {others}");
+    out.insert("flood_ok".into(), json!(ok));
+    out.insert("flood_busy".into(), json!(busy));
+    out.insert("flood_other".into(), json!(others));
+    let after = api.login(&client, &user_mobile(0), PASSWORD).await;
+    out.insert("flood_recovered".into(), json!(after == "SUCCESS"));
+    Ok(Value::Object(out))
+}
+
+/// `connections` clients, each on its own connection, sending logins back
+/// to back until `span` is over.
+async fn flood_phase(api: &Arc<Api>, connections: usize, span: Duration) -> Result<(u64, u64, u64), String> {
+    let start = Arc::new(tokio::sync::Barrier::new(connections));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    for i in 0..connections {
+        let (api, start, stop) = (Arc::clone(api), Arc::clone(&start), Arc::clone(&stop));
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        handles.push(tokio::spawn(async move {
+            let (mut ok, mut busy, mut other) = (0u64, 0u64, 0u64);
+            start.wait().await;
+            while !stop.load(Ordering::Relaxed) {
+                match api.login(&client, &user_mobile(i % USERS), PASSWORD).await.as_str() {
+                    "SUCCESS" => ok += 1,
+                    "IDAAS.SDK.COM.0002" => busy += 1,
+                    _ => other += 1,
+                }
+            }
+            (ok, busy, other)
+        }));
+    }
+    tokio::time::sleep(span).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut ok, mut busy, mut other) = (0, 0, 0);
+    for h in handles {
+        if let Ok((o, b, x)) = h.await {
+            ok += o;
+            busy += b;
+            other += x;
+        }
+    }
+    Ok((ok, busy, other))
+}
