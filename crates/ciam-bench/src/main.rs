@@ -51,6 +51,9 @@ struct Args {
     /// Connections in the flood.
     #[arg(long, default_value_t = 1000)]
     flood_connections: usize,
+    /// Run only these phases (comma-separated: login, wrong, unknown, refresh, flood).
+    #[arg(long, value_delimiter = ',', default_value = "login,wrong,unknown,refresh,flood")]
+    phases: Vec<String>,
 }
 
 fn main() -> Result<(), String> {
@@ -64,7 +67,9 @@ fn main() -> Result<(), String> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let server = runtime.block_on(Server::start(&args))?;
-    let result = runtime.block_on(drive(&server, &limits, concurrency, phase, flood, args.flood_connections));
+    let plan =
+        Plan { concurrency, phase, flood, flood_connections: args.flood_connections, phases: args.phases.clone() };
+    let result = runtime.block_on(drive(&server, &limits, &plan));
     let peak = server.peak_rss_mib();
     runtime.block_on(server.stop(&args));
     let mut figures = result?;
@@ -415,14 +420,23 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     round1(sorted[idx.min(sorted.len() - 1)])
 }
 
-async fn drive(
-    server: &Server,
-    limits: &Limits,
+/// What to run.
+struct Plan {
     concurrency: usize,
     phase: Duration,
     flood: Duration,
     flood_connections: usize,
-) -> Result<Value, String> {
+    phases: Vec<String>,
+}
+
+impl Plan {
+    fn runs(&self, phase: &str) -> bool {
+        self.phases.iter().any(|p| p == phase)
+    }
+}
+
+async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, String> {
+    let concurrency = plan.concurrency;
     let client =
         reqwest::Client::builder().pool_max_idle_per_host(concurrency * 2).build().map_err(|e| e.to_string())?;
     let mut api = Api { client: client.clone(), base: server.base.clone(), client_id: String::new() };
@@ -435,119 +449,104 @@ async fn drive(
     }
     let api = Arc::new(api);
     let mut out = serde_json::Map::new();
-
-    eprintln!(
-        "logins, {concurrency} in flight, {phase:?} per phase, limits measured {:?} before and after each",
-        limits.window
-    );
     let pid = server.child.id();
-    let hash_before = limits.hash();
-    let meter = CpuMeter::start(pid);
-    let (a, c) = (Arc::clone(&api), client.clone());
-    let (login, mut latencies, other) = rate_phase(concurrency, phase, "SUCCESS", move |i| {
-        let (a, c) = (Arc::clone(&a), c.clone());
-        async move { a.login(&c, &user_mobile(i % USERS), PASSWORD).await }
-    })
-    .await;
-    latencies.sort_by(f64::total_cmp);
-    let (server_ms, driver_ms) = meter.per_op(login * phase.as_secs_f64());
-    eprintln!("  success: {login:.1}/s (others {other}); cpu per login: server {server_ms} ms, driver {driver_ms} ms");
-    out.insert("login_server_cpu_ms".into(), json!(server_ms));
-    let hash_after = limits.hash();
-    eprintln!("  argon2id limit beside it: {hash_before:.1}/s, {hash_after:.1}/s");
-    out.insert("login_ratio".into(), json!(ratio(login, hash_before, hash_after)));
-    let hash_before = hash_after;
-    out.insert("login_driver_cpu_ms".into(), json!(driver_ms));
-    out.insert("login_per_s".into(), json!(round1(login)));
-    out.insert("login_p50_ms".into(), json!(percentile(&latencies, 0.5)));
-    out.insert("login_p99_ms".into(), json!(percentile(&latencies, 0.99)));
-
-    let meter = CpuMeter::start(pid);
-    let (a, c) = (Arc::clone(&api), client.clone());
-    let (wrong, _, other) = rate_phase(concurrency, phase, "IDAAS.SDK.LOGIN.0002", move |i| {
-        let (a, c) = (Arc::clone(&a), c.clone());
-        async move { a.login(&c, &user_mobile(i % USERS), "Wrong-pass1").await }
-    })
-    .await;
-    let (server_ms, driver_ms) = meter.per_op(wrong * phase.as_secs_f64());
     eprintln!(
-        "  wrong password: {wrong:.1}/s (others {other}); cpu per attempt: server {server_ms} ms, driver {driver_ms} ms"
+        "{concurrency} requests in flight, {:?} per phase, limits measured {:?} before and after each",
+        plan.phase, limits.window
     );
-    out.insert("wrong_server_cpu_ms".into(), json!(server_ms));
-    let hash_after = limits.hash();
-    eprintln!("  argon2id limit after it: {hash_after:.1}/s");
-    out.insert("wrong_ratio".into(), json!(ratio(wrong, hash_before, hash_after)));
-    let hash_before = hash_after;
-    out.insert("wrong_per_s".into(), json!(round1(wrong)));
 
-    let meter = CpuMeter::start(pid);
-    let (a, c) = (Arc::clone(&api), client.clone());
-    let (unknown, _, other) = rate_phase(concurrency, phase, "IDAAS.SDK.LOGIN.0002", move |i| {
-        let (a, c) = (Arc::clone(&a), c.clone());
-        async move { a.login(&c, &format!("+86139{:08}", i), PASSWORD).await }
-    })
-    .await;
-    let (server_ms, driver_ms) = meter.per_op(unknown * phase.as_secs_f64());
-    eprintln!(
-        "  unknown mobile: {unknown:.1}/s (others {other}); cpu per attempt: server {server_ms} ms, driver {driver_ms} ms"
-    );
-    out.insert("unknown_server_cpu_ms".into(), json!(server_ms));
-    let hash_after = limits.hash();
-    eprintln!("  argon2id limit after it: {hash_after:.1}/s");
-    out.insert("unknown_ratio".into(), json!(ratio(unknown, hash_before, hash_after)));
-    out.insert("hash_limit_per_s".into(), json!(round1(Limits::mean(&limits.hash_windows))));
-    out.insert("unknown_per_s".into(), json!(round1(unknown)));
-
-    let mut sessions = Vec::new();
-    for i in 0..concurrency {
-        let sent = api
-            .sdk(&client, "/login/mobile-pwd")
-            .json(&json!({"mobile": user_mobile(i % USERS), "password": PASSWORD}))
-            .send()
-            .await;
-        let body: Value = sent.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
-        sessions.push(body["session_token"].as_str().ok_or("session_token")?.to_owned());
-    }
-    let sessions = Arc::new(sessions);
-    let sign_before = limits.sign();
-    let meter = CpuMeter::start(pid);
-    let (a, c) = (Arc::clone(&api), client.clone());
-    let (refresh, _, other) = rate_phase(concurrency, phase, "ok", move |i| {
-        let (a, c, s) = (Arc::clone(&a), c.clone(), Arc::clone(&sessions));
-        async move {
-            let token = &s[i % s.len()];
-            let sent = a.sdk(&c, "/sso/session-token/id-token").header("session-token", token).send().await;
-            match sent {
-                Ok(r) if r.status().is_success() => match r.bytes().await {
-                    Ok(_) => "ok".to_owned(),
-                    Err(_) => "unreadable".to_owned(),
-                },
-                _ => "failed".to_owned(),
-            }
+    let logins: [(&str, &str, fn(usize) -> (String, &'static str)); 3] = [
+        ("login", "SUCCESS", |i| (user_mobile(i % USERS), PASSWORD)),
+        ("wrong", "IDAAS.SDK.LOGIN.0002", |i| (user_mobile(i % USERS), "Wrong-pass1")),
+        ("unknown", "IDAAS.SDK.LOGIN.0002", |i| (format!("+86139{i:08}"), PASSWORD)),
+    ];
+    let mut hash_before = None;
+    for (name, expect, input) in logins {
+        if !plan.runs(name) {
+            continue;
         }
-    })
-    .await;
-    let (server_ms, driver_ms) = meter.per_op(refresh * phase.as_secs_f64());
-    eprintln!(
-        "  refresh: {refresh:.1}/s (others {other}); cpu per refresh: server {server_ms} ms, driver {driver_ms} ms"
-    );
-    out.insert("refresh_server_cpu_ms".into(), json!(server_ms));
-    out.insert("refresh_driver_cpu_ms".into(), json!(driver_ms));
-    let sign_after = limits.sign();
-    eprintln!("  RS256 limit beside it: {sign_before:.1}/s, {sign_after:.1}/s raw");
-    out.insert("refresh_ratio".into(), json!(ratio(refresh, sign_before, sign_after)));
-    out.insert("sign_limit_per_s".into(), json!(round1(Limits::mean(&limits.sign_windows))));
-    out.insert("id_token_sign_per_s".into(), json!(round1(limits.id_tokens())));
-    out.insert("refresh_per_s".into(), json!(round1(refresh)));
+        let before = match hash_before {
+            Some(rate) => rate,
+            None => limits.hash(),
+        };
+        let meter = CpuMeter::start(pid);
+        let (a, c) = (Arc::clone(&api), client.clone());
+        let (rate, mut latencies, other) = rate_phase(concurrency, plan.phase, expect, move |i| {
+            let (a, c) = (Arc::clone(&a), c.clone());
+            let (mobile, password) = input(i);
+            async move { a.login(&c, &mobile, password).await }
+        })
+        .await;
+        let (server_ms, driver_ms) = meter.per_op(rate * plan.phase.as_secs_f64());
+        let after = limits.hash();
+        hash_before = Some(after);
+        latencies.sort_by(f64::total_cmp);
+        eprintln!(
+            "  {name}: {rate:.1}/s (others {other}); cpu per request: server {server_ms} ms, driver {driver_ms} ms; \
+             argon2id limit beside it {before:.1}/s, {after:.1}/s"
+        );
+        out.insert(format!("{name}_per_s"), json!(round1(rate)));
+        out.insert(format!("{name}_ratio"), json!(ratio(rate, before, after)));
+        out.insert(format!("{name}_server_cpu_ms"), json!(server_ms));
+        out.insert(format!("{name}_driver_cpu_ms"), json!(driver_ms));
+        if name == "login" {
+            out.insert("login_p50_ms".into(), json!(percentile(&latencies, 0.5)));
+            out.insert("login_p99_ms".into(), json!(percentile(&latencies, 0.99)));
+        }
+    }
+    out.insert("hash_limit_per_s".into(), json!(round1(Limits::mean(&limits.hash_windows))));
 
-    eprintln!("flood: {flood_connections} connections for {flood:?}");
-    let (ok, busy, others) = flood_phase(&api, flood_connections, flood).await?;
-    eprintln!("  success {ok}, busy {busy}, other {others}");
-    out.insert("flood_ok".into(), json!(ok));
-    out.insert("flood_busy".into(), json!(busy));
-    out.insert("flood_other".into(), json!(others));
-    let after = api.login(&client, &user_mobile(0), PASSWORD).await;
-    out.insert("flood_recovered".into(), json!(after == "SUCCESS"));
+    if plan.runs("refresh") {
+        let mut sessions = Vec::new();
+        for i in 0..concurrency {
+            let body = json!({"mobile": user_mobile(i % USERS), "password": PASSWORD});
+            let sent = api.sdk(&client, "/login/mobile-pwd").json(&body).send().await;
+            let body: Value = sent.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+            sessions.push(body["session_token"].as_str().ok_or("session_token")?.to_owned());
+        }
+        let sessions = Arc::new(sessions);
+        let before = limits.sign();
+        let meter = CpuMeter::start(pid);
+        let (a, c) = (Arc::clone(&api), client.clone());
+        let (refresh, _, other) = rate_phase(concurrency, plan.phase, "ok", move |i| {
+            let (a, c, s) = (Arc::clone(&a), c.clone(), Arc::clone(&sessions));
+            async move {
+                let token = &s[i % s.len()];
+                let sent = a.sdk(&c, "/sso/session-token/id-token").header("session-token", token).send().await;
+                match sent {
+                    Ok(r) if r.status().is_success() => match r.bytes().await {
+                        Ok(_) => "ok".to_owned(),
+                        Err(_) => "unreadable".to_owned(),
+                    },
+                    _ => "failed".to_owned(),
+                }
+            }
+        })
+        .await;
+        let (server_ms, driver_ms) = meter.per_op(refresh * plan.phase.as_secs_f64());
+        let after = limits.sign();
+        eprintln!(
+            "  refresh: {refresh:.1}/s (others {other}); cpu per refresh: server {server_ms} ms, driver {driver_ms} ms; \
+             RS256 limit beside it {before:.1}/s, {after:.1}/s"
+        );
+        out.insert("refresh_per_s".into(), json!(round1(refresh)));
+        out.insert("refresh_ratio".into(), json!(ratio(refresh, before, after)));
+        out.insert("refresh_server_cpu_ms".into(), json!(server_ms));
+        out.insert("refresh_driver_cpu_ms".into(), json!(driver_ms));
+        out.insert("sign_limit_per_s".into(), json!(round1(Limits::mean(&limits.sign_windows))));
+        out.insert("id_token_sign_per_s".into(), json!(round1(limits.id_tokens())));
+    }
+
+    if plan.runs("flood") {
+        eprintln!("flood: {} connections for {:?}", plan.flood_connections, plan.flood);
+        let (ok, busy, others) = flood_phase(&api, plan.flood_connections, plan.flood).await?;
+        eprintln!("  success {ok}, busy {busy}, other {others}");
+        out.insert("flood_ok".into(), json!(ok));
+        out.insert("flood_busy".into(), json!(busy));
+        out.insert("flood_other".into(), json!(others));
+        let after = api.login(&client, &user_mobile(0), PASSWORD).await;
+        out.insert("flood_recovered".into(), json!(after == "SUCCESS"));
+    }
     Ok(Value::Object(out))
 }
 

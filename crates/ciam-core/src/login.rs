@@ -119,15 +119,10 @@ impl Ciam {
         let key = lockout_key(parsed.as_ref(), mobile);
 
         let policy = self.lockout_policy().await?;
-        let before = self.store().failure_state(&key).await?;
+        let (before, user) = self.store().login_lookup(&key, parsed.as_ref().map(Mobile::as_str)).await?;
         if let Some(until) = before.and_then(|s| s.locked_until).filter(|until| *until > now) {
             return Err(locked_refusal(until - now));
         }
-
-        let user = match &parsed {
-            Some(m) => self.store().find_user_by_mobile(m.as_str()).await?,
-            None => None,
-        };
         audit.user_id = user.as_ref().map(|u| u.id.clone());
         let verified = self.hasher().verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         let (user, needs_rehash) = match (verified, user) {

@@ -312,6 +312,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The failure state of a key, if any failures are recorded.
     async fn failure_state(&self, key: &str) -> StoreResult<Option<FailureState>>;
+    /// What a login needs first, in one read: the failure state of `key` and
+    /// the user with E.164 `mobile` (when given).
+    async fn login_lookup(&self, key: &str, mobile: Option<&str>) -> StoreResult<(Option<FailureState>, Option<User>)>;
     /// Atomically counts one more failure for `key` and returns the new state.
     /// A lock that has run out (`locked_until <= now`) starts a new count at 1.
     /// When the count reaches `max_failures` the key is locked until

@@ -113,7 +113,7 @@ async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sq
         .await
         .map_err(backend)?;
     sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(backend)?;
-    Ok(SqlStore { pool })
+    Ok(SqlStore::<sqlx::Sqlite>::new(pool))
 }
 
 async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Postgres>, StoreError> {
@@ -129,5 +129,5 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::
         .await
         .map_err(backend)?;
     sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(backend)?;
-    Ok(SqlStore { pool })
+    Ok(SqlStore::<sqlx::Postgres>::new(pool))
 }

@@ -13,16 +13,25 @@ use ciam_core::store::{
     Store, StoreError, StoreResult, StoredSession, User,
 };
 use sqlx::{Pool, Postgres, Row, Sqlite};
+use tokio::sync::{mpsc, oneshot};
+
+/// An audit event waiting for its commit, and who to tell.
+type AuditJob = (AuditEvent, oneshot::Sender<StoreResult<()>>);
+
+/// Audit events committed per transaction at most.
+const AUDIT_BATCH: usize = 256;
 
 /// A [`Store`] on a SQL connection pool.
 #[derive(Debug)]
 pub struct SqlStore<DB: sqlx::Database> {
     pub(crate) pool: Pool<DB>,
+    /// Feeds the audit writer (see [`SqlStore::new`]).
+    audit: mpsc::Sender<AuditJob>,
 }
 
 impl<DB: sqlx::Database> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
-        Self { pool: self.pool.clone() }
+        Self { pool: self.pool.clone(), audit: self.audit.clone() }
     }
 }
 
@@ -71,6 +80,77 @@ RETURNING failures, locked_until";
 macro_rules! sql_store {
     ($db:ty) => {
         impl SqlStore<$db> {
+            /// Wraps a migrated pool and starts its audit writer: events from
+            /// concurrent calls are committed together, one transaction (and
+            /// one fsync) for all that arrived while the previous one ran.
+            /// Every caller still waits for its own commit, so no answer goes
+            /// out before its event is stored.
+            pub(crate) fn new(pool: Pool<$db>) -> Self {
+                let (audit, jobs) = mpsc::channel(4 * AUDIT_BATCH);
+                tokio::spawn(Self::write_audit(pool.clone(), jobs));
+                Self { pool, audit }
+            }
+
+            async fn write_audit(pool: Pool<$db>, mut jobs: mpsc::Receiver<AuditJob>) {
+                let mut batch = Vec::with_capacity(AUDIT_BATCH);
+                while jobs.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
+                    let events: Vec<&AuditEvent> = batch.iter().map(|(e, _)| e).collect();
+                    let together = if events.len() == 1 {
+                        Self::insert_audit_rows(&pool, &events).await
+                    } else {
+                        Self::insert_audit_batch(&pool, &events).await
+                    };
+                    match together {
+                        Ok(()) => {
+                            for (_, done) in batch.drain(..) {
+                                let _ = done.send(Ok(()));
+                            }
+                        }
+                        // One bad event must not sink the others: retry alone.
+                        Err(_) => {
+                            for (event, done) in batch.drain(..) {
+                                let _ = done.send(Self::insert_audit_rows(&pool, &[&event]).await);
+                            }
+                        }
+                    }
+                }
+            }
+
+            async fn insert_audit_batch(pool: &Pool<$db>, events: &[&AuditEvent]) -> StoreResult<()> {
+                let mut tx = pool.begin().await.map_err(db_err)?;
+                for e in events {
+                    Self::audit_insert(e).execute(&mut *tx).await.map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn insert_audit_rows(pool: &Pool<$db>, events: &[&AuditEvent]) -> StoreResult<()> {
+                for e in events {
+                    Self::audit_insert(e).execute(pool).await.map_err(db_err)?;
+                }
+                Ok(())
+            }
+
+            fn audit_insert<'q>(
+                e: &'q AuditEvent,
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+                sqlx::query(
+                    "INSERT INTO audit_events (at, action, outcome, mobile, user_id, client_id, os_version, \
+                     device_fingerprint, device_ip, agent, peer_ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(e.at)
+                .bind(&e.action)
+                .bind(&e.outcome)
+                .bind(&e.mobile)
+                .bind(&e.user_id)
+                .bind(&e.client_id)
+                .bind(&e.os_version)
+                .bind(&e.device_fingerprint)
+                .bind(&e.device_ip)
+                .bind(&e.agent)
+                .bind(&e.peer_ip)
+            }
+
             fn app_from(row: &<$db as sqlx::Database>::Row) -> Result<App, sqlx::Error> {
                 let access: String = row.try_get("access")?;
                 Ok(App {
@@ -418,6 +498,33 @@ macro_rules! sql_store {
                     .map_err(db_err)
             }
 
+            async fn login_lookup(
+                &self,
+                key: &str,
+                mobile: Option<&str>,
+            ) -> StoreResult<(Option<FailureState>, Option<User>)> {
+                let row = sqlx::query(&format!(
+                    "SELECT f.failures, f.locked_until, {} FROM (SELECT 1 AS one) AS q \
+                     LEFT JOIN login_failures f ON f.lock_key = $1 LEFT JOIN users u ON u.mobile = $2",
+                    prefixed_user_columns()
+                ))
+                .bind(key)
+                .bind(mobile)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
+                let failures: Option<i64> = row.try_get("failures").map_err(db_err)?;
+                let state = match failures {
+                    Some(n) => Some(failure_from(n, row.try_get("locked_until").map_err(db_err)?).map_err(db_err)?),
+                    None => None,
+                };
+                let user = match row.try_get::<Option<String>, _>("id").map_err(db_err)? {
+                    Some(_) => Some(Self::user_from(&row).map_err(db_err)?),
+                    None => None,
+                };
+                Ok((state, user))
+            }
+
             async fn record_failure(&self, key: &str, now: UnixTime, max_failures: u32, lock_seconds: i64) -> StoreResult<FailureState> {
                 let row = sqlx::query(RECORD_FAILURE)
                     .bind(key)
@@ -479,7 +586,7 @@ macro_rules! sql_store {
                 let row = sqlx::query(&format!(
                     "SELECT s.client_id, s.expires_at, {} FROM sessions s JOIN users u ON u.id = s.user_id \
                      WHERE s.token_digest = $1 AND s.expires_at > $2",
-                    USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+                    prefixed_user_columns()
                 ))
                 .bind(digest)
                 .bind(now)
@@ -608,25 +715,12 @@ macro_rules! sql_store {
             }
 
             async fn insert_audit(&self, e: &AuditEvent) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO audit_events (at, action, outcome, mobile, user_id, client_id, os_version, \
-                     device_fingerprint, device_ip, agent, peer_ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(e.at)
-                .bind(&e.action)
-                .bind(&e.outcome)
-                .bind(&e.mobile)
-                .bind(&e.user_id)
-                .bind(&e.client_id)
-                .bind(&e.os_version)
-                .bind(&e.device_fingerprint)
-                .bind(&e.device_ip)
-                .bind(&e.agent)
-                .bind(&e.peer_ip)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-                Ok(())
+                let (done, committed) = oneshot::channel();
+                self.audit
+                    .send((e.clone(), done))
+                    .await
+                    .map_err(|_| StoreError::Backend("audit writer stopped".into()))?;
+                committed.await.map_err(|_| StoreError::Backend("audit writer stopped".into()))?
             }
 
             async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
@@ -738,6 +832,11 @@ macro_rules! sql_store {
             }
         }
     };
+}
+
+/// The user columns as `u.<column>`, for joins.
+fn prefixed_user_columns() -> String {
+    USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
 }
 
 fn failure_from(failures: i64, locked_until: Option<i64>) -> Result<FailureState, sqlx::Error> {

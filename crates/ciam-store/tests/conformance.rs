@@ -144,6 +144,14 @@ async fn users_are_unique_by_mobile(store: Arc<dyn Store>) {
     assert!(matches!(store.update_user(&moved).await, Err(StoreError::Conflict(_))));
     let found = store.find_user_by_mobile("+8615200000000").await.expect("find").expect("user");
     assert_eq!(found, user("u1", "+8615200000000"));
+    let (state, found) = store.login_lookup("+8615200000000", Some("+8615200000000")).await.expect("lookup");
+    assert_eq!((state, found), (None, Some(user("u1", "+8615200000000"))));
+    store.record_failure("+8615200000000", 100, 10, 60).await.expect("record");
+    let (state, found) = store.login_lookup("+8615200000000", Some("+8615200000000")).await.expect("lookup");
+    assert_eq!(state.map(|s| s.failures), Some(1));
+    assert!(found.is_some());
+    let (state, found) = store.login_lookup("x:junk", None).await.expect("lookup");
+    assert_eq!((state, found), (None, None));
     assert_eq!(store.list_users(None, 10, 0).await.expect("list").len(), 2);
     assert_eq!(store.list_users(Some("+8615200000001"), 10, 0).await.expect("list")[0].id, "u2");
     assert!(store.delete_user("u1").await.expect("delete"));
