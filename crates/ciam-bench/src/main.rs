@@ -420,6 +420,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     round1(sorted[idx.min(sorted.len() - 1)])
 }
 
+/// The mobile and password of the i-th request of a login phase.
+type LoginInput = fn(usize) -> (String, &'static str);
+
 /// What to run.
 struct Plan {
     concurrency: usize,
@@ -455,7 +458,7 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
         plan.phase, limits.window
     );
 
-    let logins: [(&str, &str, fn(usize) -> (String, &'static str)); 3] = [
+    let logins: [(&str, &str, LoginInput); 3] = [
         ("login", "SUCCESS", |i| (user_mobile(i % USERS), PASSWORD)),
         ("wrong", "IDAAS.SDK.LOGIN.0002", |i| (user_mobile(i % USERS), "Wrong-pass1")),
         ("unknown", "IDAAS.SDK.LOGIN.0002", |i| (format!("+86139{i:08}"), PASSWORD)),
