@@ -59,16 +59,24 @@ struct Args {
 fn main() -> Result<(), String> {
     let args = Args::parse();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let phase = Duration::from_secs(if args.quick { 3 } else { 10 });
+    // Each rate phase: `rounds` windows of `window`, each between two windows
+    // of the limit.
+    let (rounds, window) = if args.quick { (3, Duration::from_secs(1)) } else { (5, Duration::from_secs(2)) };
     let flood = Duration::from_secs(if args.quick { 5 } else { 10 });
     let concurrency = args.concurrency.unwrap_or(4 * cores).max(2 * cores);
     let hashing = HashingConfig::default();
-    let limits = Limits::new(&hashing, cores, phase / 2)?;
+    let limits = Limits::new(&hashing, cores, window)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let server = runtime.block_on(Server::start(&args))?;
-    let plan =
-        Plan { concurrency, phase, flood, flood_connections: args.flood_connections, phases: args.phases.clone() };
+    let plan = Plan {
+        concurrency,
+        rounds,
+        window,
+        flood,
+        flood_connections: args.flood_connections,
+        phases: args.phases.clone(),
+    };
     let result = runtime.block_on(drive(&server, &limits, &plan));
     let peak = server.peak_rss_mib();
     runtime.block_on(server.stop(&args));
@@ -95,8 +103,6 @@ struct Limits {
     rsa: aws_lc_rs::signature::RsaKeyPair,
     ring: KeyRing,
     user: User,
-    hash_windows: std::sync::Mutex<Vec<f64>>,
-    sign_windows: std::sync::Mutex<Vec<f64>>,
 }
 
 impl Limits {
@@ -125,32 +131,17 @@ impl Limits {
             created_at: now,
             updated_at: now,
         };
-        Ok(Self {
-            cores,
-            window,
-            hasher,
-            password,
-            phc,
-            rsa,
-            ring,
-            user,
-            hash_windows: std::sync::Mutex::new(Vec::new()),
-            sign_windows: std::sync::Mutex::new(Vec::new()),
-        })
+        Ok(Self { cores, window, hasher, password, phc, rsa, ring, user })
     }
 
     /// argon2id verifications per second with the server's own code and
     /// parameters, on every core.
     fn hash(&self) -> f64 {
-        let rate = tokio::task::block_in_place(|| {
+        tokio::task::block_in_place(|| {
             parallel(self.cores, self.window, || {
                 self.hasher.verify_now(&self.password, &self.phc);
             })
-        });
-        if let Ok(mut w) = self.hash_windows.lock() {
-            w.push(rate);
-        }
-        rate
+        })
     }
 
     /// Raw RS256 signatures per second (aws-lc, key parsed once), on every
@@ -159,16 +150,12 @@ impl Limits {
         use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256};
         let message = [b'x'; 600];
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        let rate = tokio::task::block_in_place(|| {
+        tokio::task::block_in_place(|| {
             parallel(self.cores, self.window, || {
                 let mut sig = vec![0u8; self.rsa.public_key().modulus_len()];
                 let _ = self.rsa.sign(&RSA_PKCS1_SHA256, &rng, &message, &mut sig);
             })
-        });
-        if let Ok(mut w) = self.sign_windows.lock() {
-            w.push(rate);
-        }
-        rate
+        })
     }
 
     /// id_tokens per second through the server's own signing code.
@@ -180,15 +167,9 @@ impl Limits {
             })
         })
     }
-
-    fn mean(windows: &std::sync::Mutex<Vec<f64>>) -> f64 {
-        let w = windows.lock().map(|w| w.clone()).unwrap_or_default();
-        if w.is_empty() { 0.0 } else { w.iter().sum::<f64>() / w.len() as f64 }
-    }
 }
 
-fn ratio(rate: f64, before: f64, after: f64) -> f64 {
-    let limit = (before + after) / 2.0;
+fn ratio(rate: f64, limit: f64) -> f64 {
     if limit > 0.0 { (rate / limit * 1000.0).round() / 1000.0 } else { 0.0 }
 }
 
@@ -350,7 +331,7 @@ fn cpu_ms(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) * 10.0
 }
 
-/// Server and driver CPU per answer during a phase, in milliseconds.
+/// Server and driver CPU used during a window, in milliseconds.
 struct CpuMeter {
     server: String,
     server_start: f64,
@@ -363,24 +344,19 @@ impl CpuMeter {
         Self { server_start: cpu_ms(&server), driver_start: cpu_ms("self"), server }
     }
 
-    fn per_op(&self, ops: f64) -> (f64, f64) {
-        if ops <= 0.0 {
-            return (0.0, 0.0);
-        }
-        let server = (cpu_ms(&self.server) - self.server_start) / ops;
-        let driver = (cpu_ms("self") - self.driver_start) / ops;
-        ((server * 100.0).round() / 100.0, (driver * 100.0).round() / 100.0)
+    /// Server and driver CPU used since the start, ms.
+    fn used(&self) -> (f64, f64) {
+        (cpu_ms(&self.server) - self.server_start, cpu_ms("self") - self.driver_start)
     }
 }
 
 /// Runs `tasks` concurrent loops of `op` for `span`; returns the rate of
 /// answers equal to `expect`, the latencies of those (ms), and the others.
-async fn rate_phase<F, Fut>(tasks: usize, span: Duration, expect: &'static str, op: F) -> (f64, Vec<f64>, u64)
+async fn rate_phase<F, Fut>(tasks: usize, span: Duration, expect: &'static str, op: Arc<F>) -> Window
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = String> + Send,
 {
-    let op = Arc::new(op);
     let started = Instant::now();
     let mut handles = Vec::new();
     for t in 0..tasks {
@@ -409,7 +385,79 @@ where
             latencies.extend(l);
         }
     }
-    (ok as f64 / started.elapsed().as_secs_f64(), latencies, other)
+    Window { ok, secs: started.elapsed().as_secs_f64(), latencies, other }
+}
+
+/// What one window of a phase answered.
+struct Window {
+    ok: u64,
+    secs: f64,
+    latencies: Vec<f64>,
+    other: u64,
+}
+
+/// What a phase measured against the machine's limit.
+struct Measured {
+    /// Expected answers per second.
+    rate: f64,
+    /// The limit's mean rate over the windows beside the phase's.
+    limit: f64,
+    /// Latencies of the expected answers, ms.
+    latencies: Vec<f64>,
+    /// Unexpected answers.
+    other: u64,
+    /// Server CPU per expected answer, ms (phase windows only).
+    server_ms: f64,
+    /// Load-driver CPU per expected answer, ms (phase windows only).
+    driver_ms: f64,
+}
+
+/// A phase against the machine's limit: `rounds` windows of the phase, each
+/// between two windows of the limit, with CPU metered in the phase windows.
+async fn interleaved<F, Fut>(
+    rounds: usize,
+    window: Duration,
+    tasks: usize,
+    server_pid: u32,
+    expect: &'static str,
+    limit: impl Fn() -> f64,
+    op: F,
+) -> Measured
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = String> + Send,
+{
+    let op = Arc::new(op);
+    let mut limits = vec![limit()];
+    let (mut ok, mut secs, mut latencies, mut other) = (0, 0.0, Vec::new(), 0);
+    let (mut server_cpu, mut driver_cpu) = (0.0, 0.0);
+    for round in 0..rounds {
+        // Different requests each round: offset the request numbers.
+        let shifted = {
+            let op = Arc::clone(&op);
+            let base = round * 1_000_000;
+            Arc::new(move |i: usize| op(base + i))
+        };
+        let meter = CpuMeter::start(server_pid);
+        let w = rate_phase(tasks, window, expect, shifted).await;
+        let (server, driver) = meter.used();
+        server_cpu += server;
+        driver_cpu += driver;
+        ok += w.ok;
+        secs += w.secs;
+        other += w.other;
+        latencies.extend(w.latencies);
+        limits.push(limit());
+    }
+    let per_op = |cpu: f64| if ok > 0 { (cpu / ok as f64 * 100.0).round() / 100.0 } else { 0.0 };
+    Measured {
+        rate: ok as f64 / secs.max(f64::EPSILON),
+        limit: limits.iter().sum::<f64>() / limits.len() as f64,
+        latencies,
+        other,
+        server_ms: per_op(server_cpu),
+        driver_ms: per_op(driver_cpu),
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -426,7 +474,8 @@ type LoginInput = fn(usize) -> (String, &'static str);
 /// What to run.
 struct Plan {
     concurrency: usize,
-    phase: Duration,
+    rounds: usize,
+    window: Duration,
     flood: Duration,
     flood_connections: usize,
     phases: Vec<String>,
@@ -454,50 +503,57 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
     let mut out = serde_json::Map::new();
     let pid = server.child.id();
     eprintln!(
-        "{concurrency} requests in flight, {:?} per phase, limits measured {:?} before and after each",
-        plan.phase, limits.window
+        "{concurrency} requests in flight; each phase {} windows of {:?}, each between two windows of the limit",
+        plan.rounds, plan.window
     );
 
     let logins: [(&str, &str, LoginInput); 3] = [
         ("login", "SUCCESS", |i| (user_mobile(i % USERS), PASSWORD)),
         ("wrong", "IDAAS.SDK.LOGIN.0002", |i| (user_mobile(i % USERS), "Wrong-pass1")),
-        ("unknown", "IDAAS.SDK.LOGIN.0002", |i| (format!("+86139{i:08}"), PASSWORD)),
+        ("unknown", "IDAAS.SDK.LOGIN.0002", |i| (format!("+86139{:08}", i % 100_000_000), PASSWORD)),
     ];
-    let mut hash_before = None;
+    let mut hash_limits = Vec::new();
     for (name, expect, input) in logins {
         if !plan.runs(name) {
             continue;
         }
-        let before = match hash_before {
-            Some(rate) => rate,
-            None => limits.hash(),
-        };
-        let meter = CpuMeter::start(pid);
         let (a, c) = (Arc::clone(&api), client.clone());
-        let (rate, mut latencies, other) = rate_phase(concurrency, plan.phase, expect, move |i| {
-            let (a, c) = (Arc::clone(&a), c.clone());
-            let (mobile, password) = input(i);
-            async move { a.login(&c, &mobile, password).await }
-        })
+        let Measured { rate, limit, mut latencies, other, server_ms, driver_ms } = interleaved(
+            plan.rounds,
+            plan.window,
+            concurrency,
+            pid,
+            expect,
+            || limits.hash(),
+            move |i| {
+                let (a, c) = (Arc::clone(&a), c.clone());
+                let (mobile, password) = input(i);
+                async move { a.login(&c, &mobile, password).await }
+            },
+        )
         .await;
-        let (server_ms, driver_ms) = meter.per_op(rate * plan.phase.as_secs_f64());
-        let after = limits.hash();
-        hash_before = Some(after);
+
+        hash_limits.push(limit);
         latencies.sort_by(f64::total_cmp);
         eprintln!(
-            "  {name}: {rate:.1}/s (others {other}); cpu per request: server {server_ms} ms, driver {driver_ms} ms; \
-             argon2id limit beside it {before:.1}/s, {after:.1}/s"
+            "  {name}: {rate:.1}/s against {limit:.1}/s (others {other}); cpu per request: server {server_ms} ms, driver {driver_ms} ms"
         );
         out.insert(format!("{name}_per_s"), json!(round1(rate)));
-        out.insert(format!("{name}_ratio"), json!(ratio(rate, before, after)));
+        out.insert(format!("{name}_hash_limit_per_s"), json!(round1(limit)));
+        out.insert(format!("{name}_ratio"), json!(ratio(rate, limit)));
         out.insert(format!("{name}_server_cpu_ms"), json!(server_ms));
-        out.insert(format!("{name}_driver_cpu_ms"), json!(driver_ms));
         if name == "login" {
             out.insert("login_p50_ms".into(), json!(percentile(&latencies, 0.5)));
             out.insert("login_p99_ms".into(), json!(percentile(&latencies, 0.99)));
+            out.insert("login_driver_cpu_ms".into(), json!(driver_ms));
         }
     }
-    out.insert("hash_limit_per_s".into(), json!(round1(Limits::mean(&limits.hash_windows))));
+    if !hash_limits.is_empty() {
+        out.insert(
+            "hash_limit_per_s".into(),
+            json!(round1(hash_limits.iter().sum::<f64>() / hash_limits.len() as f64)),
+        );
+    }
 
     if plan.runs("refresh") {
         let mut sessions = Vec::new();
@@ -508,35 +564,39 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
             sessions.push(body["session_token"].as_str().ok_or("session_token")?.to_owned());
         }
         let sessions = Arc::new(sessions);
-        let before = limits.sign();
-        let meter = CpuMeter::start(pid);
         let (a, c) = (Arc::clone(&api), client.clone());
-        let (refresh, _, other) = rate_phase(concurrency, plan.phase, "ok", move |i| {
-            let (a, c, s) = (Arc::clone(&a), c.clone(), Arc::clone(&sessions));
-            async move {
-                let token = &s[i % s.len()];
-                let sent = a.sdk(&c, "/sso/session-token/id-token").header("session-token", token).send().await;
-                match sent {
-                    Ok(r) if r.status().is_success() => match r.bytes().await {
-                        Ok(_) => "ok".to_owned(),
-                        Err(_) => "unreadable".to_owned(),
-                    },
-                    _ => "failed".to_owned(),
+        let Measured { rate: refresh, limit, other, server_ms, driver_ms, .. } = interleaved(
+            plan.rounds,
+            plan.window,
+            concurrency,
+            pid,
+            "ok",
+            || limits.sign(),
+            move |i| {
+                let (a, c, s) = (Arc::clone(&a), c.clone(), Arc::clone(&sessions));
+                async move {
+                    let token = &s[i % s.len()];
+                    let sent = a.sdk(&c, "/sso/session-token/id-token").header("session-token", token).send().await;
+                    match sent {
+                        Ok(r) if r.status().is_success() => match r.bytes().await {
+                            Ok(_) => "ok".to_owned(),
+                            Err(_) => "unreadable".to_owned(),
+                        },
+                        _ => "failed".to_owned(),
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
-        let (server_ms, driver_ms) = meter.per_op(refresh * plan.phase.as_secs_f64());
-        let after = limits.sign();
+
         eprintln!(
-            "  refresh: {refresh:.1}/s (others {other}); cpu per refresh: server {server_ms} ms, driver {driver_ms} ms; \
-             RS256 limit beside it {before:.1}/s, {after:.1}/s"
+            "  refresh: {refresh:.1}/s against {limit:.1}/s raw RS256 (others {other}); cpu per refresh: server {server_ms} ms, driver {driver_ms} ms"
         );
         out.insert("refresh_per_s".into(), json!(round1(refresh)));
-        out.insert("refresh_ratio".into(), json!(ratio(refresh, before, after)));
+        out.insert("sign_limit_per_s".into(), json!(round1(limit)));
+        out.insert("refresh_ratio".into(), json!(ratio(refresh, limit)));
         out.insert("refresh_server_cpu_ms".into(), json!(server_ms));
         out.insert("refresh_driver_cpu_ms".into(), json!(driver_ms));
-        out.insert("sign_limit_per_s".into(), json!(round1(Limits::mean(&limits.sign_windows))));
         out.insert("id_token_sign_per_s".into(), json!(round1(limits.id_tokens())));
     }
 
