@@ -43,6 +43,7 @@ pub fn router(ciam: Ciam) -> Router {
         .route("/.well-known/openid-configuration", get(openid_configuration))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -54,6 +55,14 @@ async fn not_found(request: Request) -> Response {
 
 async fn method_not_allowed(request: Request) -> Response {
     ApiError::code(ErrorCode::MethodNotAllowed, sdk::lang_of(request.headers())).into_response()
+}
+
+/// The OpenAPI 3.1 document of this API.
+pub const OPENAPI: &str = include_str!("../api/openapi.json");
+
+/// `GET /openapi.json`.
+async fn openapi() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 #[derive(Serialize)]

@@ -10,6 +10,7 @@ mod admin;
 mod cluster;
 mod flows;
 mod login;
+mod openapi;
 mod robustness;
 
 /// Declares each listed `async fn(Backend)` as a test on both backends.
