@@ -105,6 +105,11 @@ pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
+/// Jobs admitted to the pool per worker: the one running and one waiting
+/// behind it, so a worker finds its next job ready instead of sleeping until
+/// a caller is woken to hand it one. A waiting job holds no argon2 memory.
+const JOBS_PER_WORKER: usize = 2;
+
 /// A unit of work for the hashing threads.
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -172,7 +177,7 @@ impl PasswordHasher {
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
-                gate: Arc::new(Semaphore::new(workers)),
+                gate: Arc::new(Semaphore::new(workers * JOBS_PER_WORKER)),
                 waiting: AtomicUsize::new(0),
                 max_queue: config.queue,
                 max_wait: config.max_wait,
@@ -237,7 +242,7 @@ impl PasswordHasher {
             }
         };
         // A permit is held for each job in the channel or running, so the
-        // channel never holds more than `workers` jobs and one is always free.
+        // channel never holds more than `JOBS_PER_WORKER × workers` jobs.
         let (done, result) = tokio::sync::oneshot::channel();
         let work: Job = Box::new(move || {
             let _ = done.send(job());
@@ -395,7 +400,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_pool_with_no_queue_refuses_at_once() {
         let hasher = PasswordHasher::new(&small()).expect("hasher");
-        let held = hasher.inner.gate.clone().acquire_owned().await.expect("permit");
+        let held = hasher.inner.gate.clone().acquire_many_owned(JOBS_PER_WORKER as u32).await.expect("permits");
         let pw = Password::new("x".into());
         assert!(matches!(hasher.hash(&pw).await, Err(CiamError::Overloaded)));
         drop(held);

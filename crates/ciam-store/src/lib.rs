@@ -19,8 +19,10 @@ pub use sql::SqlStore;
 /// Pool sizing and time bounds.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
-    /// Connections in the pool.
-    pub max_connections: u32,
+    /// Connections in the pool; `None` picks the backend's default: 2 for
+    /// SQLite (it runs one write at a time, and every extra connection's page
+    /// cache is invalidated by each write), 10 for PostgreSQL.
+    pub max_connections: Option<u32>,
     /// The longest a call waits for a connection (and, on PostgreSQL, for a
     /// statement) before it fails with a backend error.
     pub timeout: Duration,
@@ -28,7 +30,7 @@ pub struct DbOptions {
 
 impl Default for DbOptions {
     fn default() -> Self {
-        Self { max_connections: 10, timeout: Duration::from_secs(3) }
+        Self { max_connections: None, timeout: Duration::from_secs(3) }
     }
 }
 
@@ -107,7 +109,7 @@ async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sq
         .foreign_keys(true)
         .busy_timeout(options.timeout);
     let pool = SqlitePoolOptions::new()
-        .max_connections(options.max_connections)
+        .max_connections(options.max_connections.unwrap_or(2))
         .acquire_timeout(options.timeout)
         .connect_with(connect)
         .await
@@ -123,7 +125,7 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::
         .application_name("ciam")
         .options([("statement_timeout", statement_timeout.as_str()), ("lock_timeout", statement_timeout.as_str())]);
     let pool = PgPoolOptions::new()
-        .max_connections(options.max_connections)
+        .max_connections(options.max_connections.unwrap_or(10))
         .acquire_timeout(options.timeout)
         .connect_with(connect)
         .await

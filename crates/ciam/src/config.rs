@@ -41,7 +41,7 @@ pub struct Config {
     /// state_token lifetime, seconds.
     pub state_token_ttl: i64,
     /// Database connections per instance.
-    pub db_max_connections: u32,
+    pub db_max_connections: Option<u32>,
     /// Longest wait for a database connection or statement, milliseconds.
     pub db_timeout_ms: u64,
     /// Log filter (`tracing` syntax), e.g. `info` or `ciam=debug`.
@@ -65,7 +65,7 @@ impl Default for Config {
             hash_queue: hashing.queue,
             hash_max_wait_ms: hashing.max_wait.as_millis() as u64,
             state_token_ttl: 600,
-            db_max_connections: 10,
+            db_max_connections: None,
             db_timeout_ms: 3000,
             log: "info".into(),
         }
@@ -130,7 +130,11 @@ impl Config {
         parse_env("hash_queue", &mut self.hash_queue)?;
         parse_env("hash_max_wait_ms", &mut self.hash_max_wait_ms)?;
         parse_env("state_token_ttl", &mut self.state_token_ttl)?;
-        parse_env("db_max_connections", &mut self.db_max_connections)?;
+        if let Some(v) = env_var("db_max_connections") {
+            let n =
+                v.trim().parse().map_err(|_| ConfigError(format!("CIAM_DB_MAX_CONNECTIONS = {v:?} is not valid")))?;
+            self.db_max_connections = Some(n);
+        }
         parse_env("db_timeout_ms", &mut self.db_timeout_ms)?;
         parse_env("log", &mut self.log)?;
         Ok(())
@@ -141,7 +145,7 @@ impl Config {
         if self.state_token_ttl <= 0 {
             return Err(ConfigError("state_token_ttl must be positive".into()));
         }
-        if self.db_max_connections == 0 {
+        if self.db_max_connections == Some(0) {
             return Err(ConfigError("db_max_connections must be positive".into()));
         }
         if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
