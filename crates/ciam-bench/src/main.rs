@@ -45,9 +45,13 @@ struct Args {
     /// The `ciam` binary (default: the one beside this program).
     #[arg(long)]
     server: Option<PathBuf>,
-    /// Requests in flight in the rate phases (default: 4 × cores).
+    /// Requests in flight in the login phases (default: 4 × cores).
     #[arg(long)]
     concurrency: Option<usize>,
+    /// Requests in flight in the refresh phase (default: 32 × cores): a
+    /// refresh is short, so saturating the server takes more of them.
+    #[arg(long)]
+    refresh_concurrency: Option<usize>,
     /// Connections in the flood.
     #[arg(long, default_value_t = 1000)]
     flood_connections: usize,
@@ -71,6 +75,7 @@ fn main() -> Result<(), String> {
     let server = runtime.block_on(Server::start(&args))?;
     let plan = Plan {
         concurrency,
+        refresh_concurrency: args.refresh_concurrency.unwrap_or(32 * cores).max(1),
         rounds,
         window,
         flood,
@@ -474,6 +479,7 @@ type LoginInput = fn(usize) -> (String, &'static str);
 /// What to run.
 struct Plan {
     concurrency: usize,
+    refresh_concurrency: usize,
     rounds: usize,
     window: Duration,
     flood: Duration,
@@ -490,7 +496,7 @@ impl Plan {
 async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, String> {
     let concurrency = plan.concurrency;
     let client =
-        reqwest::Client::builder().pool_max_idle_per_host(concurrency * 2).build().map_err(|e| e.to_string())?;
+        reqwest::Client::builder().pool_max_idle_per_host(2 * concurrency.max(plan.refresh_concurrency)).build().map_err(|e| e.to_string())?;
     let mut api = Api { client: client.clone(), base: server.base.clone(), client_id: String::new() };
     let app = api.admin(reqwest::Method::POST, "/apps", json!({"name": "bench"})).await?;
     api.client_id = app["client_id"].as_str().ok_or("client_id")?.to_owned();
@@ -557,8 +563,8 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
 
     if plan.runs("refresh") {
         let mut sessions = Vec::new();
-        for i in 0..concurrency {
-            let body = json!({"mobile": user_mobile(i % USERS), "password": PASSWORD});
+        for i in 0..USERS {
+            let body = json!({"mobile": user_mobile(i), "password": PASSWORD});
             let sent = api.sdk(&client, "/login/mobile-pwd").json(&body).send().await;
             let body: Value = sent.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
             sessions.push(body["session_token"].as_str().ok_or("session_token")?.to_owned());
@@ -568,7 +574,7 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
         let Measured { rate: refresh, limit, other, server_ms, driver_ms, .. } = interleaved(
             plan.rounds,
             plan.window,
-            concurrency,
+            plan.refresh_concurrency,
             pid,
             "ok",
             || limits.sign(),
@@ -593,6 +599,7 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
             "  refresh: {refresh:.1}/s against {limit:.1}/s raw RS256 (others {other}); cpu per refresh: server {server_ms} ms, driver {driver_ms} ms"
         );
         out.insert("refresh_per_s".into(), json!(round1(refresh)));
+        out.insert("refresh_concurrency".into(), json!(plan.refresh_concurrency));
         out.insert("sign_limit_per_s".into(), json!(round1(limit)));
         out.insert("refresh_ratio".into(), json!(ratio(refresh, limit)));
         out.insert("refresh_server_cpu_ms".into(), json!(server_ms));
