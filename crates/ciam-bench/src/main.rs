@@ -495,8 +495,10 @@ impl Plan {
 
 async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, String> {
     let concurrency = plan.concurrency;
-    let client =
-        reqwest::Client::builder().pool_max_idle_per_host(2 * concurrency.max(plan.refresh_concurrency)).build().map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(2 * concurrency.max(plan.refresh_concurrency))
+        .build()
+        .map_err(|e| e.to_string())?;
     let mut api = Api { client: client.clone(), base: server.base.clone(), client_id: String::new() };
     let app = api.admin(reqwest::Method::POST, "/apps", json!({"name": "bench"})).await?;
     api.client_id = app["client_id"].as_str().ok_or("client_id")?.to_owned();

@@ -222,6 +222,20 @@ impl Ciam {
         }
     }
 
+    /// The user a grant is for, who must still exist and be enabled.
+    async fn grant_user(&self, grant: &StateGrant, audit: &mut AuditEvent) -> Result<User, CiamError> {
+        let user = self
+            .store()
+            .get_user(&grant.user_id)
+            .await?
+            .ok_or_else(|| CiamError::refused(ErrorCode::StateTokenInvalid))?;
+        audit.mobile = Some(user.mobile.clone());
+        if user.disabled {
+            return Err(CiamError::refused(ErrorCode::UserDisabled));
+        }
+        Ok(user)
+    }
+
     /// `POST /api/v2/sdk/pwd/update`.
     pub async fn update_password(
         &self,
@@ -240,15 +254,7 @@ impl Ciam {
         if new_password.is_empty() {
             return Err(CiamError::refused(ErrorCode::NewPasswordEmpty));
         }
-        let user = self
-            .store()
-            .get_user(&grant.user_id)
-            .await?
-            .ok_or_else(|| CiamError::refused(ErrorCode::StateTokenInvalid))?;
-        audit.mobile = Some(user.mobile.clone());
-        if user.disabled {
-            return Err(CiamError::refused(ErrorCode::UserDisabled));
-        }
+        let user = self.grant_user(&grant, audit).await?;
 
         // A state_token lets its holder guess the old password, so those
         // guesses count against the same lock as logins.
@@ -307,15 +313,7 @@ impl Ciam {
         if grant.flow != Flow::PasswordWarn {
             return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
         }
-        let user = self
-            .store()
-            .get_user(&grant.user_id)
-            .await?
-            .ok_or_else(|| CiamError::refused(ErrorCode::StateTokenInvalid))?;
-        audit.mobile = Some(user.mobile.clone());
-        if user.disabled {
-            return Err(CiamError::refused(ErrorCode::UserDisabled));
-        }
+        let user = self.grant_user(&grant, audit).await?;
         if self.store().take_state_grant(&digest, now, &[Flow::PasswordWarn]).await?.is_none() {
             return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
         }

@@ -79,7 +79,15 @@ RETURNING failures, locked_until";
 
 macro_rules! sql_store {
     ($db:ty) => {
-        impl SqlStore<$db> {
+                impl SqlStore<$db> {
+            /// Runs one statement on the pool; returns how many rows it touched.
+            async fn affected<'q>(
+                &self,
+                query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            ) -> StoreResult<u64> {
+                Ok(query.execute(&self.pool).await.map_err(db_err)?.rows_affected())
+            }
+
             /// Wraps a migrated pool and starts its audit writer: events from
             /// concurrent calls are committed together, one transaction (and
             /// one fsync) for all that arrived while the previous one ran.
@@ -221,7 +229,7 @@ macro_rules! sql_store {
         #[async_trait]
         impl Store for SqlStore<$db> {
             async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+                self.affected(sqlx::query("SELECT 1")).await?;
                 Ok(())
             }
 
@@ -235,27 +243,21 @@ macro_rules! sql_store {
             }
 
             async fn put_setting(&self, name: &str, value: &str) -> StoreResult<()> {
-                sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
+                self.affected(sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
                     .bind(name)
-                    .bind(value)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+                    .bind(value)).await?;
                 Ok(())
             }
 
             async fn put_setting_if_absent(&self, name: &str, value: &str) -> StoreResult<bool> {
-                let done = sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                let done = self.affected(sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
                     .bind(name)
-                    .bind(value)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
+                    .bind(value)).await?;
+                Ok(done == 1)
             }
 
             async fn insert_app(&self, app: &App) -> StoreResult<()> {
-                sqlx::query(&format!("INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                self.affected(sqlx::query(&format!("INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
                     .bind(&app.client_id)
                     .bind(&app.name)
                     .bind(app.enabled)
@@ -263,10 +265,7 @@ macro_rules! sql_store {
                     .bind(app.access.as_str())
                     .bind(app.session_ttl)
                     .bind(app.id_token_ttl)
-                    .bind(app.created_at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+                    .bind(app.created_at)).await?;
                 Ok(())
             }
 
@@ -288,7 +287,7 @@ macro_rules! sql_store {
             }
 
             async fn update_app(&self, app: &App) -> StoreResult<bool> {
-                let done = sqlx::query(
+                let done = self.affected(sqlx::query(
                     "UPDATE apps SET name = $2, enabled = $3, password_expiry_check = $4, access = $5, \
                      session_ttl = $6, id_token_ttl = $7 WHERE client_id = $1",
                 )
@@ -298,40 +297,28 @@ macro_rules! sql_store {
                 .bind(app.password_expiry_check)
                 .bind(app.access.as_str())
                 .bind(app.session_ttl)
-                .bind(app.id_token_ttl)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
+                .bind(app.id_token_ttl)).await?;
+                Ok(done == 1)
             }
 
             async fn delete_app(&self, client_id: &str) -> StoreResult<bool> {
-                let done = sqlx::query("DELETE FROM apps WHERE client_id = $1")
-                    .bind(client_id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
+                let done = self.affected(sqlx::query("DELETE FROM apps WHERE client_id = $1")
+                    .bind(client_id)).await?;
+                Ok(done == 1)
             }
 
             async fn add_member(&self, client_id: &str, user_id: &str) -> StoreResult<()> {
-                sqlx::query("INSERT INTO app_members (client_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                self.affected(sqlx::query("INSERT INTO app_members (client_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                     .bind(client_id)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+                    .bind(user_id)).await?;
                 Ok(())
             }
 
             async fn remove_member(&self, client_id: &str, user_id: &str) -> StoreResult<bool> {
-                let done = sqlx::query("DELETE FROM app_members WHERE client_id = $1 AND user_id = $2")
+                let done = self.affected(sqlx::query("DELETE FROM app_members WHERE client_id = $1 AND user_id = $2")
                     .bind(client_id)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
+                    .bind(user_id)).await?;
+                Ok(done == 1)
             }
 
             async fn is_member(&self, client_id: &str, user_id: &str) -> StoreResult<bool> {
@@ -345,7 +332,7 @@ macro_rules! sql_store {
             }
 
             async fn insert_user(&self, user: &User) -> StoreResult<()> {
-                sqlx::query(&format!(
+                self.affected(sqlx::query(&format!(
                     "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                 ))
                 .bind(&user.id)
@@ -357,10 +344,7 @@ macro_rules! sql_store {
                 .bind(&user.password_hash)
                 .bind(user.password_changed_at)
                 .bind(user.created_at)
-                .bind(user.updated_at)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
+                .bind(user.updated_at)).await?;
                 Ok(())
             }
 
@@ -397,7 +381,7 @@ macro_rules! sql_store {
             }
 
             async fn update_user(&self, user: &User) -> StoreResult<bool> {
-                let done = sqlx::query(
+                let done = self.affected(sqlx::query(
                     "UPDATE users SET mobile = $2, user_name = $3, name = $4, email = $5, disabled = $6, \
                      password_changed_at = $7, updated_at = $8 WHERE id = $1",
                 )
@@ -408,20 +392,14 @@ macro_rules! sql_store {
                 .bind(&user.email)
                 .bind(user.disabled)
                 .bind(user.password_changed_at)
-                .bind(user.updated_at)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
+                .bind(user.updated_at)).await?;
+                Ok(done == 1)
             }
 
             async fn delete_user(&self, id: &str) -> StoreResult<bool> {
-                let done = sqlx::query("DELETE FROM users WHERE id = $1")
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
+                let done = self.affected(sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(id)).await?;
+                Ok(done == 1)
             }
 
             async fn set_password(&self, user_id: &str, hash: &str, changed_at: UnixTime, keep: u32) -> StoreResult<bool> {
@@ -465,13 +443,10 @@ macro_rules! sql_store {
             }
 
             async fn upgrade_password_hash(&self, user_id: &str, old: &str, new: &str) -> StoreResult<()> {
-                sqlx::query("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2")
+                self.affected(sqlx::query("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2")
                     .bind(user_id)
                     .bind(old)
-                    .bind(new)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+                    .bind(new)).await?;
                 Ok(())
             }
 
@@ -539,26 +514,20 @@ macro_rules! sql_store {
             }
 
             async fn clear_failures(&self, key: &str) -> StoreResult<()> {
-                sqlx::query("DELETE FROM login_failures WHERE lock_key = $1")
-                    .bind(key)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+                self.affected(sqlx::query("DELETE FROM login_failures WHERE lock_key = $1")
+                    .bind(key)).await?;
                 Ok(())
             }
 
             async fn insert_session(&self, digest: &str, session: &Session, now: UnixTime) -> StoreResult<()> {
-                sqlx::query(
+                self.affected(sqlx::query(
                     "INSERT INTO sessions (token_digest, user_id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(digest)
                 .bind(&session.user_id)
                 .bind(&session.client_id)
                 .bind(now)
-                .bind(session.expires_at)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
+                .bind(session.expires_at)).await?;
                 Ok(())
             }
 
@@ -604,35 +573,26 @@ macro_rules! sql_store {
             }
 
             async fn delete_session(&self, digest: &str) -> StoreResult<bool> {
-                let done = sqlx::query("DELETE FROM sessions WHERE token_digest = $1")
-                    .bind(digest)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
+                let done = self.affected(sqlx::query("DELETE FROM sessions WHERE token_digest = $1")
+                    .bind(digest)).await?;
+                Ok(done == 1)
             }
 
             async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
-                let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(done.rows_affected())
+                let done = self.affected(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user_id)).await?;
+                Ok(done)
             }
 
             async fn insert_state_grant(&self, digest: &str, grant: &StateGrant) -> StoreResult<()> {
-                sqlx::query(
+                self.affected(sqlx::query(
                     "INSERT INTO state_grants (token_digest, user_id, client_id, flow, expires_at) VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(digest)
                 .bind(&grant.user_id)
                 .bind(&grant.client_id)
                 .bind(grant.flow.as_str())
-                .bind(grant.expires_at)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
+                .bind(grant.expires_at)).await?;
                 Ok(())
             }
 
@@ -700,17 +660,14 @@ macro_rules! sql_store {
             }
 
             async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
-                sqlx::query(
+                self.affected(sqlx::query(
                     "INSERT INTO signing_keys (kid, private_pkcs8, created_at, retired_at, publish_until) VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(&key.kid)
                 .bind(&key.private_pkcs8)
                 .bind(key.created_at)
                 .bind(key.retired_at)
-                .bind(key.publish_until)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
+                .bind(key.publish_until)).await?;
                 Ok(())
             }
 
@@ -774,13 +731,10 @@ macro_rules! sql_store {
             }
 
             async fn insert_password_history(&self, entry: &HistoryEntry) -> StoreResult<()> {
-                sqlx::query("INSERT INTO password_history (user_id, password_hash, replaced_at) VALUES ($1, $2, $3)")
+                self.affected(sqlx::query("INSERT INTO password_history (user_id, password_hash, replaced_at) VALUES ($1, $2, $3)")
                     .bind(&entry.user_id)
                     .bind(&entry.password_hash)
-                    .bind(entry.replaced_at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+                    .bind(entry.replaced_at)).await?;
                 Ok(())
             }
 
@@ -826,7 +780,7 @@ macro_rules! sql_store {
                     "DELETE FROM state_grants WHERE expires_at <= $1",
                     "DELETE FROM login_failures WHERE locked_until IS NOT NULL AND locked_until <= $1",
                 ] {
-                    total += sqlx::query(sql).bind(now).execute(&self.pool).await.map_err(db_err)?.rows_affected();
+                    total += self.affected(sqlx::query(sql).bind(now)).await?;
                 }
                 Ok(total)
             }

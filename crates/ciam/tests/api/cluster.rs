@@ -91,19 +91,7 @@ async fn three_processes_started_together_share_one_lockout() {
             device(http.post(url), &client_id).json(&json!({"mobile": "+86 152 0000 0000", "password": "Wrong-pass1"}));
         tasks.push(tokio::spawn(async move { read(req.send().await.expect("request")).await }));
     }
-    let mut remaining = Vec::new();
-    for task in tasks {
-        let (status, body) = task.await.expect("task");
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        match body["error_code"].as_str() {
-            Some("IDAAS.SDK.LOGIN.0002") => {
-                let msg = body["error_msg"].as_str().expect("msg");
-                remaining.push(msg.rsplit(' ').next().expect("n").parse::<u32>().expect("number"));
-            }
-            Some("IDAAS.SDK.LOGIN.0001") => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let (remaining, _) = crate::helpers::tally_failures(tasks).await;
     let distinct: HashSet<u32> = remaining.iter().copied().collect();
     assert_eq!(distinct.len(), remaining.len(), "a count was given twice across instances: {remaining:?}");
     assert!(remaining.len() <= 9, "{remaining:?}");

@@ -286,3 +286,23 @@ pub fn verify_with_jwks(token: &str, jwks: &Value) -> Result<(Value, Value), Str
         .map_err(|_| "bad signature".to_string())?;
     Ok((header, claims))
 }
+
+/// Collects concurrent failed logins: the "Remaining times" each
+/// `LOGIN.0002` gave, and how many answered `LOGIN.0001`. Any other answer
+/// fails the test.
+pub async fn tally_failures(tasks: Vec<tokio::task::JoinHandle<(StatusCode, Value)>>) -> (Vec<u32>, usize) {
+    let (mut remaining, mut locked) = (Vec::new(), 0);
+    for task in tasks {
+        let (status, body) = task.await.expect("task");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        match body["error_code"].as_str() {
+            Some("IDAAS.SDK.LOGIN.0002") => {
+                let msg = body["error_msg"].as_str().expect("msg");
+                remaining.push(msg.rsplit(' ').next().expect("count").parse::<u32>().expect("number"));
+            }
+            Some("IDAAS.SDK.LOGIN.0001") => locked += 1,
+            other => panic!("unexpected {other:?}: {body}"),
+        }
+    }
+    (remaining, locked)
+}

@@ -267,20 +267,7 @@ async fn concurrent_failures_are_counted_once_each(backend: Backend) {
             .json(&json!({"mobile": "15200000000", "password": "Wrong-pass1"}));
         tasks.push(tokio::spawn(async move { read(req.send().await.expect("request")).await }));
     }
-    let mut remaining = Vec::new();
-    let mut locked = 0;
-    for task in tasks {
-        let (status, body) = task.await.expect("task");
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        match body["error_code"].as_str() {
-            Some("IDAAS.SDK.LOGIN.0002") => {
-                let msg = body["error_msg"].as_str().expect("msg");
-                remaining.push(msg.rsplit(' ').next().expect("count").parse::<u32>().expect("number"));
-            }
-            Some("IDAAS.SDK.LOGIN.0001") => locked += 1,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let (remaining, locked) = crate::helpers::tally_failures(tasks).await;
     let distinct: HashSet<u32> = remaining.iter().copied().collect();
     assert_eq!(distinct.len(), remaining.len(), "no count given twice: {remaining:?}");
     assert!(remaining.len() <= 9, "{remaining:?}");
