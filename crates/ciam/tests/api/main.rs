@@ -7,6 +7,7 @@
 mod helpers;
 
 mod admin;
+mod cli;
 mod cluster;
 mod flows;
 mod login;

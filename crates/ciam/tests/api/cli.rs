@@ -1,0 +1,78 @@
+//! The operator command line acts on the same database as the server.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::helpers::{ADMIN_TOKEN, Backend, PASSWORD, TestApp, TestDatabase, assert_error};
+
+/// Runs `ciam ARGS` on `database_url`, feeding `stdin`; returns stdout.
+fn ciam(database_url: &str, args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ciam"))
+        .args(args)
+        .env("CIAM_DATABASE_URL", database_url)
+        .env("CIAM_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ciam");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "ciam {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_manage_apps_users_locks_and_the_admin_token_without_http() {
+    let db = std::sync::Arc::new(TestDatabase::create(Backend::Sqlite).await);
+    let app: Value = serde_json::from_str(&ciam(&db.url, &["app", "create", "--name", "Shop"], "")).expect("json");
+    let client_id = app["client_id"].as_str().expect("client_id").to_owned();
+    assert_eq!(client_id.len(), 32);
+    let user: Value = serde_json::from_str(&ciam(
+        &db.url,
+        &["user", "create", "--mobile", "+86 152 0000 0000", "--user-name", "alice"],
+        &format!("{PASSWORD}\n"),
+    ))
+    .expect("json");
+    assert_eq!(user["mobile"], "+8615200000000");
+    let apps: Value = serde_json::from_str(&ciam(&db.url, &["app", "list"], "")).expect("json");
+    assert_eq!(apps[0]["client_id"], client_id.as_str());
+
+    let config = ciam::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: Some(db.url.clone()),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        ..ciam::Config::default()
+    };
+    let server = TestApp::start(config, std::sync::Arc::clone(&db)).await;
+    server.login_ok(&client_id, "15200000000", PASSWORD).await;
+    server.set_lockout(1, 1800).await;
+    let locked = server.login(&client_id, "15200000000", "Wrong-pass1").await;
+    assert_error(&locked, 400, "IDAAS.SDK.LOGIN.0001", None);
+    let unlocked: Value =
+        serde_json::from_str(&ciam(&db.url, &["user", "unlock", "--mobile", "152 0000 0000"], "")).expect("json");
+    assert_eq!(unlocked["unlocked"], "+8615200000000");
+    server.login_ok(&client_id, "15200000000", PASSWORD).await;
+
+    // A reset admin token replaces the configured one at once.
+    let token = ciam(&db.url, &["admin-token", "reset"], "");
+    let token = token.trim();
+    assert_eq!(token.len(), 48);
+    let old =
+        server.client.get(server.url("/api/v2/admin/apps")).bearer_auth(ADMIN_TOKEN).send().await.expect("request");
+    assert_eq!(old.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let new = server.client.get(server.url("/api/v2/admin/apps")).bearer_auth(token).send().await.expect("request");
+    assert_eq!(new.status(), reqwest::StatusCode::OK);
+
+    // A key rotated from the command line reaches the running server's JWKS.
+    let rotated: Value = serde_json::from_str(&ciam(&db.url, &["keys", "rotate"], "")).expect("json");
+    let kid = rotated["kid"].as_str().expect("kid").to_owned();
+    let started = std::time::Instant::now();
+    while server.jwks().await["keys"][0]["kid"] != kid.as_str() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "rotation not picked up");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(server.jwks().await["keys"].as_array().map(Vec::len), Some(2));
+}
