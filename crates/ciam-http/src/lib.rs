@@ -27,6 +27,11 @@ pub struct AppState {
     pub ciam: Ciam,
 }
 
+/// Every request is answered within this, whatever waits it meets on the
+/// way (database, hashing queue): past it the answer is
+/// `IDAAS.SDK.COM.0002`. The contract's bound is 5 seconds.
+pub const REQUEST_DEADLINE: Duration = Duration::from_millis(4500);
+
 /// The whole HTTP API.
 pub fn router(ciam: Ciam) -> Router {
     let state = AppState { ciam };
@@ -46,7 +51,20 @@ pub fn router(ciam: Ciam) -> Router {
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(deadline))
         .with_state(state)
+}
+
+/// Answers `COM.0002` when a request outlives [`REQUEST_DEADLINE`]. Work
+/// already handed off (a hash on its thread, a queued audit event) still
+/// completes; only the wait is cut.
+async fn deadline(request: Request, next: axum::middleware::Next) -> Response {
+    let lang = sdk::lang_of(request.headers());
+    match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::from_ciam(ciam_core::CiamError::Internal("request deadline exceeded".into()), lang)
+            .into_response(),
+    }
 }
 
 async fn not_found(request: Request) -> Response {

@@ -5,6 +5,7 @@
 //! refusal, is written to the audit log before it is sent.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
@@ -101,6 +102,17 @@ impl SdkCall {
     }
 }
 
+/// How long an SDK call may work before it gives up with `COM.0002`; the
+/// rest of [`crate::REQUEST_DEADLINE`] is left for writing its audit event.
+const WORK_DEADLINE: Duration = Duration::from_secs(4);
+
+/// Runs a call's work within [`WORK_DEADLINE`].
+async fn within_deadline<T>(work: impl Future<Output = Result<T, CiamError>>) -> Result<T, CiamError> {
+    tokio::time::timeout(WORK_DEADLINE, work)
+        .await
+        .unwrap_or_else(|_| Err(CiamError::Internal("request deadline exceeded".into())))
+}
+
 /// Reads a JSON object body: content type, size, syntax, shape.
 pub(crate) async fn read_json<T: DeserializeOwned>(parts: &Parts, body: Body) -> Result<T, CiamError> {
     let is_json = parts
@@ -183,14 +195,14 @@ struct LoginBody {
 pub(crate) async fn login_mobile_password(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let mut call = SdkCall::new(&state, &parts, "login.mobile_pwd");
-    let result = async {
+    let result = within_deadline(async {
         let app = call.app(&state, &parts.headers).await?;
         let body: LoginBody = read_json(&parts, body).await?;
         let password = Password::new(body.password.unwrap_or_default());
         let mobile = body.mobile.unwrap_or_default();
         let outcome = state.ciam.login_mobile_password(&app, &mobile, &password, call.lang, &mut call.audit).await?;
         Ok(outcome_body(outcome))
-    }
+    })
     .await;
     call.finish(&state, result).await
 }
@@ -208,7 +220,7 @@ struct UpdateBody {
 pub(crate) async fn update_password(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let mut call = SdkCall::new(&state, &parts, "pwd.update");
-    let result = async {
+    let result = within_deadline(async {
         let app = call.app(&state, &parts.headers).await?;
         let token = header_text(&parts.headers, "x-state-token")
             .ok_or_else(|| CiamError::refused(ErrorCode::StateTokenInvalid))?;
@@ -217,7 +229,7 @@ pub(crate) async fn update_password(State(state): State<AppState>, request: Requ
         let new = Password::new(body.new_password.unwrap_or_default());
         let outcome = state.ciam.update_password(&app, &token, &old, &new, &mut call.audit).await?;
         Ok(outcome_body(outcome))
-    }
+    })
     .await;
     call.finish(&state, result).await
 }
@@ -226,13 +238,13 @@ pub(crate) async fn update_password(State(state): State<AppState>, request: Requ
 pub(crate) async fn skip_password_update(State(state): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let mut call = SdkCall::new(&state, &parts, "pwd.skip_update");
-    let result = async {
+    let result = within_deadline(async {
         let app = call.app(&state, &parts.headers).await?;
         let token = header_text(&parts.headers, "x-state-token")
             .ok_or_else(|| CiamError::refused(ErrorCode::StateTokenInvalid))?;
         let outcome = state.ciam.skip_password_update(&app, &token, &mut call.audit).await?;
         Ok(outcome_body(outcome))
-    }
+    })
     .await;
     call.finish(&state, result).await
 }
@@ -241,13 +253,13 @@ pub(crate) async fn skip_password_update(State(state): State<AppState>, request:
 pub(crate) async fn refresh_id_token(State(state): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let mut call = SdkCall::new(&state, &parts, "sso.id_token");
-    let result = async {
+    let result = within_deadline(async {
         let app = call.app(&state, &parts.headers).await?;
         let token = header_text(&parts.headers, "session-token")
             .ok_or_else(|| CiamError::refused(ErrorCode::SessionTokenInvalid))?;
         let grant = state.ciam.refresh_id_token(&app, &token, &mut call.audit).await?;
         Ok(("SUCCESS".to_owned(), OutcomeBody::session(grant, None)))
-    }
+    })
     .await;
     call.finish(&state, result).await
 }
@@ -261,13 +273,13 @@ struct StatusBody {
 pub(crate) async fn logout(State(state): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let call = SdkCall::new(&state, &parts, "logout");
-    let result = async {
+    let result = within_deadline(async {
         call.app(&state, &parts.headers).await?;
         let token = header_text(&parts.headers, "session-token")
             .ok_or_else(|| CiamError::refused(ErrorCode::SessionTokenInvalid))?;
         state.ciam.logout(&token).await?;
         Ok(("SUCCESS".to_owned(), StatusBody { status: "SUCCESS" }))
-    }
+    })
     .await;
     call.finish(&state, result).await
 }

@@ -369,3 +369,43 @@ async fn saturated_hashing_pool_answers_com_0002(backend: Backend) {
     // The server serves normally right after.
     app.login_ok(&client, "15200000000", PASSWORD).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_comes_within_five_seconds() {
+    // One hashing worker, a long queue and wait, and a slow hash: the last
+    // of several logins would wait far past the deadline.
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.hash_workers = Some(1);
+        c.hash_queue = 100;
+        c.hash_max_wait_ms = 60_000;
+        c.argon2_t = 120;
+    })
+    .await;
+    let client = app.default_app().await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let req = app
+            .sdk(Method::POST, "/login/mobile-pwd", &client)
+            .json(&json!({"mobile": format!("1390000000{i}"), "password": "x"}));
+        tasks.push(tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let got = read(req.send().await.expect("request")).await;
+            (started.elapsed(), got)
+        }));
+    }
+    let mut busy = 0;
+    for task in tasks {
+        let (took, got) = task.await.expect("task");
+        assert!(took < std::time::Duration::from_secs(5), "answered after {took:?}");
+        match got.1["error_code"].as_str() {
+            Some("IDAAS.SDK.COM.0002") => busy += 1,
+            Some("IDAAS.SDK.LOGIN.0002") => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(busy > 0, "the slow queue must hit the deadline");
+    // The attempts cut by the deadline are in the audit log like any other.
+    let (_, events) = app.admin(Method::GET, "/audit-events?limit=100", None).await;
+    let audited = events.as_array().expect("list").iter().filter(|e| e["outcome"] == "IDAAS.SDK.COM.0002").count();
+    assert_eq!(audited, busy);
+}
