@@ -187,23 +187,30 @@ fn load(record: &SigningKeyRecord) -> Result<(LoadedKey, Jwk), CiamError> {
     Ok((LoadedKey { kid: record.kid.clone(), encoding }, jwk))
 }
 
-fn build(records: &[SigningKeyRecord], now: UnixTime) -> Result<KeySet, CiamError> {
-    provider::install();
-    // The current key is the newest one not retired; every instance picks the
-    // same one, even if two instances created a first key at the same moment.
+/// The records to publish at `now`, the signing key first. The current key
+/// is the newest one not retired; every instance picks the same one, even if
+/// two instances created a first key at the same moment.
+fn layout(records: &[SigningKeyRecord], now: UnixTime) -> Result<Vec<&SigningKeyRecord>, CiamError> {
     let mut sorted: Vec<&SigningKeyRecord> = records.iter().collect();
     sorted.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
-    let current = sorted
+    let current = *sorted
         .iter()
         .find(|r| r.retired_at.is_none())
         .ok_or_else(|| CiamError::Internal("no current signing key".into()))?;
-    let (signing, first) = load(current)?;
+    let mut published = vec![current];
+    published.extend(sorted.into_iter().filter(|r| {
+        r.kid != current.kid && (r.retired_at.is_none() || r.publish_until.is_some_and(|until| until > now))
+    }));
+    Ok(published)
+}
+
+fn build(records: &[SigningKeyRecord], now: UnixTime) -> Result<KeySet, CiamError> {
+    provider::install();
+    let published = layout(records, now)?;
+    let (signing, first) = load(published[0])?;
     let mut keys = vec![first];
-    for record in sorted.iter().filter(|r| r.kid != current.kid) {
-        let published = record.retired_at.is_none() || record.publish_until.is_some_and(|until| until > now);
-        if published {
-            keys.push(load(record)?.1);
-        }
+    for record in &published[1..] {
+        keys.push(load(record)?.1);
     }
     Ok(KeySet { signing: Arc::new(signing), jwks: Arc::new(Jwks { keys }) })
 }
@@ -232,6 +239,12 @@ impl KeyRing {
     /// Re-reads the keys from the store.
     pub async fn refresh(&self, store: &dyn Store, now: UnixTime) -> Result<(), CiamError> {
         let records = store.list_signing_keys().await?;
+        // Parsing RSA keys is not free: rebuild only when what is published changes.
+        let wanted: Vec<&str> = layout(&records, now)?.iter().map(|r| r.kid.as_str()).collect();
+        let unchanged = self.snapshot()?.jwks.keys.iter().map(|k| k.kid.as_str()).eq(wanted.iter().copied());
+        if unchanged {
+            return Ok(());
+        }
         let set = build(&records, now)?;
         if let Ok(mut guard) = self.current.write() {
             *guard = Arc::new(set);
