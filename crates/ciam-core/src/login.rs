@@ -79,6 +79,15 @@ pub fn locked_refusal(seconds_left: i64) -> CiamError {
     ))
 }
 
+/// `LOGIN.0001` while `before` holds a lock that has not run out; checked
+/// before any hash is computed.
+fn refuse_if_locked(before: Option<FailureState>, now: UnixTime) -> Result<(), CiamError> {
+    match before.and_then(|s| s.locked_until).filter(|until| *until > now) {
+        Some(until) => Err(locked_refusal(until - now)),
+        None => Ok(()),
+    }
+}
+
 /// The answer to a failure just counted: attempts left, or the lock.
 fn failure_refusal(state: FailureState, policy: LockoutPolicy, now: UnixTime, code: ErrorCode) -> CiamError {
     if state.failures >= policy.max_failures {
@@ -120,21 +129,15 @@ impl Ciam {
 
         let policy = self.lockout_policy().await?;
         let (before, user) = self.store().login_lookup(&key, parsed.as_ref().map(Mobile::as_str)).await?;
-        if let Some(until) = before.and_then(|s| s.locked_until).filter(|until| *until > now) {
-            return Err(locked_refusal(until - now));
-        }
+        refuse_if_locked(before, now)?;
         audit.user_id = user.as_ref().map(|u| u.id.clone());
         let verified = self.hasher().verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
-        let (user, needs_rehash) = match (verified, user) {
-            (Verified::Match { needs_rehash }, Some(user)) => (user, needs_rehash),
-            _ => {
-                let state = self.store().record_failure(&key, now, policy.max_failures, policy.lock_seconds).await?;
-                return Err(failure_refusal(state, policy, now, ErrorCode::InvalidCredentials));
-            }
+        let matched = match (verified, user) {
+            (Verified::Match { needs_rehash }, Some(user)) => Some((user, needs_rehash)),
+            _ => None,
         };
-        if before.is_some_and(|s| s.failures > 0) {
-            self.store().clear_failures(&key).await?;
-        }
+        let (user, needs_rehash) =
+            self.settle_attempt(&key, before, policy, matched, ErrorCode::InvalidCredentials, now).await?;
         if needs_rehash {
             self.upgrade_hash(&user, password).await;
         }
@@ -142,6 +145,29 @@ impl Ciam {
             return Err(CiamError::refused(ErrorCode::UserDisabled));
         }
         self.admit(app, &user, lang, now, true).await
+    }
+
+    /// Counts the outcome of one password check against `key`'s lock: a
+    /// miss is counted and refused with `wrong` (or with the lock, when it
+    /// used up the last attempt); a match forgets earlier failures and
+    /// hands back what matched.
+    async fn settle_attempt<T>(
+        &self,
+        key: &str,
+        before: Option<FailureState>,
+        policy: LockoutPolicy,
+        matched: Option<T>,
+        wrong: ErrorCode,
+        now: UnixTime,
+    ) -> Result<T, CiamError> {
+        let Some(matched) = matched else {
+            let state = self.store().record_failure(key, now, policy.max_failures, policy.lock_seconds).await?;
+            return Err(failure_refusal(state, policy, now, wrong));
+        };
+        if before.is_some_and(|s| s.failures > 0) {
+            self.store().clear_failures(key).await?;
+        }
+        Ok(matched)
     }
 
     /// Replaces a weaker stored hash after a successful login. Best effort:
@@ -261,16 +287,10 @@ impl Ciam {
         let policy = self.lockout_policy().await?;
         let key = user.mobile.clone();
         let before = self.store().failure_state(&key).await?;
-        if let Some(until) = before.and_then(|s| s.locked_until).filter(|until| *until > now) {
-            return Err(locked_refusal(until - now));
-        }
-        if self.hasher().verify(old_password, Some(&user.password_hash)).await? == Verified::Mismatch {
-            let state = self.store().record_failure(&key, now, policy.max_failures, policy.lock_seconds).await?;
-            return Err(failure_refusal(state, policy, now, ErrorCode::OldPasswordWrong));
-        }
-        if before.is_some_and(|s| s.failures > 0) {
-            self.store().clear_failures(&key).await?;
-        }
+        refuse_if_locked(before, now)?;
+        let matched =
+            (self.hasher().verify(old_password, Some(&user.password_hash)).await? != Verified::Mismatch).then_some(());
+        self.settle_attempt(&key, before, policy, matched, ErrorCode::OldPasswordWrong, now).await?;
 
         let password_policy = self.password_policy().await?;
         password_policy.check(new_password)?;
