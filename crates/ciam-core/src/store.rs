@@ -288,8 +288,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
     /// One user by id.
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
-    /// One user by E.164 mobile.
-    async fn find_user_by_mobile(&self, mobile: &str) -> StoreResult<Option<User>>;
     /// Users, oldest first, optionally only the one with `mobile`.
     async fn list_users(&self, mobile: Option<&str>, limit: u32, offset: u32) -> StoreResult<Vec<User>>;
     /// Replaces a user's profile fields and `password_changed_at` (not the
@@ -333,8 +331,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Stores a session under the digest of its token.
     async fn insert_session(&self, digest: &str, session: &Session, now: UnixTime) -> StoreResult<()>;
-    /// A session that is alive at `now`.
-    async fn get_session(&self, digest: &str, now: UnixTime) -> StoreResult<Option<Session>>;
     /// A session alive at `now` together with its user, in one read.
     async fn get_session_user(&self, digest: &str, now: UnixTime) -> StoreResult<Option<(Session, User)>>;
     /// Revokes one session; false when it was not there.

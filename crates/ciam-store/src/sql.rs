@@ -357,15 +357,6 @@ macro_rules! sql_store {
                 row.as_ref().map(Self::user_from).transpose().map_err(db_err)
             }
 
-            async fn find_user_by_mobile(&self, mobile: &str) -> StoreResult<Option<User>> {
-                let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE mobile = $1"))
-                    .bind(mobile)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                row.as_ref().map(Self::user_from).transpose().map_err(db_err)
-            }
-
             async fn list_users(&self, mobile: Option<&str>, limit: u32, offset: u32) -> StoreResult<Vec<User>> {
                 let rows = sqlx::query(&format!(
                     "SELECT {USER_COLUMNS} FROM users WHERE ($1 IS NULL OR mobile = $1) \
@@ -529,26 +520,6 @@ macro_rules! sql_store {
                 .bind(now)
                 .bind(session.expires_at)).await?;
                 Ok(())
-            }
-
-            async fn get_session(&self, digest: &str, now: UnixTime) -> StoreResult<Option<Session>> {
-                let row = sqlx::query(
-                    "SELECT user_id, client_id, expires_at FROM sessions WHERE token_digest = $1 AND expires_at > $2",
-                )
-                .bind(digest)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
-                row.map(|r| -> Result<Session, sqlx::Error> {
-                    Ok(Session {
-                        user_id: r.try_get("user_id")?,
-                        client_id: r.try_get("client_id")?,
-                        expires_at: r.try_get("expires_at")?,
-                    })
-                })
-                .transpose()
-                .map_err(db_err)
             }
 
             async fn get_session_user(&self, digest: &str, now: UnixTime) -> StoreResult<Option<(Session, User)>> {
