@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroize;
 
 use crate::error::CiamError;
+use crate::token::fill_random;
 
 /// A password as typed by a user. Its `Debug` never shows it and its memory is
 /// wiped on drop.
@@ -169,9 +170,9 @@ impl PasswordHasher {
         let params = Params::new(config.m_kib, config.t, config.p, None)
             .map_err(|e| CiamError::Internal(format!("argon2 parameters: {e}")))?;
         let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).map_err(|e| CiamError::Internal(format!("getrandom: {e}")))?;
+        fill_random(&mut salt)?;
         let mut pepper = [0u8; 24];
-        getrandom::fill(&mut pepper).map_err(|e| CiamError::Internal(format!("getrandom: {e}")))?;
+        fill_random(&mut pepper)?;
         let dummy_hash = hash_blocking(&params, &pepper, &salt)?;
         let workers = config.workers.max(1);
         Ok(Self {
@@ -190,7 +191,7 @@ impl PasswordHasher {
     /// Hashes `password` into a PHC string with the current parameters.
     pub async fn hash(&self, password: &Password) -> Result<String, CiamError> {
         let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).map_err(|e| CiamError::Internal(format!("getrandom: {e}")))?;
+        fill_random(&mut salt)?;
         let params = self.inner.params.clone();
         let password = password.clone();
         self.run(move || hash_blocking(&params, password.expose().as_bytes(), &salt)).await?
@@ -260,7 +261,7 @@ impl PasswordHasher {
     /// Hashes `password` synchronously (CLI use, off any runtime).
     pub fn hash_now(&self, password: &Password) -> Result<String, CiamError> {
         let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).map_err(|e| CiamError::Internal(format!("getrandom: {e}")))?;
+        fill_random(&mut salt)?;
         hash_blocking(&self.inner.params, password.expose().as_bytes(), &salt)
     }
 

@@ -14,6 +14,11 @@ pub const STATE_TOKEN_LEN: usize = 40;
 /// Length of a generated admin token.
 pub const ADMIN_TOKEN_LEN: usize = 48;
 
+/// Fills `buf` from the OS CSPRNG.
+pub fn fill_random(buf: &mut [u8]) -> Result<(), CiamError> {
+    getrandom::fill(buf).map_err(|e| CiamError::Internal(format!("getrandom: {e}")))
+}
+
 /// A secret token as handed to a client. Never printed by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OpaqueToken(String);
@@ -24,7 +29,7 @@ impl OpaqueToken {
         let mut out = String::with_capacity(len);
         let mut buf = [0u8; 64];
         while out.len() < len {
-            getrandom::fill(&mut buf).map_err(|e| CiamError::Internal(format!("getrandom: {e}")))?;
+            fill_random(&mut buf)?;
             // 248 = 4 × 62: rejecting bytes above it keeps the draw uniform.
             for b in buf.iter().filter(|b| **b < 248) {
                 if out.len() == len {

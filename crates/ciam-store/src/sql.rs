@@ -6,6 +6,8 @@
 //! implementation is written once, in a macro, and stamped out for each
 //! concrete database type, so both run exactly the same statements.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use ciam_core::UnixTime;
 use ciam_core::store::{
@@ -469,11 +471,7 @@ macro_rules! sql_store {
                 key: &str,
                 mobile: Option<&str>,
             ) -> StoreResult<(Option<FailureState>, Option<User>)> {
-                let row = sqlx::query(&format!(
-                    "SELECT f.failures, f.locked_until, {} FROM (SELECT 1 AS one) AS q \
-                     LEFT JOIN login_failures f ON f.lock_key = $1 LEFT JOIN users u ON u.mobile = $2",
-                    prefixed_user_columns()
-                ))
+                                let row = sqlx::query(&LOGIN_LOOKUP)
                 .bind(key)
                 .bind(mobile)
                 .fetch_one(&self.pool)
@@ -523,11 +521,7 @@ macro_rules! sql_store {
             }
 
             async fn get_session_user(&self, digest: &str, now: UnixTime) -> StoreResult<Option<(Session, User)>> {
-                let row = sqlx::query(&format!(
-                    "SELECT s.client_id, s.expires_at, {} FROM sessions s JOIN users u ON u.id = s.user_id \
-                     WHERE s.token_digest = $1 AND s.expires_at > $2",
-                    prefixed_user_columns()
-                ))
+                                let row = sqlx::query(&SESSION_USER)
                 .bind(digest)
                 .bind(now)
                 .fetch_optional(&self.pool)
@@ -763,6 +757,25 @@ macro_rules! sql_store {
 fn prefixed_user_columns() -> String {
     USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
 }
+
+/// A login's first read: the failure state of a key and the user with a
+/// mobile, in one statement (built once: it runs on every login).
+static LOGIN_LOOKUP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT f.failures, f.locked_until, {} FROM (SELECT 1 AS one) AS q \
+         LEFT JOIN login_failures f ON f.lock_key = $1 LEFT JOIN users u ON u.mobile = $2",
+        prefixed_user_columns()
+    )
+});
+
+/// A live session with its user (built once: it runs on every refresh).
+static SESSION_USER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT s.client_id, s.expires_at, {} FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.token_digest = $1 AND s.expires_at > $2",
+        prefixed_user_columns()
+    )
+});
 
 fn failure_from(failures: i64, locked_until: Option<i64>) -> Result<FailureState, sqlx::Error> {
     let failures = u32::try_from(failures).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
