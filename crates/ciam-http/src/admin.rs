@@ -81,8 +81,9 @@ async fn admin_json<T: DeserializeOwned>(body: Body, lang: Lang) -> AdminResult<
     })
 }
 
-fn fail(lang: Lang) -> impl Fn(CiamError) -> ApiError {
-    move |e| ApiError::from_ciam(e, lang)
+/// Maps a domain or store error to the answer in `lang`.
+fn fail<E: Into<CiamError>>(lang: Lang) -> impl Fn(E) -> ApiError {
+    move |e| ApiError::from_ciam(e.into(), lang)
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null`
@@ -151,7 +152,7 @@ async fn create_app(State(s): State<AppState>, AdminLang(lang): AdminLang, body:
 }
 
 async fn list_apps(State(s): State<AppState>, AdminLang(lang): AdminLang) -> AdminResult<Json<Vec<AppView>>> {
-    let apps = s.ciam.store().list_apps().await.map_err(|e| ApiError::from_ciam(e.into(), lang))?;
+    let apps = s.ciam.store().list_apps().await.map_err(fail(lang))?;
     Ok(Json(apps.into_iter().map(AppView::from).collect()))
 }
 
@@ -295,12 +296,7 @@ async fn list_users(
         None => None,
     };
     let limit = q.limit.unwrap_or(100).min(1000);
-    let users = s
-        .ciam
-        .store()
-        .list_users(mobile.as_deref(), limit, q.offset.unwrap_or(0))
-        .await
-        .map_err(|e| ApiError::from_ciam(e.into(), lang))?;
+    let users = s.ciam.store().list_users(mobile.as_deref(), limit, q.offset.unwrap_or(0)).await.map_err(fail(lang))?;
     Ok(Json(users.into_iter().map(UserView::from).collect()))
 }
 
@@ -351,7 +347,7 @@ async fn revoke_sessions(
     Path(id): Path<String>,
 ) -> AdminResult<Json<Revoked>> {
     s.ciam.user(&id).await.map_err(fail(lang))?;
-    let revoked = s.ciam.store().delete_user_sessions(&id).await.map_err(|e| ApiError::from_ciam(e.into(), lang))?;
+    let revoked = s.ciam.store().delete_user_sessions(&id).await.map_err(fail(lang))?;
     Ok(Json(Revoked { revoked }))
 }
 
@@ -452,7 +448,7 @@ async fn list_audit(
     });
     let user_id = q.user_id.map(|id| audit_text(&id, 128));
     let query = AuditQuery { mobile, user_id, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
-    let events = s.ciam.store().list_audit(&query).await.map_err(|e| ApiError::from_ciam(e.into(), lang))?;
+    let events = s.ciam.store().list_audit(&query).await.map_err(fail(lang))?;
     Ok(Json(events.into_iter().map(|event| AuditView { time: to_rfc3339(event.at), event }).collect()))
 }
 
