@@ -182,6 +182,10 @@ fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
 /// Runs `work` on `threads` threads for `span`; returns operations per second.
 fn parallel(threads: usize, span: Duration, work: impl Fn() + Sync) -> f64 {
     let done = AtomicU64::new(0);
@@ -325,9 +329,9 @@ fn user_mobile(i: usize) -> String {
     format!("+86152{:08}", i)
 }
 
-/// CPU time (user + system) a process has used so far, in milliseconds.
-fn cpu_ms(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+/// CPU time (user + system) in a `/proc/…/stat` file, in milliseconds.
+fn stat_cpu_ms(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are 14 and 15.
     let rest = stat.rsplit(')').next().unwrap_or_default();
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -336,22 +340,58 @@ fn cpu_ms(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) * 10.0
 }
 
-/// Server and driver CPU used during a window, in milliseconds.
+/// CPU time a process has used so far, ms.
+fn cpu_ms(pid: &str) -> f64 {
+    stat_cpu_ms(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time the server's hashing threads (named `ciam-hash-N`) have used so
+/// far, ms.
+fn hash_cpu_ms(pid: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("ciam-hash")))
+        .map(|t| stat_cpu_ms(&t.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
+/// CPU used during a window, ms.
+struct CpuUse {
+    /// The whole server process.
+    server: f64,
+    /// The server's hashing threads.
+    hashing: f64,
+    /// The load driver (this process).
+    driver: f64,
+}
+
+/// Measures [`CpuUse`] from its start.
 struct CpuMeter {
     server: String,
-    server_start: f64,
-    driver_start: f64,
+    start: CpuUse,
 }
 
 impl CpuMeter {
     fn start(server_pid: u32) -> Self {
         let server = server_pid.to_string();
-        Self { server_start: cpu_ms(&server), driver_start: cpu_ms("self"), server }
+        Self { start: Self::now(&server), server }
     }
 
-    /// Server and driver CPU used since the start, ms.
-    fn used(&self) -> (f64, f64) {
-        (cpu_ms(&self.server) - self.server_start, cpu_ms("self") - self.driver_start)
+    fn now(server: &str) -> CpuUse {
+        CpuUse { server: cpu_ms(server), hashing: hash_cpu_ms(server), driver: cpu_ms("self") }
+    }
+
+    /// CPU used since the start.
+    fn used(&self) -> CpuUse {
+        let now = Self::now(&self.server);
+        CpuUse {
+            server: now.server - self.start.server,
+            hashing: now.hashing - self.start.hashing,
+            driver: now.driver - self.start.driver,
+        }
     }
 }
 
@@ -413,6 +453,8 @@ struct Measured {
     other: u64,
     /// Server CPU per expected answer, ms (phase windows only).
     server_ms: f64,
+    /// The part of `server_ms` spent in the hashing threads.
+    hashing_ms: f64,
     /// Load-driver CPU per expected answer, ms (phase windows only).
     driver_ms: f64,
 }
@@ -435,7 +477,7 @@ where
     let op = Arc::new(op);
     let mut limits = vec![limit()];
     let (mut ok, mut secs, mut latencies, mut other) = (0, 0.0, Vec::new(), 0);
-    let (mut server_cpu, mut driver_cpu) = (0.0, 0.0);
+    let mut cpu = CpuUse { server: 0.0, hashing: 0.0, driver: 0.0 };
     for round in 0..rounds {
         // Different requests each round: offset the request numbers.
         let shifted = {
@@ -445,23 +487,25 @@ where
         };
         let meter = CpuMeter::start(server_pid);
         let w = rate_phase(tasks, window, expect, shifted).await;
-        let (server, driver) = meter.used();
-        server_cpu += server;
-        driver_cpu += driver;
+        let used = meter.used();
+        cpu.server += used.server;
+        cpu.hashing += used.hashing;
+        cpu.driver += used.driver;
         ok += w.ok;
         secs += w.secs;
         other += w.other;
         latencies.extend(w.latencies);
         limits.push(limit());
     }
-    let per_op = |cpu: f64| if ok > 0 { (cpu / ok as f64 * 100.0).round() / 100.0 } else { 0.0 };
+    let per_op = |cpu: f64| if ok > 0 { round2(cpu / ok as f64) } else { 0.0 };
     Measured {
         rate: ok as f64 / secs.max(f64::EPSILON),
         limit: limits.iter().sum::<f64>() / limits.len() as f64,
         latencies,
         other,
-        server_ms: per_op(server_cpu),
-        driver_ms: per_op(driver_cpu),
+        server_ms: per_op(cpu.server),
+        hashing_ms: per_op(cpu.hashing),
+        driver_ms: per_op(cpu.driver),
     }
 }
 
@@ -526,7 +570,7 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
             continue;
         }
         let (a, c) = (Arc::clone(&api), client.clone());
-        let Measured { rate, limit, mut latencies, other, server_ms, driver_ms } = interleaved(
+        let Measured { rate, limit, mut latencies, other, server_ms, hashing_ms, driver_ms } = interleaved(
             plan.rounds,
             plan.window,
             concurrency,
@@ -544,12 +588,15 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
         hash_limits.push(limit);
         latencies.sort_by(f64::total_cmp);
         eprintln!(
-            "  {name}: {rate:.1}/s against {limit:.1}/s (others {other}); cpu per request: server {server_ms} ms, driver {driver_ms} ms"
+            "  {name}: {rate:.1}/s against {limit:.1}/s (others {other}); cpu per request: server {server_ms} ms (hashing threads {hashing_ms} ms), driver {driver_ms} ms"
         );
         out.insert(format!("{name}_per_s"), json!(round1(rate)));
         out.insert(format!("{name}_hash_limit_per_s"), json!(round1(limit)));
         out.insert(format!("{name}_ratio"), json!(ratio(rate, limit)));
         out.insert(format!("{name}_server_cpu_ms"), json!(server_ms));
+        out.insert(format!("{name}_hashing_cpu_ms"), json!(hashing_ms));
+        // What the server spends per request beside the hash itself.
+        out.insert(format!("{name}_beside_hash_cpu_ms"), json!(round2(server_ms - hashing_ms)));
         if name == "login" {
             out.insert("login_p50_ms".into(), json!(percentile(&latencies, 0.5)));
             out.insert("login_p99_ms".into(), json!(percentile(&latencies, 0.99)));

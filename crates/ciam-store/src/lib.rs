@@ -4,6 +4,7 @@
 //! migrator holds an advisory lock, so instances starting together do not
 //! race on them.
 
+mod conns;
 mod sql;
 
 use std::str::FromStr;
@@ -11,10 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ciam_core::store::{Store, StoreError};
+use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use sql::SqlStore;
+
+use crate::conns::{Conns, Kept};
 
 /// Pool sizing and time bounds.
 #[derive(Debug, Clone)]
@@ -77,8 +81,8 @@ impl AnyStore {
     /// Closes the pool.
     pub async fn close(&self) {
         match self {
-            AnyStore::Sqlite(s) => s.pool().close().await,
-            AnyStore::Postgres(s) => s.pool().close().await,
+            AnyStore::Sqlite(s) => s.close().await,
+            AnyStore::Postgres(s) => s.close().await,
         }
     }
 }
@@ -110,12 +114,18 @@ async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sq
         .busy_timeout(options.timeout);
     let pool = SqlitePoolOptions::new()
         .max_connections(options.max_connections.unwrap_or(2))
+        .test_before_acquire(false)
         .acquire_timeout(options.timeout)
-        .connect_with(connect)
+        .connect_with(connect.clone())
         .await
         .map_err(backend)?;
     sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(backend)?;
-    Ok(SqlStore::<sqlx::Sqlite>::new(pool))
+    let mut kept = Vec::new();
+    for _ in 0..options.max_connections.unwrap_or(2) {
+        kept.push(SqliteConnection::connect_with(&connect).await.map_err(backend)?);
+    }
+    let conns = Conns::Kept(Arc::new(Kept::new(kept, options.timeout)));
+    Ok(SqlStore::<sqlx::Sqlite>::new(pool, conns))
 }
 
 async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Postgres>, StoreError> {
@@ -126,10 +136,11 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::
         .options([("statement_timeout", statement_timeout.as_str()), ("lock_timeout", statement_timeout.as_str())]);
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections.unwrap_or(10))
+        .test_before_acquire(false)
         .acquire_timeout(options.timeout)
         .connect_with(connect)
         .await
         .map_err(backend)?;
     sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(backend)?;
-    Ok(SqlStore::<sqlx::Postgres>::new(pool))
+    Ok(SqlStore::<sqlx::Postgres>::new(pool.clone(), Conns::Pool(pool)))
 }

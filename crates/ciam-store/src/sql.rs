@@ -14,8 +14,10 @@ use ciam_core::store::{
     App, AppAccess, AuditEvent, AuditQuery, FailureState, Flow, HistoryEntry, Session, SigningKeyRecord, StateGrant,
     Store, StoreError, StoreResult, StoredSession, User,
 };
-use sqlx::{Pool, Postgres, Row, Sqlite};
+use sqlx::{Connection, Pool, Postgres, Row, Sqlite};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::conns::Conns;
 
 /// An audit event waiting for its commit, and who to tell.
 type AuditJob = (AuditEvent, oneshot::Sender<StoreResult<()>>);
@@ -23,17 +25,20 @@ type AuditJob = (AuditEvent, oneshot::Sender<StoreResult<()>>);
 /// Audit events committed per transaction at most.
 const AUDIT_BATCH: usize = 256;
 
-/// A [`Store`] on a SQL connection pool.
+/// A [`Store`] on a SQL database.
 #[derive(Debug)]
 pub struct SqlStore<DB: sqlx::Database> {
+    /// The pool (migrations, `ciam copy`, and PostgreSQL's statements).
     pub(crate) pool: Pool<DB>,
+    /// Where the store's own statements run.
+    conns: Conns<DB>,
     /// Feeds the audit writer (see [`SqlStore::new`]).
     audit: mpsc::Sender<AuditJob>,
 }
 
 impl<DB: sqlx::Database> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
-        Self { pool: self.pool.clone(), audit: self.audit.clone() }
+        Self { pool: self.pool.clone(), conns: self.conns.clone(), audit: self.audit.clone() }
     }
 }
 
@@ -41,6 +46,12 @@ impl<DB: sqlx::Database> SqlStore<DB> {
     /// The connection pool (for tools such as `ciam copy`).
     pub fn pool(&self) -> &Pool<DB> {
         &self.pool
+    }
+
+    /// Closes the store's connections and its pool.
+    pub async fn close(&self) {
+        self.conns.close().await;
+        self.pool.close().await;
     }
 }
 
@@ -87,7 +98,7 @@ macro_rules! sql_store {
                 &self,
                 query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
             ) -> StoreResult<u64> {
-                Ok(query.execute(&self.pool).await.map_err(db_err)?.rows_affected())
+                Ok(query.execute(&mut *self.conns.get().await?).await.map_err(db_err)?.rows_affected())
             }
 
             /// Wraps a migrated pool and starts its audit writer: events from
@@ -95,70 +106,61 @@ macro_rules! sql_store {
             /// one fsync) for all that arrived while the previous one ran.
             /// Every caller still waits for its own commit, so no answer goes
             /// out before its event is stored.
-            pub(crate) fn new(pool: Pool<$db>) -> Self {
+            pub(crate) fn new(pool: Pool<$db>, conns: Conns<$db>) -> Self {
                 let (audit, jobs) = mpsc::channel(4 * AUDIT_BATCH);
-                tokio::spawn(Self::write_audit(pool.clone(), jobs));
-                Self { pool, audit }
+                tokio::spawn(Self::write_audit(conns.clone(), jobs));
+                Self { pool, conns, audit }
             }
 
-            async fn write_audit(pool: Pool<$db>, mut jobs: mpsc::Receiver<AuditJob>) {
+            async fn write_audit(conns: Conns<$db>, mut jobs: mpsc::Receiver<AuditJob>) {
                 let mut batch = Vec::with_capacity(AUDIT_BATCH);
                 while jobs.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
                     let events: Vec<&AuditEvent> = batch.iter().map(|(e, _)| e).collect();
-                    let together = if events.len() == 1 {
-                        Self::insert_audit_rows(&pool, &events).await
-                    } else {
-                        Self::insert_audit_batch(&pool, &events).await
-                    };
-                    match together {
+                    match Self::insert_audit_rows(&conns, &events).await {
                         Ok(()) => {
                             for (_, done) in batch.drain(..) {
                                 let _ = done.send(Ok(()));
                             }
                         }
+                        Err(e) if batch.len() == 1 => {
+                            if let Some((_, done)) = batch.pop() {
+                                let _ = done.send(Err(e));
+                            }
+                        }
                         // One bad event must not sink the others: retry alone.
                         Err(_) => {
                             for (event, done) in batch.drain(..) {
-                                let _ = done.send(Self::insert_audit_rows(&pool, &[&event]).await);
+                                let _ = done.send(Self::insert_audit_rows(&conns, &[&event]).await);
                             }
                         }
                     }
                 }
             }
 
-            async fn insert_audit_batch(pool: &Pool<$db>, events: &[&AuditEvent]) -> StoreResult<()> {
-                let mut tx = pool.begin().await.map_err(db_err)?;
-                for e in events {
-                    Self::audit_insert(e).execute(&mut *tx).await.map_err(db_err)?;
-                }
-                tx.commit().await.map_err(db_err)
-            }
-
-            async fn insert_audit_rows(pool: &Pool<$db>, events: &[&AuditEvent]) -> StoreResult<()> {
-                for e in events {
-                    Self::audit_insert(e).execute(pool).await.map_err(db_err)?;
-                }
-                Ok(())
-            }
-
-            fn audit_insert<'q>(
-                e: &'q AuditEvent,
-            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
-                sqlx::query(
+            /// Inserts `events` with one statement: one round trip and one
+            /// commit for the whole batch.
+            async fn insert_audit_rows(conns: &Conns<$db>, events: &[&AuditEvent]) -> StoreResult<()> {
+                let mut insert = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO audit_events (at, action, outcome, mobile, user_id, client_id, os_version, \
-                     device_fingerprint, device_ip, agent, peer_ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(e.at)
-                .bind(&e.action)
-                .bind(&e.outcome)
-                .bind(&e.mobile)
-                .bind(&e.user_id)
-                .bind(&e.client_id)
-                .bind(&e.os_version)
-                .bind(&e.device_fingerprint)
-                .bind(&e.device_ip)
-                .bind(&e.agent)
-                .bind(&e.peer_ip)
+                     device_fingerprint, device_ip, agent, peer_ip) ",
+                );
+                insert.push_values(events, |mut row, e| {
+                    row.push_bind(e.at)
+                        .push_bind(&e.action)
+                        .push_bind(&e.outcome)
+                        .push_bind(&e.mobile)
+                        .push_bind(&e.user_id)
+                        .push_bind(&e.client_id)
+                        .push_bind(&e.os_version)
+                        .push_bind(&e.device_fingerprint)
+                        .push_bind(&e.device_ip)
+                        .push_bind(&e.agent)
+                        .push_bind(&e.peer_ip);
+                });
+                // A single event's statement is the common one: keep it prepared.
+                let query = insert.build().persistent(events.len() == 1);
+                query.execute(&mut *conns.get().await?).await.map_err(db_err)?;
+                Ok(())
             }
 
             fn app_from(row: &<$db as sqlx::Database>::Row) -> Result<App, sqlx::Error> {
@@ -238,7 +240,7 @@ macro_rules! sql_store {
             async fn get_setting(&self, name: &str) -> StoreResult<Option<String>> {
                 let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
                     .bind(name)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.conns.get().await?)
                     .await
                     .map_err(db_err)?;
                 row.map(|r| r.try_get("value")).transpose().map_err(db_err)
@@ -274,7 +276,7 @@ macro_rules! sql_store {
             async fn get_app(&self, client_id: &str) -> StoreResult<Option<App>> {
                 let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1"))
                     .bind(client_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.conns.get().await?)
                     .await
                     .map_err(db_err)?;
                 row.as_ref().map(Self::app_from).transpose().map_err(db_err)
@@ -282,7 +284,7 @@ macro_rules! sql_store {
 
             async fn list_apps(&self) -> StoreResult<Vec<App>> {
                 let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY created_at, client_id"))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conns.get().await?)
                     .await
                     .map_err(db_err)?;
                 rows.iter().map(Self::app_from).collect::<Result<_, _>>().map_err(db_err)
@@ -327,7 +329,7 @@ macro_rules! sql_store {
                 let row = sqlx::query("SELECT 1 AS one FROM app_members WHERE client_id = $1 AND user_id = $2")
                     .bind(client_id)
                     .bind(user_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.conns.get().await?)
                     .await
                     .map_err(db_err)?;
                 Ok(row.is_some())
@@ -353,7 +355,7 @@ macro_rules! sql_store {
             async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
                 let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.conns.get().await?)
                     .await
                     .map_err(db_err)?;
                 row.as_ref().map(Self::user_from).transpose().map_err(db_err)
@@ -367,7 +369,7 @@ macro_rules! sql_store {
                 .bind(mobile)
                 .bind(i64::from(limit))
                 .bind(i64::from(offset))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conns.get().await?)
                 .await
                 .map_err(db_err)?;
                 rows.iter().map(Self::user_from).collect::<Result<_, _>>().map_err(db_err)
@@ -396,7 +398,8 @@ macro_rules! sql_store {
             }
 
             async fn set_password(&self, user_id: &str, hash: &str, changed_at: UnixTime, keep: u32) -> StoreResult<bool> {
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut conn = self.conns.get().await?;
+                let mut tx = conn.begin().await.map_err(db_err)?;
                 // The write comes first so SQLite takes its write lock at once.
                 let moved = sqlx::query(
                     "INSERT INTO password_history (user_id, password_hash, replaced_at) \
@@ -449,7 +452,7 @@ macro_rules! sql_store {
                 )
                 .bind(user_id)
                 .bind(i64::from(n))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conns.get().await?)
                 .await
                 .map_err(db_err)?;
                 rows.iter().map(|r| r.try_get("password_hash")).collect::<Result<_, _>>().map_err(db_err)
@@ -458,7 +461,7 @@ macro_rules! sql_store {
             async fn failure_state(&self, key: &str) -> StoreResult<Option<FailureState>> {
                 let row = sqlx::query("SELECT failures, locked_until FROM login_failures WHERE lock_key = $1")
                     .bind(key)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.conns.get().await?)
                     .await
                     .map_err(db_err)?;
                 row.map(|r| failure_from(r.try_get("failures")?, r.try_get("locked_until")?))
@@ -474,7 +477,7 @@ macro_rules! sql_store {
                                 let row = sqlx::query(&LOGIN_LOOKUP)
                 .bind(key)
                 .bind(mobile)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.conns.get().await?)
                 .await
                 .map_err(db_err)?;
                 let failures: Option<i64> = row.try_get("failures").map_err(db_err)?;
@@ -495,7 +498,7 @@ macro_rules! sql_store {
                     .bind(now)
                     .bind(i64::from(max_failures))
                     .bind(lock_seconds)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *self.conns.get().await?)
                     .await
                     .map_err(db_err)?;
                 failure_from(row.try_get("failures").map_err(db_err)?, row.try_get("locked_until").map_err(db_err)?)
@@ -524,7 +527,7 @@ macro_rules! sql_store {
                                 let row = sqlx::query(&SESSION_USER)
                 .bind(digest)
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conns.get().await?)
                 .await
                 .map_err(db_err)?;
                 row.map(|r| -> Result<(Session, User), sqlx::Error> {
@@ -567,7 +570,7 @@ macro_rules! sql_store {
                 )
                 .bind(digest)
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conns.get().await?)
                 .await
                 .map_err(db_err)?;
                 row.as_ref().map(Self::grant_from).transpose().map_err(db_err)
@@ -586,7 +589,7 @@ macro_rules! sql_store {
                 .bind(now)
                 .bind(first.as_str())
                 .bind(last.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conns.get().await?)
                 .await
                 .map_err(db_err)?;
                 row.as_ref().map(Self::grant_from).transpose().map_err(db_err)
@@ -597,14 +600,15 @@ macro_rules! sql_store {
                     "SELECT kid, private_pkcs8, created_at, retired_at, publish_until FROM signing_keys \
                      ORDER BY created_at DESC, kid DESC",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conns.get().await?)
                 .await
                 .map_err(db_err)?;
                 rows.iter().map(Self::key_from).collect::<Result<_, _>>().map_err(db_err)
             }
 
             async fn rotate_signing_key(&self, key: &SigningKeyRecord, now: UnixTime, publish_until: UnixTime) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut conn = self.conns.get().await?;
+                let mut tx = conn.begin().await.map_err(db_err)?;
                 sqlx::query("UPDATE signing_keys SET retired_at = $1, publish_until = $2 WHERE retired_at IS NULL")
                     .bind(now)
                     .bind(publish_until)
@@ -653,7 +657,7 @@ macro_rules! sql_store {
                 .bind(&q.mobile)
                 .bind(&q.user_id)
                 .bind(i64::from(q.limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conns.get().await?)
                 .await
                 .map_err(db_err)?;
                 rows.iter().map(Self::audit_from).collect::<Result<_, _>>().map_err(db_err)
@@ -661,7 +665,7 @@ macro_rules! sql_store {
 
             async fn list_settings(&self) -> StoreResult<Vec<(String, String)>> {
                 let rows = sqlx::query("SELECT name, value FROM settings ORDER BY name")
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conns.get().await?)
                     .await
                     .map_err(db_err)?;
                 rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("value")?))).collect::<Result<_, sqlx::Error>>().map_err(db_err)
@@ -669,7 +673,7 @@ macro_rules! sql_store {
 
             async fn list_members(&self) -> StoreResult<Vec<(String, String)>> {
                 let rows = sqlx::query("SELECT client_id, user_id FROM app_members ORDER BY client_id, user_id")
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conns.get().await?)
                     .await
                     .map_err(db_err)?;
                 rows.iter()
@@ -680,7 +684,7 @@ macro_rules! sql_store {
 
             async fn list_password_history(&self) -> StoreResult<Vec<HistoryEntry>> {
                 let rows = sqlx::query("SELECT user_id, password_hash, replaced_at FROM password_history ORDER BY id")
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conns.get().await?)
                     .await
                     .map_err(db_err)?;
                 rows.iter()
@@ -709,7 +713,7 @@ macro_rules! sql_store {
                      WHERE expires_at > $1 ORDER BY created_at, token_digest",
                 )
                 .bind(now)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conns.get().await?)
                 .await
                 .map_err(db_err)?;
                 rows.iter()
@@ -732,7 +736,7 @@ macro_rules! sql_store {
                 let rows = sqlx::query(&format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2"))
                     .bind(after)
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conns.get().await?)
                     .await
                     .map_err(db_err)?;
                 rows.iter().map(Self::audit_from).collect::<Result<_, _>>().map_err(db_err)

@@ -74,6 +74,7 @@ conformance!(
     key_rotation_retires_the_previous_key,
     apps_members_settings_and_audit,
     export_reads_back_what_was_written,
+    concurrent_audit_events_are_each_stored_once,
 );
 
 fn user(id: &str, mobile: &str) -> User {
@@ -88,6 +89,23 @@ fn user(id: &str, mobile: &str) -> User {
         password_changed_at: 100,
         created_at: 100,
         updated_at: 100,
+    }
+}
+
+fn audit_event(at: i64, mobile: &str) -> AuditEvent {
+    AuditEvent {
+        id: 0,
+        at,
+        action: "login.mobile_pwd".into(),
+        outcome: "SUCCESS".into(),
+        mobile: Some(mobile.into()),
+        user_id: None,
+        client_id: Some("c1".into()),
+        os_version: Some("ios".into()),
+        device_fingerprint: Some("fp".into()),
+        device_ip: None,
+        agent: Some("agent".into()),
+        peer_ip: Some("127.0.0.1".into()),
     }
 }
 
@@ -244,20 +262,7 @@ async fn apps_members_settings_and_audit(store: Arc<dyn Store>) {
     assert_eq!(store.get_setting("s").await.expect("get").as_deref(), Some("3"));
 
     for i in 0..3 {
-        let e = AuditEvent {
-            id: 0,
-            at: 100 + i,
-            action: "login.mobile_pwd".into(),
-            outcome: "SUCCESS".into(),
-            mobile: Some(if i == 1 { "+1".into() } else { "+2".into() }),
-            user_id: None,
-            client_id: Some("c1".into()),
-            os_version: Some("ios".into()),
-            device_fingerprint: Some("fp".into()),
-            device_ip: None,
-            agent: Some("agent".into()),
-            peer_ip: Some("127.0.0.1".into()),
-        };
+        let e = audit_event(100 + i, if i == 1 { "+1" } else { "+2" });
         store.insert_audit(&e).await.expect("audit");
     }
     let all = store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.expect("list");
@@ -311,4 +316,37 @@ async fn export_reads_back_what_was_written(store: Arc<dyn Store>) {
     assert_eq!(first.iter().map(|e| e.at).collect::<Vec<_>>(), vec![0, 1, 2]);
     let rest = store.audit_page(first[2].id, 3).await.expect("page");
     assert_eq!(rest.iter().map(|e| e.at).collect::<Vec<_>>(), vec![3, 4]);
+}
+
+/// Events written at once are committed in batches; each caller's event is
+/// stored exactly once, and an event the database refuses (PostgreSQL takes
+/// no NUL in text) fails alone without taking the batch with it.
+async fn concurrent_audit_events_are_each_stored_once(store: Arc<dyn Store>) {
+    let mut writes = Vec::new();
+    for i in 0..200 {
+        let store = Arc::clone(&store);
+        writes.push(tokio::spawn(async move {
+            let mut e = audit_event(1_000 + i, &format!("+{i}"));
+            if i == 7 {
+                e.agent = Some("bad\0agent".into());
+            }
+            store.insert_audit(&e).await
+        }));
+    }
+    let mut refused = 0;
+    for (i, w) in writes.into_iter().enumerate() {
+        match w.await.expect("join") {
+            Ok(()) => {}
+            Err(_) if i == 7 => refused += 1,
+            Err(e) => panic!("event {i}: {e}"),
+        }
+    }
+    let stored = store.list_audit(&AuditQuery { limit: 500, ..Default::default() }).await.expect("list");
+    let mut ats: Vec<i64> = stored.iter().map(|e| e.at).collect();
+    ats.sort_unstable();
+    let expected: Vec<i64> = (1_000..1_200).filter(|at| refused == 0 || *at != 1_007).collect();
+    assert_eq!(ats, expected, "every accepted event once, nothing else");
+    for e in &stored {
+        assert_eq!(e.mobile.as_deref(), Some(format!("+{}", e.at - 1_000).as_str()), "fields stay with their row");
+    }
 }
