@@ -104,6 +104,14 @@ pub async fn open(url: &str, options: &DbOptions) -> Result<AnyStore, StoreError
 }
 
 async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sqlite>, StoreError> {
+    // Each connection to an in-memory database has a database of its own, so
+    // the store's connections would not see the migrated tables.
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Err(StoreError::Backend(
+            "an in-memory SQLite database is private to one connection; give a file path (sqlite://path/ciam.db)"
+                .into(),
+        ));
+    }
     let connect = SqliteConnectOptions::from_str(url)
         .map_err(backend)?
         .create_if_missing(true)
@@ -143,4 +151,19 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::
         .map_err(backend)?;
     sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(backend)?;
     Ok(SqlStore::<sqlx::Postgres>::new(pool.clone(), Conns::Pool(pool)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_in_memory_sqlite_database_is_refused_with_a_reason() {
+        for url in ["sqlite::memory:", "sqlite://ciam.db?mode=memory"] {
+            match open(url, &DbOptions::default()).await {
+                Err(StoreError::Backend(why)) => assert!(why.contains("file path"), "{url}: {why}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
 }
