@@ -120,6 +120,8 @@ async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sq
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(options.timeout);
+    // Migrations and `ciam copy` use this pool; the store's own statements
+    // run on the connections kept below.
     let pool = SqlitePoolOptions::new()
         .max_connections(options.max_connections.unwrap_or(2))
         .test_before_acquire(false)
@@ -144,6 +146,9 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::
         .options([("statement_timeout", statement_timeout.as_str()), ("lock_timeout", statement_timeout.as_str())]);
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections.unwrap_or(10))
+        // No round trip to the server before each statement: the pool still
+        // pings a connection when it is given back and drops it if broken,
+        // which is what heals the pool after an outage.
         .test_before_acquire(false)
         .acquire_timeout(options.timeout)
         .connect_with(connect)
