@@ -22,7 +22,7 @@ use crate::conns::Conns;
 /// An audit event waiting for its commit, and who to tell.
 type AuditJob = (AuditEvent, oneshot::Sender<StoreResult<()>>);
 
-/// Audit events committed per transaction at most.
+/// Audit events written per statement (and commit) at most.
 const AUDIT_BATCH: usize = 256;
 
 /// A [`Store`] on a SQL database.
