@@ -45,10 +45,11 @@ impl<DB: Database> Conns<DB> {
         }
     }
 
-    /// Closes the kept connections (the pool is closed by its owner).
+    /// Closes every connection; later calls fail.
     pub(crate) async fn close(&self) {
-        if let Conns::Kept(kept) = self {
-            kept.close().await;
+        match self {
+            Conns::Pool(pool) => pool.close().await,
+            Conns::Kept(kept) => kept.close().await,
         }
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use ciam_core::store::{Store, StoreError};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 
 pub use sql::SqlStore;
 
@@ -78,7 +78,7 @@ impl AnyStore {
         }
     }
 
-    /// Closes the pool.
+    /// Closes the store's connections.
     pub async fn close(&self) {
         match self {
             AnyStore::Sqlite(s) => s.close().await,
@@ -120,22 +120,15 @@ async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sq
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(options.timeout);
-    // Migrations and `ciam copy` use this pool; the store's own statements
-    // run on the connections kept below.
-    let pool = SqlitePoolOptions::new()
-        .max_connections(options.max_connections.unwrap_or(2))
-        .test_before_acquire(false)
-        .acquire_timeout(options.timeout)
-        .connect_with(connect.clone())
-        .await
-        .map_err(backend)?;
-    sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(backend)?;
-    let mut kept = Vec::new();
-    for _ in 0..options.max_connections.unwrap_or(2) {
+    // The store keeps its connections for its whole life (see `conns`); the
+    // first one applies the migrations.
+    let mut first = SqliteConnection::connect_with(&connect).await.map_err(backend)?;
+    sqlx::migrate!("./migrations/sqlite").run(&mut first).await.map_err(backend)?;
+    let mut kept = vec![first];
+    for _ in 1..options.max_connections.unwrap_or(2) {
         kept.push(SqliteConnection::connect_with(&connect).await.map_err(backend)?);
     }
-    let conns = Conns::Kept(Arc::new(Kept::new(kept, options.timeout)));
-    Ok(SqlStore::<sqlx::Sqlite>::new(pool, conns))
+    Ok(SqlStore::<sqlx::Sqlite>::new(Conns::Kept(Arc::new(Kept::new(kept, options.timeout)))))
 }
 
 async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Postgres>, StoreError> {
@@ -155,7 +148,7 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::
         .await
         .map_err(backend)?;
     sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(backend)?;
-    Ok(SqlStore::<sqlx::Postgres>::new(pool.clone(), Conns::Pool(pool)))
+    Ok(SqlStore::<sqlx::Postgres>::new(Conns::Pool(pool)))
 }
 
 #[cfg(test)]

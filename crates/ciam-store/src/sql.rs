@@ -14,7 +14,7 @@ use ciam_core::store::{
     App, AppAccess, AuditEvent, AuditQuery, FailureState, Flow, HistoryEntry, Session, SigningKeyRecord, StateGrant,
     Store, StoreError, StoreResult, StoredSession, User,
 };
-use sqlx::{Connection, Pool, Postgres, Row, Sqlite};
+use sqlx::{Connection, Postgres, Row, Sqlite};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::conns::Conns;
@@ -28,9 +28,7 @@ const AUDIT_BATCH: usize = 256;
 /// A [`Store`] on a SQL database.
 #[derive(Debug)]
 pub struct SqlStore<DB: sqlx::Database> {
-    /// The pool (migrations, `ciam copy`, and PostgreSQL's statements).
-    pub(crate) pool: Pool<DB>,
-    /// Where the store's own statements run.
+    /// Where the store's statements run.
     conns: Conns<DB>,
     /// Feeds the audit writer (see [`SqlStore::new`]).
     audit: mpsc::Sender<AuditJob>,
@@ -38,20 +36,14 @@ pub struct SqlStore<DB: sqlx::Database> {
 
 impl<DB: sqlx::Database> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
-        Self { pool: self.pool.clone(), conns: self.conns.clone(), audit: self.audit.clone() }
+        Self { conns: self.conns.clone(), audit: self.audit.clone() }
     }
 }
 
 impl<DB: sqlx::Database> SqlStore<DB> {
-    /// The connection pool (for tools such as `ciam copy`).
-    pub fn pool(&self) -> &Pool<DB> {
-        &self.pool
-    }
-
-    /// Closes the store's connections and its pool.
+    /// Closes the store's connections.
     pub async fn close(&self) {
         self.conns.close().await;
-        self.pool.close().await;
     }
 }
 
@@ -101,15 +93,15 @@ macro_rules! sql_store {
                 Ok(query.execute(&mut *self.conns.get().await?).await.map_err(db_err)?.rows_affected())
             }
 
-            /// Wraps a migrated pool and starts its audit writer: events from
+            /// Wraps migrated connections and starts the audit writer: events from
             /// concurrent calls are committed together, one transaction (and
             /// one fsync) for all that arrived while the previous one ran.
             /// Every caller still waits for its own commit, so no answer goes
             /// out before its event is stored.
-            pub(crate) fn new(pool: Pool<$db>, conns: Conns<$db>) -> Self {
+            pub(crate) fn new(conns: Conns<$db>) -> Self {
                 let (audit, jobs) = mpsc::channel(4 * AUDIT_BATCH);
                 tokio::spawn(Self::write_audit(conns.clone(), jobs));
-                Self { pool, conns, audit }
+                Self { conns, audit }
             }
 
             async fn write_audit(conns: Conns<$db>, mut jobs: mpsc::Receiver<AuditJob>) {
