@@ -10,6 +10,10 @@
 //! the server's parameters and code, or raw RS256 signatures per second. Each
 //! ratio divides a phase's rate by the mean of the two limits beside it, so a
 //! virtual machine whose speed drifts during the run is still judged fairly.
+//! The floor phase measures the cheapest exchange the server has, so that
+//! each ratio can be set beside its bound: the best this machine allows any
+//! server that must make the same HTTP exchange and the same hash or
+//! signature on the same cores.
 //! The last line printed is one JSON object with every figure. All traffic
 //! goes to 127.0.0.1; every phase is bounded in time.
 
@@ -55,8 +59,8 @@ struct Args {
     /// Connections in the flood.
     #[arg(long, default_value_t = 1000)]
     flood_connections: usize,
-    /// Run only these phases (comma-separated: login, wrong, unknown, refresh, flood).
-    #[arg(long, value_delimiter = ',', default_value = "login,wrong,unknown,refresh,flood")]
+    /// Run only these phases (comma-separated: login, wrong, unknown, refresh, floor, flood).
+    #[arg(long, value_delimiter = ',', default_value = "login,wrong,unknown,refresh,floor,flood")]
     phases: Vec<String>,
 }
 
@@ -177,6 +181,10 @@ fn ratio(rate: f64, limit: f64) -> f64 {
 
 fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
 }
 
 fn round2(v: f64) -> f64 {
@@ -664,6 +672,30 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
         out.insert("id_token_sign_per_s".into(), json!(round1(limits.id_tokens())));
     }
 
+    if plan.runs("floor") {
+        // At each phase's concurrency: with more requests in flight, one
+        // wake-up serves several of them.
+        let attempt = floor_phase(&api, &client, plan, plan.concurrency, pid).await;
+        let refresh = floor_phase(&api, &client, plan, plan.refresh_concurrency, pid).await;
+        for (name, floor) in [("floor", &attempt), ("floor_refresh", &refresh)] {
+            eprintln!(
+                "  {name}: {:.1} exchanges/s, cpu per exchange {} ms (server and driver)",
+                floor.rate, floor.cpu_ms
+            );
+            out.insert(format!("{name}_per_s"), json!(round1(floor.rate)));
+            out.insert(format!("{name}_cpu_ms"), json!(floor.cpu_ms));
+        }
+        let sign_limit = match out.get("sign_limit_per_s").and_then(Value::as_f64) {
+            Some(limit) => limit,
+            None => limits.sign(),
+        };
+        let hash_limit = out.get("hash_limit_per_s").and_then(Value::as_f64).unwrap_or_else(|| limits.hash());
+        let bounds = Bounds::new(limits.cores, hash_limit, sign_limit, attempt.cpu_ms, refresh.cpu_ms);
+        for (name, bound) in bounds.named() {
+            out.insert(format!("{name}_bound"), json!(bound));
+        }
+    }
+
     if plan.runs("flood") {
         eprintln!("flood: {} connections for {:?}", plan.flood_connections, plan.flood);
         let (ok, busy, others) = flood_phase(&api, plan.flood_connections, plan.flood).await?;
@@ -675,6 +707,80 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
         out.insert("flood_recovered".into(), json!(after == "SUCCESS"));
     }
     Ok(Value::Object(out))
+}
+
+/// What the floor phase measured.
+struct Floor {
+    /// Exchanges per second.
+    rate: f64,
+    /// Server and driver CPU per exchange, ms.
+    cpu_ms: f64,
+}
+
+/// The cheapest exchange the server has, `GET /healthz` (no database, no
+/// hash, no signature), `tasks` at a time: what one HTTP request and answer
+/// cost the two processes on this machine at the least.
+async fn floor_phase(api: &Arc<Api>, client: &reqwest::Client, plan: &Plan, tasks: usize, pid: u32) -> Floor {
+    let url = Arc::new(format!("{}/healthz", api.base));
+    let (mut ok, mut secs, mut cpu) = (0, 0.0, 0.0);
+    for _ in 0..plan.rounds {
+        let (c, u) = (client.clone(), Arc::clone(&url));
+        let op = Arc::new(move |_: usize| {
+            let (c, u) = (c.clone(), Arc::clone(&u));
+            async move {
+                match c.get(u.as_str()).send().await {
+                    Ok(r) if r.status().is_success() => match r.bytes().await {
+                        Ok(_) => "ok".to_owned(),
+                        Err(_) => "unreadable".to_owned(),
+                    },
+                    _ => "failed".to_owned(),
+                }
+            }
+        });
+        let meter = CpuMeter::start(pid);
+        let w = rate_phase(tasks, plan.window, "ok", op).await;
+        let used = meter.used();
+        cpu += used.server + used.driver;
+        ok += w.ok;
+        secs += w.secs;
+    }
+    Floor { rate: ok as f64 / f64::max(secs, f64::EPSILON), cpu_ms: if ok > 0 { round3(cpu / ok as f64) } else { 0.0 } }
+}
+
+/// The best ratios this machine allows, whatever the server: each request
+/// is at least its HTTP exchange (the floor, server and driver together)
+/// plus the work CONTRACT and the issue require of it, an argon2id
+/// verification for every login attempt and an RS256 signature for every
+/// id_token, all on the same cores as the limits they are judged against.
+struct Bounds {
+    /// CPU of one verification, ms (all cores busy).
+    hash_ms: f64,
+    /// CPU of one signature, ms.
+    sign_ms: f64,
+    /// CPU of the cheapest exchange at the login phases' concurrency, ms.
+    floor_ms: f64,
+    /// The same at the refresh phase's concurrency, ms.
+    floor_refresh_ms: f64,
+}
+
+impl Bounds {
+    fn new(cores: usize, hash_limit: f64, sign_limit: f64, floor_ms: f64, floor_refresh_ms: f64) -> Self {
+        let per_op = |limit: f64| if limit > 0.0 { cores as f64 * 1000.0 / limit } else { 0.0 };
+        Self { hash_ms: per_op(hash_limit), sign_ms: per_op(sign_limit), floor_ms, floor_refresh_ms }
+    }
+
+    /// `(phase, bound)`: a login signs an id_token, a refused attempt does
+    /// not, a refresh hashes nothing.
+    fn named(&self) -> [(&'static str, f64); 4] {
+        let share = |core: f64, rest: f64| if core + rest > 0.0 { ratio(core, core + rest) } else { 0.0 };
+        let attempt = share(self.hash_ms, self.floor_ms);
+        [
+            ("login", share(self.hash_ms, self.sign_ms + self.floor_ms)),
+            ("wrong", attempt),
+            ("unknown", attempt),
+            ("refresh", share(self.sign_ms, self.floor_refresh_ms)),
+        ]
+    }
 }
 
 /// `connections` clients, each on its own connection, sending logins back
