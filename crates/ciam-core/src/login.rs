@@ -12,7 +12,7 @@ use crate::mobile::Mobile;
 use crate::password::{Password, Verified};
 use crate::policy::{LockoutPolicy, PasswordAge};
 use crate::service::Ciam;
-use crate::store::{App, AppAccess, AuditEvent, FailureState, Flow, Session, StateGrant, User};
+use crate::store::{App, AppAccess, AuditEvent, FailureAudit, FailureState, Flow, Session, StateGrant, User};
 use crate::token::{OpaqueToken, SESSION_TOKEN_LEN, STATE_TOKEN_LEN, sha256_hex};
 
 /// A session handed to the client.
@@ -50,10 +50,13 @@ pub enum LoginOutcome {
 }
 
 impl LoginOutcome {
+    /// The `status` of a successful login.
+    pub const SUCCESS: &'static str = "SUCCESS";
+
     /// The `status` string of the answer.
     pub fn status(&self) -> &'static str {
         match self {
-            LoginOutcome::Success(_) => "SUCCESS",
+            LoginOutcome::Success(_) => Self::SUCCESS,
             LoginOutcome::PasswordWarn { .. } => "PASSWORD_WARN",
             LoginOutcome::PasswordExpired { .. } => "PASSWORD_EXPIRED",
             LoginOutcome::AccessDenied => "ACCESS_DENIED",
@@ -137,20 +140,21 @@ impl Ciam {
             _ => None,
         };
         let (user, needs_rehash) =
-            self.settle_attempt(&key, before, policy, matched, ErrorCode::InvalidCredentials, now).await?;
+            self.settle_attempt(&key, before, policy, matched, ErrorCode::InvalidCredentials, now, audit).await?;
         if needs_rehash {
             self.upgrade_hash(&user, password).await;
         }
         if user.disabled {
             return Err(CiamError::refused(ErrorCode::UserDisabled));
         }
-        self.admit(app, &user, lang, now, true).await
+        self.admit(app, &user, lang, now, true, audit).await
     }
 
     /// Counts the outcome of one password check against `key`'s lock: a
     /// miss is counted and refused with `wrong` (or with the lock, when it
-    /// used up the last attempt); a match forgets earlier failures and
-    /// hands back what matched.
+    /// used up the last attempt), and its audit event is stored with the
+    /// count; a match forgets earlier failures and hands back what matched.
+    #[expect(clippy::too_many_arguments, reason = "one step of two flows, each argument theirs")]
     async fn settle_attempt<T>(
         &self,
         key: &str,
@@ -159,10 +163,17 @@ impl Ciam {
         matched: Option<T>,
         wrong: ErrorCode,
         now: UnixTime,
+        audit: &mut AuditEvent,
     ) -> Result<T, CiamError> {
         let Some(matched) = matched else {
-            let state = self.store().record_failure(key, now, policy.max_failures, policy.lock_seconds).await?;
-            return Err(failure_refusal(state, policy, now, wrong));
+            audit.outcome = wrong.as_str().to_owned();
+            let stored = FailureAudit { event: audit, locked: ErrorCode::AccountLocked.as_str() };
+            let (state, id) =
+                self.store().record_failure(key, now, policy.max_failures, policy.lock_seconds, stored).await?;
+            let refusal = failure_refusal(state, policy, now, wrong);
+            audit.outcome = refusal.code().as_str().to_owned();
+            audit.id = id;
+            return Err(refusal);
         };
         if before.is_some_and(|s| s.failures > 0) {
             self.store().clear_failures(key).await?;
@@ -191,6 +202,7 @@ impl Ciam {
         lang: Lang,
         now: UnixTime,
         check_age: bool,
+        audit: &mut AuditEvent,
     ) -> Result<LoginOutcome, CiamError> {
         if app.access == AppAccess::Assigned && !self.store().is_member(&app.client_id, &user.id).await? {
             return Ok(LoginOutcome::AccessDenied);
@@ -218,15 +230,24 @@ impl Ciam {
                 });
             }
         }
-        Ok(LoginOutcome::Success(self.open_session(app, user, now).await?))
+        Ok(LoginOutcome::Success(self.open_session(app, user, now, audit).await?))
     }
 
-    async fn open_session(&self, app: &App, user: &User, now: UnixTime) -> Result<SessionGrant, CiamError> {
+    /// The last step of a successful call: the session and the call's audit
+    /// event are stored in one commit.
+    async fn open_session(
+        &self,
+        app: &App,
+        user: &User,
+        now: UnixTime,
+        audit: &mut AuditEvent,
+    ) -> Result<SessionGrant, CiamError> {
         let session_token = OpaqueToken::generate(SESSION_TOKEN_LEN)?;
         let session =
             Session { user_id: user.id.clone(), client_id: app.client_id.clone(), expires_at: now + app.session_ttl };
         let id_token = self.keys().sign_id_token(&self.config().issuer, &app.client_id, user, now, app.id_token_ttl)?;
-        self.store().insert_session(&session_token.digest(), &session, now).await?;
+        audit.outcome = LoginOutcome::SUCCESS.to_owned();
+        audit.id = self.store().insert_session_audited(&session_token.digest(), &session, now, audit).await?;
         Ok(SessionGrant { session_token, expire: app.session_ttl, id_token })
     }
 
@@ -290,7 +311,7 @@ impl Ciam {
         refuse_if_locked(before, now)?;
         let matched =
             (self.hasher().verify(old_password, Some(&user.password_hash)).await? != Verified::Mismatch).then_some(());
-        self.settle_attempt(&key, before, policy, matched, ErrorCode::OldPasswordWrong, now).await?;
+        self.settle_attempt(&key, before, policy, matched, ErrorCode::OldPasswordWrong, now, audit).await?;
 
         let password_policy = self.password_policy().await?;
         password_policy.check(new_password)?;
@@ -303,7 +324,7 @@ impl Ciam {
         }
         self.store().set_password(&user.id, &new_hash, now, password_policy.history).await?;
         let user = User { password_hash: new_hash, password_changed_at: now, ..user };
-        self.admit(app, &user, Lang::En, now, false).await
+        self.admit(app, &user, Lang::En, now, false, audit).await
     }
 
     /// Whether `candidate` is the current password or one of the last `history`.
@@ -337,7 +358,7 @@ impl Ciam {
         if self.store().take_state_grant(&digest, now, &[Flow::PasswordWarn]).await?.is_none() {
             return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
         }
-        self.admit(app, &user, Lang::En, now, false).await
+        self.admit(app, &user, Lang::En, now, false, audit).await
     }
 
     /// `POST /api/v2/sdk/sso/session-token/id-token`: a fresh id_token for a

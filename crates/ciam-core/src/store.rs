@@ -179,7 +179,7 @@ pub struct SigningKeyRecord {
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
-    /// Sequence number (assigned by the store).
+    /// Sequence number, assigned by the store; 0 until the event is stored.
     #[serde(default)]
     pub id: i64,
     /// When.
@@ -204,6 +204,16 @@ pub struct AuditEvent {
     pub agent: Option<String>,
     /// The TCP peer address.
     pub peer_ip: Option<String>,
+}
+
+/// A failed attempt's audit event, stored in the same commit as the failure
+/// it counts (one durable write per attempt instead of two).
+#[derive(Debug, Clone, Copy)]
+pub struct FailureAudit<'a> {
+    /// The event; its `outcome` is the one for a failure that does not lock.
+    pub event: &'a AuditEvent,
+    /// The outcome for the failure that locks the key.
+    pub locked: &'a str,
 }
 
 /// Untrusted text made fit for the audit log: control characters (which
@@ -313,17 +323,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// What a login needs first, in one read: the failure state of `key` and
     /// the user with E.164 `mobile` (when given).
     async fn login_lookup(&self, key: &str, mobile: Option<&str>) -> StoreResult<(Option<FailureState>, Option<User>)>;
-    /// Atomically counts one more failure for `key` and returns the new state.
-    /// A lock that has run out (`locked_until <= now`) starts a new count at 1.
-    /// When the count reaches `max_failures` the key is locked until
-    /// `now + lock_seconds`. Concurrent calls never lose or double a count.
+    /// Atomically counts one more failure for `key` and stores the attempt's
+    /// audit event in the same commit; returns the new state and the event's
+    /// id. A lock that has run out (`locked_until <= now`) starts a new count
+    /// at 1. When the count reaches `max_failures` the key is locked until
+    /// `now + lock_seconds`, and the event is stored with `audit.locked` as
+    /// its outcome. Concurrent calls never lose or double a count.
     async fn record_failure(
         &self,
         key: &str,
         now: UnixTime,
         max_failures: u32,
         lock_seconds: i64,
-    ) -> StoreResult<FailureState>;
+        audit: FailureAudit<'_>,
+    ) -> StoreResult<(FailureState, i64)>;
     /// Forgets the failures of a key (success, or an operator's unlock).
     async fn clear_failures(&self, key: &str) -> StoreResult<()>;
 
@@ -331,6 +344,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Stores a session under the digest of its token.
     async fn insert_session(&self, digest: &str, session: &Session, now: UnixTime) -> StoreResult<()>;
+    /// Stores a session and the audit event of the call that opened it in
+    /// one commit; returns the event's id.
+    async fn insert_session_audited(
+        &self,
+        digest: &str,
+        session: &Session,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> StoreResult<i64>;
     /// A session alive at `now` together with its user, in one read.
     async fn get_session_user(&self, digest: &str, now: UnixTime) -> StoreResult<Option<(Session, User)>>;
     /// Revokes one session; false when it was not there.

@@ -88,12 +88,18 @@ impl SdkCall {
     }
 
     /// Writes the audit event with the outcome, then answers. A failed
-    /// audit write turns the answer into `IDAAS.SDK.COM.0002`.
+    /// audit write turns the answer into `IDAAS.SDK.COM.0002`. An event the
+    /// call already stored with its last write (a failure count, a new
+    /// session) is not written again, unless the answer changed after it.
     pub async fn finish<T: Serialize>(mut self, state: &AppState, result: Result<(String, T), CiamError>) -> Response {
         let (outcome, response) = match result {
             Ok((status, body)) => (status, (StatusCode::OK, Json(body)).into_response()),
             Err(error) => (error.code().as_str().to_owned(), ApiError::from_ciam(error, self.lang).into_response()),
         };
+        if self.audit.id != 0 && self.audit.outcome == outcome {
+            return response;
+        }
+        self.audit.id = 0;
         self.audit.outcome = outcome;
         if let Err(e) = state.ciam.audit(&self.audit).await {
             return ApiError::from_ciam(e, self.lang).into_response();

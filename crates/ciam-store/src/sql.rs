@@ -11,9 +11,12 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use ciam_core::UnixTime;
 use ciam_core::store::{
-    App, AppAccess, AuditEvent, AuditQuery, FailureState, Flow, HistoryEntry, Session, SigningKeyRecord, StateGrant,
-    Store, StoreError, StoreResult, StoredSession, User,
+    App, AppAccess, AuditEvent, AuditQuery, FailureAudit, FailureState, Flow, HistoryEntry, Session, SigningKeyRecord,
+    StateGrant, Store, StoreError, StoreResult, StoredSession, User,
 };
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Connection, Postgres, Row, Sqlite};
 use tokio::sync::{mpsc, oneshot};
 
@@ -62,6 +65,11 @@ const USER_COLUMNS: &str =
     "id, mobile, user_name, name, email, disabled, password_hash, password_changed_at, created_at, updated_at";
 const AUDIT_COLUMNS: &str =
     "id, at, action, outcome, mobile, user_id, client_id, os_version, device_fingerprint, device_ip, agent, peer_ip";
+/// The columns a new audit event fills, in the order they are bound.
+const AUDIT_FIELDS: &str =
+    "at, action, outcome, mobile, user_id, client_id, os_version, device_fingerprint, device_ip, agent, peer_ip";
+const INSERT_SESSION: &str =
+    "INSERT INTO sessions (token_digest, user_id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
 
 /// The counting statement behind [`Store::record_failure`]: one statement,
 /// so concurrent failures are serialised by the database row lock. All SET
@@ -83,8 +91,28 @@ ON CONFLICT (lock_key) DO UPDATE SET
 RETURNING failures, locked_until";
 
 macro_rules! sql_store {
-    ($db:ty) => {
-                impl SqlStore<$db> {
+    ($db:ty, $grouped:expr) => {
+        impl SqlStore<$db> {
+            /// Binds an audit event's fields (`AUDIT_FIELDS`, in order) after
+            /// the parameters already bound.
+            fn bind_event(
+                query: Query<'static, $db, <$db as sqlx::Database>::Arguments<'static>>,
+                e: &AuditEvent,
+            ) -> Query<'static, $db, <$db as sqlx::Database>::Arguments<'static>> {
+                query
+                    .bind(e.at)
+                    .bind(e.action.clone())
+                    .bind(e.outcome.clone())
+                    .bind(e.mobile.clone())
+                    .bind(e.user_id.clone())
+                    .bind(e.client_id.clone())
+                    .bind(e.os_version.clone())
+                    .bind(e.device_fingerprint.clone())
+                    .bind(e.device_ip.clone())
+                    .bind(e.agent.clone())
+                    .bind(e.peer_ip.clone())
+            }
+
             /// Runs one statement on the pool; returns how many rows it touched.
             async fn affected<'q>(
                 &self,
@@ -132,10 +160,7 @@ macro_rules! sql_store {
             /// Inserts `events` with one statement: one round trip and one
             /// commit for the whole batch.
             async fn insert_audit_rows(conns: &Conns<$db>, events: &[&AuditEvent]) -> StoreResult<()> {
-                let mut insert = sqlx::QueryBuilder::<$db>::new(
-                    "INSERT INTO audit_events (at, action, outcome, mobile, user_id, client_id, os_version, \
-                     device_fingerprint, device_ip, agent, peer_ip) ",
-                );
+                let mut insert = sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO audit_events ({AUDIT_FIELDS}) "));
                 insert.push_values(events, |mut row, e| {
                     row.push_bind(e.at)
                         .push_bind(&e.action)
@@ -484,17 +509,28 @@ macro_rules! sql_store {
                 Ok((state, user))
             }
 
-            async fn record_failure(&self, key: &str, now: UnixTime, max_failures: u32, lock_seconds: i64) -> StoreResult<FailureState> {
-                let row = sqlx::query(RECORD_FAILURE)
-                    .bind(key)
+            async fn record_failure(
+                &self,
+                key: &str,
+                now: UnixTime,
+                max_failures: u32,
+                lock_seconds: i64,
+                audit: FailureAudit<'_>,
+            ) -> StoreResult<(FailureState, i64)> {
+                let query = sqlx::query($grouped.failure.as_str())
+                    .bind(key.to_owned())
                     .bind(now)
                     .bind(i64::from(max_failures))
                     .bind(lock_seconds)
-                    .fetch_one(&mut *self.conns.get().await?)
-                    .await
+                    .bind(audit.locked.to_owned());
+                let rows = self.fetch_grouped(Self::bind_event(query, audit.event)).await?;
+                // The count comes in the first row, the event's id in the last.
+                let (Some(count), Some(event)) = (rows.first(), rows.last()) else {
+                    return Err(StoreError::Backend("failure count returned no row".into()));
+                };
+                let state = failure_from(count.try_get("failures").map_err(db_err)?, count.try_get("locked_until").map_err(db_err)?)
                     .map_err(db_err)?;
-                failure_from(row.try_get("failures").map_err(db_err)?, row.try_get("locked_until").map_err(db_err)?)
-                    .map_err(db_err)
+                Ok((state, event.try_get("id").map_err(db_err)?))
             }
 
             async fn clear_failures(&self, key: &str) -> StoreResult<()> {
@@ -504,15 +540,33 @@ macro_rules! sql_store {
             }
 
             async fn insert_session(&self, digest: &str, session: &Session, now: UnixTime) -> StoreResult<()> {
-                self.affected(sqlx::query(
-                    "INSERT INTO sessions (token_digest, user_id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-                )
+                self.affected(sqlx::query(INSERT_SESSION)
                 .bind(digest)
                 .bind(&session.user_id)
                 .bind(&session.client_id)
                 .bind(now)
                 .bind(session.expires_at)).await?;
                 Ok(())
+            }
+
+            async fn insert_session_audited(
+                &self,
+                digest: &str,
+                session: &Session,
+                now: UnixTime,
+                event: &AuditEvent,
+            ) -> StoreResult<i64> {
+                let query = sqlx::query($grouped.session.as_str())
+                    .bind(digest.to_owned())
+                    .bind(session.user_id.clone())
+                    .bind(session.client_id.clone())
+                    .bind(now)
+                    .bind(session.expires_at);
+                let rows = self.fetch_grouped(Self::bind_event(query, event)).await?;
+                let Some(event) = rows.last() else {
+                    return Err(StoreError::Backend("session insert returned no row".into()));
+                };
+                event.try_get("id").map_err(db_err)
             }
 
             async fn get_session_user(&self, digest: &str, now: UnixTime) -> StoreResult<Option<(Session, User)>> {
@@ -778,5 +832,85 @@ fn failure_from(failures: i64, locked_until: Option<i64>) -> Result<FailureState
     Ok(FailureState { failures, locked_until })
 }
 
-sql_store!(Sqlite);
-sql_store!(Postgres);
+/// A write and the audit event of its call as one commit, on each backend.
+/// Parameters: the write's own first (as in `RECORD_FAILURE` and
+/// `INSERT_SESSION`; a failure count adds `$5`, the outcome when the count
+/// locks), then the event's fields from `$6` on, in `AUDIT_FIELDS` order.
+struct Grouped {
+    failure: String,
+    session: String,
+}
+
+/// `$6` … `$16`, the event's fields; `outcome` replaces `$8` when given.
+fn event_values(outcome: Option<&str>) -> String {
+    (6..=16)
+        .map(|n| match outcome {
+            Some(expr) if n == 8 => expr.to_owned(),
+            _ => format!("${n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The outcome of a failure: the lock's when this count reached the limit.
+const FAILURE_OUTCOME: &str = "CASE WHEN f.failures >= $3 THEN $5 ELSE $8 END";
+
+/// SQLite: one group of statements in an explicit transaction, sent to the
+/// connection in one call (see `fetch_grouped`).
+static SQLITE_GROUPED: LazyLock<Grouped> = LazyLock::new(|| Grouped {
+    failure: format!(
+        "BEGIN IMMEDIATE; {RECORD_FAILURE}; INSERT INTO audit_events ({AUDIT_FIELDS}) SELECT {} \
+         FROM login_failures f WHERE f.lock_key = $1 RETURNING id; COMMIT",
+        event_values(Some(FAILURE_OUTCOME))
+    ),
+    session: format!(
+        "BEGIN IMMEDIATE; {INSERT_SESSION}; INSERT INTO audit_events ({AUDIT_FIELDS}) VALUES ({}) RETURNING id; COMMIT",
+        event_values(None)
+    ),
+});
+
+/// PostgreSQL: one statement with data-modifying `WITH` parts, which is one
+/// transaction of its own.
+static PG_GROUPED: LazyLock<Grouped> = LazyLock::new(|| Grouped {
+    failure: format!(
+        "WITH f AS ({RECORD_FAILURE}), \
+         a AS (INSERT INTO audit_events ({AUDIT_FIELDS}) SELECT {} FROM f RETURNING id) \
+         SELECT f.failures, f.locked_until, a.id FROM f CROSS JOIN a",
+        event_values(Some(FAILURE_OUTCOME))
+    ),
+    session: format!(
+        "WITH s AS ({INSERT_SESSION}) INSERT INTO audit_events ({AUDIT_FIELDS}) VALUES ({}) RETURNING id",
+        event_values(None)
+    ),
+});
+
+impl SqlStore<Sqlite> {
+    /// Runs a `BEGIN …; COMMIT` group on one connection, in a task of its
+    /// own so that it runs to its end even when the caller stops waiting: a
+    /// group cut short would leave its connection inside a transaction. A
+    /// group that fails is rolled back.
+    async fn fetch_grouped(
+        &self,
+        query: Query<'static, Sqlite, SqliteArguments<'static>>,
+    ) -> StoreResult<Vec<SqliteRow>> {
+        let mut conn = self.conns.get().await?;
+        let group = tokio::spawn(async move {
+            let rows = query.fetch_all(&mut *conn).await;
+            if rows.is_err() {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            }
+            rows.map_err(db_err)
+        });
+        group.await.map_err(|e| StoreError::Backend(format!("write group: {e}")))?
+    }
+}
+
+impl SqlStore<Postgres> {
+    /// Runs a grouped statement (one transaction by itself).
+    async fn fetch_grouped(&self, query: Query<'static, Postgres, PgArguments>) -> StoreResult<Vec<PgRow>> {
+        query.fetch_all(&mut *self.conns.get().await?).await.map_err(db_err)
+    }
+}
+
+sql_store!(Sqlite, SQLITE_GROUPED);
+sql_store!(Postgres, PG_GROUPED);

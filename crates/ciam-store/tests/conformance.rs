@@ -10,8 +10,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use ciam_core::store::{
-    App, AppAccess, AuditEvent, AuditQuery, Flow, HistoryEntry, Session, SigningKeyRecord, StateGrant, Store,
-    StoreError, User,
+    App, AppAccess, AuditEvent, AuditQuery, FailureAudit, Flow, HistoryEntry, Session, SigningKeyRecord, StateGrant,
+    Store, StoreError, User,
 };
 use ciam_store::DbOptions;
 use sqlx::Connection;
@@ -75,6 +75,7 @@ conformance!(
     apps_members_settings_and_audit,
     export_reads_back_what_was_written,
     concurrent_audit_events_are_each_stored_once,
+    a_session_and_its_audit_event_commit_together,
 );
 
 fn user(id: &str, mobile: &str) -> User {
@@ -109,6 +110,16 @@ fn audit_event(at: i64, mobile: &str) -> AuditEvent {
     }
 }
 
+/// A failed attempt's event: outcome `WRONG`, or `LOCKED` for the failure
+/// that locks.
+fn failed(at: i64) -> AuditEvent {
+    AuditEvent { outcome: "WRONG".into(), ..audit_event(at, "+8615200000000") }
+}
+
+fn counted(event: &AuditEvent) -> FailureAudit<'_> {
+    FailureAudit { event, locked: "LOCKED" }
+}
+
 fn app(id: &str) -> App {
     App {
         client_id: id.into(),
@@ -126,14 +137,27 @@ async fn failure_counter_is_atomic_under_concurrency(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for _ in 0..40 {
         let store = Arc::clone(&store);
-        tasks.push(tokio::spawn(async move { store.record_failure("+8615200000000", 1000, 10, 1800).await }));
+        tasks.push(tokio::spawn(async move {
+            store.record_failure("+8615200000000", 1000, 10, 1800, counted(&failed(1000))).await
+        }));
     }
     let mut counts = Vec::new();
+    let mut ids = std::collections::HashMap::new();
     for t in tasks {
-        counts.push(t.await.expect("task").expect("record").failures);
+        let (state, id) = t.await.expect("task").expect("record");
+        counts.push(state.failures);
+        ids.insert(id, state.failures);
     }
     counts.sort_unstable();
     assert_eq!(counts, (1..=40).collect::<Vec<u32>>(), "every failure counted exactly once");
+    // Each failure's event is stored with it, under the id it was given,
+    // with the outcome of its own count: the 10th and later ones locked.
+    let events = store.list_audit(&AuditQuery { limit: 100, ..Default::default() }).await.expect("list");
+    assert_eq!(events.len(), 40);
+    for e in &events {
+        let failures = ids.get(&e.id).copied().expect("an event per returned id");
+        assert_eq!(e.outcome, if failures >= 10 { "LOCKED" } else { "WRONG" }, "event of failure {failures}");
+    }
     let state = store.failure_state("+8615200000000").await.expect("state").expect("row");
     assert_eq!(state.failures, 40);
     assert_eq!(state.locked_until, Some(2800));
@@ -143,12 +167,23 @@ async fn failure_counter_is_atomic_under_concurrency(store: Arc<dyn Store>) {
 
 async fn expired_lock_starts_a_new_count(store: Arc<dyn Store>) {
     for i in 1..=3 {
-        let s = store.record_failure("k", 1000, 3, 60).await.expect("record");
+        let (s, _) = store.record_failure("k", 1000, 3, 60, counted(&failed(1000))).await.expect("record");
         assert_eq!(s.failures, i);
         assert_eq!(s.locked_until, (i == 3).then_some(1060));
     }
-    let after = store.record_failure("k", 1060, 3, 60).await.expect("record");
+    let (after, id) = store.record_failure("k", 1060, 3, 60, counted(&failed(1060))).await.expect("record");
     assert_eq!((after.failures, after.locked_until), (1, None));
+    let outcomes: Vec<(i64, String)> = store
+        .list_audit(&AuditQuery { limit: 10, ..Default::default() })
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|e| (e.id, e.outcome))
+        .collect();
+    let newest = outcomes.first().expect("events").clone();
+    assert_eq!(newest, (id, "WRONG".to_owned()), "a count that starts again is not a lock");
+    let kinds: Vec<&str> = outcomes.iter().rev().map(|(_, o)| o.as_str()).collect();
+    assert_eq!(kinds, ["WRONG", "WRONG", "LOCKED", "WRONG"]);
     assert_eq!(store.purge_expired(1060).await.expect("purge"), 0, "an unlocked counter is kept");
 }
 
@@ -162,7 +197,7 @@ async fn users_are_unique_by_mobile(store: Arc<dyn Store>) {
     assert!(matches!(store.update_user(&moved).await, Err(StoreError::Conflict(_))));
     let (state, found) = store.login_lookup("+8615200000000", Some("+8615200000000")).await.expect("lookup");
     assert_eq!((state, found), (None, Some(user("u1", "+8615200000000"))));
-    store.record_failure("+8615200000000", 100, 10, 60).await.expect("record");
+    store.record_failure("+8615200000000", 100, 10, 60, counted(&failed(100))).await.expect("record");
     let (state, found) = store.login_lookup("+8615200000000", Some("+8615200000000")).await.expect("lookup");
     assert_eq!(state.map(|s| s.failures), Some(1));
     assert!(found.is_some());
@@ -349,4 +384,30 @@ async fn concurrent_audit_events_are_each_stored_once(store: Arc<dyn Store>) {
     for e in &stored {
         assert_eq!(e.mobile.as_deref(), Some(format!("+{}", e.at - 1_000).as_str()), "fields stay with their row");
     }
+}
+
+async fn a_session_and_its_audit_event_commit_together(store: Arc<dyn Store>) {
+    store.insert_app(&app("c1")).await.expect("app");
+    store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
+    let session = Session { user_id: "u1".into(), client_id: "c1".into(), expires_at: 9999 };
+    let event = audit_event(100, "+8615200000000");
+    let id = store.insert_session_audited("d1", &session, 100, &event).await.expect("session");
+    assert!(store.get_session_user("d1", 100).await.expect("get").is_some());
+    let stored = store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.expect("list");
+    assert_eq!(stored, vec![AuditEvent { id, ..event.clone() }]);
+
+    // A session that cannot be stored takes its event with it.
+    let dup = store.insert_session_audited("d1", &session, 100, &audit_event(101, "+1")).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    assert_eq!(store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.expect("list").len(), 1);
+    // The failed group left no transaction open behind it: every connection
+    // still writes, and each write is seen at once.
+    for i in 2..8 {
+        let digest = format!("d{i}");
+        store.insert_session_audited(&digest, &session, 100, &audit_event(100 + i, "+2")).await.expect("session");
+        assert!(store.get_session_user(&digest, 100).await.expect("get").is_some());
+        let (state, _) = store.record_failure("k", 100, 100, 60, counted(&failed(100 + i))).await.expect("record");
+        assert_eq!(state.failures, u32::try_from(i - 1).expect("small"));
+    }
+    assert_eq!(store.list_audit(&AuditQuery { limit: 50, ..Default::default() }).await.expect("list").len(), 13);
 }

@@ -222,6 +222,14 @@ async fn countdown_then_lock_then_unlock(backend: Backend) {
     let again = app.login(&client, "15200000000", "Wrong-pass1").await;
     assert_error(&again, 400, "IDAAS.SDK.LOGIN.0002", Some("Invalid account or password. Remaining times: 9"));
     app.login_ok(&client, "15200000000", PASSWORD).await;
+    // One event per attempt, each with the answer it got.
+    let (_, events) = app.admin(Method::GET, "/audit-events?limit=100", None).await;
+    let mut outcomes: Vec<&str> =
+        events.as_array().expect("list").iter().filter_map(|e| e["outcome"].as_str()).collect();
+    outcomes.reverse();
+    let mut expected = vec!["IDAAS.SDK.LOGIN.0002"; 9];
+    expected.extend(["IDAAS.SDK.LOGIN.0001", "IDAAS.SDK.LOGIN.0001", "IDAAS.SDK.LOGIN.0002", "SUCCESS"]);
+    assert_eq!(outcomes, expected);
 }
 
 async fn unknown_mobile_counts_down_and_locks_alike(backend: Backend) {
