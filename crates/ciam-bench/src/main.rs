@@ -647,14 +647,7 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
                 let (a, c, s) = (Arc::clone(&a), c.clone(), Arc::clone(&sessions));
                 async move {
                     let token = &s[i % s.len()];
-                    let sent = a.sdk(&c, "/sso/session-token/id-token").header("session-token", token).send().await;
-                    match sent {
-                        Ok(r) if r.status().is_success() => match r.bytes().await {
-                            Ok(_) => "ok".to_owned(),
-                            Err(_) => "unreadable".to_owned(),
-                        },
-                        _ => "failed".to_owned(),
-                    }
+                    answered(a.sdk(&c, "/sso/session-token/id-token").header("session-token", token).send().await).await
                 }
             },
         )
@@ -709,6 +702,17 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
     Ok(Value::Object(out))
 }
 
+/// `ok` for a 2xx answer read to its end, else what went wrong.
+async fn answered(sent: reqwest::Result<reqwest::Response>) -> String {
+    match sent {
+        Ok(r) if r.status().is_success() => match r.bytes().await {
+            Ok(_) => "ok".to_owned(),
+            Err(_) => "unreadable".to_owned(),
+        },
+        _ => "failed".to_owned(),
+    }
+}
+
 /// What the floor phase measured.
 struct Floor {
     /// Exchanges per second.
@@ -727,15 +731,7 @@ async fn floor_phase(api: &Arc<Api>, client: &reqwest::Client, plan: &Plan, task
         let (c, u) = (client.clone(), Arc::clone(&url));
         let op = Arc::new(move |_: usize| {
             let (c, u) = (c.clone(), Arc::clone(&u));
-            async move {
-                match c.get(u.as_str()).send().await {
-                    Ok(r) if r.status().is_success() => match r.bytes().await {
-                        Ok(_) => "ok".to_owned(),
-                        Err(_) => "unreadable".to_owned(),
-                    },
-                    _ => "failed".to_owned(),
-                }
-            }
+            async move { answered(c.get(u.as_str()).send().await).await }
         });
         let meter = CpuMeter::start(pid);
         let w = rate_phase(tasks, plan.window, "ok", op).await;

@@ -113,7 +113,8 @@ macro_rules! sql_store {
                     .bind(e.peer_ip.clone())
             }
 
-            /// Runs one statement on the pool; returns how many rows it touched.
+            /// Runs one statement on one of the store's connections; returns how
+            /// many rows it touched.
             async fn affected<'q>(
                 &self,
                 query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
@@ -491,7 +492,7 @@ macro_rules! sql_store {
                 key: &str,
                 mobile: Option<&str>,
             ) -> StoreResult<(Option<FailureState>, Option<User>)> {
-                                let row = sqlx::query(&LOGIN_LOOKUP)
+                let row = sqlx::query(&LOGIN_LOOKUP)
                 .bind(key)
                 .bind(mobile)
                 .fetch_one(&mut *self.conns.get().await?)
@@ -570,7 +571,7 @@ macro_rules! sql_store {
             }
 
             async fn get_session_user(&self, digest: &str, now: UnixTime) -> StoreResult<Option<(Session, User)>> {
-                                let row = sqlx::query(&SESSION_USER)
+                let row = sqlx::query(&SESSION_USER)
                 .bind(digest)
                 .bind(now)
                 .fetch_optional(&mut *self.conns.get().await?)
