@@ -29,6 +29,8 @@ impl Clock for SystemClock {
 #[derive(Debug, Default)]
 pub struct OffsetClock {
     offset: AtomicI64,
+    /// The system time it stopped at, or 0 while it runs.
+    frozen_at: AtomicI64,
 }
 
 impl OffsetClock {
@@ -36,11 +38,22 @@ impl OffsetClock {
     pub fn advance(&self, seconds: i64) {
         self.offset.fetch_add(seconds, Ordering::SeqCst);
     }
+
+    /// Stops the system time under this clock where it is; only
+    /// [`OffsetClock::advance`] moves it from then on, so a test can assert
+    /// exact seconds left whatever second its requests fall in.
+    pub fn freeze(&self) {
+        let _ = self.frozen_at.compare_exchange(0, SystemClock.now(), Ordering::SeqCst, Ordering::SeqCst);
+    }
 }
 
 impl Clock for OffsetClock {
     fn now(&self) -> UnixTime {
-        SystemClock.now() + self.offset.load(Ordering::SeqCst)
+        let base = match self.frozen_at.load(Ordering::SeqCst) {
+            0 => SystemClock.now(),
+            at => at,
+        };
+        base + self.offset.load(Ordering::SeqCst)
     }
 }
 
@@ -75,5 +88,16 @@ mod tests {
         let before = clock.now();
         clock.advance(3600);
         assert!(clock.now() >= before + 3600);
+    }
+
+    #[test]
+    fn a_frozen_clock_moves_only_when_advanced() {
+        let clock = OffsetClock::default();
+        clock.freeze();
+        let at = clock.now();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(clock.now(), at);
+        clock.advance(61);
+        assert_eq!(clock.now(), at + 61);
     }
 }

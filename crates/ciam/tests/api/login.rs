@@ -186,6 +186,8 @@ async fn messages_in_both_languages(backend: Backend) {
 
 async fn countdown_then_lock_then_unlock(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    // The seconds left are asserted exactly.
+    app.clock.freeze();
     let client = app.default_app().await;
     app.create_user("15200000000", PASSWORD).await;
     for left in (1..=9).rev() {
