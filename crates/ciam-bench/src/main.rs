@@ -23,8 +23,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ciam_core::keys::KeyRing;
+use ciam_core::mobile::Mobile;
+use ciam_core::model::{ClientId, User, UserId};
 use ciam_core::password::{HashingConfig, PasswordHasher};
-use ciam_core::store::User;
 use ciam_core::{Clock, Password, SystemClock};
 use clap::Parser;
 use serde_json::{Value, json};
@@ -115,6 +116,7 @@ struct Limits {
     rsa: aws_lc_rs::signature::RsaKeyPair,
     ring: KeyRing,
     user: User,
+    client: ClientId,
 }
 
 impl Limits {
@@ -132,8 +134,8 @@ impl Limits {
         let now = SystemClock.now();
         let ring = KeyRing::ephemeral(now).map_err(|e| format!("{e}"))?;
         let user = User {
-            id: "0123456789abcdef0123456789abcdef".into(),
-            mobile: "+8615200000000".into(),
+            id: UserId::new("0123456789abcdef0123456789abcdef"),
+            mobile: Mobile::from_stored("+8615200000000".into()),
             user_name: Some("bench".into()),
             name: None,
             email: None,
@@ -143,7 +145,8 @@ impl Limits {
             created_at: now,
             updated_at: now,
         };
-        Ok(Self { cores, window, hasher, password, phc, rsa, ring, user })
+        let client = ClientId::new("client");
+        Ok(Self { cores, window, hasher, password, phc, rsa, ring, user, client })
     }
 
     /// argon2id verifications per second with the server's own code and
@@ -170,7 +173,7 @@ impl Limits {
     fn id_tokens(&self) -> f64 {
         let now = SystemClock.now();
         parallel(self.cores, self.window, || {
-            let _ = self.ring.sign_id_token("http://127.0.0.1", "client", &self.user, now, 300);
+            let _ = self.ring.sign_id_token("http://127.0.0.1", &self.client, &self.user, now, 300);
         })
     }
 }

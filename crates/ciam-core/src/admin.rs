@@ -1,13 +1,21 @@
 //! Operator actions shared by the admin API and the CLI: apps, members,
-//! users, unlock. Input is checked here, once, whichever door it came in by.
+//! users, unlock, policies, the audit log. Input is checked here, once,
+//! whichever door it came in by.
 
 use crate::error::{CiamError, ErrorCode, Refusal};
 use crate::keys::MAX_ID_TOKEN_TTL;
 use crate::mobile::Mobile;
+use crate::model::{App, AppAccess, AuditEntry, AuditQuery, ClientId, LockKey, User, UserId, audit_text};
 use crate::password::{Password, PasswordHasher};
+use crate::policy::{LockoutPolicy, LockoutPolicyPatch, PasswordPolicy, PasswordPolicyPatch};
 use crate::service::Ciam;
-use crate::store::{App, AppAccess, StoreError, User};
+use crate::store::StoreError;
 use crate::token::{OpaqueToken, new_id};
+
+/// Listed when a listing call gives no `limit`.
+pub const DEFAULT_PAGE: u32 = 100;
+/// The most a listing call returns at once.
+pub const MAX_PAGE: u32 = 1000;
 
 /// Default session_token lifetime (the seed's `expire`).
 pub const DEFAULT_SESSION_TTL: i64 = 432_000;
@@ -35,6 +43,14 @@ fn known(kind: &str, id: &str) -> Result<(), CiamError> {
     Ok(())
 }
 
+fn known_app(client_id: &str) -> Result<ClientId, CiamError> {
+    known("app", client_id).map(|()| ClientId::new(client_id))
+}
+
+fn known_user(id: &str) -> Result<UserId, CiamError> {
+    known("user", id).map(|()| UserId::new(id))
+}
+
 fn conflict_to_taken(e: StoreError) -> CiamError {
     match e {
         StoreError::Conflict(_) => CiamError::refused(ErrorCode::AdminMobileTaken),
@@ -57,6 +73,28 @@ pub struct AppInput {
     pub session_ttl: Option<i64>,
     /// id_token lifetime, seconds.
     pub id_token_ttl: Option<i64>,
+}
+
+/// Which users to list.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Only the user with this mobile, in any spelling.
+    pub mobile: Option<String>,
+    /// At most this many (default [`DEFAULT_PAGE`], at most [`MAX_PAGE`]).
+    pub limit: Option<u32>,
+    /// Skip this many, oldest first.
+    pub offset: Option<u32>,
+}
+
+/// Which audit events to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only events for this mobile, in any spelling.
+    pub mobile: Option<String>,
+    /// Only events for this user.
+    pub user_id: Option<String>,
+    /// At most this many (default [`DEFAULT_PAGE`], at most [`MAX_PAGE`]).
+    pub limit: Option<u32>,
 }
 
 /// Fields of a user an operator sets. For optional text fields the outer
@@ -144,7 +182,7 @@ impl Ciam {
             return Err(invalid("name", "is required"));
         }
         let mut app = App {
-            client_id: OpaqueToken::generate(32)?.expose().to_owned(),
+            client_id: ClientId::new(OpaqueToken::generate(32)?.expose()),
             name: String::new(),
             enabled: true,
             password_expiry_check: false,
@@ -160,37 +198,40 @@ impl Ciam {
 
     /// Changes an app's fields.
     pub async fn update_app(&self, client_id: &str, input: AppInput) -> Result<App, CiamError> {
-        known("app", client_id)?;
-        let mut app = self.store().get_app(client_id).await?.ok_or_else(|| not_found("app"))?;
+        let mut app = self.app(client_id).await?;
         input.apply(&mut app)?;
         if !self.store().update_app(&app).await? {
             return Err(not_found("app"));
         }
-        self.forget_app(client_id);
+        self.forget_app(&app.client_id);
         Ok(app)
     }
 
     /// One app, enabled or not.
     pub async fn app(&self, client_id: &str) -> Result<App, CiamError> {
-        known("app", client_id)?;
-        self.store().get_app(client_id).await?.ok_or_else(|| not_found("app"))
+        self.store().get_app(&known_app(client_id)?).await?.ok_or_else(|| not_found("app"))
+    }
+
+    /// Every app, oldest first.
+    pub async fn apps(&self) -> Result<Vec<App>, CiamError> {
+        Ok(self.store().list_apps().await?)
     }
 
     /// Deletes an app.
     pub async fn delete_app(&self, client_id: &str) -> Result<(), CiamError> {
-        known("app", client_id)?;
-        let deleted = self.store().delete_app(client_id).await?;
-        self.forget_app(client_id);
+        let client_id = known_app(client_id)?;
+        let deleted = self.store().delete_app(&client_id).await?;
+        self.forget_app(&client_id);
         if deleted { Ok(()) } else { Err(not_found("app")) }
     }
 
     /// Assigns or unassigns a user.
     pub async fn set_member(&self, client_id: &str, user_id: &str, member: bool) -> Result<(), CiamError> {
-        self.app(client_id).await?;
-        self.user(user_id).await?;
+        let app = self.app(client_id).await?;
+        let user = self.user(user_id).await?;
         if member {
-            self.store().add_member(client_id, user_id).await?;
-        } else if !self.store().remove_member(client_id, user_id).await? {
+            self.store().add_member(&app.client_id, &user.id).await?;
+        } else if !self.store().remove_member(&app.client_id, &user.id).await? {
             return Err(not_found("membership"));
         }
         Ok(())
@@ -198,12 +239,24 @@ impl Ciam {
 
     /// One user.
     pub async fn user(&self, id: &str) -> Result<User, CiamError> {
-        known("user", id)?;
-        self.store().get_user(id).await?.ok_or_else(|| not_found("user"))
+        self.store().get_user(&known_user(id)?).await?.ok_or_else(|| not_found("user"))
+    }
+
+    /// Users, oldest first. A mobile that is no phone number matches nobody.
+    pub async fn users(&self, filter: &UserFilter) -> Result<Vec<User>, CiamError> {
+        let mobile = match filter.mobile.as_deref() {
+            Some(typed) => match self.normalise_mobile(typed) {
+                Some(mobile) => Some(mobile),
+                None => return Ok(Vec::new()),
+            },
+            None => None,
+        };
+        let limit = filter.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
+        Ok(self.store().list_users(mobile.as_ref(), limit, filter.offset.unwrap_or(0)).await?)
     }
 
     /// Normalises a mobile for lookups; `None` when it is no phone number.
-    pub fn normalise_mobile(&self, typed: &str) -> Option<Mobile> {
+    fn normalise_mobile(&self, typed: &str) -> Option<Mobile> {
         Mobile::parse(typed, self.config().region)
     }
 
@@ -236,8 +289,8 @@ impl Ciam {
             .ok_or_else(|| invalid("password", "password or password_hash is required"))?;
         let now = self.now();
         let user = User {
-            id: new_id(),
-            mobile: mobile.as_str().to_owned(),
+            id: UserId::new(new_id()),
+            mobile,
             user_name: input.user_name.flatten(),
             name: input.name.flatten(),
             email: input.email.flatten(),
@@ -257,7 +310,7 @@ impl Ciam {
         let mut user = self.user(id).await?;
         if let Some(typed) = &input.mobile {
             let mobile = self.normalise_mobile(typed).ok_or_else(|| invalid("mobile", "not a valid phone number"))?;
-            user.mobile = mobile.as_str().to_owned();
+            user.mobile = mobile;
         }
         if let Some(v) = input.user_name.clone() {
             check_text("user_name", &v, 128)?;
@@ -299,14 +352,59 @@ impl Ciam {
 
     /// Deletes a user.
     pub async fn delete_user(&self, id: &str) -> Result<(), CiamError> {
-        known("user", id)?;
-        if self.store().delete_user(id).await? { Ok(()) } else { Err(not_found("user")) }
+        if self.store().delete_user(&known_user(id)?).await? { Ok(()) } else { Err(not_found("user")) }
     }
 
-    /// Lifts a lock and forgets the failures of a user's mobile.
+    /// Ends all of a user's sessions; returns how many there were.
+    pub async fn revoke_sessions(&self, id: &str) -> Result<u64, CiamError> {
+        let user = self.user(id).await?;
+        Ok(self.store().delete_user_sessions(&user.id).await?)
+    }
+
+    /// Lifts the lock of a user's account and forgets its failures.
     pub async fn unlock_user(&self, id: &str) -> Result<(), CiamError> {
         let user = self.user(id).await?;
-        self.store().clear_failures(&user.mobile).await?;
-        Ok(())
+        self.unlock(&user.mobile).await
+    }
+
+    /// Lifts the lock of a mobile number, registered or not (unknown numbers
+    /// count down and lock too), and forgets its failures; returns it in
+    /// E.164.
+    pub async fn unlock_mobile(&self, typed: &str) -> Result<Mobile, CiamError> {
+        let mobile = self.normalise_mobile(typed).ok_or_else(|| invalid("mobile", "not a valid phone number"))?;
+        self.unlock(&mobile).await?;
+        Ok(mobile)
+    }
+
+    async fn unlock(&self, mobile: &Mobile) -> Result<(), CiamError> {
+        Ok(self.store().clear_failures(&LockKey::account(mobile)).await?)
+    }
+
+    /// Changes the fields of the password policy that `patch` sets.
+    pub async fn update_password_policy(&self, patch: PasswordPolicyPatch) -> Result<PasswordPolicy, CiamError> {
+        let policy = patch.apply(self.password_policy().await?);
+        policy.validate().map_err(|(field, why)| invalid(field, why))?;
+        self.set_password_policy(&policy).await?;
+        Ok(policy)
+    }
+
+    /// Changes the fields of the lockout policy that `patch` sets.
+    pub async fn update_lockout_policy(&self, patch: LockoutPolicyPatch) -> Result<LockoutPolicy, CiamError> {
+        let policy = patch.apply(self.lockout_policy().await?);
+        policy.validate().map_err(|(field, why)| invalid(field, why))?;
+        self.set_lockout_policy(&policy).await?;
+        Ok(policy)
+    }
+
+    /// Audit events, newest first. A mobile is matched in any spelling;
+    /// text that is no phone number is matched as the log keeps it.
+    pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, CiamError> {
+        let mobile = filter.mobile.as_deref().map(|typed| match self.normalise_mobile(typed) {
+            Some(m) => m.as_str().to_owned(),
+            None => audit_text(typed, 40),
+        });
+        let user_id = filter.user_id.as_deref().map(|id| UserId::new(audit_text(id, 128)));
+        let limit = filter.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        Ok(self.store().list_audit(&AuditQuery { mobile, user_id, limit }).await?)
     }
 }

@@ -83,9 +83,9 @@ pub async fn copy_store(from: &dyn Store, to: &dyn Store, now: UnixTime) -> Resu
     let mut after = 0;
     loop {
         let events = from.audit_page(after, PAGE).await?;
-        for event in &events {
-            to.insert_audit(event).await?;
-            after = event.id;
+        for entry in &events {
+            to.insert_audit(&entry.event).await?;
+            after = entry.id;
         }
         report.audit_events += events.len();
         if events.len() < PAGE as usize {

@@ -152,6 +152,11 @@ error_codes! {
 }
 
 impl ErrorCode {
+    /// The code with this text, if there is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|code| code.as_str() == text)
+    }
+
     /// The message in `lang` with `{0}`, `{1}`, … replaced by `args`.
     pub fn message(self, lang: Lang, args: &[String]) -> String {
         let mut text = self.template(lang).to_owned();
@@ -190,7 +195,7 @@ impl Refusal {
 }
 
 /// What can go wrong in a domain operation.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CiamError {
     /// A refusal the client is told about, in its language.
     #[error("refused: {}", .0.code)]

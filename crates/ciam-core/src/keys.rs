@@ -17,7 +17,8 @@ use serde::Serialize;
 
 use crate::clock::UnixTime;
 use crate::error::CiamError;
-use crate::store::{SigningKeyRecord, Store, User};
+use crate::model::{ClientId, SigningKeyRecord, User};
+use crate::store::Store;
 use crate::token::new_id;
 
 /// How often each instance reloads the key set from the store.
@@ -272,16 +273,11 @@ impl KeyRing {
         Ok(Arc::clone(&self.snapshot()?.jwks))
     }
 
-    /// The kid that signs now.
-    pub fn current_kid(&self) -> Result<String, CiamError> {
-        Ok(self.snapshot()?.signing.kid.clone())
-    }
-
     /// Signs an id_token for `user` and app `client_id`.
     pub fn sign_id_token(
         &self,
         issuer: &str,
-        client_id: &str,
+        client_id: &ClientId,
         user: &User,
         now: UnixTime,
         ttl: i64,
@@ -328,18 +324,18 @@ struct ApiUser<'a> {
 }
 
 impl IdTokenClaims {
-    fn new(issuer: &str, client_id: &str, user: &User, now: UnixTime, ttl: i64) -> Self {
+    fn new(issuer: &str, client_id: &ClientId, user: &User, now: UnixTime, ttl: i64) -> Self {
         let api = ApiUser {
-            id: &user.id,
+            id: user.id.as_str(),
             user_name: user.user_name.as_deref(),
             name: user.name.as_deref(),
-            mobile: &user.mobile,
+            mobile: user.mobile.as_str(),
             email: user.email.as_deref(),
         };
         Self {
             iss: issuer.to_owned(),
-            aud: client_id.to_owned(),
-            sub: user.id.clone(),
+            aud: client_id.to_string(),
+            sub: user.id.to_string(),
             iat: now,
             nbf: now,
             exp: now + ttl,
@@ -356,8 +352,8 @@ mod tests {
 
     fn user() -> User {
         User {
-            id: "u1".into(),
-            mobile: "+8615200000000".into(),
+            id: crate::model::UserId::new("u1"),
+            mobile: crate::mobile::Mobile::from_stored("+8615200000000".into()),
             user_name: Some("alice".into()),
             name: None,
             email: None,
@@ -375,7 +371,8 @@ mod tests {
         let set = build(std::slice::from_ref(&record), 1000).expect("set");
         let ring = KeyRing { current: Arc::new(RwLock::new(Arc::new(set))) };
         let now = jsonwebtoken::get_current_timestamp() as i64;
-        let token = ring.sign_id_token("https://issuer.test", "client-1", &user(), now, 300).expect("sign");
+        let token =
+            ring.sign_id_token("https://issuer.test", &ClientId::new("client-1"), &user(), now, 300).expect("sign");
         let header = jsonwebtoken::decode_header(&token).expect("header");
         assert_eq!(header.kid.as_deref(), Some(record.kid.as_str()));
         let jwks = ring.jwks().expect("jwks");

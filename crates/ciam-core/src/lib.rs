@@ -3,18 +3,22 @@
 //! Nothing here knows about HTTP or SQL.
 
 pub mod admin;
+pub mod call;
 pub mod clock;
 pub mod copy;
 pub mod error;
+pub mod flows;
 pub mod keys;
 pub mod login;
 pub mod mobile;
+pub mod model;
 pub mod password;
 pub mod policy;
 pub mod service;
 pub mod store;
 pub mod token;
 
+pub use call::{Call, Caller};
 pub use clock::{Clock, OffsetClock, SystemClock, UnixTime};
 pub use error::{CiamError, ErrorCode, Lang, Refusal};
 pub use login::{LoginOutcome, SessionGrant};

@@ -1,18 +1,18 @@
-//! The login state machine and the flows that continue it: password update
-//! and skip with a state_token, id_token refresh and logout with a
-//! session_token.
+//! The login state machine (CONTRACT §2) and the steps the flows around it
+//! share: the lockout attempt, admission to the app, and the session.
 //!
-//! Order of a mobile + password login (CONTRACT §2): empty fields → lock →
-//! password (a dummy hash for unknown mobiles, so both take as long and count
-//! down alike) → disabled → app membership → password age → session.
+//! Order of a mobile + password login: empty fields → lock → password (a
+//! dummy hash for unknown mobiles, so both take as long and count down
+//! alike) → disabled → app membership → password age → session.
 
+use crate::call::{Answered, Call};
 use crate::clock::UnixTime;
-use crate::error::{CiamError, ErrorCode, Lang, Refusal};
+use crate::error::{CiamError, ErrorCode, Refusal};
 use crate::mobile::Mobile;
+use crate::model::{AppAccess, FailureAudit, FailureState, Flow, LockKey, Outcome, Session, StateGrant, Status, User};
 use crate::password::{Password, Verified};
 use crate::policy::{LockoutPolicy, PasswordAge};
 use crate::service::Ciam;
-use crate::store::{App, AppAccess, AuditEvent, FailureAudit, FailureState, Flow, Session, StateGrant, User};
 use crate::token::{OpaqueToken, SESSION_TOKEN_LEN, STATE_TOKEN_LEN, sha256_hex};
 
 /// A session handed to the client.
@@ -26,7 +26,13 @@ pub struct SessionGrant {
     pub id_token: String,
 }
 
-/// What a successful call (HTTP 200) answers.
+impl Answered for SessionGrant {
+    fn status(&self) -> Status {
+        Status::Success
+    }
+}
+
+/// What a successful login, password update or skip answers (HTTP 200).
 #[derive(Debug, Clone)]
 pub enum LoginOutcome {
     /// `SUCCESS` with a session.
@@ -49,27 +55,31 @@ pub enum LoginOutcome {
     AccessDenied,
 }
 
-impl LoginOutcome {
-    /// The `status` of a successful login.
-    pub const SUCCESS: &'static str = "SUCCESS";
-
-    /// The `status` string of the answer.
-    pub fn status(&self) -> &'static str {
+impl Answered for LoginOutcome {
+    fn status(&self) -> Status {
         match self {
-            LoginOutcome::Success(_) => Self::SUCCESS,
-            LoginOutcome::PasswordWarn { .. } => "PASSWORD_WARN",
-            LoginOutcome::PasswordExpired { .. } => "PASSWORD_EXPIRED",
-            LoginOutcome::AccessDenied => "ACCESS_DENIED",
+            LoginOutcome::Success(_) => Status::Success,
+            LoginOutcome::PasswordWarn { .. } => Status::PasswordWarn,
+            LoginOutcome::PasswordExpired { .. } => Status::PasswordExpired,
+            LoginOutcome::AccessDenied => Status::AccessDenied,
         }
     }
 }
 
-/// The lockout key of what a user typed: the E.164 number, or for input
-/// that is no phone number a digest of it (bounded, and never stored raw).
-pub fn lockout_key(parsed: Option<&Mobile>, typed: &str) -> String {
-    match parsed {
-        Some(m) => m.as_str().to_owned(),
-        None => format!("x:{}", &sha256_hex(typed.trim().as_bytes())[..32]),
+impl LockKey {
+    /// The key of an account: its E.164 number, whether or not it is
+    /// registered.
+    pub fn account(mobile: &Mobile) -> Self {
+        LockKey::new(mobile.as_str())
+    }
+
+    /// The key of what a user typed: the account's, or for input that is no
+    /// phone number a digest of it (bounded, and never stored raw).
+    pub fn typed(parsed: Option<&Mobile>, typed: &str) -> Self {
+        match parsed {
+            Some(m) => LockKey::account(m),
+            None => LockKey::new(format!("x:{}", &sha256_hex(typed.trim().as_bytes())[..32])),
+        }
     }
 }
 
@@ -82,43 +92,76 @@ pub fn locked_refusal(seconds_left: i64) -> CiamError {
     ))
 }
 
-/// `LOGIN.0001` while `before` holds a lock that has not run out; checked
-/// before any hash is computed.
-fn refuse_if_locked(before: Option<FailureState>, now: UnixTime) -> Result<(), CiamError> {
-    match before.and_then(|s| s.locked_until).filter(|until| *until > now) {
-        Some(until) => Err(locked_refusal(until - now)),
-        None => Ok(()),
-    }
-}
-
-/// The answer to a failure just counted: attempts left, or the lock.
-fn failure_refusal(state: FailureState, policy: LockoutPolicy, now: UnixTime, code: ErrorCode) -> CiamError {
-    if state.failures >= policy.max_failures {
-        locked_refusal(state.locked_until.unwrap_or(now + policy.lock_seconds) - now)
-    } else {
-        CiamError::Refused(Refusal::with_args(code, vec![(policy.max_failures - state.failures).to_string()]))
-    }
-}
-
 /// A bounded, printable form of what was typed, for the audit log.
 fn audit_mobile(parsed: Option<&Mobile>, typed: &str) -> String {
     match parsed {
         Some(m) => m.as_str().to_owned(),
-        None => crate::store::audit_text(typed, 40),
+        None => crate::model::audit_text(typed, 40),
+    }
+}
+
+/// One password check against a lock: a login's, or the old password's in
+/// a password update. Made from what was read before the hash, checked
+/// before the hash, and settled after it.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    /// The counter the attempt counts against.
+    pub key: LockKey,
+    /// Its state when the attempt began.
+    pub before: Option<FailureState>,
+    /// The lockout policy in force.
+    pub policy: LockoutPolicy,
+    /// When the attempt began.
+    pub now: UnixTime,
+    /// The refusal for a wrong password while attempts are left.
+    pub miss: ErrorCode,
+}
+
+impl Attempt {
+    /// `LOGIN.0001` while the key is locked; checked before any hash.
+    pub fn check_lock(&self) -> Result<(), CiamError> {
+        match self.before.and_then(|s| s.locked_until).filter(|until| *until > self.now) {
+            Some(until) => Err(locked_refusal(until - self.now)),
+            None => Ok(()),
+        }
+    }
+
+    /// The answer to a failure just counted: attempts left, or the lock.
+    fn refusal(&self, counted: FailureState) -> CiamError {
+        if counted.failures >= self.policy.max_failures {
+            locked_refusal(counted.locked_until.unwrap_or(self.now + self.policy.lock_seconds) - self.now)
+        } else {
+            CiamError::Refused(Refusal::with_args(
+                self.miss,
+                vec![(self.policy.max_failures - counted.failures).to_string()],
+            ))
+        }
+    }
+
+    /// Settles the password check: a miss is counted and refused (with
+    /// attempts left, or with the lock when it used up the last one), its
+    /// audit event stored in the same commit as the count; a match forgets
+    /// earlier failures and hands back what matched.
+    pub async fn settle<T>(self, ciam: &Ciam, call: &mut Call, matched: Option<T>) -> Result<T, CiamError> {
+        let Some(matched) = matched else {
+            let event = call.event(Outcome::Refused(self.miss));
+            let audit = FailureAudit { event: &event, locked: Outcome::Refused(ErrorCode::AccountLocked) };
+            let (counted, _) = ciam.store().record_failure(&self.key, self.now, &self.policy, audit).await?;
+            let refusal = self.refusal(counted);
+            call.stored(Outcome::Refused(refusal.code()));
+            return Err(refusal);
+        };
+        if self.before.is_some_and(|s| s.failures > 0) {
+            ciam.store().clear_failures(&self.key).await?;
+        }
+        Ok(matched)
     }
 }
 
 impl Ciam {
-    /// `POST /api/v2/sdk/login/mobile-pwd` after the header checks. Fills
-    /// `audit` with what it learns; the caller writes the event.
-    pub async fn login_mobile_password(
-        &self,
-        app: &App,
-        mobile: &str,
-        password: &Password,
-        lang: Lang,
-        audit: &mut AuditEvent,
-    ) -> Result<LoginOutcome, CiamError> {
+    /// `POST /api/v2/sdk/login/mobile-pwd`, after the checks of
+    /// [`Ciam::open_call`].
+    pub async fn login(&self, call: &mut Call, mobile: &str, password: &Password) -> Result<LoginOutcome, CiamError> {
         if mobile.trim().is_empty() {
             return Err(CiamError::refused(ErrorCode::MobileEmpty));
         }
@@ -127,58 +170,35 @@ impl Ciam {
         }
         let now = self.now();
         let parsed = Mobile::parse(mobile, self.config().region);
-        audit.mobile = Some(audit_mobile(parsed.as_ref(), mobile));
-        let key = lockout_key(parsed.as_ref(), mobile);
+        call.note_mobile(audit_mobile(parsed.as_ref(), mobile));
+        let key = LockKey::typed(parsed.as_ref(), mobile);
 
         let policy = self.lockout_policy().await?;
-        let (before, user) = self.store().login_lookup(&key, parsed.as_ref().map(Mobile::as_str)).await?;
-        refuse_if_locked(before, now)?;
-        audit.user_id = user.as_ref().map(|u| u.id.clone());
+        let (before, user) = self.store().login_lookup(&key, parsed.as_ref()).await?;
+        let attempt = Attempt { key, before, policy, now, miss: ErrorCode::InvalidCredentials };
+        attempt.check_lock()?;
+        if let Some(user) = &user {
+            call.note_user(&user.id);
+        }
         let verified = self.hasher().verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         let matched = match (verified, user) {
             (Verified::Match { needs_rehash }, Some(user)) => Some((user, needs_rehash)),
             _ => None,
         };
-        let (user, needs_rehash) =
-            self.settle_attempt(&key, before, policy, matched, ErrorCode::InvalidCredentials, now, audit).await?;
+        let (user, needs_rehash) = attempt.settle(self, call, matched).await?;
         if needs_rehash {
             self.upgrade_hash(&user, password).await;
         }
         if user.disabled {
             return Err(CiamError::refused(ErrorCode::UserDisabled));
         }
-        self.admit(app, &user, lang, now, true, audit).await
-    }
-
-    /// Counts the outcome of one password check against `key`'s lock: a
-    /// miss is counted and refused with `wrong` (or with the lock, when it
-    /// used up the last attempt), and its audit event is stored with the
-    /// count; a match forgets earlier failures and hands back what matched.
-    #[expect(clippy::too_many_arguments, reason = "one step of two flows, each argument theirs")]
-    async fn settle_attempt<T>(
-        &self,
-        key: &str,
-        before: Option<FailureState>,
-        policy: LockoutPolicy,
-        matched: Option<T>,
-        wrong: ErrorCode,
-        now: UnixTime,
-        audit: &mut AuditEvent,
-    ) -> Result<T, CiamError> {
-        let Some(matched) = matched else {
-            audit.outcome = wrong.as_str().to_owned();
-            let stored = FailureAudit { event: audit, locked: ErrorCode::AccountLocked.as_str() };
-            let (state, id) =
-                self.store().record_failure(key, now, policy.max_failures, policy.lock_seconds, stored).await?;
-            let refusal = failure_refusal(state, policy, now, wrong);
-            audit.outcome = refusal.code().as_str().to_owned();
-            audit.id = id;
-            return Err(refusal);
-        };
-        if before.is_some_and(|s| s.failures > 0) {
-            self.store().clear_failures(key).await?;
+        if !self.admits(call, &user).await? {
+            return Ok(LoginOutcome::AccessDenied);
         }
-        Ok(matched)
+        if let Some(flow) = self.password_age_flow(call, &user, now).await? {
+            return Ok(flow);
+        }
+        Ok(LoginOutcome::Success(self.open_session(call, &user, now).await?))
     }
 
     /// Replaces a weaker stored hash after a successful login. Best effort:
@@ -194,224 +214,90 @@ impl Ciam {
         }
     }
 
-    /// Steps 6–8 of the login: membership, password age, session.
-    async fn admit(
-        &self,
-        app: &App,
-        user: &User,
-        lang: Lang,
-        now: UnixTime,
-        check_age: bool,
-        audit: &mut AuditEvent,
-    ) -> Result<LoginOutcome, CiamError> {
-        if app.access == AppAccess::Assigned && !self.store().is_member(&app.client_id, &user.id).await? {
-            return Ok(LoginOutcome::AccessDenied);
-        }
-        if check_age && app.password_expiry_check {
-            let policy = self.password_policy().await?;
-            let flow = match policy.age(user.password_changed_at, now) {
-                PasswordAge::Fresh => None,
-                PasswordAge::Warn => Some(Flow::PasswordWarn),
-                PasswordAge::Expired => Some(Flow::PasswordExpired),
-            };
-            if let Some(flow) = flow {
-                let state_token = OpaqueToken::generate(STATE_TOKEN_LEN)?;
-                let grant = StateGrant {
-                    user_id: user.id.clone(),
-                    client_id: app.client_id.clone(),
-                    flow,
-                    expires_at: now + self.config().state_token_ttl,
-                };
-                self.store().insert_state_grant(&state_token.digest(), &grant).await?;
-                let data = policy.data_string(lang);
-                return Ok(match flow {
-                    Flow::PasswordWarn => LoginOutcome::PasswordWarn { state_token, data },
-                    Flow::PasswordExpired => LoginOutcome::PasswordExpired { state_token, data },
-                });
-            }
-        }
-        Ok(LoginOutcome::Success(self.open_session(app, user, now, audit).await?))
+    /// Whether the call's app lets `user` in (step 6).
+    pub(crate) async fn admits(&self, call: &Call, user: &User) -> Result<bool, CiamError> {
+        let app = call.app();
+        Ok(app.access == AppAccess::All || self.store().is_member(&app.client_id, &user.id).await?)
     }
 
-    /// The last step of a successful call: the session and the call's audit
-    /// event are stored in one commit.
-    async fn open_session(
+    /// Step 7: `PASSWORD_WARN` or `PASSWORD_EXPIRED` with a state_token when
+    /// the app checks password age and the password is old; `None` when it
+    /// is not.
+    async fn password_age_flow(
         &self,
-        app: &App,
+        call: &Call,
         user: &User,
         now: UnixTime,
-        audit: &mut AuditEvent,
+    ) -> Result<Option<LoginOutcome>, CiamError> {
+        if !call.app().password_expiry_check {
+            return Ok(None);
+        }
+        let policy = self.password_policy().await?;
+        let flow = match policy.age(user.password_changed_at, now) {
+            PasswordAge::Fresh => return Ok(None),
+            PasswordAge::Warn => Flow::PasswordWarn,
+            PasswordAge::Expired => Flow::PasswordExpired,
+        };
+        let state_token = OpaqueToken::generate(STATE_TOKEN_LEN)?;
+        let grant = StateGrant {
+            user_id: user.id.clone(),
+            client_id: call.app().client_id.clone(),
+            flow,
+            expires_at: now + self.config().state_token_ttl,
+        };
+        self.store().insert_state_grant(&state_token.digest(), &grant).await?;
+        let data = policy.data_string(call.lang());
+        Ok(Some(match flow {
+            Flow::PasswordWarn => LoginOutcome::PasswordWarn { state_token, data },
+            Flow::PasswordExpired => LoginOutcome::PasswordExpired { state_token, data },
+        }))
+    }
+
+    /// Step 8, the last of a successful call: the session and the call's
+    /// audit event are stored in one commit.
+    pub(crate) async fn open_session(
+        &self,
+        call: &mut Call,
+        user: &User,
+        now: UnixTime,
     ) -> Result<SessionGrant, CiamError> {
+        let app = call.app();
         let session_token = OpaqueToken::generate(SESSION_TOKEN_LEN)?;
         let session =
             Session { user_id: user.id.clone(), client_id: app.client_id.clone(), expires_at: now + app.session_ttl };
         let id_token = self.keys().sign_id_token(&self.config().issuer, &app.client_id, user, now, app.id_token_ttl)?;
-        audit.outcome = LoginOutcome::SUCCESS.to_owned();
-        audit.id = self.store().insert_session_audited(&session_token.digest(), &session, now, audit).await?;
-        Ok(SessionGrant { session_token, expire: app.session_ttl, id_token })
-    }
-
-    /// The user and grant behind a live state_token of this app.
-    async fn state_grant(
-        &self,
-        app: &App,
-        state_token: &str,
-        now: UnixTime,
-    ) -> Result<(String, StateGrant), CiamError> {
-        let token = OpaqueToken::from_client(state_token);
-        if token.expose().is_empty() {
-            return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
-        }
-        let digest = token.digest();
-        match self.store().get_state_grant(&digest, now).await? {
-            Some(grant) if grant.client_id == app.client_id => Ok((digest, grant)),
-            _ => Err(CiamError::refused(ErrorCode::StateTokenInvalid)),
-        }
-    }
-
-    /// The user a grant is for, who must still exist and be enabled.
-    async fn grant_user(&self, grant: &StateGrant, audit: &mut AuditEvent) -> Result<User, CiamError> {
-        let user = self
-            .store()
-            .get_user(&grant.user_id)
-            .await?
-            .ok_or_else(|| CiamError::refused(ErrorCode::StateTokenInvalid))?;
-        audit.mobile = Some(user.mobile.clone());
-        if user.disabled {
-            return Err(CiamError::refused(ErrorCode::UserDisabled));
-        }
-        Ok(user)
-    }
-
-    /// `POST /api/v2/sdk/pwd/update`.
-    pub async fn update_password(
-        &self,
-        app: &App,
-        state_token: &str,
-        old_password: &Password,
-        new_password: &Password,
-        audit: &mut AuditEvent,
-    ) -> Result<LoginOutcome, CiamError> {
-        let now = self.now();
-        let (digest, grant) = self.state_grant(app, state_token, now).await?;
-        audit.user_id = Some(grant.user_id.clone());
-        if old_password.is_empty() {
-            return Err(CiamError::refused(ErrorCode::OldPasswordEmpty));
-        }
-        if new_password.is_empty() {
-            return Err(CiamError::refused(ErrorCode::NewPasswordEmpty));
-        }
-        let user = self.grant_user(&grant, audit).await?;
-
-        // A state_token lets its holder guess the old password, so those
-        // guesses count against the same lock as logins.
-        let policy = self.lockout_policy().await?;
-        let key = user.mobile.clone();
-        let before = self.store().failure_state(&key).await?;
-        refuse_if_locked(before, now)?;
-        let matched =
-            (self.hasher().verify(old_password, Some(&user.password_hash)).await? != Verified::Mismatch).then_some(());
-        self.settle_attempt(&key, before, policy, matched, ErrorCode::OldPasswordWrong, now, audit).await?;
-
-        let password_policy = self.password_policy().await?;
-        password_policy.check(new_password)?;
-        if self.is_reused(&user, new_password, password_policy.history).await? {
-            return Err(CiamError::refused(ErrorCode::PasswordReused));
-        }
-        let new_hash = self.hasher().hash(new_password).await?;
-        if self.store().take_state_grant(&digest, now, &[Flow::PasswordWarn, Flow::PasswordExpired]).await?.is_none() {
-            return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
-        }
-        self.store().set_password(&user.id, &new_hash, now, password_policy.history).await?;
-        let user = User { password_hash: new_hash, password_changed_at: now, ..user };
-        self.admit(app, &user, Lang::En, now, false, audit).await
-    }
-
-    /// Whether `candidate` is the current password or one of the last `history`.
-    pub(crate) async fn is_reused(&self, user: &User, candidate: &Password, history: u32) -> Result<bool, CiamError> {
-        let mut previous = vec![user.password_hash.clone()];
-        if history > 0 {
-            previous.extend(self.store().password_history(&user.id, history).await?);
-        }
-        for hash in &previous {
-            if matches!(self.hasher().verify(candidate, Some(hash)).await?, Verified::Match { .. }) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// `GET /api/v2/sdk/pwd/skip-update`: only from PASSWORD_WARN.
-    pub async fn skip_password_update(
-        &self,
-        app: &App,
-        state_token: &str,
-        audit: &mut AuditEvent,
-    ) -> Result<LoginOutcome, CiamError> {
-        let now = self.now();
-        let (digest, grant) = self.state_grant(app, state_token, now).await?;
-        audit.user_id = Some(grant.user_id.clone());
-        if grant.flow != Flow::PasswordWarn {
-            return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
-        }
-        let user = self.grant_user(&grant, audit).await?;
-        if self.store().take_state_grant(&digest, now, &[Flow::PasswordWarn]).await?.is_none() {
-            return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
-        }
-        self.admit(app, &user, Lang::En, now, false, audit).await
-    }
-
-    /// `POST /api/v2/sdk/sso/session-token/id-token`: a fresh id_token for a
-    /// live session of this app. `expire` is the session's remaining life.
-    pub async fn refresh_id_token(
-        &self,
-        app: &App,
-        session_token: &str,
-        audit: &mut AuditEvent,
-    ) -> Result<SessionGrant, CiamError> {
-        let now = self.now();
-        let token = OpaqueToken::from_client(session_token);
-        let invalid = || CiamError::refused(ErrorCode::SessionTokenInvalid);
-        if token.expose().is_empty() {
-            return Err(invalid());
-        }
-        let (session, user) = self.store().get_session_user(&token.digest(), now).await?.ok_or_else(invalid)?;
-        if session.client_id != app.client_id {
-            return Err(invalid());
-        }
-        audit.user_id = Some(user.id.clone());
-        if user.disabled {
-            return Err(invalid());
-        }
-        let id_token =
-            self.keys().sign_id_token(&self.config().issuer, &app.client_id, &user, now, app.id_token_ttl)?;
-        Ok(SessionGrant { session_token: token, expire: session.expires_at - now, id_token })
-    }
-
-    /// `/api/v2/sdk/logout`: revokes the session (idempotent).
-    pub async fn logout(&self, session_token: &str) -> Result<(), CiamError> {
-        let token = OpaqueToken::from_client(session_token);
-        if token.expose().is_empty() {
-            return Err(CiamError::refused(ErrorCode::SessionTokenInvalid));
-        }
-        self.store().delete_session(&token.digest()).await?;
-        Ok(())
+        let expire = app.session_ttl;
+        let success = Outcome::Status(Status::Success);
+        self.store().insert_session_audited(&session_token.digest(), &session, now, &call.event(success)).await?;
+        call.stored(success);
+        Ok(SessionGrant { session_token, expire, id_token })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Lang;
     use crate::mobile::parse_region;
 
+    fn attempt(before: Option<FailureState>) -> Attempt {
+        Attempt {
+            key: LockKey::new("+8615200000000"),
+            before,
+            policy: LockoutPolicy::default(),
+            now: 0,
+            miss: ErrorCode::InvalidCredentials,
+        }
+    }
+
     #[test]
-    fn lockout_keys() {
+    fn lock_keys() {
         let cn = parse_region("CN").expect("CN");
         let m = Mobile::parse("15200000000", cn);
-        assert_eq!(lockout_key(m.as_ref(), "15200000000"), "+8615200000000");
-        let junk = lockout_key(None, " not a phone ");
-        assert!(junk.starts_with("x:") && junk.len() == 34);
-        assert_eq!(junk, lockout_key(None, "not a phone"));
+        assert_eq!(LockKey::typed(m.as_ref(), "15200000000").as_str(), "+8615200000000");
+        let junk = LockKey::typed(None, " not a phone ");
+        assert!(junk.as_str().starts_with("x:") && junk.as_str().len() == 34);
+        assert_eq!(junk, LockKey::typed(None, "not a phone"));
     }
 
     #[test]
@@ -425,17 +311,19 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_holds_until_its_time() {
+        assert!(attempt(None).check_lock().is_ok());
+        let locked = attempt(Some(FailureState { failures: 10, locked_until: Some(60) }));
+        assert_eq!(locked.check_lock().map_err(|e| e.code()), Err(ErrorCode::AccountLocked));
+        let run_out = Attempt { now: 60, ..locked };
+        assert!(run_out.check_lock().is_ok());
+    }
+
+    #[test]
     fn the_failure_that_reaches_the_limit_locks() {
-        let policy = LockoutPolicy::default();
-        let ninth =
-            failure_refusal(FailureState { failures: 9, locked_until: None }, policy, 0, ErrorCode::InvalidCredentials);
+        let ninth = attempt(None).refusal(FailureState { failures: 9, locked_until: None });
         assert_eq!(ninth.message(Lang::En), "Invalid account or password. Remaining times: 1");
-        let tenth = failure_refusal(
-            FailureState { failures: 10, locked_until: Some(1800) },
-            policy,
-            0,
-            ErrorCode::InvalidCredentials,
-        );
+        let tenth = attempt(None).refusal(FailureState { failures: 10, locked_until: Some(1800) });
         assert_eq!(tenth.code(), ErrorCode::AccountLocked);
         assert!(tenth.message(Lang::En).ends_with("30 minutes and 0 seconds"));
     }

@@ -31,7 +31,7 @@ impl Mobile {
     }
 
     /// Wraps a value that is already E.164 (read back from storage).
-    pub fn from_e164_unchecked(e164: String) -> Self {
+    pub fn from_stored(e164: String) -> Self {
         Mobile(e164)
     }
 

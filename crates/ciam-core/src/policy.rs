@@ -174,6 +174,41 @@ impl PasswordPolicy {
     }
 }
 
+/// The fields of a [`PasswordPolicy`] an operator changes; `None` keeps the
+/// current value.
+#[derive(Debug, Clone, Default)]
+pub struct PasswordPolicyPatch {
+    /// See [`PasswordPolicy::min_length`].
+    pub min_length: Option<u32>,
+    /// See [`PasswordPolicy::max_length`].
+    pub max_length: Option<u32>,
+    /// See [`PasswordPolicy::regex`].
+    pub regex: Option<String>,
+    /// See [`PasswordPolicy::tip`].
+    pub tip: Option<Localised>,
+    /// See [`PasswordPolicy::max_age_days`].
+    pub max_age_days: Option<u32>,
+    /// See [`PasswordPolicy::warn_days`].
+    pub warn_days: Option<u32>,
+    /// See [`PasswordPolicy::history`].
+    pub history: Option<u32>,
+}
+
+impl PasswordPolicyPatch {
+    /// `current` with the fields this patch sets replaced.
+    pub fn apply(self, current: PasswordPolicy) -> PasswordPolicy {
+        PasswordPolicy {
+            min_length: self.min_length.unwrap_or(current.min_length),
+            max_length: self.max_length.unwrap_or(current.max_length),
+            regex: self.regex.unwrap_or(current.regex),
+            tip: self.tip.unwrap_or(current.tip),
+            max_age_days: self.max_age_days.unwrap_or(current.max_age_days),
+            warn_days: self.warn_days.unwrap_or(current.warn_days),
+            history: self.history.unwrap_or(current.history),
+        }
+    }
+}
+
 /// How many consecutive failures lock an account, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockoutPolicy {
@@ -186,6 +221,26 @@ pub struct LockoutPolicy {
 impl Default for LockoutPolicy {
     fn default() -> Self {
         Self { max_failures: 10, lock_seconds: 1800 }
+    }
+}
+
+/// The fields of a [`LockoutPolicy`] an operator changes; `None` keeps the
+/// current value.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LockoutPolicyPatch {
+    /// See [`LockoutPolicy::max_failures`].
+    pub max_failures: Option<u32>,
+    /// See [`LockoutPolicy::lock_seconds`].
+    pub lock_seconds: Option<i64>,
+}
+
+impl LockoutPolicyPatch {
+    /// `current` with the fields this patch sets replaced.
+    pub fn apply(self, current: LockoutPolicy) -> LockoutPolicy {
+        LockoutPolicy {
+            max_failures: self.max_failures.unwrap_or(current.max_failures),
+            lock_seconds: self.lock_seconds.unwrap_or(current.lock_seconds),
+        }
     }
 }
 

@@ -11,11 +11,13 @@ use serde::de::DeserializeOwned;
 
 use crate::clock::{Clock, UnixTime};
 use crate::error::CiamError;
+use crate::keys::Jwks;
 use crate::keys::KeyRing;
 use crate::mobile::Region;
+use crate::model::{App, ClientId};
 use crate::password::{HashingConfig, PasswordHasher};
 use crate::policy::{LockoutPolicy, PasswordPolicy};
-use crate::store::{App, AuditEvent, Store};
+use crate::store::Store;
 use crate::token::{ADMIN_TOKEN_LEN, OpaqueToken, constant_time_eq, sha256_hex};
 
 /// Setting names in the store.
@@ -83,7 +85,7 @@ struct Inner {
     config: CiamConfig,
     password_policy: Cached<PasswordPolicy>,
     lockout_policy: Cached<LockoutPolicy>,
-    apps: Mutex<HashMap<String, (Instant, App)>>,
+    apps: Mutex<HashMap<ClientId, (Instant, App)>>,
 }
 
 impl Ciam {
@@ -109,19 +111,29 @@ impl Ciam {
         })
     }
 
-    /// The store.
-    pub fn store(&self) -> &dyn Store {
+    /// The store: only the domain reaches it.
+    pub(crate) fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
     }
 
     /// The password hasher.
-    pub fn hasher(&self) -> &PasswordHasher {
+    pub(crate) fn hasher(&self) -> &PasswordHasher {
         &self.inner.hasher
     }
 
     /// The signing keys.
-    pub fn keys(&self) -> &KeyRing {
+    pub(crate) fn keys(&self) -> &KeyRing {
         &self.inner.keys
+    }
+
+    /// The published public keys (`GET /api/v1/oauth2/keys`).
+    pub fn jwks(&self) -> Result<Arc<Jwks>, CiamError> {
+        self.inner.keys.jwks()
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), CiamError> {
+        Ok(self.store().ping().await?)
     }
 
     /// The configuration.
@@ -139,6 +151,12 @@ impl Ciam {
         self.inner.keys.refresh(self.store(), self.now()).await
     }
 
+    /// Deletes expired sessions, state tokens and locks that ran out;
+    /// returns how many rows went.
+    pub async fn purge_expired(&self) -> Result<u64, CiamError> {
+        Ok(self.store().purge_expired(self.now()).await?)
+    }
+
     /// Rotates the signing key; returns the new kid.
     pub async fn rotate_keys(&self) -> Result<String, CiamError> {
         self.inner.keys.rotate(self.store(), self.now()).await
@@ -146,17 +164,18 @@ impl Ciam {
 
     /// An enabled app by client id (every SDK call asks, so registered apps
     /// are kept for [`POLICY_CACHE`]).
-    pub async fn enabled_app(&self, client_id: &str) -> Result<Option<App>, CiamError> {
+    pub(crate) async fn enabled_app(&self, client_id: &str) -> Result<Option<App>, CiamError> {
         if client_id.len() > 128 || client_id.chars().any(char::is_control) {
             return Ok(None);
         }
+        let client_id = ClientId::new(client_id);
         if let Ok(apps) = self.inner.apps.lock()
-            && let Some((at, app)) = apps.get(client_id)
+            && let Some((at, app)) = apps.get(&client_id)
             && at.elapsed() < POLICY_CACHE
         {
             return Ok(app.enabled.then(|| app.clone()));
         }
-        let Some(app) = self.store().get_app(client_id).await? else {
+        let Some(app) = self.store().get_app(&client_id).await? else {
             return Ok(None);
         };
         if let Ok(mut apps) = self.inner.apps.lock() {
@@ -164,23 +183,17 @@ impl Ciam {
                 apps.retain(|_, (at, _)| at.elapsed() < POLICY_CACHE);
             }
             if apps.len() < APP_CACHE_SIZE {
-                apps.insert(client_id.to_owned(), (Instant::now(), app.clone()));
+                apps.insert(client_id, (Instant::now(), app.clone()));
             }
         }
         Ok(app.enabled.then_some(app))
     }
 
     /// Drops this instance's copy of an app after an operator changed it.
-    pub(crate) fn forget_app(&self, client_id: &str) {
+    pub(crate) fn forget_app(&self, client_id: &ClientId) {
         if let Ok(mut apps) = self.inner.apps.lock() {
             apps.remove(client_id);
         }
-    }
-
-    /// Writes an audit event; a failure is an internal error, so no call
-    /// answers without its event stored.
-    pub async fn audit(&self, event: &AuditEvent) -> Result<(), CiamError> {
-        self.store().insert_audit(event).await.map_err(CiamError::from)
     }
 
     async fn setting<T: DeserializeOwned + Default>(&self, name: &str) -> Result<T, CiamError> {
@@ -207,7 +220,7 @@ impl Ciam {
     }
 
     /// Replaces the password policy (validated by the caller).
-    pub async fn set_password_policy(&self, policy: &PasswordPolicy) -> Result<(), CiamError> {
+    pub(crate) async fn set_password_policy(&self, policy: &PasswordPolicy) -> Result<(), CiamError> {
         self.put_setting(setting::PASSWORD_POLICY, policy).await?;
         self.inner.password_policy.set(policy.clone());
         Ok(())
@@ -224,7 +237,7 @@ impl Ciam {
     }
 
     /// Replaces the lockout policy (validated by the caller).
-    pub async fn set_lockout_policy(&self, policy: &LockoutPolicy) -> Result<(), CiamError> {
+    pub(crate) async fn set_lockout_policy(&self, policy: &LockoutPolicy) -> Result<(), CiamError> {
         self.put_setting(setting::LOCKOUT_POLICY, policy).await?;
         self.inner.lockout_policy.set(*policy);
         Ok(())
@@ -239,14 +252,14 @@ impl Ciam {
             return Ok(None);
         }
         let token = OpaqueToken::generate(ADMIN_TOKEN_LEN)?;
-        let written = self.store().put_setting_if_absent(setting::ADMIN_TOKEN_DIGEST, &token.digest()).await?;
+        let written = self.store().put_setting_if_absent(setting::ADMIN_TOKEN_DIGEST, token.digest().as_str()).await?;
         Ok(written.then_some(token))
     }
 
     /// Replaces the admin token with a new one and returns it.
     pub async fn reset_admin_token(&self) -> Result<OpaqueToken, CiamError> {
         let token = OpaqueToken::generate(ADMIN_TOKEN_LEN)?;
-        self.store().put_setting(setting::ADMIN_TOKEN_DIGEST, &token.digest()).await?;
+        self.store().put_setting(setting::ADMIN_TOKEN_DIGEST, token.digest().as_str()).await?;
         Ok(token)
     }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::error::CiamError;
+use crate::model::TokenDigest;
 
 const ALPHANUMERIC: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -52,8 +53,8 @@ impl OpaqueToken {
     }
 
     /// The hex SHA-256 under which the token is stored.
-    pub fn digest(&self) -> String {
-        sha256_hex(self.0.as_bytes())
+    pub fn digest(&self) -> TokenDigest {
+        TokenDigest::new(sha256_hex(self.0.as_bytes()))
     }
 }
 

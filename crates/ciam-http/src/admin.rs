@@ -2,28 +2,28 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use ciam_core::admin::{AppInput, UserInput, invalid};
+use ciam_core::admin::{AppInput, AuditFilter, UserFilter, UserInput, invalid};
 use ciam_core::clock::{from_rfc3339, to_rfc3339};
-use ciam_core::policy::{Localised, LockoutPolicy, PasswordPolicy};
-use ciam_core::store::{App, AppAccess, AuditEvent, AuditQuery, User, audit_text};
-use ciam_core::{CiamError, ErrorCode, Lang, Password};
+use ciam_core::model::{App, AppAccess, AuditEntry, User};
+use ciam_core::policy::{Localised, LockoutPolicy, LockoutPolicyPatch, PasswordPolicy, PasswordPolicyPatch};
+use ciam_core::{CiamError, ErrorCode, Password};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::AppState;
-use crate::error::ApiError;
-use crate::sdk::{header_text, lang_of};
+use crate::error::Failure;
+use crate::headers::header_text;
 
 /// The largest admin request body accepted.
 const ADMIN_BODY_LIMIT: usize = 64 * 1024;
 
-type AdminResult<T> = Result<T, ApiError>;
+type AdminResult<T> = Result<T, Failure>;
 
 /// The admin routes, with the token check in front of all of them.
 pub(crate) fn routes(state: AppState) -> Router<AppState> {
@@ -44,46 +44,32 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
 
 /// 401 unless the bearer token is the admin token (constant-time compare).
 async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let lang = lang_of(request.headers());
     let presented = header_text(request.headers(), AUTHORIZATION.as_str())
         .and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_owned()))
         .filter(|t| !t.is_empty());
     let Some(token) = presented else {
-        return ApiError::code(ErrorCode::AdminUnauthorized, lang).into_response();
+        return Failure::from(ErrorCode::AdminUnauthorized).into_response();
     };
     match state.ciam.is_admin_token(&token).await {
         Ok(true) => next.run(request).await,
-        Ok(false) => ApiError::code(ErrorCode::AdminUnauthorized, lang).into_response(),
-        Err(e) => ApiError::from_ciam(e, lang).into_response(),
-    }
-}
-
-/// The request's language, for errors.
-struct AdminLang(Lang);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AdminLang {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(AdminLang(lang_of(&parts.headers)))
+        Ok(false) => Failure::from(ErrorCode::AdminUnauthorized).into_response(),
+        Err(e) => Failure(e).into_response(),
     }
 }
 
 /// Parses an admin body: 400 when it is not JSON, 422 naming the problem
 /// when it is JSON of the wrong shape.
-async fn admin_json<T: DeserializeOwned>(body: Body, lang: Lang) -> AdminResult<T> {
-    let bytes = axum::body::to_bytes(body, ADMIN_BODY_LIMIT)
-        .await
-        .map_err(|_| ApiError::code(ErrorCode::BodyTooLarge, lang))?;
+async fn admin_json<T: DeserializeOwned>(body: Body) -> AdminResult<T> {
+    let bytes = axum::body::to_bytes(body, ADMIN_BODY_LIMIT).await.map_err(|_| ErrorCode::BodyTooLarge)?;
     serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::from_ciam(invalid("body", e.to_string()), lang),
-        _ => ApiError::code(ErrorCode::AdminBodyInvalid, lang),
+        serde_json::error::Category::Data => Failure(invalid("body", e.to_string())),
+        _ => ErrorCode::AdminBodyInvalid.into(),
     })
 }
 
-/// Maps a domain or store error to the answer in `lang`.
-fn fail<E: Into<CiamError>>(lang: Lang) -> impl Fn(E) -> ApiError {
-    move |e| ApiError::from_ciam(e.into(), lang)
+/// A query string that does not parse: 422 naming it.
+fn bad_query(e: axum::extract::rejection::QueryRejection) -> Failure {
+    Failure(invalid("query", e.body_text()))
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null`
@@ -133,7 +119,7 @@ struct AppView {
 impl From<App> for AppView {
     fn from(a: App) -> Self {
         AppView {
-            client_id: a.client_id,
+            client_id: a.client_id.to_string(),
             name: a.name,
             enabled: a.enabled,
             password_expiry_check: a.password_expiry_check,
@@ -145,59 +131,44 @@ impl From<App> for AppView {
     }
 }
 
-async fn create_app(State(s): State<AppState>, AdminLang(lang): AdminLang, body: Body) -> AdminResult<Response> {
-    let input: AppBody = admin_json(body, lang).await?;
-    let app = s.ciam.create_app(input.into()).await.map_err(fail(lang))?;
+async fn create_app(State(s): State<AppState>, body: Body) -> AdminResult<Response> {
+    let input: AppBody = admin_json(body).await?;
+    let app = s.ciam.create_app(input.into()).await?;
     Ok((StatusCode::CREATED, Json(AppView::from(app))).into_response())
 }
 
-async fn list_apps(State(s): State<AppState>, AdminLang(lang): AdminLang) -> AdminResult<Json<Vec<AppView>>> {
-    let apps = s.ciam.store().list_apps().await.map_err(fail(lang))?;
+async fn list_apps(State(s): State<AppState>) -> AdminResult<Json<Vec<AppView>>> {
+    let apps = s.ciam.apps().await?;
     Ok(Json(apps.into_iter().map(AppView::from).collect()))
 }
 
-async fn get_app(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-    Path(id): Path<String>,
-) -> AdminResult<Json<AppView>> {
-    Ok(Json(s.ciam.app(&id).await.map_err(fail(lang))?.into()))
+async fn get_app(State(s): State<AppState>, Path(id): Path<String>) -> AdminResult<Json<AppView>> {
+    Ok(Json(s.ciam.app(&id).await?.into()))
 }
 
-async fn update_app(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-    Path(id): Path<String>,
-    body: Body,
-) -> AdminResult<Json<AppView>> {
-    let input: AppBody = admin_json(body, lang).await?;
-    Ok(Json(s.ciam.update_app(&id, input.into()).await.map_err(fail(lang))?.into()))
+async fn update_app(State(s): State<AppState>, Path(id): Path<String>, body: Body) -> AdminResult<Json<AppView>> {
+    let input: AppBody = admin_json(body).await?;
+    Ok(Json(s.ciam.update_app(&id, input.into()).await?.into()))
 }
 
-async fn delete_app(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-    Path(id): Path<String>,
-) -> AdminResult<StatusCode> {
-    s.ciam.delete_app(&id).await.map_err(fail(lang))?;
+async fn delete_app(State(s): State<AppState>, Path(id): Path<String>) -> AdminResult<StatusCode> {
+    s.ciam.delete_app(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn add_member(
     State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
     Path((client_id, user_id)): Path<(String, String)>,
 ) -> AdminResult<StatusCode> {
-    s.ciam.set_member(&client_id, &user_id, true).await.map_err(fail(lang))?;
+    s.ciam.set_member(&client_id, &user_id, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn remove_member(
     State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
     Path((client_id, user_id)): Path<(String, String)>,
 ) -> AdminResult<StatusCode> {
-    s.ciam.set_member(&client_id, &user_id, false).await.map_err(fail(lang))?;
+    s.ciam.set_member(&client_id, &user_id, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -244,10 +215,10 @@ impl UserBody {
 struct UserView {
     id: String,
     mobile: String,
+    disabled: bool,
     user_name: Option<String>,
     name: Option<String>,
     email: Option<String>,
-    disabled: bool,
     password_changed_at: String,
     created_at: String,
     updated_at: String,
@@ -256,12 +227,12 @@ struct UserView {
 impl From<User> for UserView {
     fn from(u: User) -> Self {
         UserView {
-            id: u.id,
-            mobile: u.mobile,
+            id: u.id.to_string(),
+            mobile: u.mobile.to_string(),
+            disabled: u.disabled,
             user_name: u.user_name,
             name: u.name,
             email: u.email,
-            disabled: u.disabled,
             password_changed_at: to_rfc3339(u.password_changed_at),
             created_at: to_rfc3339(u.created_at),
             updated_at: to_rfc3339(u.updated_at),
@@ -269,9 +240,9 @@ impl From<User> for UserView {
     }
 }
 
-async fn create_user(State(s): State<AppState>, AdminLang(lang): AdminLang, body: Body) -> AdminResult<Response> {
-    let input = admin_json::<UserBody>(body, lang).await?.into_input().map_err(fail(lang))?;
-    let user = s.ciam.create_user(input).await.map_err(fail(lang))?;
+async fn create_user(State(s): State<AppState>, body: Body) -> AdminResult<Response> {
+    let input = admin_json::<UserBody>(body).await?.into_input()?;
+    let user = s.ciam.create_user(input).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(user))).into_response())
 }
 
@@ -284,55 +255,29 @@ struct UserQuery {
 
 async fn list_users(
     State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
     query: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
 ) -> AdminResult<Json<Vec<UserView>>> {
-    let Query(q) = query.map_err(|e| ApiError::from_ciam(invalid("query", e.body_text()), lang))?;
-    let mobile = match q.mobile.as_deref() {
-        Some(typed) => match s.ciam.normalise_mobile(typed) {
-            Some(m) => Some(m.as_str().to_owned()),
-            None => return Ok(Json(Vec::new())),
-        },
-        None => None,
-    };
-    let limit = q.limit.unwrap_or(100).min(1000);
-    let users = s.ciam.store().list_users(mobile.as_deref(), limit, q.offset.unwrap_or(0)).await.map_err(fail(lang))?;
+    let Query(q) = query.map_err(bad_query)?;
+    let users = s.ciam.users(&UserFilter { mobile: q.mobile, limit: q.limit, offset: q.offset }).await?;
     Ok(Json(users.into_iter().map(UserView::from).collect()))
 }
 
-async fn get_user(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-    Path(id): Path<String>,
-) -> AdminResult<Json<UserView>> {
-    Ok(Json(s.ciam.user(&id).await.map_err(fail(lang))?.into()))
+async fn get_user(State(s): State<AppState>, Path(id): Path<String>) -> AdminResult<Json<UserView>> {
+    Ok(Json(s.ciam.user(&id).await?.into()))
 }
 
-async fn update_user(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-    Path(id): Path<String>,
-    body: Body,
-) -> AdminResult<Json<UserView>> {
-    let input = admin_json::<UserBody>(body, lang).await?.into_input().map_err(fail(lang))?;
-    Ok(Json(s.ciam.update_user(&id, input).await.map_err(fail(lang))?.into()))
+async fn update_user(State(s): State<AppState>, Path(id): Path<String>, body: Body) -> AdminResult<Json<UserView>> {
+    let input = admin_json::<UserBody>(body).await?.into_input()?;
+    Ok(Json(s.ciam.update_user(&id, input).await?.into()))
 }
 
-async fn delete_user(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-    Path(id): Path<String>,
-) -> AdminResult<StatusCode> {
-    s.ciam.delete_user(&id).await.map_err(fail(lang))?;
+async fn delete_user(State(s): State<AppState>, Path(id): Path<String>) -> AdminResult<StatusCode> {
+    s.ciam.delete_user(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn unlock_user(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-    Path(id): Path<String>,
-) -> AdminResult<StatusCode> {
-    s.ciam.unlock_user(&id).await.map_err(fail(lang))?;
+async fn unlock_user(State(s): State<AppState>, Path(id): Path<String>) -> AdminResult<StatusCode> {
+    s.ciam.unlock_user(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -341,13 +286,8 @@ struct Revoked {
     revoked: u64,
 }
 
-async fn revoke_sessions(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-    Path(id): Path<String>,
-) -> AdminResult<Json<Revoked>> {
-    s.ciam.user(&id).await.map_err(fail(lang))?;
-    let revoked = s.ciam.store().delete_user_sessions(&id).await.map_err(fail(lang))?;
+async fn revoke_sessions(State(s): State<AppState>, Path(id): Path<String>) -> AdminResult<Json<Revoked>> {
+    let revoked = s.ciam.revoke_sessions(&id).await?;
     Ok(Json(Revoked { revoked }))
 }
 
@@ -365,32 +305,22 @@ struct PasswordPolicyBody {
     history: Option<u32>,
 }
 
-async fn get_password_policy(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-) -> AdminResult<Json<PasswordPolicy>> {
-    Ok(Json(s.ciam.password_policy().await.map_err(fail(lang))?))
+async fn get_password_policy(State(s): State<AppState>) -> AdminResult<Json<PasswordPolicy>> {
+    Ok(Json(s.ciam.password_policy().await?))
 }
 
-async fn put_password_policy(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-    body: Body,
-) -> AdminResult<Json<PasswordPolicy>> {
-    let b: PasswordPolicyBody = admin_json(body, lang).await?;
-    let current = s.ciam.password_policy().await.map_err(fail(lang))?;
-    let policy = PasswordPolicy {
-        min_length: b.min_length.unwrap_or(current.min_length),
-        max_length: b.max_length.unwrap_or(current.max_length),
-        regex: b.regex.unwrap_or(current.regex),
-        tip: b.tip.unwrap_or(current.tip),
-        max_age_days: b.max_age_days.unwrap_or(current.max_age_days),
-        warn_days: b.warn_days.unwrap_or(current.warn_days),
-        history: b.history.unwrap_or(current.history),
+async fn put_password_policy(State(s): State<AppState>, body: Body) -> AdminResult<Json<PasswordPolicy>> {
+    let b: PasswordPolicyBody = admin_json(body).await?;
+    let patch = PasswordPolicyPatch {
+        min_length: b.min_length,
+        max_length: b.max_length,
+        regex: b.regex,
+        tip: b.tip,
+        max_age_days: b.max_age_days,
+        warn_days: b.warn_days,
+        history: b.history,
     };
-    policy.validate().map_err(|(field, why)| ApiError::from_ciam(invalid(field, why), lang))?;
-    s.ciam.set_password_policy(&policy).await.map_err(fail(lang))?;
-    Ok(Json(policy))
+    Ok(Json(s.ciam.update_password_policy(patch).await?))
 }
 
 #[derive(Deserialize)]
@@ -400,24 +330,14 @@ struct LockoutPolicyBody {
     lock_seconds: Option<i64>,
 }
 
-async fn get_lockout_policy(State(s): State<AppState>, AdminLang(lang): AdminLang) -> AdminResult<Json<LockoutPolicy>> {
-    Ok(Json(s.ciam.lockout_policy().await.map_err(fail(lang))?))
+async fn get_lockout_policy(State(s): State<AppState>) -> AdminResult<Json<LockoutPolicy>> {
+    Ok(Json(s.ciam.lockout_policy().await?))
 }
 
-async fn put_lockout_policy(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-    body: Body,
-) -> AdminResult<Json<LockoutPolicy>> {
-    let b: LockoutPolicyBody = admin_json(body, lang).await?;
-    let current = s.ciam.lockout_policy().await.map_err(fail(lang))?;
-    let policy = LockoutPolicy {
-        max_failures: b.max_failures.unwrap_or(current.max_failures),
-        lock_seconds: b.lock_seconds.unwrap_or(current.lock_seconds),
-    };
-    policy.validate().map_err(|(field, why)| ApiError::from_ciam(invalid(field, why), lang))?;
-    s.ciam.set_lockout_policy(&policy).await.map_err(fail(lang))?;
-    Ok(Json(policy))
+async fn put_lockout_policy(State(s): State<AppState>, body: Body) -> AdminResult<Json<LockoutPolicy>> {
+    let b: LockoutPolicyBody = admin_json(body).await?;
+    let patch = LockoutPolicyPatch { max_failures: b.max_failures, lock_seconds: b.lock_seconds };
+    Ok(Json(s.ciam.update_lockout_policy(patch).await?))
 }
 
 // --- audit and keys ---
@@ -429,27 +349,51 @@ struct AuditParams {
     limit: Option<u32>,
 }
 
+/// An audit event as the API shows it.
 #[derive(Serialize)]
 struct AuditView {
-    #[serde(flatten)]
-    event: AuditEvent,
+    id: i64,
+    at: i64,
+    action: &'static str,
+    outcome: &'static str,
+    mobile: Option<String>,
+    user_id: Option<String>,
+    client_id: Option<String>,
+    os_version: Option<String>,
+    device_fingerprint: Option<String>,
+    device_ip: Option<String>,
+    agent: Option<String>,
+    peer_ip: Option<String>,
     time: String,
+}
+
+impl From<AuditEntry> for AuditView {
+    fn from(AuditEntry { id, event: e }: AuditEntry) -> Self {
+        AuditView {
+            id,
+            at: e.at,
+            action: e.action.as_str(),
+            outcome: e.outcome.as_str(),
+            mobile: e.mobile,
+            user_id: e.user_id.map(|id| id.to_string()),
+            client_id: e.client_id,
+            os_version: e.device.os_version,
+            device_fingerprint: e.device.fingerprint,
+            device_ip: e.device.claimed_ip,
+            agent: e.device.agent,
+            peer_ip: e.peer_ip,
+            time: to_rfc3339(e.at),
+        }
+    }
 }
 
 async fn list_audit(
     State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
     query: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> AdminResult<Json<Vec<AuditView>>> {
-    let Query(q) = query.map_err(|e| ApiError::from_ciam(invalid("query", e.body_text()), lang))?;
-    let mobile = q.mobile.map(|typed| match s.ciam.normalise_mobile(&typed) {
-        Some(m) => m.as_str().to_owned(),
-        None => audit_text(&typed, 40),
-    });
-    let user_id = q.user_id.map(|id| audit_text(&id, 128));
-    let query = AuditQuery { mobile, user_id, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
-    let events = s.ciam.store().list_audit(&query).await.map_err(fail(lang))?;
-    Ok(Json(events.into_iter().map(|event| AuditView { time: to_rfc3339(event.at), event }).collect()))
+    let Query(q) = query.map_err(bad_query)?;
+    let events = s.ciam.audit_events(&AuditFilter { mobile: q.mobile, user_id: q.user_id, limit: q.limit }).await?;
+    Ok(Json(events.into_iter().map(AuditView::from).collect()))
 }
 
 #[derive(Serialize)]
@@ -457,10 +401,6 @@ struct Rotated {
     kid: String,
 }
 
-async fn rotate_keys(
-    State(s): State<AppState>,
-    AdminLang(lang): AdminLang,
-    _headers: HeaderMap,
-) -> AdminResult<Json<Rotated>> {
-    Ok(Json(Rotated { kid: s.ciam.rotate_keys().await.map_err(fail(lang))? }))
+async fn rotate_keys(State(s): State<AppState>) -> AdminResult<Json<Rotated>> {
+    Ok(Json(Rotated { kid: s.ciam.rotate_keys().await? }))
 }

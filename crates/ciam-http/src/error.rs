@@ -1,20 +1,44 @@
-//! The one error type of the HTTP layer. Whatever fails becomes
-//! `{"error_code", "error_msg"}` with the code's status, in the caller's
-//! language. Infrastructure causes are logged here and never sent.
+//! The one error type of the HTTP layer, and the one place that renders it.
+//!
+//! A handler that fails answers a [`Failure`]: the status of its code and,
+//! in the response's extensions, the domain error itself. The
+//! [`render_errors`] layer, in front of every route, writes the body
+//! `{"error_code", "error_msg"}` in the caller's language (`X-L`).
+//! Infrastructure causes are logged there and never sent.
 
 use axum::Json;
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ciam_core::{CiamError, ErrorCode, Lang};
 use serde::Serialize;
 
-/// An error on its way to the client.
-#[derive(Debug)]
-pub struct ApiError {
-    /// What went wrong.
-    pub error: CiamError,
-    /// The language to say it in.
-    pub lang: Lang,
+use crate::headers::lang_of;
+
+/// A failed call on its way to the client.
+#[derive(Debug, Clone)]
+pub struct Failure(pub CiamError);
+
+impl From<CiamError> for Failure {
+    fn from(error: CiamError) -> Self {
+        Failure(error)
+    }
+}
+
+impl From<ErrorCode> for Failure {
+    fn from(code: ErrorCode) -> Self {
+        Failure(CiamError::refused(code))
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
 }
 
 #[derive(Serialize)]
@@ -23,33 +47,24 @@ struct ErrorBody {
     error_msg: String,
 }
 
-impl ApiError {
-    /// A refusal without placeholders.
-    pub fn code(code: ErrorCode, lang: Lang) -> Self {
-        Self { error: CiamError::refused(code), lang }
+/// The JSON body of `error` in `lang`, with its status.
+pub(crate) fn error_response(error: &CiamError, lang: Lang) -> Response {
+    match error {
+        CiamError::Internal(cause) => tracing::error!(%cause, "request failed"),
+        CiamError::Overloaded => tracing::warn!("password hashing pool saturated"),
+        _ => {}
     }
-
-    /// Wraps a domain error.
-    pub fn from_ciam(error: CiamError, lang: Lang) -> Self {
-        Self { error, lang }
-    }
-
-    /// The code the client sees.
-    pub fn error_code(&self) -> ErrorCode {
-        self.error.code()
-    }
+    let code = error.code();
+    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(ErrorBody { error_code: code.as_str(), error_msg: error.message(lang) })).into_response()
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        match &self.error {
-            CiamError::Internal(cause) => tracing::error!(%cause, "request failed"),
-            CiamError::Overloaded => tracing::warn!("password hashing pool saturated"),
-            _ => {}
-        }
-        let code = self.error.code();
-        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = ErrorBody { error_code: code.as_str(), error_msg: self.error.message(self.lang) };
-        (status, Json(body)).into_response()
+/// Renders every [`Failure`] answered behind it in the caller's language.
+pub(crate) async fn render_errors(request: Request, next: Next) -> Response {
+    let lang = lang_of(request.headers());
+    let mut response = next.run(request).await;
+    match response.extensions_mut().remove::<Failure>() {
+        Some(Failure(error)) => error_response(&error, lang),
+        None => response,
     }
 }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod error;
+mod headers;
 mod sdk;
 
 use std::time::Duration;
@@ -15,10 +16,10 @@ use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ciam_core::{Ciam, ErrorCode};
+use ciam_core::{Ciam, CiamError, ErrorCode};
 use serde::Serialize;
 
-pub use error::ApiError;
+use crate::error::{Failure, render_errors};
 
 /// Shared state of every handler.
 #[derive(Debug, Clone)]
@@ -52,27 +53,31 @@ pub fn router(ciam: Ciam) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(deadline))
+        .layer(axum::middleware::from_fn(render_errors))
         .with_state(state)
+}
+
+/// The failure of a call that outlived its deadline.
+pub(crate) fn deadline_exceeded() -> CiamError {
+    CiamError::Internal("request deadline exceeded".into())
 }
 
 /// Answers `COM.0002` when a request outlives [`REQUEST_DEADLINE`]. Work
 /// already handed off (a hash on its thread, a queued audit event) still
 /// completes; only the wait is cut.
 async fn deadline(request: Request, next: axum::middleware::Next) -> Response {
-    let lang = sdk::lang_of(request.headers());
     match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::from_ciam(ciam_core::CiamError::Internal("request deadline exceeded".into()), lang)
-            .into_response(),
+        Err(_) => Failure(deadline_exceeded()).into_response(),
     }
 }
 
-async fn not_found(request: Request) -> Response {
-    ApiError::code(ErrorCode::RouteNotFound, sdk::lang_of(request.headers())).into_response()
+async fn not_found() -> Failure {
+    ErrorCode::RouteNotFound.into()
 }
 
-async fn method_not_allowed(request: Request) -> Response {
-    ApiError::code(ErrorCode::MethodNotAllowed, sdk::lang_of(request.headers())).into_response()
+async fn method_not_allowed() -> Failure {
+    ErrorCode::MethodNotAllowed.into()
 }
 
 /// The OpenAPI 3.1 document of this API.
@@ -95,7 +100,7 @@ async fn healthz() -> Json<Health> {
 
 /// The database answers (within two seconds).
 async fn readyz(State(state): State<AppState>) -> Response {
-    match tokio::time::timeout(Duration::from_secs(2), state.ciam.store().ping()).await {
+    match tokio::time::timeout(Duration::from_secs(2), state.ciam.ping()).await {
         Ok(Ok(())) => Json(Health { status: "ready" }).into_response(),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
@@ -107,7 +112,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 /// `GET /api/v1/oauth2/keys`: the public keys that verify id_tokens.
 async fn jwks(State(state): State<AppState>) -> Response {
-    match state.ciam.keys().jwks() {
+    match state.ciam.jwks() {
         Ok(jwks) => {
             let mut response = Json(jwks.as_ref().clone()).into_response();
             // Clients may cache for five minutes; retired keys stay published
@@ -115,7 +120,7 @@ async fn jwks(State(state): State<AppState>) -> Response {
             response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
             response
         }
-        Err(e) => ApiError::from_ciam(e, ciam_core::Lang::En).into_response(),
+        Err(e) => Failure(e).into_response(),
     }
 }
 

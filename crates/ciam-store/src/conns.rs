@@ -40,7 +40,7 @@ impl<DB: Database> Conns<DB> {
     /// A connection for one call, waiting at most the configured timeout.
     pub(crate) async fn get(&self) -> StoreResult<Conn<DB>> {
         match self {
-            Conns::Pool(pool) => Ok(Conn::Pooled(pool.acquire().await.map_err(crate::sql::db_err)?)),
+            Conns::Pool(pool) => Ok(Conn::Pooled(pool.acquire().await.map_err(crate::exec::db_err)?)),
             Conns::Kept(kept) => kept.get().await,
         }
     }

@@ -4,7 +4,11 @@
 //! migrator holds an advisory lock, so instances starting together do not
 //! race on them.
 
+mod audit;
 mod conns;
+mod exec;
+mod grouped;
+mod rows;
 mod sql;
 
 use std::str::FromStr;
@@ -16,9 +20,8 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 
-pub use sql::SqlStore;
-
 use crate::conns::{Conns, Kept};
+use crate::sql::SqlStore;
 
 /// Pool sizing and time bounds.
 #[derive(Debug, Clone)]
@@ -62,27 +65,28 @@ impl Backend {
 
 /// An opened store of either kind.
 #[derive(Debug, Clone)]
-pub enum AnyStore {
-    /// Embedded SQLite.
+pub struct AnyStore(Opened);
+
+#[derive(Debug, Clone)]
+enum Opened {
     Sqlite(SqlStore<sqlx::Sqlite>),
-    /// PostgreSQL.
     Postgres(SqlStore<sqlx::Postgres>),
 }
 
 impl AnyStore {
     /// The store as the domain sees it.
     pub fn shared(&self) -> Arc<dyn Store> {
-        match self {
-            AnyStore::Sqlite(s) => Arc::new(s.clone()),
-            AnyStore::Postgres(s) => Arc::new(s.clone()),
+        match &self.0 {
+            Opened::Sqlite(s) => Arc::new(s.clone()),
+            Opened::Postgres(s) => Arc::new(s.clone()),
         }
     }
 
     /// Closes the store's connections.
     pub async fn close(&self) {
-        match self {
-            AnyStore::Sqlite(s) => s.close().await,
-            AnyStore::Postgres(s) => s.close().await,
+        match &self.0 {
+            Opened::Sqlite(s) => s.close().await,
+            Opened::Postgres(s) => s.close().await,
         }
     }
 }
@@ -94,8 +98,8 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 /// Opens the database at `url` and applies pending migrations.
 pub async fn open(url: &str, options: &DbOptions) -> Result<AnyStore, StoreError> {
     match Backend::of(url) {
-        Some(Backend::Sqlite) => open_sqlite(url, options).await.map(AnyStore::Sqlite),
-        Some(Backend::Postgres) => open_postgres(url, options).await.map(AnyStore::Postgres),
+        Some(Backend::Sqlite) => Ok(AnyStore(Opened::Sqlite(open_sqlite(url, options).await?))),
+        Some(Backend::Postgres) => Ok(AnyStore(Opened::Postgres(open_postgres(url, options).await?))),
         None => Err(StoreError::Backend(format!(
             "unsupported database URL scheme in {:?}; use sqlite:… or postgres://…",
             url.split(':').next().unwrap_or_default()
@@ -128,7 +132,7 @@ async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sq
     for _ in 1..options.max_connections.unwrap_or(2) {
         kept.push(SqliteConnection::connect_with(&connect).await.map_err(backend)?);
     }
-    Ok(SqlStore::<sqlx::Sqlite>::new(Conns::Kept(Arc::new(Kept::new(kept, options.timeout)))))
+    Ok(SqlStore::new(Conns::Kept(Arc::new(Kept::new(kept, options.timeout)))))
 }
 
 async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Postgres>, StoreError> {
@@ -148,7 +152,7 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::
         .await
         .map_err(backend)?;
     sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(backend)?;
-    Ok(SqlStore::<sqlx::Postgres>::new(Conns::Pool(pool)))
+    Ok(SqlStore::new(Conns::Pool(pool)))
 }
 
 #[cfg(test)]

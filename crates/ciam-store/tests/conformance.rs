@@ -1,65 +1,43 @@
 //! One conformance suite, run on both backends: every test body takes a
 //! fresh store, once on SQLite (a new file) and once on PostgreSQL (a new
-//! database, dropped afterwards). PostgreSQL is expected at
-//! `CIAM_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432`);
-//! when it cannot be reached the PostgreSQL tests fail, they never skip.
+//! database, dropped afterwards).
 
 #![expect(clippy::expect_used, reason = "a test fails loudly on the first broken step")]
 
 use std::future::Future;
 use std::sync::Arc;
 
-use ciam_core::store::{
-    App, AppAccess, AuditEvent, AuditQuery, FailureAudit, Flow, HistoryEntry, Session, SigningKeyRecord, StateGrant,
-    Store, StoreError, User,
+use ciam_core::ErrorCode;
+use ciam_core::mobile::Mobile;
+use ciam_core::model::{
+    Action, App, AppAccess, AuditEntry, AuditEvent, AuditQuery, ClientId, Device, FailureAudit, Flow, HistoryEntry,
+    LockKey, Outcome, Session, SigningKeyRecord, StateGrant, Status, TokenDigest, User, UserId,
 };
+use ciam_core::policy::LockoutPolicy;
+use ciam_core::store::{Store, StoreError};
 use ciam_store::DbOptions;
-use sqlx::Connection;
+use ciam_testdb::{Backend, TestDatabase};
 
-fn admin_url() -> String {
-    std::env::var("CIAM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-async fn with_sqlite<F, Fut>(test: F)
+async fn with_store<F, Fut>(backend: Backend, test: F)
 where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let dir = std::env::temp_dir().join(format!("ciam-store-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let url = format!("sqlite://{}/ciam.db", dir.display());
-    let store = ciam_store::open(&url, &DbOptions::default()).await.expect("open sqlite");
+    let db = TestDatabase::create(backend).await;
+    let store = ciam_store::open(&db.url, &DbOptions::default()).await.expect("open the store");
     test(store.shared()).await;
     store.close().await;
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-async fn with_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let name = format!("ciam_store_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", admin_url()))
-        .await
-        .expect("PostgreSQL must be reachable for the PostgreSQL half of the suite");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
-    let store =
-        ciam_store::open(&format!("{}/{name}", admin_url()), &DbOptions::default()).await.expect("open postgres");
-    test(store.shared()).await;
-    store.close().await;
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await.expect("drop database");
 }
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::with_sqlite(super::$name).await })*
+            async fn $name() { super::with_store(ciam_testdb::Backend::Sqlite, super::$name).await })*
         }
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::with_postgres(super::$name).await })*
+            async fn $name() { super::with_store(ciam_testdb::Backend::Postgres, super::$name).await })*
         }
     };
 }
@@ -78,10 +56,34 @@ conformance!(
     a_session_and_its_audit_event_commit_together,
 );
 
-fn user(id: &str, mobile: &str) -> User {
+fn uid(id: &str) -> UserId {
+    UserId::new(id)
+}
+
+fn cid(id: &str) -> ClientId {
+    ClientId::new(id)
+}
+
+fn digest(d: &str) -> TokenDigest {
+    TokenDigest::new(d)
+}
+
+fn key(k: &str) -> LockKey {
+    LockKey::new(k)
+}
+
+fn mobile(e164: &str) -> Mobile {
+    Mobile::from_stored(e164.to_owned())
+}
+
+fn policy(max_failures: u32, lock_seconds: i64) -> LockoutPolicy {
+    LockoutPolicy { max_failures, lock_seconds }
+}
+
+fn user(id: &str, mobile_e164: &str) -> User {
     User {
-        id: id.into(),
-        mobile: mobile.into(),
+        id: uid(id),
+        mobile: mobile(mobile_e164),
         user_name: Some(format!("name-{id}")),
         name: None,
         email: Some("a@example.com".into()),
@@ -95,34 +97,38 @@ fn user(id: &str, mobile: &str) -> User {
 
 fn audit_event(at: i64, mobile: &str) -> AuditEvent {
     AuditEvent {
-        id: 0,
         at,
-        action: "login.mobile_pwd".into(),
-        outcome: "SUCCESS".into(),
+        action: Action::Login,
+        outcome: Outcome::Status(Status::Success),
         mobile: Some(mobile.into()),
         user_id: None,
         client_id: Some("c1".into()),
-        os_version: Some("ios".into()),
-        device_fingerprint: Some("fp".into()),
-        device_ip: None,
-        agent: Some("agent".into()),
+        device: Device {
+            os_version: Some("ios".into()),
+            fingerprint: Some("fp".into()),
+            claimed_ip: None,
+            agent: Some("agent".into()),
+        },
         peer_ip: Some("127.0.0.1".into()),
     }
 }
 
+const WRONG: Outcome = Outcome::Refused(ErrorCode::InvalidCredentials);
+const LOCKED: Outcome = Outcome::Refused(ErrorCode::AccountLocked);
+
 /// A failed attempt's event: outcome `WRONG`, or `LOCKED` for the failure
 /// that locks.
 fn failed(at: i64) -> AuditEvent {
-    AuditEvent { outcome: "WRONG".into(), ..audit_event(at, "+8615200000000") }
+    AuditEvent { outcome: WRONG, ..audit_event(at, "+8615200000000") }
 }
 
 fn counted(event: &AuditEvent) -> FailureAudit<'_> {
-    FailureAudit { event, locked: "LOCKED" }
+    FailureAudit { event, locked: LOCKED }
 }
 
 fn app(id: &str) -> App {
     App {
-        client_id: id.into(),
+        client_id: cid(id),
         name: "Demo".into(),
         enabled: true,
         password_expiry_check: false,
@@ -133,12 +139,16 @@ fn app(id: &str) -> App {
     }
 }
 
+async fn newest(store: &dyn Store, limit: u32) -> Vec<AuditEntry> {
+    store.list_audit(&AuditQuery { limit, ..Default::default() }).await.expect("list")
+}
+
 async fn failure_counter_is_atomic_under_concurrency(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for _ in 0..40 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            store.record_failure("+8615200000000", 1000, 10, 1800, counted(&failed(1000))).await
+            store.record_failure(&key("+8615200000000"), 1000, &policy(10, 1800), counted(&failed(1000))).await
         }));
     }
     let mut counts = Vec::new();
@@ -156,34 +166,30 @@ async fn failure_counter_is_atomic_under_concurrency(store: Arc<dyn Store>) {
     assert_eq!(events.len(), 40);
     for e in &events {
         let failures = ids.get(&e.id).copied().expect("an event per returned id");
-        assert_eq!(e.outcome, if failures >= 10 { "LOCKED" } else { "WRONG" }, "event of failure {failures}");
+        assert_eq!(e.event.outcome, if failures >= 10 { LOCKED } else { WRONG }, "event of failure {failures}");
     }
-    let state = store.failure_state("+8615200000000").await.expect("state").expect("row");
+    let state = store.failure_state(&key("+8615200000000")).await.expect("state").expect("row");
     assert_eq!(state.failures, 40);
     assert_eq!(state.locked_until, Some(2800));
-    store.clear_failures("+8615200000000").await.expect("clear");
-    assert!(store.failure_state("+8615200000000").await.expect("state").is_none());
+    store.clear_failures(&key("+8615200000000")).await.expect("clear");
+    assert!(store.failure_state(&key("+8615200000000")).await.expect("state").is_none());
 }
 
 async fn expired_lock_starts_a_new_count(store: Arc<dyn Store>) {
     for i in 1..=3 {
-        let (s, _) = store.record_failure("k", 1000, 3, 60, counted(&failed(1000))).await.expect("record");
+        let (s, _) =
+            store.record_failure(&key("k"), 1000, &policy(3, 60), counted(&failed(1000))).await.expect("record");
         assert_eq!(s.failures, i);
         assert_eq!(s.locked_until, (i == 3).then_some(1060));
     }
-    let (after, id) = store.record_failure("k", 1060, 3, 60, counted(&failed(1060))).await.expect("record");
+    let (after, id) =
+        store.record_failure(&key("k"), 1060, &policy(3, 60), counted(&failed(1060))).await.expect("record");
     assert_eq!((after.failures, after.locked_until), (1, None));
-    let outcomes: Vec<(i64, String)> = store
-        .list_audit(&AuditQuery { limit: 10, ..Default::default() })
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|e| (e.id, e.outcome))
-        .collect();
-    let newest = outcomes.first().expect("events").clone();
-    assert_eq!(newest, (id, "WRONG".to_owned()), "a count that starts again is not a lock");
-    let kinds: Vec<&str> = outcomes.iter().rev().map(|(_, o)| o.as_str()).collect();
-    assert_eq!(kinds, ["WRONG", "WRONG", "LOCKED", "WRONG"]);
+    let outcomes: Vec<(i64, Outcome)> =
+        newest(store.as_ref(), 10).await.into_iter().map(|e| (e.id, e.event.outcome)).collect();
+    assert_eq!(outcomes[0], (id, WRONG), "a count that starts again is not a lock");
+    let kinds: Vec<Outcome> = outcomes.iter().rev().map(|(_, o)| *o).collect();
+    assert_eq!(kinds, [WRONG, WRONG, LOCKED, WRONG]);
     assert_eq!(store.purge_expired(1060).await.expect("purge"), 0, "an unlocked counter is kept");
 }
 
@@ -195,66 +201,73 @@ async fn users_are_unique_by_mobile(store: Arc<dyn Store>) {
     let mut moved = user("u2", "+8615200000000");
     moved.updated_at = 200;
     assert!(matches!(store.update_user(&moved).await, Err(StoreError::Conflict(_))));
-    let (state, found) = store.login_lookup("+8615200000000", Some("+8615200000000")).await.expect("lookup");
+    let (state, found) =
+        store.login_lookup(&key("+8615200000000"), Some(&mobile("+8615200000000"))).await.expect("lookup");
     assert_eq!((state, found), (None, Some(user("u1", "+8615200000000"))));
-    store.record_failure("+8615200000000", 100, 10, 60, counted(&failed(100))).await.expect("record");
-    let (state, found) = store.login_lookup("+8615200000000", Some("+8615200000000")).await.expect("lookup");
+    store.record_failure(&key("+8615200000000"), 100, &policy(10, 60), counted(&failed(100))).await.expect("record");
+    let (state, found) =
+        store.login_lookup(&key("+8615200000000"), Some(&mobile("+8615200000000"))).await.expect("lookup");
     assert_eq!(state.map(|s| s.failures), Some(1));
     assert!(found.is_some());
-    let (state, found) = store.login_lookup("x:junk", None).await.expect("lookup");
+    let (state, found) = store.login_lookup(&key("x:junk"), None).await.expect("lookup");
     assert_eq!((state, found), (None, None));
     assert_eq!(store.list_users(None, 10, 0).await.expect("list").len(), 2);
-    assert_eq!(store.list_users(Some("+8615200000001"), 10, 0).await.expect("list")[0].id, "u2");
-    assert!(store.delete_user("u1").await.expect("delete"));
-    assert!(!store.delete_user("u1").await.expect("delete"));
+    assert_eq!(store.list_users(Some(&mobile("+8615200000001")), 10, 0).await.expect("list")[0].id.as_str(), "u2");
+    assert!(store.delete_user(&uid("u1")).await.expect("delete"));
+    assert!(!store.delete_user(&uid("u1")).await.expect("delete"));
 }
 
 async fn password_change_keeps_history_and_ends_sessions(store: Arc<dyn Store>) {
     store.insert_app(&app("c1")).await.expect("app");
     store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
-    let session = Session { user_id: "u1".into(), client_id: "c1".into(), expires_at: 9999 };
-    store.insert_session("d1", &session, 100).await.expect("session");
+    let session = Session { user_id: uid("u1"), client_id: cid("c1"), expires_at: 9999 };
+    store.insert_session(&digest("d1"), &session, 100).await.expect("session");
     for (i, hash) in ["h2", "h3", "h4"].iter().enumerate() {
-        assert!(store.set_password("u1", hash, 200 + i as i64, 2).await.expect("set"));
+        assert!(store.set_password(&uid("u1"), hash, 200 + i as i64, 2).await.expect("set"));
     }
-    let u = store.get_user("u1").await.expect("get").expect("user");
+    let u = store.get_user(&uid("u1")).await.expect("get").expect("user");
     assert_eq!((u.password_hash.as_str(), u.password_changed_at), ("h4", 202));
-    assert_eq!(store.password_history("u1", 5).await.expect("history"), vec!["h3", "h2"]);
-    assert!(store.get_session_user("d1", 100).await.expect("get").is_none(), "sessions end with a password change");
-    store.upgrade_password_hash("u1", "stale", "h9").await.expect("upgrade");
-    assert_eq!(store.get_user("u1").await.expect("get").expect("user").password_hash, "h4");
-    store.upgrade_password_hash("u1", "h4", "h4b").await.expect("upgrade");
-    assert_eq!(store.get_user("u1").await.expect("get").expect("user").password_hash, "h4b");
-    assert!(!store.set_password("nobody", "h", 1, 2).await.expect("set"));
+    assert_eq!(store.password_history(&uid("u1"), 5).await.expect("history"), vec!["h3", "h2"]);
+    assert!(
+        store.get_session_user(&digest("d1"), 100).await.expect("get").is_none(),
+        "sessions end with a password change"
+    );
+    store.upgrade_password_hash(&uid("u1"), "stale", "h9").await.expect("upgrade");
+    assert_eq!(store.get_user(&uid("u1")).await.expect("get").expect("user").password_hash, "h4");
+    store.upgrade_password_hash(&uid("u1"), "h4", "h4b").await.expect("upgrade");
+    assert_eq!(store.get_user(&uid("u1")).await.expect("get").expect("user").password_hash, "h4b");
+    assert!(!store.set_password(&uid("nobody"), "h", 1, 2).await.expect("set"));
 }
 
 async fn state_grants_are_single_use_and_flow_bound(store: Arc<dyn Store>) {
     store.insert_app(&app("c1")).await.expect("app");
     store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
-    let grant =
-        StateGrant { user_id: "u1".into(), client_id: "c1".into(), flow: Flow::PasswordExpired, expires_at: 700 };
-    store.insert_state_grant("s1", &grant).await.expect("insert");
-    assert_eq!(store.get_state_grant("s1", 100).await.expect("get"), Some(grant.clone()));
-    assert!(store.get_state_grant("s1", 700).await.expect("get").is_none(), "expired");
-    assert!(store.take_state_grant("s1", 100, &[Flow::PasswordWarn]).await.expect("take").is_none(), "wrong flow");
+    let grant = StateGrant { user_id: uid("u1"), client_id: cid("c1"), flow: Flow::PasswordExpired, expires_at: 700 };
+    store.insert_state_grant(&digest("s1"), &grant).await.expect("insert");
+    assert_eq!(store.get_state_grant(&digest("s1"), 100).await.expect("get"), Some(grant.clone()));
+    assert!(store.get_state_grant(&digest("s1"), 700).await.expect("get").is_none(), "expired");
+    assert!(
+        store.take_state_grant(&digest("s1"), 100, &[Flow::PasswordWarn]).await.expect("take").is_none(),
+        "wrong flow"
+    );
     let both = [Flow::PasswordWarn, Flow::PasswordExpired];
-    assert_eq!(store.take_state_grant("s1", 100, &both).await.expect("take"), Some(grant));
-    assert!(store.take_state_grant("s1", 100, &both).await.expect("take").is_none(), "used up");
+    assert_eq!(store.take_state_grant(&digest("s1"), 100, &both).await.expect("take"), Some(grant));
+    assert!(store.take_state_grant(&digest("s1"), 100, &both).await.expect("take").is_none(), "used up");
 }
 
 async fn sessions_expire_and_revoke(store: Arc<dyn Store>) {
     store.insert_app(&app("c1")).await.expect("app");
     store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
-    let s = Session { user_id: "u1".into(), client_id: "c1".into(), expires_at: 500 };
-    store.insert_session("d1", &s, 100).await.expect("insert");
-    store.insert_session("d2", &s, 100).await.expect("insert");
-    let (joined, owner) = store.get_session_user("d1", 499).await.expect("get").expect("live");
+    let s = Session { user_id: uid("u1"), client_id: cid("c1"), expires_at: 500 };
+    store.insert_session(&digest("d1"), &s, 100).await.expect("insert");
+    store.insert_session(&digest("d2"), &s, 100).await.expect("insert");
+    let (joined, owner) = store.get_session_user(&digest("d1"), 499).await.expect("get").expect("live");
     assert_eq!((joined, owner), (s.clone(), user("u1", "+8615200000000")));
-    assert!(store.get_session_user("d1", 500).await.expect("get").is_none());
-    assert!(store.delete_session("d1").await.expect("delete"));
-    assert!(!store.delete_session("d1").await.expect("delete"));
-    assert_eq!(store.delete_user_sessions("u1").await.expect("delete"), 1);
-    store.insert_session("d3", &s, 100).await.expect("insert");
+    assert!(store.get_session_user(&digest("d1"), 500).await.expect("get").is_none());
+    assert!(store.delete_session(&digest("d1")).await.expect("delete"));
+    assert!(!store.delete_session(&digest("d1")).await.expect("delete"));
+    assert_eq!(store.delete_user_sessions(&uid("u1")).await.expect("delete"), 1);
+    store.insert_session(&digest("d3"), &s, 100).await.expect("insert");
     assert_eq!(store.purge_expired(600).await.expect("purge"), 1);
 }
 
@@ -281,14 +294,14 @@ async fn apps_members_settings_and_audit(store: Arc<dyn Store>) {
     a.access = AppAccess::Assigned;
     a.enabled = false;
     assert!(store.update_app(&a).await.expect("update"));
-    assert_eq!(store.get_app("c1").await.expect("get"), Some(a.clone()));
+    assert_eq!(store.get_app(&cid("c1")).await.expect("get"), Some(a.clone()));
     store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
-    store.add_member("c1", "u1").await.expect("member");
-    store.add_member("c1", "u1").await.expect("member twice is fine");
-    assert!(store.is_member("c1", "u1").await.expect("is"));
-    assert!(store.remove_member("c1", "u1").await.expect("remove"));
-    assert!(!store.is_member("c1", "u1").await.expect("is"));
-    assert!(store.delete_app("c1").await.expect("delete"));
+    store.add_member(&cid("c1"), &uid("u1")).await.expect("member");
+    store.add_member(&cid("c1"), &uid("u1")).await.expect("member twice is fine");
+    assert!(store.is_member(&cid("c1"), &uid("u1")).await.expect("is"));
+    assert!(store.remove_member(&cid("c1"), &uid("u1")).await.expect("remove"));
+    assert!(!store.is_member(&cid("c1"), &uid("u1")).await.expect("is"));
+    assert!(store.delete_app(&cid("c1")).await.expect("delete"));
     assert!(store.list_apps().await.expect("list").is_empty());
 
     assert!(store.put_setting_if_absent("s", "1").await.expect("put"));
@@ -301,56 +314,43 @@ async fn apps_members_settings_and_audit(store: Arc<dyn Store>) {
         store.insert_audit(&e).await.expect("audit");
     }
     let all = store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.expect("list");
-    assert_eq!(all.iter().map(|e| e.at).collect::<Vec<_>>(), vec![102, 101, 100], "newest first");
+    assert_eq!(all.iter().map(|e| e.event.at).collect::<Vec<_>>(), vec![102, 101, 100], "newest first");
     let one = store
         .list_audit(&AuditQuery { mobile: Some("+1".into()), limit: 10, ..Default::default() })
         .await
         .expect("list");
     assert_eq!(one.len(), 1);
-    assert_eq!(one[0].at, 101);
+    assert_eq!(one[0].event.at, 101);
 }
 
 async fn export_reads_back_what_was_written(store: Arc<dyn Store>) {
     store.insert_app(&app("c1")).await.expect("app");
     store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
-    store.add_member("c1", "u1").await.expect("member");
-    assert_eq!(store.list_members().await.expect("members"), vec![("c1".to_owned(), "u1".to_owned())]);
+    store.add_member(&cid("c1"), &uid("u1")).await.expect("member");
+    assert_eq!(store.list_members().await.expect("members"), vec![(cid("c1"), uid("u1"))]);
     store.put_setting("b", "2").await.expect("setting");
     store.put_setting("a", "1").await.expect("setting");
     assert_eq!(
         store.list_settings().await.expect("settings"),
         vec![("a".into(), "1".into()), ("b".into(), "2".into())]
     );
-    let entry = HistoryEntry { user_id: "u1".into(), password_hash: "old".into(), replaced_at: 50 };
+    let entry = HistoryEntry { user_id: uid("u1"), password_hash: "old".into(), replaced_at: 50 };
     store.insert_password_history(&entry).await.expect("history");
     assert_eq!(store.list_password_history().await.expect("history"), vec![entry]);
-    let live = Session { user_id: "u1".into(), client_id: "c1".into(), expires_at: 900 };
-    store.insert_session("live", &live, 100).await.expect("session");
-    store.insert_session("dead", &Session { expires_at: 150, ..live.clone() }, 100).await.expect("session");
+    let live = Session { user_id: uid("u1"), client_id: cid("c1"), expires_at: 900 };
+    store.insert_session(&digest("live"), &live, 100).await.expect("session");
+    store.insert_session(&digest("dead"), &Session { expires_at: 150, ..live.clone() }, 100).await.expect("session");
     let sessions = store.list_sessions(200).await.expect("sessions");
     assert_eq!(sessions.len(), 1);
     assert_eq!((sessions[0].digest.as_str(), &sessions[0].session, sessions[0].created_at), ("live", &live, 100));
     for i in 0..5 {
-        let e = AuditEvent {
-            id: 0,
-            at: i,
-            action: "a".into(),
-            outcome: "o".into(),
-            mobile: None,
-            user_id: None,
-            client_id: None,
-            os_version: None,
-            device_fingerprint: None,
-            device_ip: None,
-            agent: None,
-            peer_ip: None,
-        };
+        let e = AuditEvent { action: Action::Logout, mobile: None, client_id: None, ..audit_event(i, "") };
         store.insert_audit(&e).await.expect("audit");
     }
     let first = store.audit_page(0, 3).await.expect("page");
-    assert_eq!(first.iter().map(|e| e.at).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(first.iter().map(|e| e.event.at).collect::<Vec<_>>(), vec![0, 1, 2]);
     let rest = store.audit_page(first[2].id, 3).await.expect("page");
-    assert_eq!(rest.iter().map(|e| e.at).collect::<Vec<_>>(), vec![3, 4]);
+    assert_eq!(rest.iter().map(|e| e.event.at).collect::<Vec<_>>(), vec![3, 4]);
 }
 
 /// Events written at once are committed in batches; each caller's event is
@@ -363,7 +363,7 @@ async fn concurrent_audit_events_are_each_stored_once(store: Arc<dyn Store>) {
         writes.push(tokio::spawn(async move {
             let mut e = audit_event(1_000 + i, &format!("+{i}"));
             if i == 7 {
-                e.agent = Some("bad\0agent".into());
+                e.device.agent = Some("bad\0agent".into());
             }
             store.insert_audit(&e).await
         }));
@@ -377,36 +377,41 @@ async fn concurrent_audit_events_are_each_stored_once(store: Arc<dyn Store>) {
         }
     }
     let stored = store.list_audit(&AuditQuery { limit: 500, ..Default::default() }).await.expect("list");
-    let mut ats: Vec<i64> = stored.iter().map(|e| e.at).collect();
+    let mut ats: Vec<i64> = stored.iter().map(|e| e.event.at).collect();
     ats.sort_unstable();
     let expected: Vec<i64> = (1_000..1_200).filter(|at| refused == 0 || *at != 1_007).collect();
     assert_eq!(ats, expected, "every accepted event once, nothing else");
     for e in &stored {
-        assert_eq!(e.mobile.as_deref(), Some(format!("+{}", e.at - 1_000).as_str()), "fields stay with their row");
+        let expected = format!("+{}", e.event.at - 1_000);
+        assert_eq!(e.event.mobile.as_deref(), Some(expected.as_str()), "fields stay with their row");
     }
 }
 
 async fn a_session_and_its_audit_event_commit_together(store: Arc<dyn Store>) {
     store.insert_app(&app("c1")).await.expect("app");
     store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
-    let session = Session { user_id: "u1".into(), client_id: "c1".into(), expires_at: 9999 };
+    let session = Session { user_id: uid("u1"), client_id: cid("c1"), expires_at: 9999 };
     let event = audit_event(100, "+8615200000000");
-    let id = store.insert_session_audited("d1", &session, 100, &event).await.expect("session");
-    assert!(store.get_session_user("d1", 100).await.expect("get").is_some());
+    let id = store.insert_session_audited(&digest("d1"), &session, 100, &event).await.expect("session");
+    assert!(store.get_session_user(&digest("d1"), 100).await.expect("get").is_some());
     let stored = store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.expect("list");
-    assert_eq!(stored, vec![AuditEvent { id, ..event.clone() }]);
+    assert_eq!(stored, vec![AuditEntry { id, event: event.clone() }]);
 
     // A session that cannot be stored takes its event with it.
-    let dup = store.insert_session_audited("d1", &session, 100, &audit_event(101, "+1")).await;
+    let dup = store.insert_session_audited(&digest("d1"), &session, 100, &audit_event(101, "+1")).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     assert_eq!(store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.expect("list").len(), 1);
     // The failed group left no transaction open behind it: every connection
     // still writes, and each write is seen at once.
     for i in 2..8 {
-        let digest = format!("d{i}");
-        store.insert_session_audited(&digest, &session, 100, &audit_event(100 + i, "+2")).await.expect("session");
-        assert!(store.get_session_user(&digest, 100).await.expect("get").is_some());
-        let (state, _) = store.record_failure("k", 100, 100, 60, counted(&failed(100 + i))).await.expect("record");
+        let name = format!("d{i}");
+        store
+            .insert_session_audited(&digest(&name), &session, 100, &audit_event(100 + i, "+2"))
+            .await
+            .expect("session");
+        assert!(store.get_session_user(&digest(&name), 100).await.expect("get").is_some());
+        let (state, _) =
+            store.record_failure(&key("k"), 100, &policy(100, 60), counted(&failed(100 + i))).await.expect("record");
         assert_eq!(state.failures, u32::try_from(i - 1).expect("small"));
     }
     assert_eq!(store.list_audit(&AuditQuery { limit: 50, ..Default::default() }).await.expect("list").len(), 13);

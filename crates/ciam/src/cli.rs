@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use ciam_core::admin::{AppInput, UserInput};
 use ciam_core::clock::to_rfc3339;
-use ciam_core::store::AppAccess;
+use ciam_core::model::AppAccess;
 use ciam_core::{Lang, Password, SystemClock};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
@@ -163,7 +163,7 @@ fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
     Ok(())
 }
 
-fn app_json(app: &ciam_core::store::App) -> serde_json::Value {
+fn app_json(app: &ciam_core::model::App) -> serde_json::Value {
     json!({
         "client_id": app.client_id,
         "name": app.name,
@@ -204,7 +204,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             print_json(&app_json(&app))
         }
         Command::App(AppCommand::List) => {
-            let apps = ciam.store().list_apps().await.map_err(ciam_core::CiamError::from)?;
+            let apps = ciam.apps().await?;
             print_json(&serde_json::Value::Array(apps.iter().map(app_json).collect()))
         }
         Command::User(UserCommand::Create(u)) => {
@@ -226,14 +226,11 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                 ..Default::default()
             };
             let user = ciam.create_user(input).await?;
-            print_json(&json!({ "id": user.id, "mobile": user.mobile }))
+            print_json(&json!({ "id": user.id, "mobile": user.mobile.as_str() }))
         }
         Command::User(UserCommand::Unlock { mobile }) => {
-            let key = ciam
-                .normalise_mobile(&mobile)
-                .ok_or_else(|| ciam_core::admin::invalid("mobile", "not a valid phone number"))?;
-            ciam.store().clear_failures(key.as_str()).await.map_err(ciam_core::CiamError::from)?;
-            print_json(&json!({ "unlocked": key.as_str() }))
+            let unlocked = ciam.unlock_mobile(&mobile).await?;
+            print_json(&json!({ "unlocked": unlocked.as_str() }))
         }
         Command::AdminToken(AdminTokenCommand::Reset) => {
             let token = ciam.reset_admin_token().await?;

@@ -91,11 +91,6 @@ impl Server {
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
-    /// The domain (tests use it to reach the store directly).
-    pub fn ciam(&self) -> &Ciam {
-        &self.opened.ciam
-    }
-
     /// The admin token generated on this first start, if one was.
     pub fn take_first_admin_token(&mut self) -> Option<OpaqueToken> {
         self.first_admin_token.take()
@@ -129,7 +124,7 @@ async fn housekeeping(ciam: Ciam) {
                 }
             }
             _ = purge.tick() => {
-                match ciam.store().purge_expired(ciam.now()).await {
+                match ciam.purge_expired().await {
                     Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "purge failed"),

@@ -7,81 +7,12 @@ use ciam::{Config, Server};
 use ciam_core::OffsetClock;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use sqlx::Connection;
 use tokio::sync::oneshot;
+
+pub use ciam_testdb::{Backend, TestDatabase};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const PASSWORD: &str = "Passw0rd!";
-
-/// Which database a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// The PostgreSQL server tests create their databases on.
-pub fn postgres_admin_url() -> String {
-    std::env::var("CIAM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-/// A fresh, empty database; dropped (PostgreSQL) or deleted (SQLite) when
-/// this value is dropped.
-pub struct TestDatabase {
-    pub url: String,
-    backend: Backend,
-    name: String,
-}
-
-impl TestDatabase {
-    pub async fn create(backend: Backend) -> Self {
-        let name = format!("ciam_test_{}", uuid::Uuid::new_v4().simple());
-        let url = match backend {
-            Backend::Sqlite => {
-                let dir = std::env::temp_dir().join(&name);
-                std::fs::create_dir_all(&dir).expect("temp dir");
-                format!("sqlite://{}/ciam.db", dir.display())
-            }
-            Backend::Postgres => {
-                let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_admin_url()))
-                    .await
-                    .expect("PostgreSQL must be reachable for the PostgreSQL half of the suite");
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
-                format!("{}/{name}", postgres_admin_url())
-            }
-        };
-        Self { url, backend, name }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        match self.backend {
-            Backend::Sqlite => {
-                let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.name));
-            }
-            Backend::Postgres => {
-                let name = self.name.clone();
-                // Drop runs outside async; a short-lived runtime does the cleanup.
-                let _ = std::thread::spawn(move || {
-                    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                        return;
-                    };
-                    rt.block_on(async {
-                        if let Ok(mut admin) =
-                            sqlx::PgConnection::connect(&format!("{}/postgres", postgres_admin_url())).await
-                        {
-                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut admin)
-                                .await;
-                        }
-                    });
-                })
-                .join();
-            }
-        }
-    }
-}
 
 /// A running server and a client for it.
 pub struct TestApp {

@@ -14,17 +14,4 @@ mod login;
 mod openapi;
 mod robustness;
 
-/// Declares each listed `async fn(Backend)` as a test on both backends.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name($crate::helpers::Backend::Postgres).await })*
-        }
-    };
-}
+pub use ciam_testdb::on_both_backends;

@@ -1,0 +1,149 @@
+//! One SDK call as the domain sees it (CONTRACT §1): who is calling, the
+//! app it is for, and the audit event it leaves.
+//!
+//! The HTTP layer turns a request into a [`Caller`] and opens the call with
+//! [`Ciam::open_call`], which runs the checks every SDK call starts with.
+//! An SDK operation (login, password update, …) then runs on the [`Call`],
+//! noting what it learns for the event, and [`Ciam::close_call`] stores the
+//! event with the call's outcome, unless the operation's last write already
+//! stored it in the same commit.
+
+use crate::error::{CiamError, ErrorCode, Lang};
+use crate::model::{Action, App, AuditEvent, Device, Outcome, Status, UserId, audit_text};
+
+/// The longest client id kept in the audit log.
+const CLIENT_ID_MAX: usize = 256;
+use crate::service::Ciam;
+
+/// What a request says about who is calling; nothing here is trusted yet.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// `X-client-id`, trimmed; `None` when missing or blank.
+    pub client_id: Option<String>,
+    /// The device headers, each `None` when missing or blank.
+    pub device: Device,
+    /// The TCP peer address.
+    pub peer_ip: Option<String>,
+    /// The language of the answer (`X-L`).
+    pub lang: Lang,
+}
+
+/// An SDK call of a registered, enabled app, under way.
+#[derive(Debug)]
+pub struct Call {
+    app: App,
+    draft: Draft,
+    /// The outcome the event was already stored with, if it was.
+    stored: Option<Outcome>,
+}
+
+/// The audit event of a call, all but its outcome.
+#[derive(Debug)]
+struct Draft {
+    at: crate::UnixTime,
+    action: Action,
+    caller: Caller,
+    mobile: Option<String>,
+    user_id: Option<UserId>,
+}
+
+impl Draft {
+    fn event(&self, outcome: Outcome) -> AuditEvent {
+        AuditEvent {
+            at: self.at,
+            action: self.action,
+            outcome,
+            mobile: self.mobile.clone(),
+            user_id: self.user_id.clone(),
+            client_id: self.caller.client_id.as_deref().map(|id| audit_text(id, CLIENT_ID_MAX)),
+            device: self.caller.device.clone(),
+            peer_ip: self.caller.peer_ip.clone(),
+        }
+    }
+}
+
+/// What a call that answered HTTP 200 reports as its `status`.
+pub trait Answered {
+    /// The status of the answer.
+    fn status(&self) -> Status;
+}
+
+impl Answered for Status {
+    fn status(&self) -> Status {
+        *self
+    }
+}
+
+impl Call {
+    /// The app the call is for.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// The language the answer is in.
+    pub fn lang(&self) -> Lang {
+        self.draft.caller.lang
+    }
+
+    /// Notes the mobile the call is about, as the audit log keeps it.
+    pub(crate) fn note_mobile(&mut self, mobile: String) {
+        self.draft.mobile = Some(mobile);
+    }
+
+    /// Notes the user the call is about.
+    pub(crate) fn note_user(&mut self, user_id: &UserId) {
+        self.draft.user_id = Some(user_id.clone());
+    }
+
+    /// The call's audit event, ending in `outcome`.
+    pub(crate) fn event(&self, outcome: Outcome) -> AuditEvent {
+        self.draft.event(outcome)
+    }
+
+    /// Records that the event was stored with `outcome` by the call's own
+    /// last write.
+    pub(crate) fn stored(&mut self, outcome: Outcome) {
+        self.stored = Some(outcome);
+    }
+}
+
+impl Ciam {
+    /// Checks 1–3 of every SDK call: the device headers, then `X-client-id`,
+    /// then a registered, enabled app. A refusal here is audited before it
+    /// is returned.
+    pub async fn open_call(&self, caller: Caller, action: Action) -> Result<Call, CiamError> {
+        let draft = Draft { at: self.now(), action, caller, mobile: None, user_id: None };
+        match self.registered_app(&draft.caller).await {
+            Ok(app) => Ok(Call { app, draft, stored: None }),
+            Err(refusal) => {
+                self.store().insert_audit(&draft.event(Outcome::Refused(refusal.code()))).await?;
+                Err(refusal)
+            }
+        }
+    }
+
+    async fn registered_app(&self, caller: &Caller) -> Result<App, CiamError> {
+        let device = &caller.device;
+        if device.os_version.is_none() || device.fingerprint.is_none() || device.agent.is_none() {
+            return Err(CiamError::refused(ErrorCode::DeviceInfoIncomplete));
+        }
+        let Some(client_id) = &caller.client_id else {
+            return Err(CiamError::refused(ErrorCode::ClientIdEmpty));
+        };
+        self.enabled_app(client_id).await?.ok_or_else(|| CiamError::refused(ErrorCode::AppNotRegistered))
+    }
+
+    /// Ends a call: stores its audit event with the outcome of `result`, and
+    /// hands `result` back. An event that cannot be stored turns the answer
+    /// into `IDAAS.SDK.COM.0002`, so no call answers without its event.
+    pub async fn close_call<T: Answered>(&self, call: Call, result: Result<T, CiamError>) -> Result<T, CiamError> {
+        let outcome = match &result {
+            Ok(answer) => Outcome::Status(answer.status()),
+            Err(error) => Outcome::Refused(error.code()),
+        };
+        if call.stored != Some(outcome) {
+            self.store().insert_audit(&call.event(outcome)).await?;
+        }
+        result
+    }
+}

@@ -1,0 +1,421 @@
+//! The entities the domain works on and the store keeps: apps, users,
+//! sessions, state grants, signing keys, lockout counters and audit events,
+//! with identifier types that cannot be swapped for one another.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+use crate::error::ErrorCode;
+use crate::mobile::Mobile;
+
+/// Declares a text identifier: a `String` that only its own kind of value
+/// can be, so a user id is never passed where a client id is wanted.
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a value of this kind (made by the server, or read back
+            /// from the store).
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+text_id!(
+    /// A user's server-made identifier (the id_token's `sub`).
+    UserId
+);
+text_id!(
+    /// An app's `X-client-id` (32 characters, made by the server).
+    ClientId
+);
+text_id!(
+    /// The hex SHA-256 under which a session_token or state_token is stored.
+    TokenDigest
+);
+text_id!(
+    /// What a failure counter is kept under: an account, or an account seen
+    /// from one address.
+    LockKey
+);
+
+/// Who may log in through an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppAccess {
+    /// Every user.
+    All,
+    /// Only users assigned to the app.
+    Assigned,
+}
+
+impl AppAccess {
+    /// The stored / wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppAccess::All => "all",
+            AppAccess::Assigned => "assigned",
+        }
+    }
+
+    /// Parses the stored / wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "all" => Some(AppAccess::All),
+            "assigned" => Some(AppAccess::Assigned),
+            _ => None,
+        }
+    }
+}
+
+/// A registered client application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    /// The `X-client-id` clients send.
+    pub client_id: ClientId,
+    /// A display name.
+    pub name: String,
+    /// Disabled apps are treated as unregistered.
+    pub enabled: bool,
+    /// Whether logins check password age (PASSWORD_WARN / PASSWORD_EXPIRED).
+    pub password_expiry_check: bool,
+    /// Who may log in.
+    pub access: AppAccess,
+    /// session_token lifetime in seconds.
+    pub session_ttl: i64,
+    /// id_token lifetime in seconds.
+    pub id_token_ttl: i64,
+    /// When it was registered.
+    pub created_at: UnixTime,
+}
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Server-made identifier (the id_token's `sub`).
+    pub id: UserId,
+    /// Mobile number, unique.
+    pub mobile: Mobile,
+    /// Login name, shown in the id_token.
+    pub user_name: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Disabled users cannot log in.
+    pub disabled: bool,
+    /// PHC string of the current password.
+    pub password_hash: String,
+    /// When the password was last set.
+    pub password_changed_at: UnixTime,
+    /// When the account was created.
+    pub created_at: UnixTime,
+    /// When the account was last changed.
+    pub updated_at: UnixTime,
+}
+
+/// The failed-login state of one [`LockKey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureState {
+    /// Consecutive failures counted so far (including this one, when returned
+    /// by [`crate::Store::record_failure`]).
+    pub failures: u32,
+    /// Until when the key is locked, if it is.
+    pub locked_until: Option<UnixTime>,
+}
+
+/// A live session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Whose.
+    pub user_id: UserId,
+    /// Through which app.
+    pub client_id: ClientId,
+    /// When it dies.
+    pub expires_at: UnixTime,
+}
+
+/// The flow a state_token continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// PASSWORD_WARN: update or skip.
+    PasswordWarn,
+    /// PASSWORD_EXPIRED: update only.
+    PasswordExpired,
+}
+
+impl Flow {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::PasswordWarn => "PASSWORD_WARN",
+            Flow::PasswordExpired => "PASSWORD_EXPIRED",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "PASSWORD_WARN" => Some(Flow::PasswordWarn),
+            "PASSWORD_EXPIRED" => Some(Flow::PasswordExpired),
+            _ => None,
+        }
+    }
+}
+
+/// A pending state_token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateGrant {
+    /// Bound to this user.
+    pub user_id: UserId,
+    /// Bound to this app.
+    pub client_id: ClientId,
+    /// Bound to this flow.
+    pub flow: Flow,
+    /// When it dies.
+    pub expires_at: UnixTime,
+}
+
+/// A stored RS256 signing key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// The JWK `kid`.
+    pub kid: String,
+    /// PKCS#8 DER of the private key.
+    pub private_pkcs8: Vec<u8>,
+    /// When it was made.
+    pub created_at: UnixTime,
+    /// When a newer key replaced it for signing.
+    pub retired_at: Option<UnixTime>,
+    /// Until when the JWKS keeps publishing it after retirement.
+    pub publish_until: Option<UnixTime>,
+}
+
+/// The `status` of a call that answers HTTP 200.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// A session was opened (or, for refresh and logout, the call did what it was asked).
+    Success,
+    /// The password expires soon: update or skip.
+    PasswordWarn,
+    /// The password has expired: update.
+    PasswordExpired,
+    /// The app admits only assigned users.
+    AccessDenied,
+}
+
+impl Status {
+    /// The `status` text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "SUCCESS",
+            Status::PasswordWarn => "PASSWORD_WARN",
+            Status::PasswordExpired => "PASSWORD_EXPIRED",
+            Status::AccessDenied => "ACCESS_DENIED",
+        }
+    }
+
+    const ALL: [Status; 4] = [Status::Success, Status::PasswordWarn, Status::PasswordExpired, Status::AccessDenied];
+}
+
+/// How a call ended: a `status`, or the error code it was refused with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Answered 200 with this status.
+    Status(Status),
+    /// Refused with this code.
+    Refused(ErrorCode),
+}
+
+impl Outcome {
+    /// The stored and wire text: the status, or the error code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Status(s) => s.as_str(),
+            Outcome::Refused(code) => code.as_str(),
+        }
+    }
+
+    /// Parses the stored text.
+    pub fn parse(s: &str) -> Option<Self> {
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .map(Outcome::Status)
+            .or_else(|| ErrorCode::parse(s).map(Outcome::Refused))
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The SDK calls, as the audit log names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// `POST /api/v2/sdk/login/mobile-pwd`.
+    Login,
+    /// `POST /api/v2/sdk/pwd/update`.
+    PasswordUpdate,
+    /// `GET /api/v2/sdk/pwd/skip-update`.
+    PasswordSkip,
+    /// `POST /api/v2/sdk/sso/session-token/id-token`.
+    Refresh,
+    /// `/api/v2/sdk/logout`.
+    Logout,
+}
+
+impl Action {
+    const ALL: [Action; 5] =
+        [Action::Login, Action::PasswordUpdate, Action::PasswordSkip, Action::Refresh, Action::Logout];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Login => "login.mobile_pwd",
+            Action::PasswordUpdate => "pwd.update",
+            Action::PasswordSkip => "pwd.skip_update",
+            Action::Refresh => "sso.id_token",
+            Action::Logout => "logout",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Action::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// What an SDK request says about the device it came from (CONTRACT §1),
+/// made fit for the audit log by [`audit_text`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Device {
+    /// `X-operating-sys-version`.
+    pub os_version: Option<String>,
+    /// `X-device-fingerprint`.
+    pub fingerprint: Option<String>,
+    /// `X-device-ip`: what the app claims; recorded, never trusted.
+    pub claimed_ip: Option<String>,
+    /// `X-agent`.
+    pub agent: Option<String>,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// When.
+    pub at: UnixTime,
+    /// Which call.
+    pub action: Action,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The mobile: E.164 when it is a phone number (never a password).
+    pub mobile: Option<String>,
+    /// The user, when known.
+    pub user_id: Option<UserId>,
+    /// The `X-client-id` as sent.
+    pub client_id: Option<String>,
+    /// The device headers.
+    pub device: Device,
+    /// The TCP peer address.
+    pub peer_ip: Option<String>,
+}
+
+/// A stored audit event with its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Assigned by the store, increasing.
+    pub id: i64,
+    /// The event.
+    pub event: AuditEvent,
+}
+
+/// A failed attempt's audit event, stored in the same commit as the failure
+/// it counts (one durable write per attempt instead of two).
+#[derive(Debug, Clone, Copy)]
+pub struct FailureAudit<'a> {
+    /// The event; its `outcome` is the one for a failure that does not lock.
+    pub event: &'a AuditEvent,
+    /// The outcome for the failure that locks the key.
+    pub locked: Outcome,
+}
+
+/// Untrusted text made fit for the audit log: control characters (which
+/// PostgreSQL refuses in text, or which forge log lines) dropped, at most
+/// `max` characters kept.
+pub fn audit_text(text: &str, max: usize) -> String {
+    text.trim().chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+/// One previous password of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// Whose.
+    pub user_id: UserId,
+    /// The replaced hash.
+    pub password_hash: String,
+    /// When it was replaced.
+    pub replaced_at: UnixTime,
+}
+
+/// A session with the digest it is stored under (for moving stores).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// Digest of the session_token.
+    pub digest: TokenDigest,
+    /// The session.
+    pub session: Session,
+    /// When it was opened.
+    pub created_at: UnixTime,
+}
+
+/// Filters for reading the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only events for this mobile.
+    pub mobile: Option<String>,
+    /// Only events for this user.
+    pub user_id: Option<UserId>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_and_actions_read_back_what_they_write() {
+        for status in Status::ALL {
+            assert_eq!(Outcome::parse(status.as_str()), Some(Outcome::Status(status)));
+        }
+        for code in ErrorCode::ALL {
+            assert_eq!(Outcome::parse(code.as_str()), Some(Outcome::Refused(*code)));
+        }
+        assert_eq!(Outcome::parse("NOPE"), None);
+        for action in Action::ALL {
+            assert_eq!(Action::parse(action.as_str()), Some(action));
+        }
+    }
+}

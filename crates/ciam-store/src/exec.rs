@@ -1,0 +1,271 @@
+//! Running statements on either database, written once.
+//!
+//! A statement is a [`Stmt`]: SQL with `$1`, `$2`, … placeholders (both
+//! SQLite and PostgreSQL read them) and its arguments as [`Arg`] values. The
+//! [`Exec`] trait runs statements on any sqlx database that can take those
+//! arguments, and [`Dialect`] adds what differs between the two: decoding
+//! rows into the `rows` structs, and the text of the grouped statements.
+
+use std::borrow::Cow;
+
+use async_trait::async_trait;
+use ciam_core::model::{ClientId, LockKey, TokenDigest, UserId};
+use ciam_core::store::{StoreError, StoreResult};
+use sqlx::database::HasStatementCache;
+use sqlx::postgres::PgRow;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Connection, Database, Encode, Executor, FromRow, IntoArguments, Postgres, Sqlite, Type};
+
+use crate::conns::Conns;
+use crate::grouped::Grouped;
+
+/// Maps a driver error: uniqueness → [`StoreError::Conflict`], the rest is
+/// a backend failure (unreachable database, timeout, …).
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(d.message().to_owned()),
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// One argument of a statement.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+    Bool(bool),
+    Bytes(Vec<u8>),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+
+impl From<u32> for Arg {
+    fn from(v: u32) -> Self {
+        Arg::Int(i64::from(v))
+    }
+}
+
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Arg::OptInt(v)
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(v.to_owned())
+    }
+}
+
+impl From<&String> for Arg {
+    fn from(v: &String) -> Self {
+        Arg::Text(v.clone())
+    }
+}
+
+impl From<&Option<String>> for Arg {
+    fn from(v: &Option<String>) -> Self {
+        Arg::OptText(v.clone())
+    }
+}
+
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Self {
+        Arg::OptText(v.map(str::to_owned))
+    }
+}
+
+impl From<bool> for Arg {
+    fn from(v: bool) -> Self {
+        Arg::Bool(v)
+    }
+}
+
+impl From<&[u8]> for Arg {
+    fn from(v: &[u8]) -> Self {
+        Arg::Bytes(v.to_vec())
+    }
+}
+
+/// Identifiers bind as their text.
+macro_rules! text_arg {
+    ($($t:ty),*) => {$(
+        impl From<&$t> for Arg {
+            fn from(v: &$t) -> Self {
+                Arg::Text(v.as_str().to_owned())
+            }
+        }
+    )*};
+}
+
+text_arg!(UserId, ClientId, TokenDigest, LockKey, ciam_core::mobile::Mobile);
+
+/// A statement with its arguments.
+#[derive(Debug, Clone)]
+pub(crate) struct Stmt {
+    sql: Cow<'static, str>,
+    args: Vec<Arg>,
+    /// Whether the database keeps it prepared for the next call.
+    persistent: bool,
+}
+
+impl Stmt {
+    /// A statement the connection keeps prepared (the common case).
+    pub fn new(sql: impl Into<Cow<'static, str>>) -> Self {
+        Self { sql: sql.into(), args: Vec::new(), persistent: true }
+    }
+
+    /// A statement run once, not kept prepared (e.g. one whose text depends
+    /// on how many rows it inserts).
+    pub fn once(sql: String) -> Self {
+        Self { persistent: false, ..Self::new(sql) }
+    }
+
+    /// Binds the next `$N`.
+    pub fn bind(mut self, arg: impl Into<Arg>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Binds several, in order.
+    pub fn bind_all(mut self, args: impl IntoIterator<Item = Arg>) -> Self {
+        self.args.extend(args);
+        self
+    }
+}
+
+/// Runs statements. Implemented once, for every sqlx database that takes
+/// the [`Arg`] types.
+#[async_trait]
+pub(crate) trait Exec: Dialect {
+    /// Runs a statement; returns how many rows it touched.
+    async fn execute(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<u64>;
+    /// Runs a statement (or, on SQLite, a `;`-separated group) and returns
+    /// every row it gave.
+    async fn rows(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<Vec<Self::Row>>;
+    /// Runs statements in one transaction; returns the rows each touched.
+    async fn transaction(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<u64>>;
+    /// Runs a statement group that holds its own transaction (see
+    /// [`Grouped`]) in a task of its own, so it runs to its end even when
+    /// the caller stops waiting: a group cut short would leave its
+    /// connection inside a transaction. A group that fails is rolled back.
+    async fn grouped(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<Vec<Self::Row>>;
+}
+
+/// Builds sqlx queries from a statement's SQL and [`Arg`]s. Implemented
+/// once, for every sqlx database that takes the [`Arg`] types.
+pub(crate) trait Binds: Database {
+    /// The query for `sql` with `args` bound in order.
+    fn query(sql: &str, args: Vec<Arg>, persistent: bool) -> Query<'_, Self, Self::Arguments<'_>>;
+}
+
+impl<DB> Binds for DB
+where
+    DB: Database + HasStatementCache,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
+{
+    fn query(sql: &str, args: Vec<Arg>, persistent: bool) -> Query<'_, DB, DB::Arguments<'_>> {
+        let query = args.into_iter().fold(sqlx::query(sql), |q, arg| match arg {
+            Arg::Int(v) => q.bind(v),
+            Arg::OptInt(v) => q.bind(v),
+            Arg::Text(v) => q.bind(v),
+            Arg::OptText(v) => q.bind(v),
+            Arg::Bool(v) => q.bind(v),
+            Arg::Bytes(v) => q.bind(v),
+        });
+        query.persistent(persistent)
+    }
+}
+
+#[async_trait]
+impl<DB> Exec for DB
+where
+    DB: Dialect + Binds,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    async fn execute(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<u64> {
+        let mut conn = conns.get().await?;
+        let done = DB::query(&stmt.sql, stmt.args, stmt.persistent).execute(&mut *conn).await.map_err(db_err)?;
+        Ok(DB::rows_affected(&done))
+    }
+
+    async fn rows(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<Vec<Self::Row>> {
+        let mut conn = conns.get().await?;
+        DB::query(&stmt.sql, stmt.args, stmt.persistent).fetch_all(&mut *conn).await.map_err(db_err)
+    }
+
+    async fn transaction(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<u64>> {
+        let mut conn = conns.get().await?;
+        let mut tx = conn.begin().await.map_err(db_err)?;
+        let mut touched = Vec::with_capacity(stmts.len());
+        for stmt in stmts {
+            let done = DB::query(&stmt.sql, stmt.args, stmt.persistent).execute(&mut *tx).await.map_err(db_err)?;
+            touched.push(DB::rows_affected(&done));
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(touched)
+    }
+
+    async fn grouped(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<Vec<Self::Row>> {
+        let mut conn = conns.get().await?;
+        let group = tokio::spawn(async move {
+            let rows = DB::query(&stmt.sql, stmt.args, stmt.persistent).fetch_all(&mut *conn).await;
+            if rows.is_err() {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            }
+            rows.map_err(db_err)
+        });
+        group.await.map_err(|e| StoreError::Backend(format!("write group: {e}")))?
+    }
+}
+
+/// A row struct both databases can decode.
+pub(crate) trait Record: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+
+impl<T> Record for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+
+/// What differs between the two databases beyond their DDL.
+pub(crate) trait Dialect: Database {
+    /// Decodes a row into a row struct.
+    fn decode<T: Record>(row: &Self::Row) -> Result<T, sqlx::Error>;
+    /// How many rows a statement touched.
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+    /// The grouped statements in this dialect.
+    fn grouped_sql() -> &'static Grouped;
+}
+
+/// Implements [`Dialect`] for one sqlx database, naming its row and result
+/// types and its grouped statements.
+macro_rules! dialect {
+    ($db:ty, $row:ty, $done:ty, $grouped:path) => {
+        impl Dialect for $db {
+            fn decode<T: Record>(row: &$row) -> Result<T, sqlx::Error> {
+                T::from_row(row)
+            }
+
+            fn rows_affected(done: &$done) -> u64 {
+                done.rows_affected()
+            }
+
+            fn grouped_sql() -> &'static Grouped {
+                &$grouped
+            }
+        }
+    };
+}
+
+dialect!(Sqlite, SqliteRow, sqlx::sqlite::SqliteQueryResult, crate::grouped::SQLITE);
+dialect!(Postgres, PgRow, sqlx::postgres::PgQueryResult, crate::grouped::POSTGRES);

@@ -1,0 +1,116 @@
+//! Test support shared by the store's conformance suite, the domain tests
+//! and the over-the-wire tests: a fresh, empty database for each test, on
+//! SQLite (a new file) or PostgreSQL (a new database), removed when the test
+//! is done.
+//!
+//! PostgreSQL is expected at `CIAM_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432`); when it cannot be reached the
+//! PostgreSQL tests fail, they never skip.
+
+use sqlx::Connection;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a fresh temporary folder.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on (no database name).
+pub fn postgres_server_url() -> String {
+    std::env::var("CIAM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+async fn postgres_admin() -> Result<sqlx::PgConnection, String> {
+    let url = format!("{}/postgres", postgres_server_url());
+    sqlx::PgConnection::connect(&url).await.map_err(|e| {
+        format!(
+            "PostgreSQL must be reachable at {url} for the PostgreSQL half of the suite (CIAM_TEST_POSTGRES_URL): {e}"
+        )
+    })
+}
+
+/// A fresh, empty database; dropped (PostgreSQL) or deleted (SQLite) when
+/// this value is dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// Its URL, for `CIAM_DATABASE_URL`.
+    pub url: String,
+    /// Which kind it is.
+    pub backend: Backend,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates one.
+    ///
+    /// # Panics
+    /// When the database cannot be made: a test cannot run without it.
+    pub async fn create(backend: Backend) -> Self {
+        let name = format!("ciam_test_{}", uuid::Uuid::new_v4().simple());
+        let url = match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                if let Err(e) = std::fs::create_dir_all(&dir) {
+                    panic!("temporary folder {}: {e}", dir.display());
+                }
+                format!("sqlite://{}/ciam.db", dir.display())
+            }
+            Backend::Postgres => {
+                let mut admin = postgres_admin().await.unwrap_or_else(|e| panic!("{e}"));
+                if let Err(e) = sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await {
+                    panic!("create database {name}: {e}");
+                }
+                format!("{}/{name}", postgres_server_url())
+            }
+        };
+        Self { url, backend, name }
+    }
+
+    /// The folder of a SQLite database (`None` on PostgreSQL).
+    pub fn folder(&self) -> Option<std::path::PathBuf> {
+        (self.backend == Backend::Sqlite).then(|| std::env::temp_dir().join(&self.name))
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(folder) = self.folder() {
+            let _ = std::fs::remove_dir_all(folder);
+            return;
+        }
+        let name = self.name.clone();
+        // Drop runs outside async; a short-lived runtime on a thread of its
+        // own does the cleanup, whatever runtime the test used.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(mut admin) = postgres_admin().await {
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(&drop).execute(&mut admin).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Declares each listed `async fn(Backend)` as a test on both backends, in
+/// modules `sqlite` and `postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Backend::Postgres).await })*
+        }
+    };
+}
