@@ -2,12 +2,16 @@
 //! users, unlock, policies, the audit log. Input is checked here, once,
 //! whichever door it came in by.
 
+use std::net::IpAddr;
+
 use crate::error::{CiamError, ErrorCode, Refusal};
 use crate::keys::MAX_ID_TOKEN_TTL;
 use crate::mobile::Mobile;
 use crate::model::{App, AppAccess, AuditEntry, AuditQuery, ClientId, LockKey, User, UserId, audit_text};
 use crate::password::{Password, PasswordHasher};
-use crate::policy::{LockoutPolicy, LockoutPolicyPatch, PasswordPolicy, PasswordPolicyPatch};
+use crate::policy::{
+    LockoutPolicy, LockoutPolicyPatch, PasswordPolicy, PasswordPolicyPatch, ThrottlePolicy, ThrottlePolicyPatch,
+};
 use crate::service::Ciam;
 use crate::store::StoreError;
 use crate::token::{OpaqueToken, new_id};
@@ -93,6 +97,8 @@ pub struct AuditFilter {
     pub mobile: Option<String>,
     /// Only events for this user.
     pub user_id: Option<String>,
+    /// Only events from this address.
+    pub ip: Option<String>,
     /// At most this many (default [`DEFAULT_PAGE`], at most [`MAX_PAGE`]).
     pub limit: Option<u32>,
 }
@@ -265,7 +271,7 @@ impl Ciam {
             (Some(_), Some(_)) => Err(invalid("password", "give either password or password_hash, not both")),
             (Some(pw), None) => {
                 self.password_policy().await?.check(pw).map_err(|e| invalid("password", e.message(crate::Lang::En)))?;
-                Ok(Some(self.hasher().hash(pw).await?))
+                Ok(Some(self.hasher().hash(pw, None).await?))
             }
             (None, Some(phc)) => {
                 PasswordHasher::check_importable(phc).map_err(|e| invalid("password_hash", e.to_string()))?;
@@ -377,7 +383,7 @@ impl Ciam {
     }
 
     async fn unlock(&self, mobile: &Mobile) -> Result<(), CiamError> {
-        Ok(self.store().clear_failures(&LockKey::account(mobile)).await?)
+        Ok(self.store().unlock_account(&LockKey::account(mobile)).await?)
     }
 
     /// Changes the fields of the password policy that `patch` sets.
@@ -396,6 +402,14 @@ impl Ciam {
         Ok(policy)
     }
 
+    /// Changes the fields of the address throttle that `patch` sets.
+    pub async fn update_throttle_policy(&self, patch: ThrottlePolicyPatch) -> Result<ThrottlePolicy, CiamError> {
+        let policy = patch.apply(self.throttle_policy().await?).map_err(|(field, why)| invalid(field, why))?;
+        policy.validate().map_err(|(field, why)| invalid(field, why))?;
+        self.set_throttle_policy(&policy).await?;
+        Ok(policy)
+    }
+
     /// Audit events, newest first. A mobile is matched in any spelling;
     /// text that is no phone number is matched as the log keeps it.
     pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, CiamError> {
@@ -404,7 +418,12 @@ impl Ciam {
             None => audit_text(typed, 40),
         });
         let user_id = filter.user_id.as_deref().map(|id| UserId::new(audit_text(id, 128)));
+        let ip = match filter.ip.as_deref().map(str::trim) {
+            Some(typed) => Some(typed.parse::<IpAddr>().map_err(|_| invalid("ip", "not an IP address"))?),
+            None => None,
+        };
+        let ip = ip.map(|ip| ip.to_canonical().to_string());
         let limit = filter.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-        Ok(self.store().list_audit(&AuditQuery { mobile, user_id, limit }).await?)
+        Ok(self.store().list_audit(&AuditQuery { mobile, user_id, ip, limit }).await?)
     }
 }

@@ -8,12 +8,15 @@
 //! event with the call's outcome, unless the operation's last write already
 //! stored it in the same commit.
 
+use std::net::IpAddr;
+
 use crate::error::{CiamError, ErrorCode, Lang};
-use crate::model::{Action, App, AuditEvent, Device, Outcome, Status, UserId, audit_text};
+use crate::hashpool::Owner;
+use crate::model::{Action, AddressKey, App, AuditEvent, Device, Outcome, Reservation, Status, UserId, audit_text};
+use crate::service::Ciam;
 
 /// The longest client id kept in the audit log.
 const CLIENT_ID_MAX: usize = 256;
-use crate::service::Ciam;
 
 /// What a request says about who is calling; nothing here is trusted yet.
 #[derive(Debug, Clone, Default)]
@@ -22,8 +25,9 @@ pub struct Caller {
     pub client_id: Option<String>,
     /// The device headers, each `None` when missing or blank.
     pub device: Device,
-    /// The TCP peer address.
-    pub peer_ip: Option<String>,
+    /// The client's address: the TCP peer, or behind a trusted proxy the
+    /// address it forwarded for (CONTRACT §7).
+    pub ip: Option<IpAddr>,
     /// The language of the answer (`X-L`).
     pub lang: Lang,
 }
@@ -35,6 +39,9 @@ pub struct Call {
     draft: Draft,
     /// The outcome the event was already stored with, if it was.
     stored: Option<Outcome>,
+    /// A password attempt counted in the address's window, not yet known
+    /// to be a failure.
+    reserved: Option<Reservation>,
 }
 
 /// The audit event of a call, all but its outcome.
@@ -57,7 +64,7 @@ impl Draft {
             user_id: self.user_id.clone(),
             client_id: self.caller.client_id.as_deref().map(|id| audit_text(id, CLIENT_ID_MAX)),
             device: self.caller.device.clone(),
-            peer_ip: self.caller.peer_ip.clone(),
+            ip: self.caller.ip.map(|ip| ip.to_canonical().to_string()),
         }
     }
 }
@@ -83,6 +90,27 @@ impl Call {
     /// The language the answer is in.
     pub fn lang(&self) -> Lang {
         self.draft.caller.lang
+    }
+
+    /// The client's address.
+    pub fn address(&self) -> Option<IpAddr> {
+        self.draft.caller.ip
+    }
+
+    /// Whose work the call's hashes are.
+    pub(crate) fn owner(&self) -> Owner {
+        self.address().map(AddressKey::of)
+    }
+
+    /// Holds an attempt counted in the address's window until the call
+    /// knows whether its password was right.
+    pub(crate) fn reserve(&mut self, reservation: Reservation) {
+        self.reserved = Some(reservation);
+    }
+
+    /// The held attempt, if any, to count as a failure or give back.
+    pub(crate) fn take_reservation(&mut self) -> Option<Reservation> {
+        self.reserved.take()
     }
 
     /// Notes the mobile the call is about, as the audit log keeps it.
@@ -114,7 +142,7 @@ impl Ciam {
     pub async fn open_call(&self, caller: Caller, action: Action) -> Result<Call, CiamError> {
         let draft = Draft { at: self.now(), action, caller, mobile: None, user_id: None };
         match self.registered_app(&draft.caller).await {
-            Ok(app) => Ok(Call { app, draft, stored: None }),
+            Ok(app) => Ok(Call { app, draft, stored: None, reserved: None }),
             Err(refusal) => {
                 self.store().insert_audit(&draft.event(Outcome::Refused(refusal.code()))).await?;
                 Err(refusal)
@@ -136,7 +164,15 @@ impl Ciam {
     /// Ends a call: stores its audit event with the outcome of `result`, and
     /// hands `result` back. An event that cannot be stored turns the answer
     /// into `IDAAS.SDK.COM.0002`, so no call answers without its event.
-    pub async fn close_call<T: Answered>(&self, call: Call, result: Result<T, CiamError>) -> Result<T, CiamError> {
+    ///
+    /// An attempt still held in the address's window (a right password that
+    /// did not end in a session, or a hash that never ran) is given back.
+    pub async fn close_call<T: Answered>(&self, mut call: Call, result: Result<T, CiamError>) -> Result<T, CiamError> {
+        if let Some(reserved) = call.take_reservation()
+            && let Err(e) = self.store().release_attempt(&reserved).await
+        {
+            tracing::warn!(error = %e, "a reserved attempt was not given back");
+        }
         let outcome = match &result {
             Ok(answer) => Outcome::Status(answer.status()),
             Err(error) => Outcome::Refused(error.code()),

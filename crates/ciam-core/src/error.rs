@@ -117,6 +117,10 @@ error_codes! {
     /// The API exists, but not with this method.
     MethodNotAllowed = "IDAAS.SDK.REQ.0006", 405,
         "The request method is not supported by this API", "该接口不支持此请求方法";
+    /// Too many failed password attempts from the caller's address, or more
+    /// than its fair share of the hashing pool while the pool is full.
+    AddressThrottled = "IDAAS.SDK.REQ.0007", 429,
+        "Too many attempts from your network, please try again later", "您所在网络的尝试次数过多,请稍后再试";
     // --- local codes: password change ---
     /// `old_password` is wrong: `{0}` attempts left.
     OldPasswordWrong = "IDAAS.SDK.PWD.0001", 400,
@@ -218,6 +222,13 @@ pub enum CiamError {
     /// `IDAAS.SDK.COM.0002` at once.
     #[error("overloaded")]
     Overloaded,
+    /// The caller's address may not make password attempts for now:
+    /// answered with `IDAAS.SDK.REQ.0007` and `Retry-After`.
+    #[error("throttled for {retry_after} s")]
+    Throttled {
+        /// Seconds until the address may try again.
+        retry_after: i64,
+    },
 }
 
 impl CiamError {
@@ -232,6 +243,7 @@ impl CiamError {
             CiamError::Refused(r) => r.code,
             CiamError::RefusedLocalised { code, .. } => *code,
             CiamError::Internal(_) | CiamError::Overloaded => ErrorCode::SystemBusy,
+            CiamError::Throttled { .. } => ErrorCode::AddressThrottled,
         }
     }
 
@@ -246,7 +258,9 @@ impl CiamError {
                 };
                 code.message(lang, &[arg])
             }
-            CiamError::Internal(_) | CiamError::Overloaded => ErrorCode::SystemBusy.message(lang, &[]),
+            CiamError::Internal(_) | CiamError::Overloaded | CiamError::Throttled { .. } => {
+                self.code().message(lang, &[])
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 use crate::call::Call;
 use crate::clock::UnixTime;
 use crate::error::{CiamError, ErrorCode};
-use crate::login::{Attempt, LoginOutcome, SessionGrant};
+use crate::login::{LoginOutcome, SessionGrant};
 use crate::model::{Flow, LockKey, StateGrant, Status, TokenDigest, User};
 use crate::password::{Password, Verified};
 use crate::service::Ciam;
@@ -32,21 +32,18 @@ impl Ciam {
         let user = self.grant_user(call, &grant).await?;
 
         // A state_token lets its holder guess the old password, so those
-        // guesses count against the same lock as logins.
+        // guesses count against the same locks and throttle as logins.
         let key = LockKey::account(&user.mobile);
-        let before = self.store().failure_state(&key).await?;
-        let policy = self.lockout_policy().await?;
-        let attempt = Attempt { key, before, policy, now, miss: ErrorCode::OldPasswordWrong };
-        attempt.check_lock()?;
-        let verified = self.hasher().verify(old_password, Some(&user.password_hash)).await?;
+        let (attempt, _) = self.begin_attempt(call, key, None, ErrorCode::OldPasswordWrong).await?;
+        let verified = self.hasher().verify(old_password, Some(&user.password_hash), call.owner()).await?;
         attempt.settle(self, call, (verified != Verified::Mismatch).then_some(())).await?;
 
         let password_policy = self.password_policy().await?;
         password_policy.check(new_password)?;
-        if self.is_reused(&user, new_password, password_policy.history).await? {
+        if self.is_reused(call, &user, new_password, password_policy.history).await? {
             return Err(CiamError::refused(ErrorCode::PasswordReused));
         }
-        let new_hash = self.hasher().hash(new_password).await?;
+        let new_hash = self.hasher().hash(new_password, call.owner()).await?;
         let flows = [Flow::PasswordWarn, Flow::PasswordExpired];
         if self.store().take_state_grant(&digest, now, &flows).await?.is_none() {
             return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
@@ -57,13 +54,13 @@ impl Ciam {
     }
 
     /// Whether `candidate` is the current password or one of the last `history`.
-    async fn is_reused(&self, user: &User, candidate: &Password, history: u32) -> Result<bool, CiamError> {
+    async fn is_reused(&self, call: &Call, user: &User, candidate: &Password, history: u32) -> Result<bool, CiamError> {
         let mut previous = vec![user.password_hash.clone()];
         if history > 0 {
             previous.extend(self.store().password_history(&user.id, history).await?);
         }
         for hash in &previous {
-            if matches!(self.hasher().verify(candidate, Some(hash)).await?, Verified::Match { .. }) {
+            if matches!(self.hasher().verify(candidate, Some(hash), call.owner()).await?, Verified::Match { .. }) {
                 return Ok(true);
             }
         }

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod copy;
 pub mod error;
 pub mod flows;
+pub mod hashpool;
 pub mod keys;
 pub mod login;
 pub mod mobile;

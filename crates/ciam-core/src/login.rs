@@ -9,7 +9,10 @@ use crate::call::{Answered, Call};
 use crate::clock::UnixTime;
 use crate::error::{CiamError, ErrorCode, Refusal};
 use crate::mobile::Mobile;
-use crate::model::{AppAccess, FailureAudit, FailureState, Flow, LockKey, Outcome, Session, StateGrant, Status, User};
+use crate::model::{
+    AddressKey, AppAccess, Counter, FailureAudit, FailureState, Flow, LockKey, Outcome, Reservation, Session,
+    StateGrant, Status, User,
+};
 use crate::password::{Password, Verified};
 use crate::policy::{LockoutPolicy, PasswordAge};
 use crate::service::Ciam;
@@ -67,12 +70,6 @@ impl Answered for LoginOutcome {
 }
 
 impl LockKey {
-    /// The key of an account: its E.164 number, whether or not it is
-    /// registered.
-    pub fn account(mobile: &Mobile) -> Self {
-        LockKey::new(mobile.as_str())
-    }
-
     /// The key of what a user typed: the account's, or for input that is no
     /// phone number a digest of it (bounded, and never stored raw).
     pub fn typed(parsed: Option<&Mobile>, typed: &str) -> Self {
@@ -100,41 +97,48 @@ fn audit_mobile(parsed: Option<&Mobile>, typed: &str) -> String {
     }
 }
 
-/// One password check against a lock: a login's, or the old password's in
-/// a password update. Made from what was read before the hash, checked
-/// before the hash, and settled after it.
+/// One password check against the locks it counts toward: a login's, or
+/// the old password's in a password update. Begun by
+/// [`Ciam::begin_attempt`] before the hash, settled after it.
 #[derive(Debug)]
 pub(crate) struct Attempt {
-    /// The counter the attempt counts against.
-    pub key: LockKey,
-    /// Its state when the attempt began.
-    pub before: Option<FailureState>,
+    /// The counters it counts against, each with its state when it began.
+    counters: Vec<(Counter, Option<FailureState>)>,
     /// The lockout policy in force.
-    pub policy: LockoutPolicy,
+    policy: LockoutPolicy,
     /// When the attempt began.
-    pub now: UnixTime,
+    now: UnixTime,
     /// The refusal for a wrong password while attempts are left.
-    pub miss: ErrorCode,
+    miss: ErrorCode,
 }
 
 impl Attempt {
-    /// `LOGIN.0001` while the key is locked; checked before any hash.
-    pub fn check_lock(&self) -> Result<(), CiamError> {
-        match self.before.and_then(|s| s.locked_until).filter(|until| *until > self.now) {
+    /// `LOGIN.0001` while any of its counters is locked; checked before any
+    /// hash.
+    fn check_lock(&self) -> Result<(), CiamError> {
+        let locked = self.counters.iter().filter_map(|(_, state)| state.and_then(|s| s.locked_until)).max();
+        match locked.filter(|until| *until > self.now) {
             Some(until) => Err(locked_refusal(until - self.now)),
             None => Ok(()),
         }
     }
 
-    /// The answer to a failure just counted: attempts left, or the lock.
-    fn refusal(&self, counted: FailureState) -> CiamError {
-        if counted.failures >= self.policy.max_failures {
-            locked_refusal(counted.locked_until.unwrap_or(self.now + self.policy.lock_seconds) - self.now)
-        } else {
-            CiamError::Refused(Refusal::with_args(
-                self.miss,
-                vec![(self.policy.max_failures - counted.failures).to_string()],
-            ))
+    /// The answer to a failure just counted: the lock when a counter reached
+    /// its limit, otherwise the attempts left before the first lock.
+    fn refusal(&self, counted: &[FailureState]) -> CiamError {
+        let mut locked_until = None;
+        let mut left = u32::MAX;
+        for ((counter, _), state) in self.counters.iter().zip(counted) {
+            if state.failures >= counter.limit {
+                let until = state.locked_until.unwrap_or(self.now + self.policy.lock_seconds);
+                locked_until = locked_until.max(Some(until));
+            } else {
+                left = left.min(counter.limit - state.failures);
+            }
+        }
+        match locked_until {
+            Some(until) => locked_refusal(until - self.now),
+            None => CiamError::Refused(Refusal::with_args(self.miss, vec![left.to_string()])),
         }
     }
 
@@ -143,22 +147,62 @@ impl Attempt {
     /// audit event stored in the same commit as the count; a match forgets
     /// earlier failures and hands back what matched.
     pub async fn settle<T>(self, ciam: &Ciam, call: &mut Call, matched: Option<T>) -> Result<T, CiamError> {
+        let keys = || self.counters.iter().map(|(c, _)| c.key.clone()).collect::<Vec<_>>();
         let Some(matched) = matched else {
             let event = call.event(Outcome::Refused(self.miss));
             let audit = FailureAudit { event: &event, locked: Outcome::Refused(ErrorCode::AccountLocked) };
-            let (counted, _) = ciam.store().record_failure(&self.key, self.now, &self.policy, audit).await?;
-            let refusal = self.refusal(counted);
+            let counters: Vec<Counter> = self.counters.iter().map(|(c, _)| c.clone()).collect();
+            let (counted, _) = ciam.store().record_failure(&counters, self.now, &self.policy, audit).await?;
+            // The attempt held in the address's window is this failure.
+            call.take_reservation();
+            let refusal = self.refusal(&counted);
             call.stored(Outcome::Refused(refusal.code()));
             return Err(refusal);
         };
-        if self.before.is_some_and(|s| s.failures > 0) {
-            ciam.store().clear_failures(&self.key).await?;
+        if self.counters.iter().any(|(_, state)| state.is_some_and(|s| s.failures > 0)) {
+            ciam.store().clear_failures(&keys()).await?;
         }
         Ok(matched)
     }
 }
 
 impl Ciam {
+    /// Begins a password attempt on `account` for the call: reads its
+    /// counters, its address's window and the user with `mobile` (when
+    /// given) in one read; refuses a throttled address, then a lock; then
+    /// counts the attempt in the address's window (CONTRACT §7), all before
+    /// any hash. Returns the attempt and the user.
+    pub(crate) async fn begin_attempt(
+        &self,
+        call: &mut Call,
+        account: LockKey,
+        mobile: Option<&Mobile>,
+        miss: ErrorCode,
+    ) -> Result<(Attempt, Option<User>), CiamError> {
+        let now = self.now();
+        let policy = self.lockout_policy().await?;
+        let throttle = self.throttle_policy().await?;
+        let address = call.address().map(AddressKey::of);
+        let throttled = call.address().filter(|ip| !throttle.allows(*ip)).and(address.clone());
+        let counters = policy.counters(account, address.as_ref());
+        let keys: Vec<LockKey> = counters.iter().map(|c| c.key.clone()).collect();
+        let lookup = self.store().login_lookup(&keys, throttled.as_ref(), mobile).await?;
+        if let Some(retry_after) = lookup.throttle.and_then(|window| throttle.closed(window, now, 1)) {
+            return Err(CiamError::Throttled { retry_after });
+        }
+        let states = lookup.counts.into_iter().chain(std::iter::repeat(None));
+        let attempt = Attempt { counters: counters.into_iter().zip(states).collect(), policy, now, miss };
+        attempt.check_lock()?;
+        if let Some(address) = throttled {
+            let window = self.store().reserve_attempt(&address, now, &throttle).await?;
+            if let Some(retry_after) = throttle.closed(window, now, 0) {
+                return Err(CiamError::Throttled { retry_after });
+            }
+            call.reserve(Reservation { key: address, window_start: window.window_start });
+        }
+        Ok((attempt, lookup.user))
+    }
+
     /// `POST /api/v2/sdk/login/mobile-pwd`, after the checks of
     /// [`Ciam::open_call`].
     pub async fn login(&self, call: &mut Call, mobile: &str, password: &Password) -> Result<LoginOutcome, CiamError> {
@@ -168,26 +212,23 @@ impl Ciam {
         if password.is_empty() {
             return Err(CiamError::refused(ErrorCode::PasswordEmpty));
         }
-        let now = self.now();
         let parsed = Mobile::parse(mobile, self.config().region);
         call.note_mobile(audit_mobile(parsed.as_ref(), mobile));
         let key = LockKey::typed(parsed.as_ref(), mobile);
-
-        let policy = self.lockout_policy().await?;
-        let (before, user) = self.store().login_lookup(&key, parsed.as_ref()).await?;
-        let attempt = Attempt { key, before, policy, now, miss: ErrorCode::InvalidCredentials };
-        attempt.check_lock()?;
+        let (attempt, user) = self.begin_attempt(call, key, parsed.as_ref(), ErrorCode::InvalidCredentials).await?;
+        let now = attempt.now;
         if let Some(user) = &user {
             call.note_user(&user.id);
         }
-        let verified = self.hasher().verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
+        let stored = user.as_ref().map(|u| u.password_hash.as_str());
+        let verified = self.hasher().verify(password, stored, call.owner()).await?;
         let matched = match (verified, user) {
             (Verified::Match { needs_rehash }, Some(user)) => Some((user, needs_rehash)),
             _ => None,
         };
         let (user, needs_rehash) = attempt.settle(self, call, matched).await?;
         if needs_rehash {
-            self.upgrade_hash(&user, password).await;
+            self.upgrade_hash(call, &user, password).await;
         }
         if user.disabled {
             return Err(CiamError::refused(ErrorCode::UserDisabled));
@@ -203,8 +244,8 @@ impl Ciam {
 
     /// Replaces a weaker stored hash after a successful login. Best effort:
     /// a failure leaves the old hash, which still verifies.
-    async fn upgrade_hash(&self, user: &User, password: &Password) {
-        match self.hasher().hash(password).await {
+    async fn upgrade_hash(&self, call: &Call, user: &User, password: &Password) {
+        match self.hasher().hash(password, call.owner()).await {
             Ok(new) => {
                 if let Err(e) = self.store().upgrade_password_hash(&user.id, &user.password_hash, &new).await {
                     tracing::warn!(error = %e, "password hash upgrade not stored");
@@ -268,7 +309,19 @@ impl Ciam {
         let id_token = self.keys().sign_id_token(&self.config().issuer, &app.client_id, user, now, app.id_token_ttl)?;
         let expire = app.session_ttl;
         let success = Outcome::Status(Status::Success);
-        self.store().insert_session_audited(&session_token.digest(), &session, now, &call.event(success)).await?;
+        let event = call.event(success);
+        let reserved = call.take_reservation();
+        let stored = self
+            .store()
+            .insert_session_audited(&session_token.digest(), &session, now, &event, reserved.as_ref())
+            .await;
+        if stored.is_err() {
+            // Left for `close_call` to give back.
+            if let Some(reserved) = reserved {
+                call.reserve(reserved);
+            }
+        }
+        stored?;
         call.stored(success);
         Ok(SessionGrant { session_token, expire, id_token })
     }
@@ -281,13 +334,17 @@ mod tests {
     use crate::mobile::parse_region;
 
     fn attempt(before: Option<FailureState>) -> Attempt {
+        let counter = Counter { key: LockKey::new("+8615200000000"), limit: 10 };
         Attempt {
-            key: LockKey::new("+8615200000000"),
-            before,
+            counters: vec![(counter, before)],
             policy: LockoutPolicy::default(),
             now: 0,
             miss: ErrorCode::InvalidCredentials,
         }
+    }
+
+    fn state(failures: u32, locked_until: Option<i64>) -> FailureState {
+        FailureState { failures, locked_until }
     }
 
     #[test]
@@ -313,7 +370,7 @@ mod tests {
     #[test]
     fn a_lock_holds_until_its_time() {
         assert!(attempt(None).check_lock().is_ok());
-        let locked = attempt(Some(FailureState { failures: 10, locked_until: Some(60) }));
+        let locked = attempt(Some(state(10, Some(60))));
         assert_eq!(locked.check_lock().map_err(|e| e.code()), Err(ErrorCode::AccountLocked));
         let run_out = Attempt { now: 60, ..locked };
         assert!(run_out.check_lock().is_ok());
@@ -321,10 +378,26 @@ mod tests {
 
     #[test]
     fn the_failure_that_reaches_the_limit_locks() {
-        let ninth = attempt(None).refusal(FailureState { failures: 9, locked_until: None });
+        let ninth = attempt(None).refusal(&[state(9, None)]);
         assert_eq!(ninth.message(Lang::En), "Invalid account or password. Remaining times: 1");
-        let tenth = attempt(None).refusal(FailureState { failures: 10, locked_until: Some(1800) });
+        let tenth = attempt(None).refusal(&[state(10, Some(1800))]);
         assert_eq!(tenth.code(), ErrorCode::AccountLocked);
         assert!(tenth.message(Lang::En).ends_with("30 minutes and 0 seconds"));
+    }
+
+    #[test]
+    fn with_two_counters_the_nearer_limit_speaks() {
+        let pair = Counter { key: LockKey::new("+8615200000000|127.0.0.1"), limit: 10 };
+        let account = Counter { key: LockKey::new("+8615200000000"), limit: 100 };
+        let both = Attempt { counters: vec![(pair, None), (account, None)], ..attempt(None) };
+        let left = both.refusal(&[state(3, None), state(98, None)]);
+        assert_eq!(left.message(Lang::En), "Invalid account or password. Remaining times: 2");
+        let account_locked = both.refusal(&[state(4, None), state(100, Some(1800))]);
+        assert_eq!(account_locked.code(), ErrorCode::AccountLocked);
+        let locked = Attempt {
+            counters: vec![(both.counters[0].0.clone(), Some(state(100, Some(90)))), both.counters[1].clone()],
+            ..attempt(None)
+        };
+        assert!(locked.check_lock().is_err(), "either counter's lock holds");
     }
 }

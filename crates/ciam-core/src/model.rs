@@ -3,6 +3,7 @@
 //! with identifier types that cannot be swapped for one another.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +58,80 @@ text_id!(
     /// from one address.
     LockKey
 );
+text_id!(
+    /// What the address throttle and fair hashing count a client under: its
+    /// IPv4 address, or the /64 network of its IPv6 address (one subscriber
+    /// is handed a whole /64).
+    AddressKey
+);
+
+impl AddressKey {
+    /// The key of a client address.
+    pub fn of(ip: IpAddr) -> Self {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => AddressKey::new(v4.to_string()),
+            IpAddr::V6(v6) => {
+                let net = ipnet::Ipv6Net::new(v6, 64).map(|n| n.trunc()).unwrap_or_else(|_| v6.into());
+                AddressKey::new(net.to_string())
+            }
+        }
+    }
+}
+
+impl LockKey {
+    /// The key of an account: its E.164 number, whether or not it is
+    /// registered.
+    pub fn account(mobile: &Mobile) -> Self {
+        LockKey::new(mobile.as_str())
+    }
+
+    /// The key of an account seen from one address.
+    pub fn pair(account: &LockKey, address: &AddressKey) -> Self {
+        LockKey::new(format!("{account}|{address}"))
+    }
+}
+
+/// A failure counter an attempt counts against, and the count that locks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    /// Where the count is kept.
+    pub key: LockKey,
+    /// The count that locks.
+    pub limit: u32,
+}
+
+/// An address's window of failed password attempts (CONTRACT §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleState {
+    /// When the window began (the first failure in it).
+    pub window_start: UnixTime,
+    /// Attempts counted in it, those under way included.
+    pub failures: u32,
+}
+
+/// A password attempt counted in its address's window before the hash. It
+/// stays counted as a failure unless the password turns out right, when it
+/// is given back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    /// The address it is counted under.
+    pub key: AddressKey,
+    /// The window it is counted in.
+    pub window_start: UnixTime,
+}
+
+/// What an attempt reads before its hash, in one statement: the state of
+/// each of its counters (in the order asked), its address's window, and
+/// the user it is for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lookup {
+    /// Each counter's state; `None` where nothing is counted.
+    pub counts: Vec<Option<FailureState>>,
+    /// The address's window, when one is open.
+    pub throttle: Option<ThrottleState>,
+    /// The user with the mobile asked for.
+    pub user: Option<User>,
+}
 
 /// Who may log in through an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,8 +413,8 @@ pub struct AuditEvent {
     pub client_id: Option<String>,
     /// The device headers.
     pub device: Device,
-    /// The TCP peer address.
-    pub peer_ip: Option<String>,
+    /// The client's address (CONTRACT §7).
+    pub ip: Option<String>,
 }
 
 /// A stored audit event with its sequence number.
@@ -397,6 +472,8 @@ pub struct AuditQuery {
     pub mobile: Option<String>,
     /// Only events for this user.
     pub user_id: Option<UserId>,
+    /// Only events from this address.
+    pub ip: Option<String>,
     /// At most this many, newest first.
     pub limit: u32,
 }
@@ -404,6 +481,16 @@ pub struct AuditQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_counted_by_ipv4_address_or_ipv6_slash_64() {
+        let key = |ip: &str| AddressKey::of(ip.parse().expect("ip")).to_string();
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2::99"), key("2001:db8:1:2:ffff::1"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    }
 
     #[test]
     fn outcomes_and_actions_read_back_what_they_write() {

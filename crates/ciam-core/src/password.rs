@@ -1,26 +1,22 @@
 //! Passwords: a secret type that never prints, and the argon2id hasher.
 //!
-//! Hashing is CPU-bound (tens of milliseconds), so it never runs on the async
-//! runtime's worker threads. [`PasswordHasher`] owns a fixed pool of
+//! [`PasswordHasher`] hashes on the hashing pool ([`crate::hashpool`]):
 //! `workers` threads, each keeping one argon2 working buffer of `m` KiB for
 //! its whole life, so hashing memory is exactly `workers × m` KiB however
-//! hard the server is pushed. In front of the pool sits a bounded queue with
-//! a maximum wait: past either bound a call fails at once with
-//! [`CiamError::Overloaded`] instead of queueing without limit.
+//! hard the server is pushed.
 
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 use zeroize::Zeroize;
 
 use crate::error::CiamError;
+use crate::hashpool::{Owner, Pool};
 use crate::token::fill_random;
 
 /// A password as typed by a user. Its `Debug` never shows it and its memory is
@@ -100,56 +96,23 @@ pub enum Verified {
     Mismatch,
 }
 
-/// Hashes and verifies passwords with argon2id on a bounded pool.
+/// Hashes and verifies passwords with argon2id on the hashing pool.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
-/// Jobs admitted to the pool per worker: the one running and one waiting
-/// behind it, so a worker finds its next job ready instead of sleeping until
-/// a caller is woken to hand it one. A waiting job holds no argon2 memory.
-const JOBS_PER_WORKER: usize = 2;
-
-/// A unit of work for the hashing threads.
-type Job = Box<dyn FnOnce() + Send>;
-
 #[derive(Debug)]
 struct Inner {
     params: Params,
-    gate: Arc<Semaphore>,
-    waiting: AtomicUsize,
-    max_queue: usize,
-    max_wait: Duration,
+    pool: Arc<Pool>,
     dummy_hash: String,
-    /// Feeds the hashing threads; they end when it is dropped.
-    jobs: Mutex<mpsc::Sender<Job>>,
 }
 
-/// Starts `count` hashing threads taking jobs from one channel.
-fn start_workers(count: usize) -> Result<mpsc::Sender<Job>, CiamError> {
-    let (sender, receiver) = mpsc::channel::<Job>();
-    let receiver = Arc::new(Mutex::new(receiver));
-    for i in 0..count {
-        let receiver = Arc::clone(&receiver);
-        std::thread::Builder::new()
-            .name(format!("ciam-hash-{i}"))
-            .spawn(move || {
-                loop {
-                    // Hold the lock only to take a job, not while running it.
-                    let job = match receiver.lock() {
-                        Ok(guard) => guard.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
-                    }
-                }
-            })
-            .map_err(|e| CiamError::Internal(format!("hashing thread: {e}")))?;
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.pool.stop();
     }
-    Ok(sender)
 }
 
 thread_local! {
@@ -174,40 +137,33 @@ impl PasswordHasher {
         let mut pepper = [0u8; 24];
         fill_random(&mut pepper)?;
         let dummy_hash = hash_blocking(&params, &pepper, &salt)?;
-        let workers = config.workers.max(1);
-        Ok(Self {
-            inner: Arc::new(Inner {
-                params,
-                gate: Arc::new(Semaphore::new(workers * JOBS_PER_WORKER)),
-                waiting: AtomicUsize::new(0),
-                max_queue: config.queue,
-                max_wait: config.max_wait,
-                dummy_hash,
-                jobs: Mutex::new(start_workers(workers)?),
-            }),
-        })
+        let pool = Pool::start(config.workers, config.queue, config.max_wait)?;
+        Ok(Self { inner: Arc::new(Inner { params, pool, dummy_hash }) })
     }
 
-    /// Hashes `password` into a PHC string with the current parameters.
-    pub async fn hash(&self, password: &Password) -> Result<String, CiamError> {
+    /// Hashes `password` into a PHC string with the current parameters, as
+    /// `owner`'s work.
+    pub async fn hash(&self, password: &Password, owner: Owner) -> Result<String, CiamError> {
         let mut salt = [0u8; 16];
         fill_random(&mut salt)?;
         let params = self.inner.params.clone();
         let password = password.clone();
-        self.run(move || hash_blocking(&params, password.expose().as_bytes(), &salt)).await?
+        self.inner.pool.run(owner, move || hash_blocking(&params, password.expose().as_bytes(), &salt)).await?
     }
 
-    /// Checks `password` against `stored` (a PHC string). With `None` (no
-    /// such account) a dummy hash with the current parameters is checked, so
-    /// the answer takes as long and always says [`Verified::Mismatch`].
-    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<Verified, CiamError> {
+    /// Checks `password` against `stored` (a PHC string), as `owner`'s work.
+    /// With `None` (no such account) a dummy hash with the current
+    /// parameters is checked, so the answer takes as long and always says
+    /// [`Verified::Mismatch`].
+    pub async fn verify(&self, password: &Password, stored: Option<&str>, owner: Owner) -> Result<Verified, CiamError> {
         let (phc, real) = match stored {
             Some(h) => (h.to_owned(), true),
             None => (self.inner.dummy_hash.clone(), false),
         };
         let params = self.inner.params.clone();
         let password = password.clone();
-        let outcome = self.run(move || verify_blocking(&params, password.expose().as_bytes(), &phc)).await?;
+        let outcome =
+            self.inner.pool.run(owner, move || verify_blocking(&params, password.expose().as_bytes(), &phc)).await?;
         match outcome {
             Ok(Verified::Match { needs_rehash }) if real => Ok(Verified::Match { needs_rehash }),
             Ok(_) => Ok(Verified::Mismatch),
@@ -216,6 +172,11 @@ impl PasswordHasher {
                 Ok(Verified::Mismatch)
             }
         }
+    }
+
+    /// Hashes running and hashes queued.
+    pub fn load(&self) -> (usize, usize) {
+        self.inner.pool.load()
     }
 
     /// Checks that `phc` is a hash this server can verify (for imports).
@@ -229,35 +190,6 @@ impl PasswordHasher {
         Ok(())
     }
 
-    /// Runs `job` on a hashing thread once one is free, or refuses.
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, CiamError> {
-        let inner = &self.inner;
-        let permit = match inner.gate.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                let _slot = QueueSlot::enter(&inner.waiting, inner.max_queue).ok_or(CiamError::Overloaded)?;
-                match tokio::time::timeout(inner.max_wait, inner.gate.clone().acquire_owned()).await {
-                    Ok(Ok(permit)) => permit,
-                    _ => return Err(CiamError::Overloaded),
-                }
-            }
-        };
-        // A permit is held for each job in the channel or running, so the
-        // channel never holds more than `JOBS_PER_WORKER × workers` jobs.
-        let (done, result) = tokio::sync::oneshot::channel();
-        let work: Job = Box::new(move || {
-            let _ = done.send(job());
-            drop(permit);
-        });
-        inner
-            .jobs
-            .lock()
-            .map_err(|_| CiamError::Internal("hashing pool lock poisoned".into()))?
-            .send(work)
-            .map_err(|_| CiamError::Internal("hashing pool stopped".into()))?;
-        result.await.map_err(|_| CiamError::Internal("hashing job lost".into()))
-    }
-
     /// Hashes `password` synchronously (CLI use, off any runtime).
     pub fn hash_now(&self, password: &Password) -> Result<String, CiamError> {
         let mut salt = [0u8; 16];
@@ -269,23 +201,6 @@ impl PasswordHasher {
     /// bounds; used by the benchmark to measure the raw hash rate.
     pub fn verify_now(&self, password: &Password, phc: &str) -> bool {
         matches!(verify_blocking(&self.inner.params, password.expose().as_bytes(), phc), Ok(Verified::Match { .. }))
-    }
-}
-
-/// A place in the wait queue, given back on drop.
-struct QueueSlot<'a>(&'a AtomicUsize);
-
-impl<'a> QueueSlot<'a> {
-    fn enter(counter: &'a AtomicUsize, max: usize) -> Option<Self> {
-        let before = counter.fetch_add(1, Ordering::AcqRel);
-        let slot = QueueSlot(counter);
-        (before < max).then_some(slot)
-    }
-}
-
-impl Drop for QueueSlot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -374,16 +289,19 @@ mod tests {
     async fn hash_then_verify_and_interoperate_with_the_argon2_crate() {
         let hasher = PasswordHasher::new(&HashingConfig::default()).expect("hasher");
         let pw = Password::new("Passw0rd!".into());
-        let phc = hasher.hash(&pw).await.expect("hash");
+        let phc = hasher.hash(&pw, None).await.expect("hash");
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert_eq!(hasher.verify(&pw, Some(&phc)).await.expect("verify"), Verified::Match { needs_rehash: false });
+        assert_eq!(
+            hasher.verify(&pw, Some(&phc), None).await.expect("verify"),
+            Verified::Match { needs_rehash: false }
+        );
         let wrong = Password::new("Passw0rd?".into());
-        assert_eq!(hasher.verify(&wrong, Some(&phc)).await.expect("verify"), Verified::Mismatch);
+        assert_eq!(hasher.verify(&wrong, Some(&phc), None).await.expect("verify"), Verified::Mismatch);
         // The reference implementation accepts what we wrote.
         let parsed = PasswordHash::new(&phc).expect("phc");
         assert!(Argon2::default().verify_password(b"Passw0rd!", &parsed).is_ok());
         // An unknown account never matches, whatever the password.
-        assert_eq!(hasher.verify(&pw, None).await.expect("verify"), Verified::Mismatch);
+        assert_eq!(hasher.verify(&pw, None, None).await.expect("verify"), Verified::Mismatch);
     }
 
     #[tokio::test]
@@ -391,20 +309,10 @@ mod tests {
         let weak = PasswordHasher::new(&small()).expect("hasher");
         let strong = PasswordHasher::new(&HashingConfig::default()).expect("hasher");
         let pw = Password::new("Passw0rd!".into());
-        let phc = weak.hash(&pw).await.expect("hash");
-        assert_eq!(strong.verify(&pw, Some(&phc)).await.expect("verify"), Verified::Match { needs_rehash: true });
+        let phc = weak.hash(&pw, None).await.expect("hash");
+        assert_eq!(strong.verify(&pw, Some(&phc), None).await.expect("verify"), Verified::Match { needs_rehash: true });
         assert!(PasswordHasher::check_importable(&phc).is_ok());
         assert!(PasswordHasher::check_importable("$2b$12$abc").is_err());
         assert!(PasswordHasher::check_importable("plaintext").is_err());
-    }
-
-    #[tokio::test]
-    async fn a_full_pool_with_no_queue_refuses_at_once() {
-        let hasher = PasswordHasher::new(&small()).expect("hasher");
-        let held = hasher.inner.gate.clone().acquire_many_owned(JOBS_PER_WORKER as u32).await.expect("permits");
-        let pw = Password::new("x".into());
-        assert!(matches!(hasher.hash(&pw).await, Err(CiamError::Overloaded)));
-        drop(held);
-        assert!(hasher.hash(&pw).await.is_ok());
     }
 }

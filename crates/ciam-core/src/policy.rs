@@ -1,9 +1,13 @@
 //! Password and lockout policies, with the seed's defaults.
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
 use crate::error::{CiamError, ErrorCode, Lang};
+use crate::model::{AddressKey, Counter, LockKey, ThrottleState};
 use crate::password::Password;
 
 /// The seed's password rule: at least three of digits, upper case, lower case
@@ -209,18 +213,68 @@ impl PasswordPolicyPatch {
     }
 }
 
-/// How many consecutive failures lock an account, and for how long.
+/// What a failure counter is kept for (CONTRACT §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockScope {
+    /// One counter per account, whoever fails (CONTRACT §2).
+    #[default]
+    Account,
+    /// One counter per account and address, so a lock made from one
+    /// address does not stop the owner logging in from another; and one per
+    /// account with `account_max_failures`, which locks it for everyone.
+    AccountIp,
+}
+
+impl LockScope {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockScope::Account => "account",
+            LockScope::AccountIp => "account_ip",
+        }
+    }
+}
+
+/// How many consecutive failures lock an account, for how long, and when
+/// failures are forgotten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockoutPolicy {
-    /// Consecutive failures that lock the account.
+    /// Consecutive failures that lock the account (the pair, with
+    /// [`LockScope::AccountIp`]).
     pub max_failures: u32,
     /// How long a lock lasts, in seconds.
     pub lock_seconds: i64,
+    /// What a counter is kept for.
+    #[serde(default)]
+    pub scope: LockScope,
+    /// With [`LockScope::AccountIp`]: consecutive failures from all
+    /// addresses together that lock the account for everyone.
+    #[serde(default = "default_account_max_failures")]
+    pub account_max_failures: u32,
+    /// A failure count below the limit is forgotten this long after its
+    /// last failure, in seconds.
+    #[serde(default = "default_failure_reset_seconds")]
+    pub failure_reset_seconds: i64,
+}
+
+fn default_account_max_failures() -> u32 {
+    100
+}
+
+fn default_failure_reset_seconds() -> i64 {
+    86_400
 }
 
 impl Default for LockoutPolicy {
     fn default() -> Self {
-        Self { max_failures: 10, lock_seconds: 1800 }
+        Self {
+            max_failures: 10,
+            lock_seconds: 1800,
+            scope: LockScope::Account,
+            account_max_failures: default_account_max_failures(),
+            failure_reset_seconds: default_failure_reset_seconds(),
+        }
     }
 }
 
@@ -232,6 +286,12 @@ pub struct LockoutPolicyPatch {
     pub max_failures: Option<u32>,
     /// See [`LockoutPolicy::lock_seconds`].
     pub lock_seconds: Option<i64>,
+    /// See [`LockoutPolicy::scope`].
+    pub scope: Option<LockScope>,
+    /// See [`LockoutPolicy::account_max_failures`].
+    pub account_max_failures: Option<u32>,
+    /// See [`LockoutPolicy::failure_reset_seconds`].
+    pub failure_reset_seconds: Option<i64>,
 }
 
 impl LockoutPolicyPatch {
@@ -240,21 +300,133 @@ impl LockoutPolicyPatch {
         LockoutPolicy {
             max_failures: self.max_failures.unwrap_or(current.max_failures),
             lock_seconds: self.lock_seconds.unwrap_or(current.lock_seconds),
+            scope: self.scope.unwrap_or(current.scope),
+            account_max_failures: self.account_max_failures.unwrap_or(current.account_max_failures),
+            failure_reset_seconds: self.failure_reset_seconds.unwrap_or(current.failure_reset_seconds),
         }
     }
 }
 
+/// The longest lock, reset time or throttle window an operator may set: 31 days.
+pub const MAX_POLICY_SECONDS: i64 = 31 * 86_400;
+
+fn check_seconds(field: &'static str, value: i64) -> Result<(), (&'static str, String)> {
+    if (1..=MAX_POLICY_SECONDS).contains(&value) {
+        Ok(())
+    } else {
+        Err((field, format!("must be between 1 and {MAX_POLICY_SECONDS}")))
+    }
+}
+
 impl LockoutPolicy {
+    /// The counters a password attempt on `account` from `address` counts
+    /// toward under this policy's scope.
+    pub fn counters(&self, account: LockKey, address: Option<&AddressKey>) -> Vec<Counter> {
+        match (self.scope, address) {
+            (LockScope::AccountIp, Some(address)) => vec![
+                Counter { key: LockKey::pair(&account, address), limit: self.max_failures },
+                Counter { key: account, limit: self.account_max_failures },
+            ],
+            _ => vec![Counter { key: account, limit: self.max_failures }],
+        }
+    }
+
     /// Checks the fields an operator sets.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.max_failures == 0 || self.max_failures > 1000 {
             return Err(("max_failures", "must be between 1 and 1000".into()));
         }
-        if self.lock_seconds <= 0 || self.lock_seconds > 31 * 86_400 {
-            return Err(("lock_seconds", "must be between 1 and 2678400".into()));
+        check_seconds("lock_seconds", self.lock_seconds)?;
+        if self.account_max_failures == 0 || self.account_max_failures > 100_000 {
+            return Err(("account_max_failures", "must be between 1 and 100000".into()));
+        }
+        check_seconds("failure_reset_seconds", self.failure_reset_seconds)
+    }
+}
+
+/// How many failed password attempts one address may make in a window
+/// before its password attempts are refused (CONTRACT §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThrottlePolicy {
+    /// Failed password attempts from one address that close its window.
+    pub ip_max_failures: u32,
+    /// The window, in seconds from the address's first failure in it.
+    pub ip_window_seconds: i64,
+    /// Addresses and networks (CIDR) that are never throttled.
+    pub ip_allowlist: Vec<IpNet>,
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        Self { ip_max_failures: 100, ip_window_seconds: 3600, ip_allowlist: Vec::new() }
+    }
+}
+
+/// The most networks an allowlist holds.
+pub const MAX_ALLOWLIST: usize = 100;
+
+impl ThrottlePolicy {
+    /// Checks the fields an operator sets.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.ip_max_failures == 0 || self.ip_max_failures > 1_000_000 {
+            return Err(("ip_max_failures", "must be between 1 and 1000000".into()));
+        }
+        check_seconds("ip_window_seconds", self.ip_window_seconds)?;
+        if self.ip_allowlist.len() > MAX_ALLOWLIST {
+            return Err(("ip_allowlist", format!("must hold at most {MAX_ALLOWLIST} networks")));
         }
         Ok(())
     }
+
+    /// Seconds until `window` ends, while it is open and the attempts in it
+    /// with `pending` more would be over [`ThrottlePolicy::ip_max_failures`]; `None`
+    /// when an attempt may go on.
+    pub fn closed(&self, window: ThrottleState, now: UnixTime, pending: u32) -> Option<i64> {
+        let ends = window.window_start + self.ip_window_seconds;
+        (ends > now && window.failures.saturating_add(pending) > self.ip_max_failures).then_some(ends - now)
+    }
+
+    /// Whether `ip` is never throttled.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.ip_allowlist.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// The fields of a [`ThrottlePolicy`] an operator changes; `None` keeps the
+/// current value.
+#[derive(Debug, Clone, Default)]
+pub struct ThrottlePolicyPatch {
+    /// See [`ThrottlePolicy::ip_max_failures`].
+    pub ip_max_failures: Option<u32>,
+    /// See [`ThrottlePolicy::ip_window_seconds`].
+    pub ip_window_seconds: Option<i64>,
+    /// See [`ThrottlePolicy::ip_allowlist`]: addresses or CIDR networks.
+    pub ip_allowlist: Option<Vec<String>>,
+}
+
+impl ThrottlePolicyPatch {
+    /// `current` with the fields this patch sets replaced; an allowlist
+    /// entry that is no address or network is named.
+    pub fn apply(self, current: ThrottlePolicy) -> Result<ThrottlePolicy, (&'static str, String)> {
+        let ip_allowlist = match self.ip_allowlist {
+            Some(entries) => entries.iter().map(|e| parse_net(e)).collect::<Result<_, _>>()?,
+            None => current.ip_allowlist,
+        };
+        Ok(ThrottlePolicy {
+            ip_max_failures: self.ip_max_failures.unwrap_or(current.ip_max_failures),
+            ip_window_seconds: self.ip_window_seconds.unwrap_or(current.ip_window_seconds),
+            ip_allowlist,
+        })
+    }
+}
+
+/// An address (a network of one) or a CIDR network.
+pub fn parse_net(text: &str) -> Result<IpNet, (&'static str, String)> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| ("ip_allowlist", format!("{text:?} is not an IP address or CIDR network")))
 }
 
 #[cfg(test)]
@@ -323,6 +495,57 @@ mod tests {
         let inverted = PasswordPolicy { min_length: 10, max_length: 9, ..Default::default() };
         assert_eq!(inverted.validate().map_err(|e| e.0), Err("max_length"));
         assert!(LockoutPolicy::default().validate().is_ok());
-        assert!(LockoutPolicy { max_failures: 0, lock_seconds: 1 }.validate().is_err());
+        assert!(LockoutPolicy { max_failures: 0, ..Default::default() }.validate().is_err());
+        assert!(LockoutPolicy { failure_reset_seconds: 0, ..Default::default() }.validate().is_err());
+    }
+
+    #[test]
+    fn a_stored_lockout_policy_from_before_the_scope_reads_with_its_defaults() {
+        let old: LockoutPolicy = serde_json::from_str(r#"{"max_failures":5,"lock_seconds":60}"#).expect("json");
+        assert_eq!(old, LockoutPolicy { max_failures: 5, lock_seconds: 60, ..Default::default() });
+        assert_eq!(old.scope, LockScope::Account);
+    }
+
+    #[test]
+    fn an_address_window_closes_past_its_limit_until_it_ends() {
+        let policy = ThrottlePolicy { ip_max_failures: 3, ip_window_seconds: 60, ..Default::default() };
+        let window = |failures| ThrottleState { window_start: 100, failures };
+        assert_eq!(policy.closed(window(2), 110, 1), None, "the third may go on");
+        assert_eq!(policy.closed(window(3), 110, 1), Some(50), "a fourth may not");
+        assert_eq!(policy.closed(window(3), 110, 0), None, "the third, counted, goes on");
+        assert_eq!(policy.closed(window(4), 110, 0), Some(50));
+        assert_eq!(policy.closed(window(9), 160, 1), None, "a window that ended is no bar");
+    }
+
+    #[test]
+    fn the_scope_decides_the_counters() {
+        let account = LockKey::new("+8615200000000");
+        let address = AddressKey::new("192.0.2.7");
+        let one = LockoutPolicy::default().counters(account.clone(), Some(&address));
+        assert_eq!(one, vec![Counter { key: account.clone(), limit: 10 }]);
+        let scoped = LockoutPolicy { scope: LockScope::AccountIp, ..Default::default() };
+        let two = scoped.counters(account.clone(), Some(&address));
+        assert_eq!(two[0], Counter { key: LockKey::new("+8615200000000|192.0.2.7"), limit: 10 });
+        assert_eq!(two[1], Counter { key: account, limit: 100 });
+    }
+
+    #[test]
+    fn allowlists_take_addresses_and_networks() {
+        let patch = ThrottlePolicyPatch {
+            ip_allowlist: Some(vec!["10.0.0.0/8".into(), " 192.0.2.7 ".into(), "2001:db8::/32".into()]),
+            ..Default::default()
+        };
+        let policy = patch.apply(ThrottlePolicy::default()).expect("valid");
+        for inside in ["10.1.2.3", "192.0.2.7", "2001:db8:1::5"] {
+            assert!(policy.allows(inside.parse().expect("ip")), "{inside}");
+        }
+        for outside in ["11.0.0.1", "192.0.2.8", "2001:db9::1"] {
+            assert!(!policy.allows(outside.parse().expect("ip")), "{outside}");
+        }
+        let bad = ThrottlePolicyPatch { ip_allowlist: Some(vec!["10.0.0.0/33".into()]), ..Default::default() };
+        assert_eq!(bad.apply(ThrottlePolicy::default()).map_err(|e| e.0), Err("ip_allowlist"));
+        let too_many =
+            ThrottlePolicy { ip_allowlist: vec![parse_net("10.0.0.1").expect("net"); 101], ..Default::default() };
+        assert_eq!(too_many.validate().map_err(|e| e.0), Err("ip_allowlist"));
     }
 }

@@ -16,7 +16,7 @@ use crate::keys::KeyRing;
 use crate::mobile::Region;
 use crate::model::{App, ClientId};
 use crate::password::{HashingConfig, PasswordHasher};
-use crate::policy::{LockoutPolicy, PasswordPolicy};
+use crate::policy::{LockoutPolicy, PasswordPolicy, ThrottlePolicy};
 use crate::store::Store;
 use crate::token::{ADMIN_TOKEN_LEN, OpaqueToken, constant_time_eq, sha256_hex};
 
@@ -24,6 +24,7 @@ use crate::token::{ADMIN_TOKEN_LEN, OpaqueToken, constant_time_eq, sha256_hex};
 pub(crate) mod setting {
     pub const PASSWORD_POLICY: &str = "password_policy";
     pub const LOCKOUT_POLICY: &str = "lockout_policy";
+    pub const THROTTLE_POLICY: &str = "throttle_policy";
     pub const ADMIN_TOKEN_DIGEST: &str = "admin_token_digest";
 }
 
@@ -85,6 +86,7 @@ struct Inner {
     config: CiamConfig,
     password_policy: Cached<PasswordPolicy>,
     lockout_policy: Cached<LockoutPolicy>,
+    throttle_policy: Cached<ThrottlePolicy>,
     apps: Mutex<HashMap<ClientId, (Instant, App)>>,
 }
 
@@ -106,6 +108,7 @@ impl Ciam {
                 config,
                 password_policy: Cached::new(),
                 lockout_policy: Cached::new(),
+                throttle_policy: Cached::new(),
                 apps: Mutex::new(HashMap::new()),
             }),
         })
@@ -154,7 +157,13 @@ impl Ciam {
     /// Deletes expired sessions, state tokens and locks that ran out;
     /// returns how many rows went.
     pub async fn purge_expired(&self) -> Result<u64, CiamError> {
-        Ok(self.store().purge_expired(self.now()).await?)
+        let window = self.throttle_policy().await?.ip_window_seconds;
+        Ok(self.store().purge_expired(self.now(), window).await?)
+    }
+
+    /// Hashes running and hashes queued on the hashing pool.
+    pub fn hashing_load(&self) -> (usize, usize) {
+        self.hasher().load()
     }
 
     /// Rotates the signing key; returns the new kid.
@@ -240,6 +249,23 @@ impl Ciam {
     pub(crate) async fn set_lockout_policy(&self, policy: &LockoutPolicy) -> Result<(), CiamError> {
         self.put_setting(setting::LOCKOUT_POLICY, policy).await?;
         self.inner.lockout_policy.set(*policy);
+        Ok(())
+    }
+
+    /// The address throttle (100 failures an hour by default).
+    pub async fn throttle_policy(&self) -> Result<ThrottlePolicy, CiamError> {
+        if let Some(p) = self.inner.throttle_policy.get() {
+            return Ok(p);
+        }
+        let p: ThrottlePolicy = self.setting(setting::THROTTLE_POLICY).await?;
+        self.inner.throttle_policy.set(p.clone());
+        Ok(p)
+    }
+
+    /// Replaces the address throttle (validated by the caller).
+    pub(crate) async fn set_throttle_policy(&self, policy: &ThrottlePolicy) -> Result<(), CiamError> {
+        self.put_setting(setting::THROTTLE_POLICY, policy).await?;
+        self.inner.throttle_policy.set(policy.clone());
         Ok(())
     }
 

@@ -9,10 +9,11 @@ use async_trait::async_trait;
 use crate::clock::UnixTime;
 use crate::mobile::Mobile;
 use crate::model::{
-    App, AuditEntry, AuditEvent, AuditQuery, ClientId, FailureAudit, FailureState, Flow, HistoryEntry, LockKey,
-    Session, SigningKeyRecord, StateGrant, StoredSession, TokenDigest, User, UserId,
+    AddressKey, App, AuditEntry, AuditEvent, AuditQuery, ClientId, Counter, FailureAudit, FailureState, Flow,
+    HistoryEntry, LockKey, Lookup, Reservation, Session, SigningKeyRecord, StateGrant, StoredSession, ThrottleState,
+    TokenDigest, User, UserId,
 };
-use crate::policy::LockoutPolicy;
+use crate::policy::{LockoutPolicy, ThrottlePolicy};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -88,46 +89,67 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The last `n` previous password hashes, newest first.
     async fn password_history(&self, user_id: &UserId, n: u32) -> StoreResult<Vec<String>>;
 
-    // --- lockout ---
+    // --- lockout and throttle ---
 
     /// The failure state of a key, if any failures are recorded.
     async fn failure_state(&self, key: &LockKey) -> StoreResult<Option<FailureState>>;
-    /// What a login needs first, in one read: the failure state of `key` and
-    /// the user with `mobile` (when given).
+    /// What a password attempt reads before its hash, in one read: the
+    /// state of each of `keys` (one or two), the window of `address`, and
+    /// the user with `mobile` (each when given).
     async fn login_lookup(
         &self,
-        key: &LockKey,
+        keys: &[LockKey],
+        address: Option<&AddressKey>,
         mobile: Option<&Mobile>,
-    ) -> StoreResult<(Option<FailureState>, Option<User>)>;
-    /// Atomically counts one more failure for `key` and stores the attempt's
-    /// audit event in the same commit; returns the new state and the event's
-    /// id. A lock that has run out (`locked_until <= now`) starts a new count
-    /// at 1. When the count reaches the policy's `max_failures` the key is
-    /// locked for its `lock_seconds`, and the event is stored with
-    /// `audit.locked` as its outcome. Concurrent calls never lose or double a
-    /// count.
+    ) -> StoreResult<Lookup>;
+    /// Atomically counts one more failure on each counter (one or two) and
+    /// stores the attempt's audit event in the same commit; returns the new
+    /// states, in the order of `counters`, and the event's id. A count whose
+    /// lock has run out (`locked_until <= now`), or that was last raised
+    /// `failure_reset_seconds` ago or more without a lock, starts again at 1.
+    /// A counter that reaches its limit is locked for the policy's
+    /// `lock_seconds`, and the event is stored with `audit.locked` as its
+    /// outcome when any does. Concurrent calls never lose or double a count.
     async fn record_failure(
         &self,
-        key: &LockKey,
+        counters: &[Counter],
         now: UnixTime,
         policy: &LockoutPolicy,
         audit: FailureAudit<'_>,
-    ) -> StoreResult<(FailureState, i64)>;
-    /// Forgets the failures of a key (success, or an operator's unlock).
-    async fn clear_failures(&self, key: &LockKey) -> StoreResult<()>;
+    ) -> StoreResult<(Vec<FailureState>, i64)>;
+    /// Forgets the failures of keys (a success).
+    async fn clear_failures(&self, keys: &[LockKey]) -> StoreResult<()>;
+    /// Forgets the failures of an account: its own counter and those kept
+    /// for it per address (an operator's unlock).
+    async fn unlock_account(&self, account: &LockKey) -> StoreResult<()>;
+    /// Atomically counts one password attempt in the window of `address`
+    /// (a new window when the last ended at or before `now`) and returns the
+    /// window, its count included this attempt. The attempt may go on when
+    /// the count is at most the policy's `ip_max_failures`.
+    async fn reserve_attempt(
+        &self,
+        address: &AddressKey,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+    ) -> StoreResult<ThrottleState>;
+    /// Gives a reserved attempt back (its password was right), if its window
+    /// is still the address's.
+    async fn release_attempt(&self, reservation: &Reservation) -> StoreResult<()>;
 
     // --- sessions ---
 
     /// Stores a session under the digest of its token.
     async fn insert_session(&self, digest: &TokenDigest, session: &Session, now: UnixTime) -> StoreResult<()>;
     /// Stores a session and the audit event of the call that opened it in
-    /// one commit; returns the event's id.
+    /// one commit, giving back the call's reserved attempt (if any) in the
+    /// same commit; returns the event's id.
     async fn insert_session_audited(
         &self,
         digest: &TokenDigest,
         session: &Session,
         now: UnixTime,
         event: &AuditEvent,
+        reserved: Option<&Reservation>,
     ) -> StoreResult<i64>;
     /// A session alive at `now` together with its user, in one read.
     async fn get_session_user(&self, digest: &TokenDigest, now: UnixTime) -> StoreResult<Option<(Session, User)>>;
@@ -190,7 +212,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // --- housekeeping ---
 
-    /// Deletes expired sessions and state grants, and failure counters whose
-    /// lock ran out before `now`; returns how many rows went.
-    async fn purge_expired(&self, now: UnixTime) -> StoreResult<u64>;
+    /// Deletes expired sessions and state grants, failure counters whose
+    /// lock ran out before `now`, and address windows that began
+    /// `ip_window_seconds` or more before it; returns how many rows went.
+    async fn purge_expired(&self, now: UnixTime, ip_window_seconds: i64) -> StoreResult<u64>;
 }

@@ -53,7 +53,7 @@ fn caller(client_id: &str) -> Caller {
             claimed_ip: None,
             agent: Some("test".into()),
         },
-        peer_ip: Some("127.0.0.1".into()),
+        ip: Some(std::net::IpAddr::from([127, 0, 0, 1])),
         lang: Lang::En,
     }
 }
@@ -132,7 +132,7 @@ async fn unlock_by_mobile_lifts_a_lock_on_any_number() {
 #[tokio::test]
 async fn a_lock_runs_out_with_the_clock() {
     let d = domain().await;
-    let patch = LockoutPolicyPatch { max_failures: Some(1), lock_seconds: Some(60) };
+    let patch = LockoutPolicyPatch { max_failures: Some(1), lock_seconds: Some(60), ..Default::default() };
     d.ciam.update_lockout_policy(patch).await.expect("policy");
     assert_eq!(code(d.login("15200000000", "Wrong-pass1").await), ErrorCode::AccountLocked);
     assert_eq!(code(d.login("15200000000", PASSWORD).await), ErrorCode::AccountLocked);

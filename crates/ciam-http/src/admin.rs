@@ -11,7 +11,10 @@ use axum::{Json, Router};
 use ciam_core::admin::{AppInput, AuditFilter, UserFilter, UserInput, invalid};
 use ciam_core::clock::{from_rfc3339, to_rfc3339};
 use ciam_core::model::{App, AppAccess, AuditEntry, User};
-use ciam_core::policy::{Localised, LockoutPolicy, LockoutPolicyPatch, PasswordPolicy, PasswordPolicyPatch};
+use ciam_core::policy::{
+    Localised, LockScope, LockoutPolicy, LockoutPolicyPatch, PasswordPolicy, PasswordPolicyPatch, ThrottlePolicy,
+    ThrottlePolicyPatch,
+};
 use ciam_core::{CiamError, ErrorCode, Password};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -37,6 +40,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route("/users/{id}/sessions", axum::routing::delete(revoke_sessions))
         .route("/policies/password", get(get_password_policy).put(put_password_policy))
         .route("/policies/lockout", get(get_lockout_policy).put(put_lockout_policy))
+        .route("/policies/throttle", get(get_throttle_policy).put(put_throttle_policy))
         .route("/audit-events", get(list_audit))
         .route("/keys/rotate", post(rotate_keys))
         .route_layer(axum::middleware::from_fn_with_state(state, require_admin))
@@ -328,6 +332,9 @@ async fn put_password_policy(State(s): State<AppState>, body: Body) -> AdminResu
 struct LockoutPolicyBody {
     max_failures: Option<u32>,
     lock_seconds: Option<i64>,
+    scope: Option<LockScope>,
+    account_max_failures: Option<u32>,
+    failure_reset_seconds: Option<i64>,
 }
 
 async fn get_lockout_policy(State(s): State<AppState>) -> AdminResult<Json<LockoutPolicy>> {
@@ -336,8 +343,36 @@ async fn get_lockout_policy(State(s): State<AppState>) -> AdminResult<Json<Locko
 
 async fn put_lockout_policy(State(s): State<AppState>, body: Body) -> AdminResult<Json<LockoutPolicy>> {
     let b: LockoutPolicyBody = admin_json(body).await?;
-    let patch = LockoutPolicyPatch { max_failures: b.max_failures, lock_seconds: b.lock_seconds };
+    let patch = LockoutPolicyPatch {
+        max_failures: b.max_failures,
+        lock_seconds: b.lock_seconds,
+        scope: b.scope,
+        account_max_failures: b.account_max_failures,
+        failure_reset_seconds: b.failure_reset_seconds,
+    };
     Ok(Json(s.ciam.update_lockout_policy(patch).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThrottlePolicyBody {
+    ip_max_failures: Option<u32>,
+    ip_window_seconds: Option<i64>,
+    ip_allowlist: Option<Vec<String>>,
+}
+
+async fn get_throttle_policy(State(s): State<AppState>) -> AdminResult<Json<ThrottlePolicy>> {
+    Ok(Json(s.ciam.throttle_policy().await?))
+}
+
+async fn put_throttle_policy(State(s): State<AppState>, body: Body) -> AdminResult<Json<ThrottlePolicy>> {
+    let b: ThrottlePolicyBody = admin_json(body).await?;
+    let patch = ThrottlePolicyPatch {
+        ip_max_failures: b.ip_max_failures,
+        ip_window_seconds: b.ip_window_seconds,
+        ip_allowlist: b.ip_allowlist,
+    };
+    Ok(Json(s.ciam.update_throttle_policy(patch).await?))
 }
 
 // --- audit and keys ---
@@ -346,6 +381,7 @@ async fn put_lockout_policy(State(s): State<AppState>, body: Body) -> AdminResul
 struct AuditParams {
     mobile: Option<String>,
     user_id: Option<String>,
+    ip: Option<String>,
     limit: Option<u32>,
 }
 
@@ -363,7 +399,7 @@ struct AuditView {
     device_fingerprint: Option<String>,
     device_ip: Option<String>,
     agent: Option<String>,
-    peer_ip: Option<String>,
+    ip: Option<String>,
     time: String,
 }
 
@@ -381,7 +417,7 @@ impl From<AuditEntry> for AuditView {
             device_fingerprint: e.device.fingerprint,
             device_ip: e.device.claimed_ip,
             agent: e.device.agent,
-            peer_ip: e.peer_ip,
+            ip: e.ip,
             time: to_rfc3339(e.at),
         }
     }
@@ -392,7 +428,8 @@ async fn list_audit(
     query: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> AdminResult<Json<Vec<AuditView>>> {
     let Query(q) = query.map_err(bad_query)?;
-    let events = s.ciam.audit_events(&AuditFilter { mobile: q.mobile, user_id: q.user_id, limit: q.limit }).await?;
+    let filter = AuditFilter { mobile: q.mobile, user_id: q.user_id, ip: q.ip, limit: q.limit };
+    let events = s.ciam.audit_events(&filter).await?;
     Ok(Json(events.into_iter().map(AuditView::from).collect()))
 }
 

@@ -8,7 +8,8 @@
 
 use axum::Json;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ciam_core::{CiamError, ErrorCode, Lang};
@@ -56,7 +57,12 @@ pub(crate) fn error_response(error: &CiamError, lang: Lang) -> Response {
     }
     let code = error.code();
     let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(ErrorBody { error_code: code.as_str(), error_msg: error.message(lang) })).into_response()
+    let mut response =
+        (status, Json(ErrorBody { error_code: code.as_str(), error_msg: error.message(lang) })).into_response();
+    if let CiamError::Throttled { retry_after } = error {
+        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after.max(&1).to_owned()));
+    }
+    response
 }
 
 /// Renders every [`Failure`] answered behind it in the caller's language.

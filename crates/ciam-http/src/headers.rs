@@ -1,13 +1,14 @@
 //! What the HTTP layer reads from request headers: the language, and who is
 //! calling an SDK API.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use ciam_core::model::{Device, audit_text};
 use ciam_core::{Caller, Lang};
+use ipnet::IpNet;
 
 /// The longest header value kept in the audit log.
 const AUDIT_FIELD_MAX: usize = 256;
@@ -31,8 +32,45 @@ pub(crate) fn lang_of(headers: &HeaderMap) -> Lang {
     Lang::from_header(header_text(headers, "x-l").as_deref())
 }
 
+/// One `X-Forwarded-For` entry: an address, with or without a port.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+        .map(|ip| ip.to_canonical())
+}
+
+/// The client's address (CONTRACT §7): the TCP peer; or, when the peer is
+/// a trusted proxy, the right-most `X-Forwarded-For` address that is not
+/// itself trusted, or the peer when there is none. An entry that is no
+/// address ends the walk: nothing left of it can be trusted.
+pub(crate) fn client_ip(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip().to_canonical();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<String> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|value| String::from_utf8_lossy(value.as_bytes()).split(',').map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    for entry in forwarded.iter().rev() {
+        match forwarded_address(entry) {
+            Some(ip) if is_trusted(&ip) => continue,
+            Some(ip) => return Some(ip),
+            None => break,
+        }
+    }
+    Some(peer)
+}
+
 /// Who is calling an SDK API, as the request says (CONTRACT §1).
-pub(crate) fn caller(parts: &Parts) -> Caller {
+pub(crate) fn caller(parts: &Parts, trusted: &[IpNet]) -> Caller {
     let headers = &parts.headers;
     Caller {
         client_id: header_text(headers, "x-client-id"),
@@ -42,7 +80,54 @@ pub(crate) fn caller(parts: &Parts) -> Caller {
             claimed_ip: audited(headers, "x-device-ip"),
             agent: audited(headers, "x-agent"),
         },
-        peer_ip: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+        ip: client_ip(parts, trusted),
         lang: lang_of(headers),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(peer: &str, forwarded: &[&str]) -> Parts {
+        let mut request = axum::http::Request::builder();
+        for value in forwarded {
+            request = request.header("x-forwarded-for", *value);
+        }
+        let (mut parts, ()) = request.body(()).expect("request").into_parts();
+        parts.extensions.insert(ConnectInfo(peer.parse::<SocketAddr>().expect("peer")));
+        parts
+    }
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().expect("net")).collect()
+    }
+
+    fn ip(text: &str) -> Option<IpAddr> {
+        Some(text.parse().expect("ip"))
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        let spoofed = parts("203.0.113.9:5000", &["198.51.100.1"]);
+        assert_eq!(client_ip(&spoofed, &[]), ip("203.0.113.9"));
+        assert_eq!(client_ip(&spoofed, &nets(&["10.0.0.0/8"])), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_right_most_untrusted_address_is_the_client() {
+        let trusted = nets(&["10.0.0.0/8", "192.168.0.0/16"]);
+        let chain = parts("10.0.0.2:443", &["198.51.100.7, 203.0.113.5", "192.168.1.1"]);
+        assert_eq!(client_ip(&chain, &trusted), ip("203.0.113.5"), "the client's own claim (left) is ignored");
+        let ported = parts("10.0.0.2:443", &["203.0.113.5:61000"]);
+        assert_eq!(client_ip(&ported, &trusted), ip("203.0.113.5"));
+        let v6 = parts("[::ffff:10.0.0.2]:443", &["[2001:db8::7]"]);
+        assert_eq!(client_ip(&v6, &trusted), ip("2001:db8::7"));
+        let all_trusted = parts("10.0.0.2:443", &["10.1.1.1, 192.168.5.5"]);
+        assert_eq!(client_ip(&all_trusted, &trusted), ip("10.0.0.2"), "the peer when none is untrusted");
+        let garbled = parts("10.0.0.2:443", &["203.0.113.5, not-an-address, 10.9.9.9"]);
+        assert_eq!(client_ip(&garbled, &trusted), ip("10.0.0.2"), "nothing left of garbage is trusted");
+        let none = parts("10.0.0.2:443", &[]);
+        assert_eq!(client_ip(&none, &trusted), ip("10.0.0.2"));
     }
 }

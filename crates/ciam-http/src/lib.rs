@@ -7,6 +7,7 @@ mod error;
 mod headers;
 mod sdk;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -17,6 +18,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ciam_core::{Ciam, CiamError, ErrorCode};
+use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::error::{Failure, render_errors};
@@ -26,6 +28,16 @@ use crate::error::{Failure, render_errors};
 pub struct AppState {
     /// The domain.
     pub ciam: Ciam,
+    /// Proxies whose `X-Forwarded-For` is believed (CONTRACT §7).
+    pub trusted_proxies: Arc<[IpNet]>,
+}
+
+/// How the HTTP layer is set up.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// Networks of the proxies in front of the server, whose
+    /// `X-Forwarded-For` names the client (`CIAM_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// Every request is answered within this, whatever waits it meets on the
@@ -34,8 +46,8 @@ pub struct AppState {
 pub const REQUEST_DEADLINE: Duration = Duration::from_millis(4500);
 
 /// The whole HTTP API.
-pub fn router(ciam: Ciam) -> Router {
-    let state = AppState { ciam };
+pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
+    let state = AppState { ciam, trusted_proxies: options.trusted_proxies.into() };
     let sdk = Router::new()
         .route("/login/mobile-pwd", post(sdk::login_mobile_password))
         .route("/pwd/update", post(sdk::update_password))

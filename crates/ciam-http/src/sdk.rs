@@ -45,7 +45,7 @@ where
     T: Answered + Into<SdkBody>,
 {
     let deadline = tokio::time::Instant::now() + WORK_DEADLINE;
-    let mut call = match within(deadline, state.ciam.open_call(caller(parts), action)).await {
+    let mut call = match within(deadline, state.ciam.open_call(caller(parts, &state.trusted_proxies), action)).await {
         Ok(call) => call,
         Err(refusal) => return Failure(refusal).into_response(),
     };

@@ -95,7 +95,7 @@ mod tests {
             user_id: None,
             client_id: None,
             device: Default::default(),
-            peer_ip: None,
+            ip: None,
         };
         let stmt = format!("{:?}", insert_rows(&[&event, &event]));
         assert!(stmt.contains("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11), ($12,"), "{stmt}");

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use async_trait::async_trait;
-use ciam_core::model::{ClientId, LockKey, TokenDigest, UserId};
+use ciam_core::model::{AddressKey, ClientId, LockKey, TokenDigest, UserId};
 use ciam_core::store::{StoreError, StoreResult};
 use sqlx::database::HasStatementCache;
 use sqlx::postgres::PgRow;
@@ -105,7 +105,7 @@ macro_rules! text_arg {
     )*};
 }
 
-text_arg!(UserId, ClientId, TokenDigest, LockKey, ciam_core::mobile::Mobile);
+text_arg!(UserId, ClientId, TokenDigest, LockKey, AddressKey, ciam_core::mobile::Mobile);
 
 /// A statement with its arguments.
 #[derive(Debug, Clone)]

@@ -3,8 +3,8 @@
 
 use ciam_core::mobile::Mobile;
 use ciam_core::model::{
-    Action, App, AppAccess, AuditEntry, AuditEvent, ClientId, Device, FailureState, Flow, HistoryEntry, Outcome,
-    Session, SigningKeyRecord, StateGrant, StoredSession, TokenDigest, User, UserId,
+    Action, App, AppAccess, AuditEntry, AuditEvent, ClientId, Device, FailureState, Flow, HistoryEntry, Lookup,
+    Outcome, Session, SigningKeyRecord, StateGrant, StoredSession, ThrottleState, TokenDigest, User, UserId,
 };
 use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
 
@@ -110,23 +110,50 @@ impl TryFrom<FailureRow> for FailureState {
     }
 }
 
-/// A login's first read: the failure state of its key (NULLs when none is
-/// counted) and the user (NULLs when there is none).
+/// A password attempt's first read: the state of up to two failure
+/// counters and of the address's window (NULLs where none is kept), and the
+/// user (NULLs when there is none).
 #[derive(Debug, FromRow)]
 pub(crate) struct LookupRow {
-    failures: Option<i64>,
-    locked_until: Option<i64>,
+    f1_failures: Option<i64>,
+    f1_locked_until: Option<i64>,
+    f2_failures: Option<i64>,
+    f2_locked_until: Option<i64>,
+    t_window_start: Option<i64>,
+    t_failures: Option<i64>,
     #[sqlx(flatten)]
     user: Joined<UserRow>,
 }
 
+fn failure_state(failures: Option<i64>, locked_until: Option<i64>) -> Result<Option<FailureState>, sqlx::Error> {
+    failures.map(|failures| FailureRow::new(failures, locked_until).try_into()).transpose()
+}
+
 impl LookupRow {
-    pub fn into_parts(self) -> Result<(Option<FailureState>, Option<User>), sqlx::Error> {
-        let state = match self.failures {
-            Some(failures) => Some(FailureRow::new(failures, self.locked_until).try_into()?),
-            None => None,
+    /// The lookup, with the states of the first `keys` counters.
+    pub fn into_lookup(self, keys: usize) -> Result<Lookup, sqlx::Error> {
+        let counts = [
+            failure_state(self.f1_failures, self.f1_locked_until)?,
+            failure_state(self.f2_failures, self.f2_locked_until)?,
+        ];
+        let throttle = match (self.t_window_start, self.t_failures) {
+            (Some(window_start), Some(failures)) => Some(ThrottleRow { window_start, failures }.into()),
+            _ => None,
         };
-        Ok((state, self.user.0.map(User::from)))
+        Ok(Lookup { counts: counts.into_iter().take(keys).collect(), throttle, user: self.user.0.map(User::from) })
+    }
+}
+
+/// An address's window of attempts.
+#[derive(Debug, FromRow)]
+pub(crate) struct ThrottleRow {
+    window_start: i64,
+    failures: i64,
+}
+
+impl From<ThrottleRow> for ThrottleState {
+    fn from(r: ThrottleRow) -> Self {
+        ThrottleState { window_start: r.window_start, failures: u32::try_from(r.failures).unwrap_or(u32::MAX) }
     }
 }
 
@@ -211,7 +238,7 @@ pub(crate) const AUDIT_FIELDS: [&str; 11] = [
     "device_fingerprint",
     "device_ip",
     "agent",
-    "peer_ip",
+    "ip",
 ];
 
 /// An event's values, in [`AUDIT_FIELDS`] order.
@@ -228,7 +255,7 @@ pub(crate) fn audit_args(e: &AuditEvent) -> [crate::exec::Arg; AUDIT_FIELDS.len(
         Arg::OptText(e.device.fingerprint.clone()),
         Arg::OptText(e.device.claimed_ip.clone()),
         Arg::OptText(e.device.agent.clone()),
-        Arg::OptText(e.peer_ip.clone()),
+        Arg::OptText(e.ip.clone()),
     ]
 }
 
@@ -243,7 +270,7 @@ pub(crate) struct AuditRow {
     client_id: Option<String>,
     #[sqlx(flatten)]
     device: DeviceRow,
-    peer_ip: Option<String>,
+    ip: Option<String>,
 }
 
 /// The device headers of an audit event, as the log keeps them.
@@ -274,7 +301,7 @@ impl TryFrom<AuditRow> for AuditEntry {
             user_id: r.user_id.map(UserId::new),
             client_id: r.client_id,
             device: r.device.into(),
-            peer_ip: r.peer_ip,
+            ip: r.ip,
         };
         Ok(AuditEntry { id: r.id, event })
     }

@@ -11,19 +11,20 @@ use async_trait::async_trait;
 use ciam_core::UnixTime;
 use ciam_core::mobile::Mobile;
 use ciam_core::model::{
-    App, AuditEntry, AuditEvent, AuditQuery, ClientId, FailureAudit, FailureState, Flow, HistoryEntry, LockKey,
-    Session, SigningKeyRecord, StateGrant, StoredSession, TokenDigest, User, UserId,
+    AddressKey, App, AuditEntry, AuditEvent, AuditQuery, ClientId, Counter, FailureAudit, FailureState, Flow,
+    HistoryEntry, LockKey, Lookup, Reservation, Session, SigningKeyRecord, StateGrant, StoredSession, ThrottleState,
+    TokenDigest, User, UserId,
 };
-use ciam_core::policy::LockoutPolicy;
+use ciam_core::policy::{LockoutPolicy, ThrottlePolicy};
 use ciam_core::store::{Store, StoreError, StoreResult};
 
 use crate::audit::AuditWriter;
 use crate::conns::Conns;
 use crate::exec::{Arg, Exec, Record, Stmt, db_err};
-use crate::grouped::INSERT_SESSION;
+use crate::grouped::{INSERT_SESSION, RELEASE_ATTEMPT, RESERVE_ATTEMPT};
 use crate::rows::{
     AUDIT_FIELDS, AppRow, AuditRow, FailureRow, GrantRow, GroupedRow, HashRow, HistoryRow, KeyRow, LookupRow,
-    MemberRow, SessionRow, SessionUserRow, SettingRow, UserRow, audit_args,
+    MemberRow, SessionRow, SessionUserRow, SettingRow, ThrottleRow, UserRow, audit_args,
 };
 
 /// A [`Store`] on a SQL database.
@@ -95,12 +96,15 @@ fn prefixed_user_columns() -> String {
     USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
 }
 
-/// A login's first read: the failure state of a key and the user with a
-/// mobile, in one statement (built once: it runs on every login).
+/// A password attempt's first read (see [`LookupRow`]), in one statement
+/// (built once: it runs on every login).
 static LOGIN_LOOKUP: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT f.failures, f.locked_until, {} FROM (SELECT 1 AS one) AS q \
-         LEFT JOIN login_failures f ON f.lock_key = $1 LEFT JOIN users u ON u.mobile = $2",
+        "SELECT f1.failures AS f1_failures, f1.locked_until AS f1_locked_until, \
+         f2.failures AS f2_failures, f2.locked_until AS f2_locked_until, \
+         t.window_start AS t_window_start, t.failures AS t_failures, {} FROM (SELECT 1 AS one) AS q \
+         LEFT JOIN login_failures f1 ON f1.lock_key = $1 LEFT JOIN login_failures f2 ON f2.lock_key = $2 \
+         LEFT JOIN ip_throttle t ON t.ip = $3 LEFT JOIN users u ON u.mobile = $4",
         prefixed_user_columns()
     )
 });
@@ -289,45 +293,89 @@ impl<DB: Exec> Store for SqlStore<DB> {
 
     async fn login_lookup(
         &self,
-        key: &LockKey,
+        keys: &[LockKey],
+        address: Option<&AddressKey>,
         mobile: Option<&Mobile>,
-    ) -> StoreResult<(Option<FailureState>, Option<User>)> {
-        let stmt = Stmt::new(LOGIN_LOOKUP.as_str()).bind(key).bind(mobile.map(Mobile::as_str));
+    ) -> StoreResult<Lookup> {
+        let [first, rest @ ..] = keys else {
+            return Err(StoreError::Backend("a lookup needs a failure counter".into()));
+        };
+        let stmt = Stmt::new(LOGIN_LOOKUP.as_str())
+            .bind(first)
+            .bind(rest.first().map(LockKey::as_str))
+            .bind(address.map(AddressKey::as_str))
+            .bind(mobile.map(Mobile::as_str));
         let row: Option<LookupRow> = self.fetch_opt::<LookupRow, _>(stmt).await?;
         let row = row.ok_or_else(|| StoreError::Backend("the login lookup returned no row".into()))?;
-        row.into_parts().map_err(db_err)
+        row.into_lookup(keys.len()).map_err(db_err)
     }
 
     async fn record_failure(
         &self,
-        key: &LockKey,
+        counters: &[Counter],
         now: UnixTime,
         policy: &LockoutPolicy,
         audit: FailureAudit<'_>,
-    ) -> StoreResult<(FailureState, i64)> {
-        let stmt = Stmt::new(DB::grouped_sql().failure.as_str())
-            .bind(key)
+    ) -> StoreResult<(Vec<FailureState>, i64)> {
+        let sql = DB::grouped_sql()
+            .failure(counters.len())
+            .ok_or_else(|| StoreError::Backend(format!("no failure group for {} counters", counters.len())))?;
+        let stmt = Stmt::new(sql)
             .bind(now)
-            .bind(policy.max_failures)
             .bind(policy.lock_seconds)
+            .bind(policy.failure_reset_seconds)
             .bind(audit.locked.as_str())
+            .bind_all(counters.iter().flat_map(|c| [Arg::from(&c.key), Arg::from(c.limit)]))
             .bind_all(audit_args(audit.event));
         let rows = DB::grouped(&self.conns, stmt).await?;
-        // The count comes in the first row, the event's id in the last.
-        let (Some(count), Some(event)) = (rows.first(), rows.last()) else {
-            return Err(StoreError::Backend("a failure count returned no row".into()));
-        };
-        let count = DB::decode::<GroupedRow>(count).map_err(db_err)?;
-        let event = DB::decode::<GroupedRow>(event).map_err(db_err)?;
-        let (Some(failures), Some(id)) = (count.failures, event.id) else {
-            return Err(StoreError::Backend("a failure count returned no count or no event id".into()));
-        };
-        let state = FailureRow::new(failures, count.locked_until).try_into().map_err(db_err)?;
-        Ok((state, id))
+        let rows: Vec<GroupedRow> =
+            rows.iter().map(DB::decode::<GroupedRow>).collect::<Result<_, _>>().map_err(db_err)?;
+        // A row per counter, in order, then the event's.
+        let broken = || StoreError::Backend("a failure count returned no count or no event id".into());
+        let (event, counts) = rows.split_last().ok_or_else(broken)?;
+        let id = event.id.ok_or_else(broken)?;
+        let states = counts
+            .iter()
+            .map(|r| {
+                let failures = r.failures.ok_or_else(broken)?;
+                FailureRow::new(failures, r.locked_until).try_into().map_err(db_err)
+            })
+            .collect::<StoreResult<Vec<FailureState>>>()?;
+        if states.len() != counters.len() {
+            return Err(broken());
+        }
+        Ok((states, id))
     }
 
-    async fn clear_failures(&self, key: &LockKey) -> StoreResult<()> {
-        self.execute(Stmt::new("DELETE FROM login_failures WHERE lock_key = $1").bind(key)).await.map(drop)
+    async fn clear_failures(&self, keys: &[LockKey]) -> StoreResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let sql = format!("DELETE FROM login_failures WHERE lock_key IN ({})", placeholders(1, keys.len()));
+        self.execute(Stmt::new(sql).bind_all(keys.iter().map(Arg::from))).await.map(drop)
+    }
+
+    async fn unlock_account(&self, account: &LockKey) -> StoreResult<()> {
+        // Pair keys are `<account>|<address>`; an account key is E.164 or a
+        // digest, neither of which holds a LIKE wildcard.
+        let sql = "DELETE FROM login_failures WHERE lock_key = $1 OR lock_key LIKE $2";
+        self.execute(Stmt::new(sql).bind(account).bind(format!("{account}|%").as_str())).await.map(drop)
+    }
+
+    async fn reserve_attempt(
+        &self,
+        address: &AddressKey,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+    ) -> StoreResult<ThrottleState> {
+        let stmt = Stmt::new(RESERVE_ATTEMPT).bind(address).bind(now).bind(policy.ip_window_seconds);
+        let window: Option<ThrottleState> = self.fetch_opt::<ThrottleRow, _>(stmt).await?;
+        window.ok_or_else(|| StoreError::Backend("an attempt's reservation returned no window".into()))
+    }
+
+    async fn release_attempt(&self, reservation: &Reservation) -> StoreResult<()> {
+        let stmt = Stmt::new(RELEASE_ATTEMPT.as_str()).bind(&reservation.key).bind(reservation.window_start);
+        self.execute(stmt).await.map(drop)
     }
 
     async fn insert_session(&self, digest: &TokenDigest, session: &Session, now: UnixTime) -> StoreResult<()> {
@@ -340,9 +388,12 @@ impl<DB: Exec> Store for SqlStore<DB> {
         session: &Session,
         now: UnixTime,
         event: &AuditEvent,
+        reserved: Option<&Reservation>,
     ) -> StoreResult<i64> {
         let stmt = Stmt::new(DB::grouped_sql().session.as_str())
             .bind_all(session_args(digest, session, now))
+            .bind(reserved.map(|r| r.key.as_str()))
+            .bind(reserved.map(|r| r.window_start))
             .bind_all(audit_args(event));
         let rows = DB::grouped(&self.conns, stmt).await?;
         let event: Option<GroupedRow> = rows.last().map(DB::decode::<GroupedRow>).transpose().map_err(db_err)?;
@@ -426,10 +477,11 @@ impl<DB: Exec> Store for SqlStore<DB> {
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
         let sql = format!(
             "SELECT {} FROM audit_events WHERE ($1 IS NULL OR mobile = $1) \
-             AND ($2 IS NULL OR user_id = $2) ORDER BY id DESC LIMIT $3",
+             AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR ip = $3) ORDER BY id DESC LIMIT $4",
             AUDIT_COLUMNS.as_str()
         );
-        let stmt = Stmt::new(sql).bind(&q.mobile).bind(q.user_id.as_ref().map(UserId::as_str)).bind(q.limit);
+        let stmt =
+            Stmt::new(sql).bind(&q.mobile).bind(q.user_id.as_ref().map(UserId::as_str)).bind(&q.ip).bind(q.limit);
         self.fetch_all::<AuditRow, _>(stmt).await
     }
 
@@ -467,14 +519,15 @@ impl<DB: Exec> Store for SqlStore<DB> {
         self.fetch_all::<AuditRow, _>(Stmt::new(sql).bind(after).bind(limit)).await
     }
 
-    async fn purge_expired(&self, now: UnixTime) -> StoreResult<u64> {
+    async fn purge_expired(&self, now: UnixTime, ip_window_seconds: i64) -> StoreResult<u64> {
         let mut total = 0;
         for sql in [
             "DELETE FROM sessions WHERE expires_at <= $1",
             "DELETE FROM state_grants WHERE expires_at <= $1",
             "DELETE FROM login_failures WHERE locked_until IS NOT NULL AND locked_until <= $1",
+            "DELETE FROM ip_throttle WHERE window_start + $2 <= $1",
         ] {
-            total += self.execute(Stmt::new(sql).bind(now)).await?;
+            total += self.execute(Stmt::new(sql).bind(now).bind(ip_window_seconds)).await?;
         }
         Ok(total)
     }

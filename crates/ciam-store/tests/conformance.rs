@@ -10,10 +10,11 @@ use std::sync::Arc;
 use ciam_core::ErrorCode;
 use ciam_core::mobile::Mobile;
 use ciam_core::model::{
-    Action, App, AppAccess, AuditEntry, AuditEvent, AuditQuery, ClientId, Device, FailureAudit, Flow, HistoryEntry,
-    LockKey, Outcome, Session, SigningKeyRecord, StateGrant, Status, TokenDigest, User, UserId,
+    Action, AddressKey, App, AppAccess, AuditEntry, AuditEvent, AuditQuery, ClientId, Counter, Device, FailureAudit,
+    FailureState, Flow, HistoryEntry, LockKey, Outcome, Reservation, Session, SigningKeyRecord, StateGrant, Status,
+    ThrottleState, TokenDigest, User, UserId,
 };
-use ciam_core::policy::LockoutPolicy;
+use ciam_core::policy::{LockoutPolicy, ThrottlePolicy};
 use ciam_core::store::{Store, StoreError};
 use ciam_store::DbOptions;
 use ciam_testdb::{Backend, TestDatabase};
@@ -54,6 +55,11 @@ conformance!(
     export_reads_back_what_was_written,
     concurrent_audit_events_are_each_stored_once,
     a_session_and_its_audit_event_commit_together,
+    two_counters_count_and_lock_in_one_commit,
+    a_count_below_the_limit_is_forgotten_after_the_reset_time,
+    address_windows_count_every_attempt_exactly,
+    a_session_gives_back_its_reserved_attempt,
+    unlocking_an_account_clears_its_address_counters,
 );
 
 fn uid(id: &str) -> UserId {
@@ -77,7 +83,29 @@ fn mobile(e164: &str) -> Mobile {
 }
 
 fn policy(max_failures: u32, lock_seconds: i64) -> LockoutPolicy {
-    LockoutPolicy { max_failures, lock_seconds }
+    LockoutPolicy { max_failures, lock_seconds, ..Default::default() }
+}
+
+/// Counts one failure on one counter.
+async fn fail_once(
+    store: &dyn Store,
+    k: &str,
+    now: i64,
+    policy: LockoutPolicy,
+    audit: FailureAudit<'_>,
+) -> Result<(FailureState, i64), StoreError> {
+    let counter = Counter { key: key(k), limit: policy.max_failures };
+    let (states, id) = store.record_failure(&[counter], now, &policy, audit).await?;
+    assert_eq!(states.len(), 1);
+    Ok((states[0], id))
+}
+
+/// The state of one key and the user with a mobile.
+async fn lookup(store: &dyn Store, k: &str, mobile_e164: Option<&str>) -> (Option<FailureState>, Option<User>) {
+    let found = store.login_lookup(&[key(k)], None, mobile_e164.map(mobile).as_ref()).await.expect("lookup");
+    assert_eq!(found.counts.len(), 1);
+    assert_eq!(found.throttle, None);
+    (found.counts[0], found.user)
 }
 
 fn user(id: &str, mobile_e164: &str) -> User {
@@ -109,7 +137,7 @@ fn audit_event(at: i64, mobile: &str) -> AuditEvent {
             claimed_ip: None,
             agent: Some("agent".into()),
         },
-        peer_ip: Some("127.0.0.1".into()),
+        ip: Some("127.0.0.1".into()),
     }
 }
 
@@ -148,7 +176,7 @@ async fn failure_counter_is_atomic_under_concurrency(store: Arc<dyn Store>) {
     for _ in 0..40 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            store.record_failure(&key("+8615200000000"), 1000, &policy(10, 1800), counted(&failed(1000))).await
+            fail_once(store.as_ref(), "+8615200000000", 1000, policy(10, 1800), counted(&failed(1000))).await
         }));
     }
     let mut counts = Vec::new();
@@ -171,26 +199,25 @@ async fn failure_counter_is_atomic_under_concurrency(store: Arc<dyn Store>) {
     let state = store.failure_state(&key("+8615200000000")).await.expect("state").expect("row");
     assert_eq!(state.failures, 40);
     assert_eq!(state.locked_until, Some(2800));
-    store.clear_failures(&key("+8615200000000")).await.expect("clear");
+    store.clear_failures(&[key("+8615200000000")]).await.expect("clear");
     assert!(store.failure_state(&key("+8615200000000")).await.expect("state").is_none());
 }
 
 async fn expired_lock_starts_a_new_count(store: Arc<dyn Store>) {
     for i in 1..=3 {
-        let (s, _) =
-            store.record_failure(&key("k"), 1000, &policy(3, 60), counted(&failed(1000))).await.expect("record");
+        let (s, _) = fail_once(store.as_ref(), "k", 1000, policy(3, 60), counted(&failed(1000))).await.expect("record");
         assert_eq!(s.failures, i);
         assert_eq!(s.locked_until, (i == 3).then_some(1060));
     }
     let (after, id) =
-        store.record_failure(&key("k"), 1060, &policy(3, 60), counted(&failed(1060))).await.expect("record");
+        fail_once(store.as_ref(), "k", 1060, policy(3, 60), counted(&failed(1060))).await.expect("record");
     assert_eq!((after.failures, after.locked_until), (1, None));
     let outcomes: Vec<(i64, Outcome)> =
         newest(store.as_ref(), 10).await.into_iter().map(|e| (e.id, e.event.outcome)).collect();
     assert_eq!(outcomes[0], (id, WRONG), "a count that starts again is not a lock");
     let kinds: Vec<Outcome> = outcomes.iter().rev().map(|(_, o)| *o).collect();
     assert_eq!(kinds, [WRONG, WRONG, LOCKED, WRONG]);
-    assert_eq!(store.purge_expired(1060).await.expect("purge"), 0, "an unlocked counter is kept");
+    assert_eq!(store.purge_expired(1060, 3600).await.expect("purge"), 0, "an unlocked counter is kept");
 }
 
 async fn users_are_unique_by_mobile(store: Arc<dyn Store>) {
@@ -201,15 +228,13 @@ async fn users_are_unique_by_mobile(store: Arc<dyn Store>) {
     let mut moved = user("u2", "+8615200000000");
     moved.updated_at = 200;
     assert!(matches!(store.update_user(&moved).await, Err(StoreError::Conflict(_))));
-    let (state, found) =
-        store.login_lookup(&key("+8615200000000"), Some(&mobile("+8615200000000"))).await.expect("lookup");
+    let (state, found) = lookup(store.as_ref(), "+8615200000000", Some("+8615200000000")).await;
     assert_eq!((state, found), (None, Some(user("u1", "+8615200000000"))));
-    store.record_failure(&key("+8615200000000"), 100, &policy(10, 60), counted(&failed(100))).await.expect("record");
-    let (state, found) =
-        store.login_lookup(&key("+8615200000000"), Some(&mobile("+8615200000000"))).await.expect("lookup");
+    fail_once(store.as_ref(), "+8615200000000", 100, policy(10, 60), counted(&failed(100))).await.expect("record");
+    let (state, found) = lookup(store.as_ref(), "+8615200000000", Some("+8615200000000")).await;
     assert_eq!(state.map(|s| s.failures), Some(1));
     assert!(found.is_some());
-    let (state, found) = store.login_lookup(&key("x:junk"), None).await.expect("lookup");
+    let (state, found) = lookup(store.as_ref(), "x:junk", None).await;
     assert_eq!((state, found), (None, None));
     assert_eq!(store.list_users(None, 10, 0).await.expect("list").len(), 2);
     assert_eq!(store.list_users(Some(&mobile("+8615200000001")), 10, 0).await.expect("list")[0].id.as_str(), "u2");
@@ -268,7 +293,7 @@ async fn sessions_expire_and_revoke(store: Arc<dyn Store>) {
     assert!(!store.delete_session(&digest("d1")).await.expect("delete"));
     assert_eq!(store.delete_user_sessions(&uid("u1")).await.expect("delete"), 1);
     store.insert_session(&digest("d3"), &s, 100).await.expect("insert");
-    assert_eq!(store.purge_expired(600).await.expect("purge"), 1);
+    assert_eq!(store.purge_expired(600, 3600).await.expect("purge"), 1);
 }
 
 async fn key_rotation_retires_the_previous_key(store: Arc<dyn Store>) {
@@ -392,13 +417,13 @@ async fn a_session_and_its_audit_event_commit_together(store: Arc<dyn Store>) {
     store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
     let session = Session { user_id: uid("u1"), client_id: cid("c1"), expires_at: 9999 };
     let event = audit_event(100, "+8615200000000");
-    let id = store.insert_session_audited(&digest("d1"), &session, 100, &event).await.expect("session");
+    let id = store.insert_session_audited(&digest("d1"), &session, 100, &event, None).await.expect("session");
     assert!(store.get_session_user(&digest("d1"), 100).await.expect("get").is_some());
     let stored = store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.expect("list");
     assert_eq!(stored, vec![AuditEntry { id, event: event.clone() }]);
 
     // A session that cannot be stored takes its event with it.
-    let dup = store.insert_session_audited(&digest("d1"), &session, 100, &audit_event(101, "+1")).await;
+    let dup = store.insert_session_audited(&digest("d1"), &session, 100, &audit_event(101, "+1"), None).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     assert_eq!(store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.expect("list").len(), 1);
     // The failed group left no transaction open behind it: every connection
@@ -406,13 +431,119 @@ async fn a_session_and_its_audit_event_commit_together(store: Arc<dyn Store>) {
     for i in 2..8 {
         let name = format!("d{i}");
         store
-            .insert_session_audited(&digest(&name), &session, 100, &audit_event(100 + i, "+2"))
+            .insert_session_audited(&digest(&name), &session, 100, &audit_event(100 + i, "+2"), None)
             .await
             .expect("session");
         assert!(store.get_session_user(&digest(&name), 100).await.expect("get").is_some());
         let (state, _) =
-            store.record_failure(&key("k"), 100, &policy(100, 60), counted(&failed(100 + i))).await.expect("record");
+            fail_once(store.as_ref(), "k", 100, policy(100, 60), counted(&failed(100 + i))).await.expect("record");
         assert_eq!(state.failures, u32::try_from(i - 1).expect("small"));
     }
     assert_eq!(store.list_audit(&AuditQuery { limit: 50, ..Default::default() }).await.expect("list").len(), 13);
+}
+
+async fn two_counters_count_and_lock_in_one_commit(store: Arc<dyn Store>) {
+    let pair = Counter { key: key("+8615200000000|192.0.2.7"), limit: 3 };
+    let account = Counter { key: key("+8615200000000"), limit: 5 };
+    let counters = [pair.clone(), account.clone()];
+    let policy = policy(3, 60);
+    for i in 1..=2 {
+        let (states, _) = store.record_failure(&counters, 100, &policy, counted(&failed(100))).await.expect("record");
+        assert_eq!(states.iter().map(|s| s.failures).collect::<Vec<_>>(), [i, i]);
+        assert!(states.iter().all(|s| s.locked_until.is_none()));
+    }
+    let (states, id) = store.record_failure(&counters, 100, &policy, counted(&failed(100))).await.expect("record");
+    assert_eq!(states[0], FailureState { failures: 3, locked_until: Some(160) }, "the pair locks at its limit");
+    assert_eq!(states[1], FailureState { failures: 3, locked_until: None });
+    assert_eq!(
+        newest(store.as_ref(), 1).await[0],
+        AuditEntry { id, event: AuditEvent { outcome: LOCKED, ..failed(100) } }
+    );
+    // From another address: a new pair, and the account reaches its limit.
+    let other = [Counter { key: key("+8615200000000|198.51.100.1"), limit: 3 }, account.clone()];
+    store.record_failure(&other, 110, &policy, counted(&failed(110))).await.expect("record");
+    let (states, _) = store.record_failure(&other, 110, &policy, counted(&failed(110))).await.expect("record");
+    assert_eq!(states[0].failures, 2);
+    assert_eq!(states[1], FailureState { failures: 5, locked_until: Some(170) }, "the account locks for everyone");
+    assert_eq!(newest(store.as_ref(), 1).await[0].event.outcome, LOCKED);
+    let found = store.login_lookup(&[pair.key, account.key], None, None).await.expect("lookup");
+    assert_eq!(found.counts, vec![Some(FailureState { failures: 3, locked_until: Some(160) }), Some(states[1])]);
+}
+
+async fn a_count_below_the_limit_is_forgotten_after_the_reset_time(store: Arc<dyn Store>) {
+    let forgetful = LockoutPolicy { failure_reset_seconds: 100, ..policy(3, 60) };
+    let fail = |now| {
+        let store = Arc::clone(&store);
+        async move { fail_once(store.as_ref(), "k", now, forgetful, counted(&failed(now))).await.expect("record").0 }
+    };
+    assert_eq!(fail(1000).await.failures, 1);
+    assert_eq!(fail(1099).await.failures, 2, "99 s after the last failure, it still counts");
+    assert_eq!(fail(1199).await.failures, 1, "100 s after the last failure, it is forgotten");
+    assert_eq!(fail(1200).await.failures, 2);
+    let locked = fail(1201).await;
+    assert_eq!(locked, FailureState { failures: 3, locked_until: Some(1261) });
+    assert_eq!(fail(1250).await.failures, 4, "a lock is not forgotten while it holds");
+}
+
+async fn address_windows_count_every_attempt_exactly(store: Arc<dyn Store>) {
+    let throttle = ThrottlePolicy { ip_max_failures: 10, ip_window_seconds: 60, ..Default::default() };
+    let address = AddressKey::new("192.0.2.7");
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let (store, address, throttle) = (Arc::clone(&store), address.clone(), throttle.clone());
+        tasks.push(tokio::spawn(async move { store.reserve_attempt(&address, 1000, &throttle).await }));
+    }
+    let mut counts = Vec::new();
+    for t in tasks {
+        let window = t.await.expect("task").expect("reserve");
+        assert_eq!(window.window_start, 1000);
+        counts.push(window.failures);
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=30).collect::<Vec<u32>>(), "each attempt counted once: ten fit, twenty do not");
+    let found = store.login_lookup(&[key("k")], Some(&address), None).await.expect("lookup");
+    assert_eq!(found.throttle, Some(ThrottleState { window_start: 1000, failures: 30 }));
+    // A right password gives its attempt back, only in the window it was counted in.
+    store.release_attempt(&Reservation { key: address.clone(), window_start: 1000 }).await.expect("release");
+    store.release_attempt(&Reservation { key: address.clone(), window_start: 999 }).await.expect("release");
+    let found = store.login_lookup(&[key("k")], Some(&address), None).await.expect("lookup");
+    assert_eq!(found.throttle.map(|w| w.failures), Some(29));
+    // A window that has ended starts again; one that has not is kept by the purge.
+    assert_eq!(store.purge_expired(1059, 60).await.expect("purge"), 0);
+    let next = store.reserve_attempt(&address, 1060, &throttle).await.expect("reserve");
+    assert_eq!(next, ThrottleState { window_start: 1060, failures: 1 });
+    assert_eq!(store.purge_expired(1120, 60).await.expect("purge"), 1);
+    assert_eq!(store.login_lookup(&[key("k")], Some(&address), None).await.expect("lookup").throttle, None);
+}
+
+async fn a_session_gives_back_its_reserved_attempt(store: Arc<dyn Store>) {
+    store.insert_app(&app("c1")).await.expect("app");
+    store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
+    let address = AddressKey::new("2001:db8::/64");
+    let throttle = ThrottlePolicy::default();
+    for _ in 0..3 {
+        store.reserve_attempt(&address, 500, &throttle).await.expect("reserve");
+    }
+    let session = Session { user_id: uid("u1"), client_id: cid("c1"), expires_at: 9999 };
+    let reserved = Reservation { key: address.clone(), window_start: 500 };
+    let event = audit_event(501, "+8615200000000");
+    store.insert_session_audited(&digest("d1"), &session, 501, &event, Some(&reserved)).await.expect("session");
+    let found = store.login_lookup(&[key("k")], Some(&address), None).await.expect("lookup");
+    assert_eq!(found.throttle, Some(ThrottleState { window_start: 500, failures: 2 }));
+    assert_eq!(newest(store.as_ref(), 5).await.len(), 1);
+}
+
+async fn unlocking_an_account_clears_its_address_counters(store: Arc<dyn Store>) {
+    let policy = policy(1, 600);
+    for k in ["+8615200000000", "+8615200000000|192.0.2.7", "+8615200000000|2001:db8::/64", "+86152000000001"] {
+        fail_once(store.as_ref(), k, 100, policy, counted(&failed(100))).await.expect("record");
+    }
+    store.unlock_account(&key("+8615200000000")).await.expect("unlock");
+    for gone in ["+8615200000000", "+8615200000000|192.0.2.7", "+8615200000000|2001:db8::/64"] {
+        assert!(store.failure_state(&key(gone)).await.expect("state").is_none(), "{gone}");
+    }
+    assert!(
+        store.failure_state(&key("+86152000000001")).await.expect("state").is_some(),
+        "another account stays locked"
+    );
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use ciam_core::admin::{AppInput, UserInput};
 use ciam_core::clock::to_rfc3339;
 use ciam_core::model::AppAccess;
+use ciam_core::policy::{LockScope, LockoutPolicyPatch, ThrottlePolicyPatch};
 use ciam_core::{Lang, Password, SystemClock};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Manage id_token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Show or change a policy (prints it as JSON after any change).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Copy a whole deployment into a fresh database, e.g. from the embedded
     /// SQLite file to PostgreSQL. Stop the servers first.
     Copy {
@@ -126,6 +130,58 @@ pub struct UserCreate {
     /// E-mail.
     #[arg(long)]
     pub email: Option<String>,
+}
+
+/// `ciam policy …`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// The lockout policy (CONTRACT §2, §7).
+    Lockout(LockoutArgs),
+    /// The address throttle (CONTRACT §7).
+    Throttle(ThrottleArgs),
+}
+
+/// What a lock counts.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Scope {
+    /// One count per account.
+    Account,
+    /// One count per account and address, and one per account with --account-max-failures.
+    AccountIp,
+}
+
+/// `ciam policy lockout`
+#[derive(Debug, Args)]
+pub struct LockoutArgs {
+    /// Consecutive failures that lock.
+    #[arg(long)]
+    pub max_failures: Option<u32>,
+    /// How long a lock lasts, seconds.
+    #[arg(long)]
+    pub lock_seconds: Option<i64>,
+    /// What a lock counts.
+    #[arg(long, value_enum)]
+    pub scope: Option<Scope>,
+    /// With --scope account-ip: failures from all addresses that lock the account for everyone.
+    #[arg(long)]
+    pub account_max_failures: Option<u32>,
+    /// Seconds after its last failure at which a count below the limit is forgotten.
+    #[arg(long)]
+    pub failure_reset_seconds: Option<i64>,
+}
+
+/// `ciam policy throttle`
+#[derive(Debug, Args)]
+pub struct ThrottleArgs {
+    /// Failed password attempts one address may make in a window.
+    #[arg(long)]
+    pub ip_max_failures: Option<u32>,
+    /// The window, seconds.
+    #[arg(long)]
+    pub ip_window_seconds: Option<i64>,
+    /// Addresses or CIDR networks never throttled, comma-separated (an empty value clears the list).
+    #[arg(long, value_delimiter = ',', num_args = 0..)]
+    pub ip_allowlist: Option<Vec<String>>,
 }
 
 /// `ciam admin-token …`
@@ -237,6 +293,30 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             // Shown once, by the operator's request; only its digest is stored.
             println!("{}", token.expose());
             Ok(())
+        }
+        Command::Policy(PolicyCommand::Lockout(a)) => {
+            let patch = LockoutPolicyPatch {
+                max_failures: a.max_failures,
+                lock_seconds: a.lock_seconds,
+                scope: a.scope.map(|scope| match scope {
+                    Scope::Account => LockScope::Account,
+                    Scope::AccountIp => LockScope::AccountIp,
+                }),
+                account_max_failures: a.account_max_failures,
+                failure_reset_seconds: a.failure_reset_seconds,
+            };
+            let policy = ciam.update_lockout_policy(patch).await?;
+            print_json(&serde_json::to_value(policy).map_err(std::io::Error::other)?)
+        }
+        Command::Policy(PolicyCommand::Throttle(a)) => {
+            let allowlist = a.ip_allowlist.map(|list| list.into_iter().filter(|e| !e.trim().is_empty()).collect());
+            let patch = ThrottlePolicyPatch {
+                ip_max_failures: a.ip_max_failures,
+                ip_window_seconds: a.ip_window_seconds,
+                ip_allowlist: allowlist,
+            };
+            let policy = ciam.update_throttle_policy(patch).await?;
+            print_json(&serde_json::to_value(policy).map_err(std::io::Error::other)?)
         }
         Command::Keys(KeysCommand::Rotate) => {
             let kid = ciam.rotate_keys().await?;

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use ciam_core::mobile::{Region, parse_region};
 use ciam_core::password::HashingConfig;
+use ciam_core::policy::parse_net;
+use ipnet::IpNet;
 use serde::Deserialize;
 
 /// Everything an operator can set. Field names are the TOML keys; the
@@ -46,6 +48,9 @@ pub struct Config {
     pub db_timeout_ms: u64,
     /// Log filter (`tracing` syntax), e.g. `info` or `ciam=debug`.
     pub log: String,
+    /// Proxies in front of the server whose `X-Forwarded-For` names the
+    /// client: comma-separated addresses or CIDR networks.
+    pub trusted_proxies: String,
 }
 
 impl Default for Config {
@@ -68,6 +73,7 @@ impl Default for Config {
             db_max_connections: None,
             db_timeout_ms: 3000,
             log: "info".into(),
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -137,11 +143,13 @@ impl Config {
         }
         parse_env("db_timeout_ms", &mut self.db_timeout_ms)?;
         parse_env("log", &mut self.log)?;
+        parse_env("trusted_proxies", &mut self.trusted_proxies)?;
         Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.region()?;
+        self.trusted_proxies()?;
         if self.state_token_ttl <= 0 {
             return Err(ConfigError("state_token_ttl must be positive".into()));
         }
@@ -160,6 +168,24 @@ impl Config {
     pub fn region(&self) -> Result<Region, ConfigError> {
         parse_region(&self.default_region)
             .ok_or_else(|| ConfigError(format!("default_region {:?} is not a region code", self.default_region)))
+    }
+
+    /// The trusted proxies' networks.
+    pub fn trusted_proxies(&self) -> Result<Vec<IpNet>, ConfigError> {
+        self.trusted_proxies
+            .split(',')
+            .filter(|entry| !entry.trim().is_empty())
+            .map(|entry| {
+                parse_net(entry).map_err(|_| {
+                    ConfigError(format!("trusted_proxies: {:?} is not an IP address or CIDR network", entry.trim()))
+                })
+            })
+            .collect()
+    }
+
+    /// How the HTTP layer is set up.
+    pub fn http(&self) -> Result<ciam_http::HttpOptions, ConfigError> {
+        Ok(ciam_http::HttpOptions { trusted_proxies: self.trusted_proxies()? })
     }
 
     /// The database URL in effect.

@@ -66,6 +66,7 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>, issuer: String) -> Res
 pub struct Server {
     listener: TcpListener,
     opened: Opened,
+    http: ciam_http::HttpOptions,
     first_admin_token: Option<OpaqueToken>,
 }
 
@@ -83,7 +84,7 @@ impl Server {
         let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
         let opened = open(config, clock, issuer).await?;
         let first_admin_token = opened.ciam.ensure_admin_token(config.admin_token.as_deref()).await?;
-        Ok(Self { listener, opened, first_admin_token })
+        Ok(Self { listener, opened, http: config.http()?, first_admin_token })
     }
 
     /// The bound address.
@@ -98,10 +99,10 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Server { listener, opened, .. } = self;
+        let Server { listener, opened, http, .. } = self;
         let ciam = opened.ciam.clone();
         let background = tokio::spawn(housekeeping(ciam.clone()));
-        let app = ciam_http::router(ciam).into_make_service_with_connect_info::<SocketAddr>();
+        let app = ciam_http::router(ciam, http).into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         background.abort();
         opened.store.close().await;

@@ -218,7 +218,17 @@ async fn policies_read_back_with_seed_defaults_and_update(backend: Backend) {
     assert_eq!(pw["history"], 0);
     let (status, lockout) = app.admin(Method::GET, "/policies/lockout", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(lockout, json!({"max_failures": 10, "lock_seconds": 1800}));
+    let defaults = json!({
+        "max_failures": 10,
+        "lock_seconds": 1800,
+        "scope": "account",
+        "account_max_failures": 100,
+        "failure_reset_seconds": 86400
+    });
+    assert_eq!(lockout, defaults);
+    let (status, throttle) = app.admin(Method::GET, "/policies/throttle", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(throttle, json!({"ip_max_failures": 100, "ip_window_seconds": 3600, "ip_allowlist": []}));
 
     let (status, updated) =
         app.admin(Method::PUT, "/policies/password", Some(json!({"min_length": 10, "history": 3}))).await;

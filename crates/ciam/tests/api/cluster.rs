@@ -160,6 +160,17 @@ async fn sessions_logout_and_rotation_are_seen_by_every_instance() {
     c.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_address_throttle_is_exact_across_three_instances() {
+    let a = TestApp::spawn(Backend::Postgres).await;
+    let b = TestApp::start(a.config.clone(), Arc::clone(&a.db)).await;
+    let c = TestApp::start(a.config.clone(), Arc::clone(&a.db)).await;
+    let client = a.default_app().await;
+    crate::attack::ten_of_thirty_pass_the_throttle(&[&a, &b, &c], &client).await;
+    b.stop().await;
+    c.stop().await;
+}
+
 /// A TCP proxy in front of PostgreSQL that the test can cut and restore.
 struct Proxy {
     port: u16,
@@ -310,7 +321,7 @@ async fn copy_moves_a_sqlite_deployment_to_postgres() {
     moved.login_ok(&staff, "+86 152 0000 0000", PASSWORD).await;
     moved.login_ok(&open, "15200000001", "B0b-password").await;
     let (_, lockout) = moved.admin(Method::GET, "/policies/lockout", None).await;
-    assert_eq!(lockout, json!({"max_failures": 5, "lock_seconds": 60}));
+    assert_eq!((&lockout["max_failures"], &lockout["lock_seconds"]), (&json!(5), &json!(60)), "{lockout}");
     let (_, audit_after) = moved.admin(Method::GET, "/audit-events?limit=1000", None).await;
     let strip = |v: &Value| -> Vec<(Value, Value, Value)> {
         v.as_array()

@@ -114,7 +114,18 @@ impl TestApp {
 
     /// A request with the seed's device headers and `X-client-id`.
     pub fn sdk(&self, method: Method, path: &str, client_id: &str) -> reqwest::RequestBuilder {
-        self.client
+        self.sdk_from(&self.client, method, path, client_id)
+    }
+
+    /// A request as [`TestApp::sdk`] makes it, sent by `client`.
+    pub fn sdk_from(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        path: &str,
+        client_id: &str,
+    ) -> reqwest::RequestBuilder {
+        client
             .request(method, self.url(&format!("/api/v2/sdk{path}")))
             .header("X-operating-sys-version", "windows10.1.1")
             .header("X-device-fingerprint", "156aysdna213sc50")
@@ -140,6 +151,20 @@ impl TestApp {
         if let Some(lang) = lang {
             req = req.header("X-L", lang);
         }
+        read(req.send().await.expect("request")).await
+    }
+
+    /// A login sent by `client` (e.g. one bound to another loopback address).
+    pub async fn login_from(
+        &self,
+        client: &reqwest::Client,
+        client_id: &str,
+        mobile: &str,
+        password: &str,
+    ) -> (StatusCode, Value) {
+        let req = self
+            .sdk_from(client, Method::POST, "/login/mobile-pwd", client_id)
+            .json(&json!({"mobile": mobile, "password": password}));
         read(req.send().await.expect("request")).await
     }
 
@@ -236,4 +261,10 @@ pub async fn tally_failures(tasks: Vec<tokio::task::JoinHandle<(StatusCode, Valu
         }
     }
     (remaining, locked)
+}
+
+/// A client whose connections come from `127.0.0.<last>`: loopback gives
+/// a test as many client addresses as it needs.
+pub fn client_at(last: u8) -> reqwest::Client {
+    reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, last])).build().expect("client")
 }

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod admin;
+mod attack;
 mod cli;
 mod cluster;
 mod flows;
