@@ -17,6 +17,7 @@
 //! The last line printed is one JSON object with every figure. All traffic
 //! goes to 127.0.0.1; every phase is bounded in time.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,8 +61,9 @@ struct Args {
     /// Connections in the flood.
     #[arg(long, default_value_t = 1000)]
     flood_connections: usize,
-    /// Run only these phases (comma-separated: login, wrong, unknown, refresh, floor, flood).
-    #[arg(long, value_delimiter = ',', default_value = "login,wrong,unknown,refresh,floor,flood")]
+    /// Run only these phases (comma-separated: login, wrong, unknown, refresh, floor, attack, stuffing,
+    /// flood).
+    #[arg(long, value_delimiter = ',', default_value = "login,wrong,unknown,refresh,floor,attack,stuffing,flood")]
     phases: Vec<String>,
 }
 
@@ -567,6 +569,9 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
     api.client_id = app["client_id"].as_str().ok_or("client_id")?.to_owned();
     // Wrong passwords are spread over the users; the cap keeps any from locking.
     api.admin(reqwest::Method::PUT, "/policies/lockout", json!({"max_failures": 1000, "lock_seconds": 60})).await?;
+    // The rate phases send thousands of failures from one address: the
+    // throttle still counts each attempt, but never closes.
+    api.admin(reqwest::Method::PUT, "/policies/throttle", OPEN_THROTTLE.clone()).await?;
     for i in 0..USERS {
         api.admin(reqwest::Method::POST, "/users", json!({"mobile": user_mobile(i), "password": PASSWORD})).await?;
     }
@@ -692,12 +697,40 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
         }
     }
 
+    if plan.runs("attack") {
+        eprintln!("attack: {} connections from one address for {:?}, {HONEST} others once a second", plan.flood_connections, plan.flood);
+        let attack = attack_phase(&api, plan.flood_connections, plan.flood).await?;
+        eprintln!(
+            "  honest {}/{} ok, p99 {} ms; attacker hashed {:.1}/s, answers {:?}",
+            attack.honest_ok, attack.honest_sent, attack.honest_p99_ms, attack.attacker_hashes_per_s, attack.attacker
+        );
+        out.insert("honest_ok_ratio".into(), json!(round3(attack.honest_ok as f64 / attack.honest_sent.max(1) as f64)));
+        out.insert("honest_p50_ms".into(), json!(attack.honest_p50_ms));
+        out.insert("honest_p99_ms".into(), json!(attack.honest_p99_ms));
+        out.insert("attacker_hashes_per_s".into(), json!(round1(attack.attacker_hashes_per_s)));
+        out.insert("attacker_answers".into(), json!(attack.attacker));
+    }
+
+    if plan.runs("stuffing") {
+        eprintln!("stuffing: one address tries {STUFFING} numbers once each, under the default throttle");
+        let stuffing = stuffing_phase(&api, pid).await?;
+        eprintln!(
+            "  hashed {}, throttled {}, other {}; server cpu per throttled attempt {} ms",
+            stuffing.hashed, stuffing.throttled, stuffing.other, stuffing.throttled_cpu_ms
+        );
+        out.insert("stuffing_hashed".into(), json!(stuffing.hashed));
+        out.insert("stuffing_throttled".into(), json!(stuffing.throttled));
+        out.insert("stuffing_other".into(), json!(stuffing.other));
+        out.insert("stuffing_throttled_cpu_ms".into(), json!(stuffing.throttled_cpu_ms));
+    }
+
     if plan.runs("flood") {
         eprintln!("flood: {} connections for {:?}", plan.flood_connections, plan.flood);
-        let (ok, busy, others) = flood_phase(&api, plan.flood_connections, plan.flood).await?;
-        eprintln!("  success {ok}, busy {busy}, other {others}");
+        let (ok, busy, throttled, others) = flood_phase(&api, plan.flood_connections, plan.flood).await?;
+        eprintln!("  success {ok}, busy {busy}, throttled {throttled}, other {others}");
         out.insert("flood_ok".into(), json!(ok));
         out.insert("flood_busy".into(), json!(busy));
+        out.insert("flood_throttled".into(), json!(throttled));
         out.insert("flood_other".into(), json!(others));
         let after = api.login(&client, &user_mobile(0), PASSWORD).await;
         out.insert("flood_recovered".into(), json!(after == "SUCCESS"));
@@ -782,41 +815,190 @@ impl Bounds {
     }
 }
 
-/// `connections` clients, each on its own connection, sending logins back
-/// to back until `span` is over.
-async fn flood_phase(api: &Arc<Api>, connections: usize, span: Duration) -> Result<(u64, u64, u64), String> {
+/// `connections` clients, each on its own connection from `address`,
+/// sending logins until `stop` is set; returns how each was answered.
+fn flood_from(
+    api: &Arc<Api>,
+    address: [u8; 4],
+    connections: usize,
+    stop: &Arc<AtomicBool>,
+    input: fn(usize, usize) -> (String, &'static str),
+) -> Result<Vec<tokio::task::JoinHandle<HashMap<String, u64>>>, String> {
     let start = Arc::new(tokio::sync::Barrier::new(connections));
-    let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
     for i in 0..connections {
-        let (api, start, stop) = (Arc::clone(api), Arc::clone(&start), Arc::clone(&stop));
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| e.to_string())?;
+        let (api, start, stop) = (Arc::clone(api), Arc::clone(&start), Arc::clone(stop));
+        let client = client_from(address, 1)?;
         handles.push(tokio::spawn(async move {
-            let (mut ok, mut busy, mut other) = (0u64, 0u64, 0u64);
+            let mut answers = HashMap::new();
             start.wait().await;
-            while !stop.load(Ordering::Relaxed) {
-                match api.login(&client, &user_mobile(i % USERS), PASSWORD).await.as_str() {
-                    "SUCCESS" => ok += 1,
-                    "IDAAS.SDK.COM.0002" => busy += 1,
-                    _ => other += 1,
+            for n in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
                 }
+                let (mobile, password) = input(i, n);
+                *answers.entry(api.login(&client, &mobile, password).await).or_insert(0) += 1;
             }
-            (ok, busy, other)
+            answers
         }));
     }
-    tokio::time::sleep(span).await;
-    stop.store(true, Ordering::Relaxed);
-    let (mut ok, mut busy, mut other) = (0, 0, 0);
+    Ok(handles)
+}
+
+async fn tally(handles: Vec<tokio::task::JoinHandle<HashMap<String, u64>>>) -> HashMap<String, u64> {
+    let mut total = HashMap::new();
     for h in handles {
-        if let Ok((o, b, x)) = h.await {
-            ok += o;
-            busy += b;
-            other += x;
+        if let Ok(answers) = h.await {
+            for (answer, n) in answers {
+                *total.entry(answer).or_insert(0) += n;
+            }
         }
     }
-    Ok((ok, busy, other))
+    total
+}
+
+/// A client whose connections come from `address` (a loopback address:
+/// every 127.x.y.z is this machine).
+fn client_from(address: [u8; 4], idle: usize) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(address))
+        .pool_max_idle_per_host(idle)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// `connections` clients, each on its own connection, sending logins back
+/// to back until `span` is over; returns the answers: success, busy,
+/// throttled, other.
+async fn flood_phase(api: &Arc<Api>, connections: usize, span: Duration) -> Result<(u64, u64, u64, u64), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles = flood_from(api, [127, 0, 0, 1], connections, &stop, |i, _| (user_mobile(i % USERS), PASSWORD))?;
+    tokio::time::sleep(span).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut answers = tally(handles).await;
+    let mut take = |answer: &str| answers.remove(answer).unwrap_or(0);
+    let (ok, busy, throttled) = (take("SUCCESS"), take("IDAAS.SDK.COM.0002"), take("IDAAS.SDK.REQ.0007"));
+    Ok((ok, busy, throttled, answers.values().sum()))
+}
+
+/// The throttle the rate phases run under: every attempt counted, the
+/// window never closed.
+static OPEN_THROTTLE: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| json!({"ip_max_failures": 1_000_000, "ip_window_seconds": 60, "ip_allowlist": []}));
+
+/// Honest addresses in the attack phase.
+const HONEST: usize = 16;
+
+/// What the attack phase measured.
+struct Attack {
+    honest_sent: u64,
+    honest_ok: u64,
+    honest_p50_ms: f64,
+    honest_p99_ms: f64,
+    attacker_hashes_per_s: f64,
+    attacker: HashMap<String, u64>,
+}
+
+/// One address floods logins (unknown mobiles and wrong passwords, on
+/// `connections` connections) while [`HONEST`] other addresses each log in
+/// once a second with the right password. The throttle stays open, so fair
+/// hashing alone keeps the honest users in.
+async fn attack_phase(api: &Arc<Api>, connections: usize, span: Duration) -> Result<Attack, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = flood_from(api, [127, 0, 0, 2], connections, &stop, |i, n| match n % 2 {
+        0 => (format!("+86138{:08}", (i * 100_000 + n) % 100_000_000), "Wrong-pass1"),
+        _ => (user_mobile((i + n) % USERS), "Wrong-pass1"),
+    })?;
+    // Let the flood fill the pool before the honest users arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let mut honest = Vec::new();
+    for h in 0..HONEST {
+        let api = Arc::clone(api);
+        let client = client_from([127, 0, 1, u8::try_from(h + 1).unwrap_or(1)], 1)?;
+        honest.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            let mut next = Instant::now();
+            while started.elapsed() < span {
+                let sent = Instant::now();
+                let answer = api.login(&client, &user_mobile(h), PASSWORD).await;
+                results.push((answer == "SUCCESS", sent.elapsed().as_secs_f64() * 1000.0));
+                next += Duration::from_secs(1);
+                tokio::time::sleep_until(next.into()).await;
+            }
+            results
+        }));
+    }
+    let mut results = Vec::new();
+    for h in honest {
+        results.extend(h.await.map_err(|e| e.to_string())?);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let attacker = tally(flood).await;
+    let mut latencies: Vec<f64> = results.iter().map(|(_, ms)| *ms).collect();
+    latencies.sort_by(f64::total_cmp);
+    Ok(Attack {
+        honest_sent: results.len() as u64,
+        honest_ok: results.iter().filter(|(ok, _)| *ok).count() as u64,
+        honest_p50_ms: percentile(&latencies, 0.5),
+        honest_p99_ms: percentile(&latencies, 0.99),
+        attacker_hashes_per_s: attacker.get("IDAAS.SDK.LOGIN.0002").copied().unwrap_or(0) as f64 / secs,
+        attacker,
+    })
+}
+
+/// Numbers the stuffing phase tries.
+const STUFFING: usize = 10_000;
+
+/// What the stuffing phase measured.
+struct Stuffing {
+    hashed: u64,
+    throttled: u64,
+    other: u64,
+    throttled_cpu_ms: f64,
+}
+
+/// One address tries [`STUFFING`] distinct numbers once each under the
+/// default throttle (100 failures an hour): only the first 100 may be
+/// hashed. The server's CPU is metered over the attempts after the window
+/// has closed.
+async fn stuffing_phase(api: &Arc<Api>, pid: u32) -> Result<Stuffing, String> {
+    api.admin(reqwest::Method::PUT, "/policies/throttle", json!({"ip_max_failures": 100, "ip_window_seconds": 3600}))
+        .await?;
+    let client = client_from([127, 0, 0, 3], 64)?;
+    let attempt = |n: usize| {
+        let (api, client) = (Arc::clone(api), client.clone());
+        async move { api.login(&client, &format!("+86137{n:08}"), "Wrong-pass1").await }
+    };
+    // The first attempts close the window; the rest are all refused.
+    let mut answers: HashMap<String, u64> = HashMap::new();
+    let closing = 200;
+    for batch in (0..closing).collect::<Vec<_>>().chunks(32) {
+        let sent: Vec<_> = batch.iter().map(|n| tokio::spawn(attempt(*n))).collect();
+        for s in sent {
+            *answers.entry(s.await.map_err(|e| e.to_string())?).or_insert(0) += 1;
+        }
+    }
+    let meter = CpuMeter::start(pid);
+    let mut refused_after = 0u64;
+    for batch in (closing..STUFFING).collect::<Vec<_>>().chunks(64) {
+        let sent: Vec<_> = batch.iter().map(|n| tokio::spawn(attempt(*n))).collect();
+        for s in sent {
+            let answer = s.await.map_err(|e| e.to_string())?;
+            refused_after += u64::from(answer == "IDAAS.SDK.REQ.0007");
+            *answers.entry(answer).or_insert(0) += 1;
+        }
+    }
+    let cpu = meter.used();
+    api.admin(reqwest::Method::PUT, "/policies/throttle", OPEN_THROTTLE.clone()).await?;
+    let mut take = |answer: &str| answers.remove(answer).unwrap_or(0);
+    let (hashed, throttled) = (take("IDAAS.SDK.LOGIN.0002"), take("IDAAS.SDK.REQ.0007"));
+    Ok(Stuffing {
+        hashed,
+        throttled,
+        other: answers.values().sum(),
+        throttled_cpu_ms: round3(cpu.server / refused_after.max(1) as f64),
+    })
 }
