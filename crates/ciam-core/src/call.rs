@@ -12,6 +12,7 @@ use std::net::IpAddr;
 
 use crate::error::{CiamError, ErrorCode, Lang};
 use crate::hashpool::Owner;
+use crate::inflight::Place;
 use crate::model::{Action, AddressKey, App, AuditEvent, Device, Outcome, Reservation, Status, UserId, audit_text};
 use crate::service::Ciam;
 
@@ -42,6 +43,8 @@ pub struct Call {
     /// A password attempt counted in the address's window, not yet known
     /// to be a failure.
     reserved: Option<Reservation>,
+    /// The call's place among its address's calls in progress.
+    _place: Option<Place>,
 }
 
 /// The audit event of a call, all but its outcome.
@@ -137,17 +140,34 @@ impl Call {
 
 impl Ciam {
     /// Checks 1–3 of every SDK call: the device headers, then `X-client-id`,
-    /// then a registered, enabled app. A refusal here is audited before it
-    /// is returned.
+    /// then a registered, enabled app; then the call takes its place among
+    /// its address's calls in progress ([`crate::inflight`]). A refusal here
+    /// is audited before it is returned.
     pub async fn open_call(&self, caller: Caller, action: Action) -> Result<Call, CiamError> {
         let draft = Draft { at: self.now(), action, caller, mobile: None, user_id: None };
-        match self.registered_app(&draft.caller).await {
-            Ok(app) => Ok(Call { app, draft, stored: None, reserved: None }),
+        let opened = match self.registered_app(&draft.caller).await {
+            Ok(app) => self.take_place(&draft.caller).await.map(|place| (app, place)),
+            Err(refusal) => Err(refusal),
+        };
+        match opened {
+            Ok((app, place)) => Ok(Call { app, draft, stored: None, reserved: None, _place: place }),
             Err(refusal) => {
                 self.store().insert_audit(&draft.event(Outcome::Refused(refusal.code()))).await?;
                 Err(refusal)
             }
         }
+    }
+
+    /// The call's place among its address's calls in progress (none for an
+    /// allowlisted address).
+    async fn take_place(&self, caller: &Caller) -> Result<Option<Place>, CiamError> {
+        let Some(ip) = caller.ip else {
+            return Ok(None);
+        };
+        if self.throttle_policy().await?.allows(ip) {
+            return Ok(None);
+        }
+        self.in_flight().enter(AddressKey::of(ip)).await.map(Some)
     }
 
     async fn registered_app(&self, caller: &Caller) -> Result<App, CiamError> {

@@ -121,6 +121,13 @@ error_codes! {
     /// than its fair share of the hashing pool while the pool is full.
     AddressThrottled = "IDAAS.SDK.REQ.0007", 429,
         "Too many attempts from your network, please try again later", "您所在网络的尝试次数过多,请稍后再试";
+    /// The request body stopped arriving before it was complete.
+    BodyTimeout = "IDAAS.SDK.REQ.0008", 408,
+        "The request body did not arrive in time", "请求体未按时到达";
+    /// The request could not be read: bad chunked framing, a path that is
+    /// not UTF-8, and the like.
+    RequestUnreadable = "IDAAS.SDK.REQ.0009", 400,
+        "The request could not be read", "无法读取该请求";
     // --- local codes: password change ---
     /// `old_password` is wrong: `{0}` attempts left.
     OldPasswordWrong = "IDAAS.SDK.PWD.0001", 400,
@@ -153,12 +160,49 @@ error_codes! {
     /// The admin request body is not a JSON object of the documented shape.
     AdminBodyInvalid = "IDAAS.ADMIN.REQ.0001", 400,
         "The request body is not a valid JSON object for this call", "请求体不是此接口所需的JSON对象";
+    /// An admin body not declared as JSON.
+    AdminContentType = "IDAAS.ADMIN.REQ.0002", 415,
+        "Content-Type must be application/json", "Content-Type必须为application/json";
+    /// An admin body over the size limit.
+    AdminBodyTooLarge = "IDAAS.ADMIN.REQ.0003", 413,
+        "The request body is too large", "请求体过大";
+    /// An admin body that stopped arriving.
+    AdminBodyTimeout = "IDAAS.ADMIN.REQ.0004", 408,
+        "The request body did not arrive in time", "请求体未按时到达";
+    /// An admin request that could not be read.
+    AdminRequestUnreadable = "IDAAS.ADMIN.REQ.0005", 400,
+        "The request could not be read", "无法读取该请求";
+    /// No such admin API.
+    AdminRouteNotFound = "IDAAS.ADMIN.REQ.0006", 404,
+        "The requested API does not exist", "请求的接口不存在";
+    /// The admin API exists, but not with this method.
+    AdminMethodNotAllowed = "IDAAS.ADMIN.REQ.0007", 405,
+        "The request method is not supported by this API", "该接口不支持此请求方法";
+    /// An internal failure in an admin call.
+    AdminInternal = "IDAAS.ADMIN.COM.0001", 500,
+        "The server could not complete the request, please try again later", "服务器暂时无法完成请求,请稍后再试";
 }
 
 impl ErrorCode {
     /// The code with this text, if there is one.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|code| code.as_str() == text)
+    }
+
+    /// The code an admin call answers in place of this one: the admin API
+    /// has its own codes for the failures every call can meet.
+    pub fn in_admin(self) -> ErrorCode {
+        match self {
+            ErrorCode::ContentTypeInvalid => ErrorCode::AdminContentType,
+            ErrorCode::BodyNotJson | ErrorCode::BodyShapeInvalid => ErrorCode::AdminBodyInvalid,
+            ErrorCode::BodyTooLarge => ErrorCode::AdminBodyTooLarge,
+            ErrorCode::BodyTimeout => ErrorCode::AdminBodyTimeout,
+            ErrorCode::RequestUnreadable => ErrorCode::AdminRequestUnreadable,
+            ErrorCode::RouteNotFound => ErrorCode::AdminRouteNotFound,
+            ErrorCode::MethodNotAllowed => ErrorCode::AdminMethodNotAllowed,
+            ErrorCode::SystemBusy => ErrorCode::AdminInternal,
+            other => other,
+        }
     }
 
     /// The message in `lang` with `{0}`, `{1}`, … replaced by `args`.

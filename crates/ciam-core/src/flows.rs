@@ -33,8 +33,9 @@ impl Ciam {
 
         // A state_token lets its holder guess the old password, so those
         // guesses count against the same locks and throttle as logins.
+        let gate = self.throttle_gate(call).await?;
         let key = LockKey::account(&user.mobile);
-        let (attempt, _) = self.begin_attempt(call, key, None, ErrorCode::OldPasswordWrong).await?;
+        let (attempt, _) = self.begin_attempt(call, gate, key, None, ErrorCode::OldPasswordWrong).await?;
         let verified = self.hasher().verify(old_password, Some(&user.password_hash), call.owner()).await?;
         attempt.settle(self, call, (verified != Verified::Mismatch).then_some(())).await?;
 

@@ -174,15 +174,32 @@ impl Pool {
         }
     }
 
+    fn full(&self, state: &State) -> bool {
+        state.running_total + state.queued_total >= self.workers + self.max_waiting
+    }
+
+    /// Whether a job of `owner` would be admitted now; a caller checks
+    /// before work it would otherwise do for nothing. Admission itself may
+    /// still refuse, the pool having filled meanwhile.
+    pub fn check(&self, owner: &Owner) -> Result<(), CiamError> {
+        let state = self.lock();
+        if self.full(&state) {
+            self.gives_way(&state, owner)?;
+        }
+        Ok(())
+    }
+
     /// Queues `job` for `owner`, or refuses it when the pool is full.
     fn admit(&self, owner: &Owner, job: Job) -> Result<u64, CiamError> {
         let mut state = self.lock();
         if state.stopped {
             return Err(CiamError::Internal("hashing pool stopped".into()));
         }
-        let full = state.running_total + state.queued_total >= self.workers + self.max_waiting;
-        let evicted = match full {
-            true => Some(self.make_room(&mut state, owner)?),
+        let evicted = match self.full(&state) {
+            true => {
+                let victim = self.gives_way(&state, owner)?;
+                state.pop(&victim, VecDeque::pop_back).map(|q| q.job)
+            }
             false => None,
         };
         let id = state.next_id;
@@ -198,10 +215,9 @@ impl Pool {
     }
 
     /// In a full pool: refuses `newcomer` when one more job would put it
-    /// over its fair share, or takes the newest queued job of the owner
-    /// furthest over its share out of the queue (to be refused) so that the
-    /// newcomer fits.
-    fn make_room(&self, state: &mut State, newcomer: &Owner) -> Result<Job, CiamError> {
+    /// over its fair share, or names the owner furthest over its share,
+    /// whose newest queued job gives way so that the newcomer fits.
+    fn gives_way(&self, state: &State, newcomer: &Owner) -> Result<Owner, CiamError> {
         let owners = state.owners_with(newcomer);
         if owners == 1 {
             return Err(CiamError::Overloaded);
@@ -210,15 +226,14 @@ impl Pool {
         if state.held(newcomer) + 1 > fair {
             return Err(CiamError::Throttled { retry_after: FAIR_SHARE_RETRY });
         }
-        let heaviest = state
+        state
             .queued
             .keys()
             .map(|owner| (state.held(owner), owner))
             .filter(|(held, _)| *held > fair)
             .max_by_key(|(held, _)| *held)
             .map(|(_, owner)| owner.clone())
-            .ok_or(CiamError::Overloaded)?;
-        state.pop(&heaviest, VecDeque::pop_back).map(|q| q.job).ok_or(CiamError::Overloaded)
+            .ok_or(CiamError::Overloaded)
     }
 
     /// Takes a job out of the queue if it has not started; returns whether it was there.

@@ -9,6 +9,7 @@ pub mod copy;
 pub mod error;
 pub mod flows;
 pub mod hashpool;
+pub mod inflight;
 pub mod keys;
 pub mod login;
 pub mod mobile;

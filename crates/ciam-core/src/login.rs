@@ -11,10 +11,10 @@ use crate::error::{CiamError, ErrorCode, Refusal};
 use crate::mobile::Mobile;
 use crate::model::{
     AddressKey, AppAccess, Counter, FailureAudit, FailureState, Flow, LockKey, Outcome, Reservation, Session,
-    StateGrant, Status, User,
+    StateGrant, Status, ThrottleState, User,
 };
 use crate::password::{Password, Verified};
-use crate::policy::{LockoutPolicy, PasswordAge};
+use crate::policy::{LockoutPolicy, PasswordAge, ThrottlePolicy};
 use crate::service::Ciam;
 use crate::token::{OpaqueToken, SESSION_TOKEN_LEN, STATE_TOKEN_LEN, sha256_hex};
 
@@ -97,6 +97,13 @@ fn audit_mobile(parsed: Option<&Mobile>, typed: &str) -> String {
     }
 }
 
+/// The address throttle as one call meets it (see [`Ciam::throttle_gate`]).
+#[derive(Debug)]
+pub(crate) struct Gate {
+    policy: ThrottlePolicy,
+    counted: Option<AddressKey>,
+}
+
 /// One password check against the locks it counts toward: a login's, or
 /// the old password's in a password update. Begun by
 /// [`Ciam::begin_attempt`] before the hash, settled after it.
@@ -167,40 +174,73 @@ impl Attempt {
 }
 
 impl Ciam {
+    /// The address throttle as it applies to the call: the policy, and the
+    /// key its attempts are counted under (none for an allowlisted address
+    /// or one not known). An address this instance saw throttled within
+    /// [`crate::service::POLICY_CACHE`], or that a full hashing pool would
+    /// refuse, is refused at once, with no read.
+    pub(crate) async fn throttle_gate(&self, call: &Call) -> Result<Gate, CiamError> {
+        let policy = self.throttle_policy().await?;
+        let counted = call.address().filter(|ip| !policy.allows(*ip)).map(AddressKey::of);
+        if let Some(retry_after) = counted.as_ref().and_then(|key| self.recently_closed(key)) {
+            return Err(CiamError::Throttled { retry_after });
+        }
+        // A full pool refuses an address over its share before any read, so
+        // a flood costs the database nothing beyond its refusals' events.
+        self.hasher().check(&call.owner())?;
+        Ok(Gate { policy, counted })
+    }
+
     /// Begins a password attempt on `account` for the call: reads its
     /// counters, its address's window and the user with `mobile` (when
     /// given) in one read; refuses a throttled address, then a lock; then
-    /// counts the attempt in the address's window (CONTRACT §7), all before
+    /// counts the attempt in the address's window (CONTRACT §7). All before
     /// any hash. Returns the attempt and the user.
     pub(crate) async fn begin_attempt(
         &self,
         call: &mut Call,
+        gate: Gate,
         account: LockKey,
         mobile: Option<&Mobile>,
         miss: ErrorCode,
     ) -> Result<(Attempt, Option<User>), CiamError> {
         let now = self.now();
+        let Gate { policy: throttle, counted } = gate;
         let policy = self.lockout_policy().await?;
-        let throttle = self.throttle_policy().await?;
-        let address = call.address().map(AddressKey::of);
-        let throttled = call.address().filter(|ip| !throttle.allows(*ip)).and(address.clone());
-        let counters = policy.counters(account, address.as_ref());
+        let counters = policy.counters(account, call.address().map(AddressKey::of).as_ref());
         let keys: Vec<LockKey> = counters.iter().map(|c| c.key.clone()).collect();
-        let lookup = self.store().login_lookup(&keys, throttled.as_ref(), mobile).await?;
-        if let Some(retry_after) = lookup.throttle.and_then(|window| throttle.closed(window, now, 1)) {
-            return Err(CiamError::Throttled { retry_after });
+        let lookup = self.store().login_lookup(&keys, counted.as_ref(), mobile).await?;
+        if let (Some(address), Some(window)) = (&counted, lookup.throttle) {
+            self.refuse_closed(&throttle, address, window, now, 1)?;
         }
         let states = lookup.counts.into_iter().chain(std::iter::repeat(None));
         let attempt = Attempt { counters: counters.into_iter().zip(states).collect(), policy, now, miss };
         attempt.check_lock()?;
-        if let Some(address) = throttled {
+        if let Some(address) = counted {
             let window = self.store().reserve_attempt(&address, now, &throttle).await?;
-            if let Some(retry_after) = throttle.closed(window, now, 0) {
-                return Err(CiamError::Throttled { retry_after });
-            }
+            self.refuse_closed(&throttle, &address, window, now, 0)?;
             call.reserve(Reservation { key: address, window_start: window.window_start });
         }
         Ok((attempt, lookup.user))
+    }
+
+    /// `REQ.0007` when `window` is closed to one more attempt, remembered for
+    /// the next attempts from the address.
+    fn refuse_closed(
+        &self,
+        throttle: &ThrottlePolicy,
+        address: &AddressKey,
+        window: ThrottleState,
+        now: UnixTime,
+        pending: u32,
+    ) -> Result<(), CiamError> {
+        match throttle.closed(window, now, pending) {
+            Some(retry_after) => {
+                self.remember_closed(address, now + retry_after);
+                Err(CiamError::Throttled { retry_after })
+            }
+            None => Ok(()),
+        }
     }
 
     /// `POST /api/v2/sdk/login/mobile-pwd`, after the checks of
@@ -212,10 +252,12 @@ impl Ciam {
         if password.is_empty() {
             return Err(CiamError::refused(ErrorCode::PasswordEmpty));
         }
+        let gate = self.throttle_gate(call).await?;
         let parsed = Mobile::parse(mobile, self.config().region);
         call.note_mobile(audit_mobile(parsed.as_ref(), mobile));
         let key = LockKey::typed(parsed.as_ref(), mobile);
-        let (attempt, user) = self.begin_attempt(call, key, parsed.as_ref(), ErrorCode::InvalidCredentials).await?;
+        let (attempt, user) =
+            self.begin_attempt(call, gate, key, parsed.as_ref(), ErrorCode::InvalidCredentials).await?;
         let now = attempt.now;
         if let Some(user) = &user {
             call.note_user(&user.id);

@@ -179,6 +179,12 @@ impl PasswordHasher {
         self.inner.pool.load()
     }
 
+    /// Whether the pool would take a hash of `owner`'s now (see
+    /// [`Pool::check`]).
+    pub fn check(&self, owner: &Owner) -> Result<(), CiamError> {
+        self.inner.pool.check(owner)
+    }
+
     /// Checks that `phc` is a hash this server can verify (for imports).
     pub fn check_importable(phc: &str) -> Result<(), BadHash> {
         let hash = PasswordHash::new(phc).map_err(|e| BadHash(e.to_string()))?;

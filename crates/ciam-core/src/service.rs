@@ -11,10 +11,11 @@ use serde::de::DeserializeOwned;
 
 use crate::clock::{Clock, UnixTime};
 use crate::error::CiamError;
+use crate::inflight::InFlight;
 use crate::keys::Jwks;
 use crate::keys::KeyRing;
 use crate::mobile::Region;
-use crate::model::{App, ClientId};
+use crate::model::{AddressKey, App, ClientId};
 use crate::password::{HashingConfig, PasswordHasher};
 use crate::policy::{LockoutPolicy, PasswordPolicy, ThrottlePolicy};
 use crate::store::Store;
@@ -36,6 +37,9 @@ pub const POLICY_CACHE: Duration = Duration::from_secs(1);
 /// At most this many apps are kept in memory per instance.
 const APP_CACHE_SIZE: usize = 1024;
 
+/// At most this many throttled addresses are remembered per instance.
+const CLOSED_CACHE_SIZE: usize = 65_536;
+
 /// Domain settings that come from the operator's configuration.
 #[derive(Debug, Clone)]
 pub struct CiamConfig {
@@ -47,6 +51,9 @@ pub struct CiamConfig {
     pub state_token_ttl: i64,
     /// argon2id parameters and pool bounds.
     pub hashing: HashingConfig,
+    /// SDK calls one address may have in progress at once (see
+    /// [`crate::inflight`]).
+    pub calls_per_address: usize,
 }
 
 #[derive(Debug)]
@@ -88,6 +95,10 @@ struct Inner {
     lockout_policy: Cached<LockoutPolicy>,
     throttle_policy: Cached<ThrottlePolicy>,
     apps: Mutex<HashMap<ClientId, (Instant, App)>>,
+    /// Addresses seen throttled, with when their window ends.
+    closed: Mutex<HashMap<AddressKey, (Instant, UnixTime)>>,
+    /// SDK calls in progress per address.
+    in_flight: Arc<InFlight>,
 }
 
 impl Ciam {
@@ -99,6 +110,7 @@ impl Ciam {
             .await
             .map_err(|e| CiamError::Internal(format!("hasher set-up: {e}")))??;
         let keys = KeyRing::open(store.as_ref(), clock.now()).await?;
+        let in_flight = InFlight::new(config.calls_per_address);
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -110,6 +122,8 @@ impl Ciam {
                 lockout_policy: Cached::new(),
                 throttle_policy: Cached::new(),
                 apps: Mutex::new(HashMap::new()),
+                closed: Mutex::new(HashMap::new()),
+                in_flight,
             }),
         })
     }
@@ -117,6 +131,11 @@ impl Ciam {
     /// The store: only the domain reaches it.
     pub(crate) fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    /// SDK calls in progress per address.
+    pub(crate) fn in_flight(&self) -> &Arc<InFlight> {
+        &self.inner.in_flight
     }
 
     /// The password hasher.
@@ -196,6 +215,28 @@ impl Ciam {
             }
         }
         Ok(app.enabled.then_some(app))
+    }
+
+    /// Seconds until the window of `address` ends, if this instance saw it
+    /// closed within [`POLICY_CACHE`]: a window may reopen early (an attempt
+    /// in it turns out right), so the memory is short.
+    pub(crate) fn recently_closed(&self, address: &AddressKey) -> Option<i64> {
+        let now = self.now();
+        let closed = self.inner.closed.lock().ok()?;
+        let (seen, ends) = closed.get(address)?;
+        (seen.elapsed() < POLICY_CACHE && *ends > now).then_some(ends - now)
+    }
+
+    /// Remembers that the window of `address` is closed until `ends`.
+    pub(crate) fn remember_closed(&self, address: &AddressKey, ends: UnixTime) {
+        if let Ok(mut closed) = self.inner.closed.lock() {
+            if closed.len() >= CLOSED_CACHE_SIZE {
+                closed.retain(|_, (seen, _)| seen.elapsed() < POLICY_CACHE);
+            }
+            if closed.len() < CLOSED_CACHE_SIZE {
+                closed.insert(address.clone(), (Instant::now(), ends));
+            }
+        }
     }
 
     /// Drops this instance's copy of an app after an operator changed it.

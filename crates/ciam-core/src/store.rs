@@ -16,7 +16,7 @@ use crate::model::{
 use crate::policy::{LockoutPolicy, ThrottlePolicy};
 
 /// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was broken (e.g. a second user with one mobile).
     #[error("conflict: {0}")]

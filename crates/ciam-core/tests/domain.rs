@@ -32,6 +32,7 @@ async fn domain() -> Domain {
         region: parse_region("CN").expect("CN"),
         state_token_ttl: 600,
         hashing: HashingConfig { workers: 2, ..HashingConfig::default() },
+        calls_per_address: 64,
     };
     let ciam = Ciam::open(store.shared(), clock.clone(), config).await.expect("domain");
     let app = ciam.create_app(AppInput { name: Some("Shop".into()), ..Default::default() }).await.expect("app");

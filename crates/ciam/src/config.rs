@@ -51,6 +51,9 @@ pub struct Config {
     /// Proxies in front of the server whose `X-Forwarded-For` names the
     /// client: comma-separated addresses or CIDR networks.
     pub trusted_proxies: String,
+    /// SDK calls one client address may have in progress at once; more wait
+    /// their turn.
+    pub calls_per_address: usize,
 }
 
 impl Default for Config {
@@ -74,6 +77,7 @@ impl Default for Config {
             db_timeout_ms: 3000,
             log: "info".into(),
             trusted_proxies: String::new(),
+            calls_per_address: 64,
         }
     }
 }
@@ -144,6 +148,7 @@ impl Config {
         parse_env("db_timeout_ms", &mut self.db_timeout_ms)?;
         parse_env("log", &mut self.log)?;
         parse_env("trusted_proxies", &mut self.trusted_proxies)?;
+        parse_env("calls_per_address", &mut self.calls_per_address)?;
         Ok(())
     }
 
@@ -152,6 +157,9 @@ impl Config {
         self.trusted_proxies()?;
         if self.state_token_ttl <= 0 {
             return Err(ConfigError("state_token_ttl must be positive".into()));
+        }
+        if self.calls_per_address == 0 {
+            return Err(ConfigError("calls_per_address must be positive".into()));
         }
         if self.db_max_connections == Some(0) {
             return Err(ConfigError("db_max_connections must be positive".into()));

@@ -56,6 +56,7 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>, issuer: String) -> Res
         region: config.region()?,
         state_token_ttl: config.state_token_ttl,
         hashing: config.hashing(),
+        calls_per_address: config.calls_per_address,
     };
     let ciam = Ciam::open(store.shared(), clock, domain).await?;
     Ok(Opened { store, ciam })
