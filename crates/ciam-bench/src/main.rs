@@ -698,7 +698,10 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
     }
 
     if plan.runs("attack") {
-        eprintln!("attack: {} connections from one address for {:?}, {HONEST} others once a second", plan.flood_connections, plan.flood);
+        eprintln!(
+            "attack: {} connections from one address for {:?}, {HONEST} others once a second",
+            plan.flood_connections, plan.flood
+        );
         let attack = attack_phase(&api, plan.flood_connections, plan.flood).await?;
         eprintln!(
             "  honest {}/{} ok, p99 {} ms; attacker hashed {:.1}/s, answers {:?}",
