@@ -141,16 +141,15 @@ impl Call {
 impl Ciam {
     /// Checks 1–3 of every SDK call: the device headers, then `X-client-id`,
     /// then a registered, enabled app; then the call takes its place among
-    /// its address's calls in progress ([`crate::inflight`]). A refusal here
-    /// is audited before it is returned.
+    /// its address's calls in progress ([`crate::inflight`]). Only the last
+    /// refusal is audited: the others are calls of no registered app.
     pub async fn open_call(&self, caller: Caller, action: Action) -> Result<Call, CiamError> {
         let draft = Draft { at: self.now(), action, caller, mobile: None, user_id: None };
-        let opened = match self.registered_app(&draft.caller).await {
-            Ok(app) => self.take_place(&draft.caller).await.map(|place| (app, place)),
-            Err(refusal) => Err(refusal),
-        };
-        match opened {
-            Ok((app, place)) => Ok(Call { app, draft, stored: None, reserved: None, _place: place }),
+        // Calls of no registered app are not audited: anyone could grow the
+        // log with them (CONTRACT §8).
+        let app = self.registered_app(&draft.caller).await?;
+        match self.take_place(&draft.caller).await {
+            Ok(place) => Ok(Call { app, draft, stored: None, reserved: None, _place: place }),
             Err(refusal) => {
                 self.store().insert_audit(&draft.event(Outcome::Refused(refusal.code()))).await?;
                 Err(refusal)

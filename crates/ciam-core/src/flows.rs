@@ -148,13 +148,21 @@ impl Ciam {
         Ok(SessionGrant { session_token: token, expire: session.expires_at - now, id_token })
     }
 
-    /// `/api/v2/sdk/logout`: revokes the session (idempotent).
-    pub async fn logout(&self, _call: &mut Call, session_token: &str) -> Result<Status, CiamError> {
+    /// `/api/v2/sdk/logout`: revokes a session of the call's app. Idempotent:
+    /// a session that is gone answers as one just ended; a live session of
+    /// another app is refused, as refresh refuses it (CONTRACT §8).
+    pub async fn logout(&self, call: &mut Call, session_token: &str) -> Result<Status, CiamError> {
         let token = OpaqueToken::from_client(session_token);
+        let invalid = || CiamError::refused(ErrorCode::SessionTokenInvalid);
         if token.expose().is_empty() {
-            return Err(CiamError::refused(ErrorCode::SessionTokenInvalid));
+            return Err(invalid());
         }
-        self.store().delete_session(&token.digest()).await?;
+        let digest = token.digest();
+        if !self.store().delete_session(&digest, &call.app().client_id).await?
+            && self.store().session_app(&digest, self.now()).await?.is_some()
+        {
+            return Err(invalid());
+        }
         Ok(Status::Success)
     }
 }

@@ -29,8 +29,13 @@ enum Verdict {
     Refuse(CiamError),
 }
 
-/// A unit of work, told whether to run.
-type Job = Box<dyn FnOnce(Verdict) + Send>;
+/// Hands a job's result to its caller.
+type Delivery = Box<dyn FnOnce() + Send>;
+
+/// A unit of work, told whether to run; returns the delivery of its result,
+/// which the worker makes once the job no longer counts as running (so a
+/// caller that gets its answer finds the pool as the job left it).
+type Job = Box<dyn FnOnce(Verdict) -> Delivery + Send>;
 
 /// Seconds a client refused for fairness is asked to wait.
 const FAIR_SHARE_RETRY: i64 = 1;
@@ -169,8 +174,9 @@ impl Pool {
                     state = self.ready.wait(state).unwrap_or_else(PoisonError::into_inner);
                 }
             };
-            job(Verdict::Run);
+            let deliver = job(Verdict::Run);
             self.lock().finished(&owner);
+            deliver();
         }
     }
 
@@ -209,7 +215,7 @@ impl Pool {
         drop(state);
         self.ready.notify_one();
         if let Some(evicted) = evicted {
-            evicted(Verdict::Refuse(CiamError::Throttled { retry_after: FAIR_SHARE_RETRY }));
+            evicted(Verdict::Refuse(CiamError::Throttled { retry_after: FAIR_SHARE_RETRY }))();
         }
         Ok(id)
     }
@@ -255,10 +261,13 @@ impl Pool {
     ) -> Result<T, CiamError> {
         let (done, mut result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |verdict| {
-            let _ = done.send(match verdict {
+            let result = match verdict {
                 Verdict::Run => Ok(job()),
                 Verdict::Refuse(e) => Err(e),
-            });
+            };
+            Box::new(move || {
+                let _ = done.send(result);
+            })
         });
         let id = self.admit(&owner, job)?;
         let lost = || CiamError::Internal("hashing job lost".into());

@@ -16,7 +16,7 @@ use crate::model::{
 use crate::password::{Password, Verified};
 use crate::policy::{LockoutPolicy, PasswordAge, ThrottlePolicy};
 use crate::service::Ciam;
-use crate::token::{OpaqueToken, SESSION_TOKEN_LEN, STATE_TOKEN_LEN, sha256_hex};
+use crate::token::{OpaqueToken, SESSION_TOKEN_LEN, STATE_TOKEN_LEN, keyed_digest};
 
 /// A session handed to the client.
 #[derive(Debug, Clone)]
@@ -71,11 +71,13 @@ impl Answered for LoginOutcome {
 
 impl LockKey {
     /// The key of what a user typed: the account's, or for input that is no
-    /// phone number a digest of it (bounded, and never stored raw).
-    pub fn typed(parsed: Option<&Mobile>, typed: &str) -> Self {
+    /// phone number (people type passwords there) a digest of it keyed with
+    /// the deployment's `secret`, so the store holds nothing a dictionary
+    /// could be run against.
+    pub fn typed(parsed: Option<&Mobile>, typed: &str, secret: &[u8]) -> Self {
         match parsed {
             Some(m) => LockKey::account(m),
-            None => LockKey::new(format!("x:{}", &sha256_hex(typed.trim().as_bytes())[..32])),
+            None => LockKey::new(format!("x:{}", &keyed_digest(secret, typed.trim().as_bytes())[..32])),
         }
     }
 }
@@ -89,13 +91,18 @@ pub fn locked_refusal(seconds_left: i64) -> CiamError {
     ))
 }
 
-/// A bounded, printable form of what was typed, for the audit log.
-fn audit_mobile(parsed: Option<&Mobile>, typed: &str) -> String {
+/// What the audit log keeps of a typed mobile: the number in E.164, or a
+/// mask for input that is no phone number (never the text: people type
+/// passwords there).
+fn audit_mobile(parsed: Option<&Mobile>) -> String {
     match parsed {
         Some(m) => m.as_str().to_owned(),
-        None => crate::model::audit_text(typed, 40),
+        None => NOT_A_NUMBER.to_owned(),
     }
 }
+
+/// How the audit log shows a mobile that is no phone number.
+pub const NOT_A_NUMBER: &str = "***";
 
 /// The address throttle as one call meets it (see [`Ciam::throttle_gate`]).
 #[derive(Debug)]
@@ -254,8 +261,8 @@ impl Ciam {
         }
         let gate = self.throttle_gate(call).await?;
         let parsed = Mobile::parse(mobile, self.config().region);
-        call.note_mobile(audit_mobile(parsed.as_ref(), mobile));
-        let key = LockKey::typed(parsed.as_ref(), mobile);
+        call.note_mobile(audit_mobile(parsed.as_ref()));
+        let key = LockKey::typed(parsed.as_ref(), mobile, self.lock_key_secret());
         let (attempt, user) =
             self.begin_attempt(call, gate, key, parsed.as_ref(), ErrorCode::InvalidCredentials).await?;
         let now = attempt.now;
@@ -374,6 +381,7 @@ mod tests {
     use super::*;
     use crate::error::Lang;
     use crate::mobile::parse_region;
+    use crate::token::sha256_hex;
 
     fn attempt(before: Option<FailureState>) -> Attempt {
         let counter = Counter { key: LockKey::new("+8615200000000"), limit: 10 };
@@ -393,10 +401,12 @@ mod tests {
     fn lock_keys() {
         let cn = parse_region("CN").expect("CN");
         let m = Mobile::parse("15200000000", cn);
-        assert_eq!(LockKey::typed(m.as_ref(), "15200000000").as_str(), "+8615200000000");
-        let junk = LockKey::typed(None, " not a phone ");
+        assert_eq!(LockKey::typed(m.as_ref(), "15200000000", b"k").as_str(), "+8615200000000");
+        let junk = LockKey::typed(None, " not a phone ", b"k");
         assert!(junk.as_str().starts_with("x:") && junk.as_str().len() == 34);
-        assert_eq!(junk, LockKey::typed(None, "not a phone"));
+        assert_eq!(junk, LockKey::typed(None, "not a phone", b"k"));
+        assert_ne!(junk, LockKey::typed(None, "not a phone", b"another deployment"));
+        assert!(!junk.as_str().contains(&sha256_hex(b"not a phone")[..32]), "keyed, not a plain digest");
     }
 
     #[test]

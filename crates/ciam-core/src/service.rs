@@ -26,6 +26,7 @@ pub(crate) mod setting {
     pub const PASSWORD_POLICY: &str = "password_policy";
     pub const LOCKOUT_POLICY: &str = "lockout_policy";
     pub const THROTTLE_POLICY: &str = "throttle_policy";
+    pub const LOCK_KEY_SECRET: &str = "lock_key_secret";
     pub const ADMIN_TOKEN_DIGEST: &str = "admin_token_digest";
 }
 
@@ -78,6 +79,15 @@ impl<T: Clone> Cached<T> {
     }
 }
 
+/// A random secret shared by every instance on the store: made by the
+/// first instance to start, read by the others.
+async fn shared_secret(store: &dyn Store, name: &str) -> Result<Vec<u8>, CiamError> {
+    let made = OpaqueToken::generate(ADMIN_TOKEN_LEN)?;
+    store.put_setting_if_absent(name, made.expose()).await?;
+    let kept = store.get_setting(name).await?.ok_or_else(|| CiamError::Internal(format!("setting {name} missing")))?;
+    Ok(kept.into_bytes())
+}
+
 /// The login server's domain.
 #[derive(Debug, Clone)]
 pub struct Ciam {
@@ -99,6 +109,8 @@ struct Inner {
     closed: Mutex<HashMap<AddressKey, (Instant, UnixTime)>>,
     /// SDK calls in progress per address.
     in_flight: Arc<InFlight>,
+    /// Keys the lock keys of text that is no phone number.
+    lock_key_secret: Vec<u8>,
 }
 
 impl Ciam {
@@ -111,6 +123,7 @@ impl Ciam {
             .map_err(|e| CiamError::Internal(format!("hasher set-up: {e}")))??;
         let keys = KeyRing::open(store.as_ref(), clock.now()).await?;
         let in_flight = InFlight::new(config.calls_per_address);
+        let lock_key_secret = shared_secret(store.as_ref(), setting::LOCK_KEY_SECRET).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -124,6 +137,7 @@ impl Ciam {
                 apps: Mutex::new(HashMap::new()),
                 closed: Mutex::new(HashMap::new()),
                 in_flight,
+                lock_key_secret,
             }),
         })
     }
@@ -131,6 +145,11 @@ impl Ciam {
     /// The store: only the domain reaches it.
     pub(crate) fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    /// The deployment's key for lock keys of text that is no phone number.
+    pub(crate) fn lock_key_secret(&self) -> &[u8] {
+        &self.inner.lock_key_secret
     }
 
     /// SDK calls in progress per address.

@@ -153,8 +153,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<i64>;
     /// A session alive at `now` together with its user, in one read.
     async fn get_session_user(&self, digest: &TokenDigest, now: UnixTime) -> StoreResult<Option<(Session, User)>>;
-    /// Revokes one session; false when it was not there.
-    async fn delete_session(&self, digest: &TokenDigest) -> StoreResult<bool>;
+    /// Revokes one session of app `client_id`; false when the app has no
+    /// such session.
+    async fn delete_session(&self, digest: &TokenDigest, client_id: &ClientId) -> StoreResult<bool>;
+    /// The app of a session alive at `now`.
+    async fn session_app(&self, digest: &TokenDigest, now: UnixTime) -> StoreResult<Option<ClientId>>;
     /// Revokes all of a user's sessions; returns how many.
     async fn delete_user_sessions(&self, user_id: &UserId) -> StoreResult<u64>;
 

@@ -70,6 +70,12 @@ pub fn sha256_hex(data: &[u8]) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Lower-case hex HMAC-SHA256 of `data` under `key`.
+pub fn keyed_digest(key: &[u8], data: &[u8]) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    aws_lc_rs::hmac::sign(&key, data).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Compares two secrets (or their digests) in constant time.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;

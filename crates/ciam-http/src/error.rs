@@ -8,7 +8,7 @@
 
 use axum::Json;
 use axum::extract::Request;
-use axum::http::header::RETRY_AFTER;
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -48,19 +48,25 @@ struct ErrorBody {
     error_msg: String,
 }
 
-/// The JSON body of `error` in `lang`, with its status.
-pub(crate) fn error_response(error: &CiamError, lang: Lang) -> Response {
+/// The JSON body of `error` in `lang`, with its status; under the admin
+/// API with the admin API's own code for the failures every call can meet.
+pub(crate) fn error_response(error: &CiamError, lang: Lang, admin: bool) -> Response {
     match error {
         CiamError::Internal(cause) => tracing::error!(%cause, "request failed"),
         CiamError::Overloaded => tracing::warn!("password hashing pool saturated"),
         _ => {}
     }
-    let code = error.code();
+    let own = error.code();
+    let code = if admin { own.in_admin() } else { own };
+    let error_msg = if code == own { error.message(lang) } else { code.message(lang, &[]) };
     let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response =
-        (status, Json(ErrorBody { error_code: code.as_str(), error_msg: error.message(lang) })).into_response();
+    let mut response = (status, Json(ErrorBody { error_code: code.as_str(), error_msg })).into_response();
+    let headers = response.headers_mut();
     if let CiamError::Throttled { retry_after } = error {
-        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after.max(&1).to_owned()));
+        headers.insert(RETRY_AFTER, HeaderValue::from((*retry_after).max(1)));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ciam\""));
     }
     response
 }
@@ -68,9 +74,10 @@ pub(crate) fn error_response(error: &CiamError, lang: Lang) -> Response {
 /// Renders every [`Failure`] answered behind it in the caller's language.
 pub(crate) async fn render_errors(request: Request, next: Next) -> Response {
     let lang = lang_of(request.headers());
+    let admin = request.uri().path().starts_with("/api/v2/admin");
     let mut response = next.run(request).await;
     match response.extensions_mut().remove::<Failure>() {
-        Some(Failure(error)) => error_response(&error, lang),
+        Some(Failure(error)) => error_response(&error, lang, admin),
         None => response,
     }
 }

@@ -5,6 +5,7 @@
 mod admin;
 mod error;
 mod headers;
+mod json;
 mod sdk;
 
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::header::CACHE_CONTROL;
+use axum::http::header::{CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub ciam: Ciam,
     /// Proxies whose `X-Forwarded-For` is believed (CONTRACT §7).
     pub trusted_proxies: Arc<[IpNet]>,
+    /// Failed admin authentications.
+    pub(crate) auth_failures: Arc<admin::AuthFailures>,
 }
 
 /// How the HTTP layer is set up.
@@ -47,7 +50,7 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_millis(4500);
 
 /// The whole HTTP API.
 pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
-    let state = AppState { ciam, trusted_proxies: options.trusted_proxies.into() };
+    let state = AppState { ciam, trusted_proxies: options.trusted_proxies.into(), auth_failures: Arc::default() };
     let sdk = Router::new()
         .route("/login/mobile-pwd", post(sdk::login_mobile_password))
         .route("/pwd/update", post(sdk::update_password))
@@ -66,7 +69,22 @@ pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(deadline))
         .layer(axum::middleware::from_fn(render_errors))
+        .layer(axum::middleware::from_fn(api_headers))
         .with_state(state)
+}
+
+/// Every answer under `/api/` carries `Cache-Control: no-store` (tokens and
+/// account data must not be kept by caches) and `X-Content-Type-Options:
+/// nosniff` (CONTRACT §8).
+async fn api_headers(request: Request, next: axum::middleware::Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    if api {
+        let headers = response.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    }
+    response
 }
 
 /// The failure of a call that outlived its deadline.
@@ -125,13 +143,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// `GET /api/v1/oauth2/keys`: the public keys that verify id_tokens.
 async fn jwks(State(state): State<AppState>) -> Response {
     match state.ciam.jwks() {
-        Ok(jwks) => {
-            let mut response = Json(jwks.as_ref().clone()).into_response();
-            // Clients may cache for five minutes; retired keys stay published
-            // far longer than that (see ciam_core::keys).
-            response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
-            response
-        }
+        Ok(jwks) => Json(jwks.as_ref().clone()).into_response(),
         Err(e) => Failure(e).into_response(),
     }
 }

@@ -11,7 +11,6 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use ciam_core::call::{Answered, Call};
@@ -24,6 +23,7 @@ use serde::de::DeserializeOwned;
 use crate::AppState;
 use crate::error::Failure;
 use crate::headers::{caller, header_text};
+use crate::json;
 
 /// The largest SDK request body accepted.
 pub const SDK_BODY_LIMIT: usize = 16 * 1024;
@@ -64,26 +64,12 @@ async fn within<T>(
     tokio::time::timeout_at(deadline, work).await.unwrap_or_else(|_| Err(crate::deadline_exceeded()))
 }
 
-/// Reads a JSON object body: content type, size, syntax, shape.
+/// Reads a JSON object body of the call's shape: content type, size,
+/// time, framing, syntax, shape.
 async fn read_json<T: DeserializeOwned>(parts: &Parts, body: Body) -> Result<T, CiamError> {
-    let is_json = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(CiamError::refused(ErrorCode::ContentTypeInvalid));
-    }
-    let bytes =
-        axum::body::to_bytes(body, SDK_BODY_LIMIT).await.map_err(|_| CiamError::refused(ErrorCode::BodyTooLarge))?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| CiamError::refused(ErrorCode::BodyNotJson))?;
-    // serde would read `[]` as a struct of defaults: insist on an object.
-    if !value.is_object() {
-        return Err(CiamError::refused(ErrorCode::BodyShapeInvalid));
-    }
-    serde_json::from_value(value).map_err(|_| CiamError::refused(ErrorCode::BodyShapeInvalid))
+    let object = json::object(parts, body, SDK_BODY_LIMIT).await?;
+    serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|_| CiamError::refused(ErrorCode::BodyShapeInvalid))
 }
 
 /// A token header the call needs; missing or blank is refused with `code`.

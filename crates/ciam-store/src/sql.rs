@@ -404,8 +404,16 @@ impl<DB: Exec> Store for SqlStore<DB> {
         self.fetch_opt::<SessionUserRow, _>(Stmt::new(SESSION_USER.as_str()).bind(digest).bind(now)).await
     }
 
-    async fn delete_session(&self, digest: &TokenDigest) -> StoreResult<bool> {
-        Ok(self.execute(Stmt::new("DELETE FROM sessions WHERE token_digest = $1").bind(digest)).await? == 1)
+    async fn delete_session(&self, digest: &TokenDigest, client_id: &ClientId) -> StoreResult<bool> {
+        let sql = "DELETE FROM sessions WHERE token_digest = $1 AND client_id = $2";
+        Ok(self.execute(Stmt::new(sql).bind(digest).bind(client_id)).await? == 1)
+    }
+
+    async fn session_app(&self, digest: &TokenDigest, now: UnixTime) -> StoreResult<Option<ClientId>> {
+        let sql = "SELECT client_id, user_id FROM sessions WHERE token_digest = $1 AND expires_at > $2";
+        let member: Option<(ClientId, UserId)> =
+            self.fetch_opt::<MemberRow, _>(Stmt::new(sql).bind(digest).bind(now)).await?;
+        Ok(member.map(|(client_id, _)| client_id))
     }
 
     async fn delete_user_sessions(&self, user_id: &UserId) -> StoreResult<u64> {

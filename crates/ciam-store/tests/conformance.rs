@@ -289,8 +289,11 @@ async fn sessions_expire_and_revoke(store: Arc<dyn Store>) {
     let (joined, owner) = store.get_session_user(&digest("d1"), 499).await.expect("get").expect("live");
     assert_eq!((joined, owner), (s.clone(), user("u1", "+8615200000000")));
     assert!(store.get_session_user(&digest("d1"), 500).await.expect("get").is_none());
-    assert!(store.delete_session(&digest("d1")).await.expect("delete"));
-    assert!(!store.delete_session(&digest("d1")).await.expect("delete"));
+    assert_eq!(store.session_app(&digest("d1"), 499).await.expect("app"), Some(cid("c1")));
+    assert!(!store.delete_session(&digest("d1"), &cid("c2")).await.expect("delete"), "another app's session stays");
+    assert!(store.delete_session(&digest("d1"), &cid("c1")).await.expect("delete"));
+    assert!(!store.delete_session(&digest("d1"), &cid("c1")).await.expect("delete"));
+    assert_eq!(store.session_app(&digest("d1"), 499).await.expect("app"), None);
     assert_eq!(store.delete_user_sessions(&uid("u1")).await.expect("delete"), 1);
     store.insert_session(&digest("d3"), &s, 100).await.expect("insert");
     assert_eq!(store.purge_expired(600, 3600).await.expect("purge"), 1);

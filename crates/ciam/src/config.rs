@@ -54,6 +54,12 @@ pub struct Config {
     /// SDK calls one client address may have in progress at once; more wait
     /// their turn.
     pub calls_per_address: usize,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// How long a request's head may take to arrive, milliseconds.
+    pub header_timeout_ms: u64,
+    /// How long an idle keep-alive connection stays open, milliseconds.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -78,9 +84,15 @@ impl Default for Config {
             log: "info".into(),
             trusted_proxies: String::new(),
             calls_per_address: 64,
+            max_connections: 10_000,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }
+
+/// The largest request head (request line and headers): 32 KiB.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// A configuration that cannot be used, with the reason.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +161,9 @@ impl Config {
         parse_env("log", &mut self.log)?;
         parse_env("trusted_proxies", &mut self.trusted_proxies)?;
         parse_env("calls_per_address", &mut self.calls_per_address)?;
+        parse_env("max_connections", &mut self.max_connections)?;
+        parse_env("header_timeout_ms", &mut self.header_timeout_ms)?;
+        parse_env("idle_timeout_ms", &mut self.idle_timeout_ms)?;
         Ok(())
     }
 
@@ -157,6 +172,9 @@ impl Config {
         self.trusted_proxies()?;
         if self.state_token_ttl <= 0 {
             return Err(ConfigError("state_token_ttl must be positive".into()));
+        }
+        if self.max_connections == 0 || self.header_timeout_ms == 0 || self.idle_timeout_ms == 0 {
+            return Err(ConfigError("max_connections, header_timeout_ms and idle_timeout_ms must be positive".into()));
         }
         if self.calls_per_address == 0 {
             return Err(ConfigError("calls_per_address must be positive".into()));
@@ -214,6 +232,17 @@ impl Config {
             workers: self.hash_workers.unwrap_or(default.workers).max(1),
             queue: self.hash_queue,
             max_wait: Duration::from_millis(self.hash_max_wait_ms),
+        }
+    }
+
+    /// The bounds on connections (CONTRACT §8).
+    pub fn connection_limits(&self) -> crate::serve::Limits {
+        crate::serve::Limits {
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            max_header_bytes: MAX_HEADER_BYTES,
+            max_connections: self.max_connections,
+            drain_timeout: Duration::from_secs(10),
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod serve;
 pub mod startup;
 
 pub use config::Config;

@@ -68,6 +68,7 @@ pub struct Server {
     listener: TcpListener,
     opened: Opened,
     http: ciam_http::HttpOptions,
+    limits: crate::serve::Limits,
     first_admin_token: Option<OpaqueToken>,
 }
 
@@ -85,7 +86,7 @@ impl Server {
         let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
         let opened = open(config, clock, issuer).await?;
         let first_admin_token = opened.ciam.ensure_admin_token(config.admin_token.as_deref()).await?;
-        Ok(Self { listener, opened, http: config.http()?, first_admin_token })
+        Ok(Self { listener, opened, http: config.http()?, limits: config.connection_limits(), first_admin_token })
     }
 
     /// The bound address.
@@ -100,14 +101,13 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Server { listener, opened, http, .. } = self;
+        let Server { listener, opened, http, limits, .. } = self;
         let ciam = opened.ciam.clone();
         let background = tokio::spawn(housekeeping(ciam.clone()));
-        let app = ciam_http::router(ciam, http).into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        crate::serve::serve(listener, ciam_http::router(ciam, http), limits, shutdown).await;
         background.abort();
         opened.store.close().await;
-        result
+        Ok(())
     }
 }
 

@@ -167,15 +167,42 @@ async fn invalid_fields_are_422(backend: Backend) {
         let got = app.admin(Method::POST, path, Some(body.clone())).await;
         assert_error(&got, 422, "IDAAS.ADMIN.PARAM.0001", (!message.is_empty()).then_some(message));
     }
-    let not_json = app
-        .client
-        .post(app.url("/api/v2/admin/apps"))
-        .bearer_auth(ADMIN_TOKEN)
-        .body("{not json")
-        .send()
-        .await
-        .expect("request");
-    assert_error(&crate::helpers::read(not_json).await, 400, "IDAAS.ADMIN.REQ.0001", None);
+    let post = |body: &'static str, content_type: Option<&'static str>| {
+        let mut req = app.client.post(app.url("/api/v2/admin/apps")).bearer_auth(ADMIN_TOKEN).body(body);
+        if let Some(content_type) = content_type {
+            req = req.header("content-type", content_type);
+        }
+        req.send()
+    };
+    let read = |resp| crate::helpers::read(resp);
+    let undeclared = read(post(r#"{"name": "x"}"#, None).await.expect("request")).await;
+    assert_error(&undeclared, 415, "IDAAS.ADMIN.REQ.0002", Some("Content-Type must be application/json"));
+    let form = read(post("name=x", Some("application/x-www-form-urlencoded")).await.expect("request")).await;
+    assert_error(&form, 415, "IDAAS.ADMIN.REQ.0002", None);
+    for body in ["{not json", r#"["x", true]"#, "null", r#""x""#] {
+        let got = read(post(body, Some("application/json")).await.expect("request")).await;
+        assert_error(&got, 400, "IDAAS.ADMIN.REQ.0001", None);
+    }
+    // Wrong types and unknown fields name the field, never an internal type.
+    for (body, field) in [
+        (json!({"name": "x", "session_ttl": "60"}), "'session_ttl'"),
+        (json!({"name": "x", "session_ttl": 60.5}), "'session_ttl'"),
+        (json!({"name": "x", "session_ttl": null}), "'session_ttl'"),
+        (json!({"name": null}), "'name'"),
+        (json!({"name": "x", "enabled": "yes"}), "'enabled'"),
+        (json!({"name": "x", "nmae": "y"}), "'nmae'"),
+    ] {
+        let got = app.admin(Method::POST, "/apps", Some(body.clone())).await;
+        assert_error(&got, 422, "IDAAS.ADMIN.PARAM.0001", None);
+        let message = got.1["error_msg"].as_str().unwrap_or_default();
+        assert!(message.contains(field), "{body}: {message}");
+        for internal in ["AppBody", "struct", "i64", "u32", "Option"] {
+            assert!(!message.contains(internal), "{body}: {message}");
+        }
+    }
+    // A whole number written with a zero fraction is a whole number.
+    let (status, app_60) = app.admin(Method::POST, "/apps", Some(json!({"name": "x", "session_ttl": 60.0}))).await;
+    assert_eq!((status, app_60["session_ttl"].as_i64()), (StatusCode::CREATED, Some(60)), "{app_60}");
     let bad_policy = app.admin(Method::PUT, "/policies/password", Some(json!({"regex": "(unclosed"}))).await;
     assert_error(&bad_policy, 422, "IDAAS.ADMIN.PARAM.0001", None);
     let bad_lockout = app.admin(Method::PUT, "/policies/lockout", Some(json!({"max_failures": 0}))).await;
@@ -320,9 +347,17 @@ async fn audit_records_every_attempt(backend: Backend) {
     assert!(newest["agent"].as_str().is_some_and(|a| a.starts_with("Mozilla/5.0")));
     assert!(newest["time"].as_str().is_some_and(|t| t.ends_with('Z')));
     let (_, all) = app.admin(Method::GET, "/audit-events?limit=10", None).await;
-    assert_eq!(all[0]["outcome"], "IDAAS.SDK.PARAM.0003", "refused before the body, still audited");
+    assert_eq!(all.as_array().map(Vec::len), Some(2), "a call of no registered app is not audited: {all}");
+    // A password typed into the mobile field is not kept.
+    let _ = app.login(&client, "MyS3cret-Passw0rd", "Wrong-pass1").await;
+    let (_, junk) = app.admin(Method::GET, "/audit-events?limit=1", None).await;
+    assert_eq!(junk[0]["mobile"], "***", "{junk}");
+    assert!(!junk.to_string().contains("MyS3cret"), "{junk}");
+    let (_, by_junk) = app.admin(Method::GET, "/audit-events?mobile=MyS3cret-Passw0rd", None).await;
+    assert_eq!(by_junk, json!([]));
     let (_, by_user) = app.admin(Method::GET, &format!("/audit-events?user_id={user}"), None).await;
     assert_eq!(by_user.as_array().map(Vec::len), Some(2));
+    let (_, all) = app.admin(Method::GET, "/audit-events?limit=10", None).await;
     assert!(
         !all.to_string().contains(PASSWORD) && !all.to_string().contains("Wrong-pass1"),
         "no password in the audit log"

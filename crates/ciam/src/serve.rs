@@ -1,0 +1,275 @@
+//! The accept loop: HTTP/1.1 connections with the bounds of CONTRACT §8.
+//!
+//! - a request's head must arrive within `header_timeout` of the connection
+//!   opening, or of the first byte after an idle spell; a connection that
+//!   misses it is closed;
+//! - a head over `max_header_bytes` is answered 431 by the HTTP parser;
+//! - an idle keep-alive connection is closed after `idle_timeout`;
+//! - at most `max_connections` are open at once: the next is accepted when
+//!   one closes (it waits in the kernel's backlog meanwhile);
+//! - on shutdown no connection is accepted, idle ones close at once and
+//!   requests in flight finish (for at most `drain_timeout`).
+//!
+//! hyper's own header timeout also covers idle time, so one timer would close
+//! idle connections after the header bound; each connection here keeps its
+//! own phase (head, busy, idle) and deadline instead.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::ConnectInfo;
+use axum::response::Response;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// The bounds on connections.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// From the connection opening, or the first byte after an idle spell,
+    /// to the end of the request head.
+    pub header_timeout: Duration,
+    /// From the end of a response to the first byte of the next request.
+    pub idle_timeout: Duration,
+    /// The largest request head (request line and headers), bytes.
+    pub max_header_bytes: usize,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// The longest shutdown waits for requests in flight.
+    pub drain_timeout: Duration,
+}
+
+/// Where a connection is in its request cycle, and since when.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Head(Instant),
+    Busy,
+    Idle(Instant),
+}
+
+#[derive(Debug)]
+struct Conn {
+    phase: Mutex<Phase>,
+    changed: Notify,
+}
+
+impl Conn {
+    fn set(&self, phase: Phase) {
+        *self.phase.lock().unwrap_or_else(PoisonError::into_inner) = phase;
+        self.changed.notify_one();
+    }
+
+    fn deadline(&self, limits: &Limits) -> Option<Instant> {
+        match *self.phase.lock().unwrap_or_else(PoisonError::into_inner) {
+            Phase::Head(since) => Some(since + limits.header_timeout),
+            Phase::Idle(since) => Some(since + limits.idle_timeout),
+            Phase::Busy => None,
+        }
+    }
+
+    /// A byte arrived: while idle, a new request's head has begun.
+    fn read(&self) {
+        let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Phase::Idle(_) = *phase {
+            *phase = Phase::Head(Instant::now());
+            drop(phase);
+            self.changed.notify_one();
+        }
+    }
+}
+
+/// The socket, noticing the first byte of each request.
+#[derive(Debug)]
+struct Tracked {
+    inner: TcpStream,
+    conn: Arc<Conn>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.conn.read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, data)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Marks the connection idle when the response has been written (hyper
+/// drops its body).
+#[derive(Debug)]
+struct IdleOnDrop(Arc<Conn>);
+
+impl Drop for IdleOnDrop {
+    fn drop(&mut self) {
+        self.0.set(Phase::Idle(Instant::now()));
+    }
+}
+
+/// A response body that marks its connection idle once written.
+#[derive(Debug)]
+struct TrackedBody {
+    inner: Body,
+    _idle: IdleOnDrop,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// One connection's service: the router, told the peer's address.
+#[derive(Debug, Clone)]
+struct Service {
+    router: Router,
+    peer: SocketAddr,
+    conn: Arc<Conn>,
+}
+
+type Responding = Pin<Box<dyn Future<Output = Result<Response<TrackedBody>, Infallible>> + Send>>;
+
+impl hyper::service::Service<hyper::Request<Incoming>> for Service {
+    type Response = Response<TrackedBody>;
+    type Error = Infallible;
+    type Future = Responding;
+
+    fn call(&self, mut request: hyper::Request<Incoming>) -> Self::Future {
+        // The head is in: no deadline while the request is handled.
+        self.conn.set(Phase::Busy);
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        // A Router is always ready, so it may be called at once.
+        let responding = tower_service::Service::call(&mut self.router.clone(), request);
+        let idle = IdleOnDrop(Arc::clone(&self.conn));
+        Box::pin(async move {
+            let response = responding.await?;
+            Ok(response.map(|inner| TrackedBody { inner, _idle: idle }))
+        })
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    limits: Arc<Limits>,
+    watcher: Watcher,
+    _slot: OwnedSemaphorePermit,
+) {
+    let conn = Arc::new(Conn { phase: Mutex::new(Phase::Head(Instant::now())), changed: Notify::new() });
+    let io = TokioIo::new(Tracked { inner: stream, conn: Arc::clone(&conn) });
+    let service = Service { router, peer, conn: Arc::clone(&conn) };
+    let mut builder = http1::Builder::new();
+    builder.header_read_timeout(None).keep_alive(true).max_header_size(limits.max_header_bytes);
+    let mut serving = pin!(watcher.watch(builder.serve_connection(io, service)));
+    loop {
+        let deadline = conn.deadline(&limits);
+        tokio::select! {
+            _ = serving.as_mut() => break,
+            () = sleep_until(deadline) => {
+                // Dropping the connection closes the socket.
+                if conn.deadline(&limits).is_some_and(|at| at <= Instant::now()) {
+                    break;
+                }
+            }
+            () = conn.changed.notified() => {}
+        }
+    }
+}
+
+/// Serves `router` on `listener` within `limits` until `shutdown`
+/// completes, then drains.
+pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: impl Future<Output = ()>) {
+    let limits = Arc::new(limits);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        // A free slot first: at most `max_connections` are ever open.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, then go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let watcher = graceful.watcher();
+        tokio::spawn(connection(stream, peer, router.clone(), Arc::clone(&limits), watcher, slot));
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.drain_timeout) => tracing::warn!("requests still in flight at shutdown"),
+    }
+}
