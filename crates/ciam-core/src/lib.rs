@@ -16,6 +16,7 @@ pub mod mobile;
 pub mod model;
 pub mod password;
 pub mod policy;
+pub mod retention;
 pub mod service;
 pub mod store;
 pub mod token;

@@ -55,6 +55,8 @@ pub struct CiamConfig {
     /// SDK calls one address may have in progress at once (see
     /// [`crate::inflight`]).
     pub calls_per_address: usize,
+    /// Days audit events are kept (see [`crate::retention`]).
+    pub audit_retention_days: u32,
 }
 
 #[derive(Debug)]
@@ -111,6 +113,8 @@ struct Inner {
     in_flight: Arc<InFlight>,
     /// Keys the lock keys of text that is no phone number.
     lock_key_secret: Vec<u8>,
+    /// This instance, among those sharing the store.
+    instance_id: String,
 }
 
 impl Ciam {
@@ -138,6 +142,7 @@ impl Ciam {
                 closed: Mutex::new(HashMap::new()),
                 in_flight,
                 lock_key_secret,
+                instance_id: crate::token::new_id(),
             }),
         })
     }
@@ -145,6 +150,11 @@ impl Ciam {
     /// The store: only the domain reaches it.
     pub(crate) fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    /// This instance's name among those sharing the store.
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance_id
     }
 
     /// The deployment's key for lock keys of text that is no phone number.
@@ -190,13 +200,6 @@ impl Ciam {
     /// Re-reads the signing keys (called periodically by the server).
     pub async fn refresh_keys(&self) -> Result<(), CiamError> {
         self.inner.keys.refresh(self.store(), self.now()).await
-    }
-
-    /// Deletes expired sessions, state tokens and locks that ran out;
-    /// returns how many rows went.
-    pub async fn purge_expired(&self) -> Result<u64, CiamError> {
-        let window = self.throttle_policy().await?.ip_window_seconds;
-        Ok(self.store().purge_expired(self.now(), window).await?)
     }
 
     /// Hashes running and hashes queued on the hashing pool.

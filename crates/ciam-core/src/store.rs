@@ -29,6 +29,32 @@ pub enum StoreError {
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What a retention purge deletes (CONTRACT §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purge {
+    /// Audit events from before this time.
+    AuditBefore(UnixTime),
+    /// Sessions expired at this time.
+    Sessions(UnixTime),
+    /// State tokens expired at this time.
+    StateGrants(UnixTime),
+    /// Failure counters that no longer matter at `now`: a lock that has run
+    /// out, or a count last raised `reset_seconds` ago or more.
+    Failures {
+        /// Now.
+        now: UnixTime,
+        /// The lockout policy's `failure_reset_seconds`.
+        reset_seconds: i64,
+    },
+    /// Address windows ended at `now`.
+    Windows {
+        /// Now.
+        now: UnixTime,
+        /// The throttle's `ip_window_seconds`.
+        window_seconds: i64,
+    },
+}
+
 /// Persistent state of the server. Implementations must be safe to share
 /// between tasks and between server instances on the same database.
 #[async_trait]
@@ -215,8 +241,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // --- housekeeping ---
 
-    /// Deletes expired sessions and state grants, failure counters whose
-    /// lock ran out before `now`, and address windows that began
-    /// `ip_window_seconds` or more before it; returns how many rows went.
-    async fn purge_expired(&self, now: UnixTime, ip_window_seconds: i64) -> StoreResult<u64>;
+    /// Deletes at most `limit` rows that `what` no longer needs; returns how
+    /// many went. A caller deletes in batches until fewer than `limit` go,
+    /// so no statement holds the database for long.
+    async fn purge(&self, what: Purge, limit: u32) -> StoreResult<u64>;
+    /// Takes (or renews) the lease `name` for `holder` until `until`, if it
+    /// is free, has run out at `now`, or is `holder`'s already; returns
+    /// whether `holder` holds it.
+    async fn take_lease(&self, name: &str, holder: &str, now: UnixTime, until: UnixTime) -> StoreResult<bool>;
 }

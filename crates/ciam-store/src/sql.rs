@@ -16,7 +16,7 @@ use ciam_core::model::{
     TokenDigest, User, UserId,
 };
 use ciam_core::policy::{LockoutPolicy, ThrottlePolicy};
-use ciam_core::store::{Store, StoreError, StoreResult};
+use ciam_core::store::{Purge, Store, StoreError, StoreResult};
 
 use crate::audit::AuditWriter;
 use crate::conns::Conns;
@@ -527,17 +527,54 @@ impl<DB: Exec> Store for SqlStore<DB> {
         self.fetch_all::<AuditRow, _>(Stmt::new(sql).bind(after).bind(limit)).await
     }
 
-    async fn purge_expired(&self, now: UnixTime, ip_window_seconds: i64) -> StoreResult<u64> {
-        let mut total = 0;
-        for sql in [
-            "DELETE FROM sessions WHERE expires_at <= $1",
-            "DELETE FROM state_grants WHERE expires_at <= $1",
-            "DELETE FROM login_failures WHERE locked_until IS NOT NULL AND locked_until <= $1",
-            "DELETE FROM ip_throttle WHERE window_start + $2 <= $1",
-        ] {
-            total += self.execute(Stmt::new(sql).bind(now).bind(ip_window_seconds)).await?;
-        }
-        Ok(total)
+    async fn purge(&self, what: Purge, limit: u32) -> StoreResult<u64> {
+        // `$1` is the time that decides, `$2` the batch, `$3` a length of time.
+        let (sql, at, seconds) = match what {
+            Purge::AuditBefore(before) => (
+                "DELETE FROM audit_events WHERE id IN \
+                 (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)",
+                before,
+                None,
+            ),
+            Purge::Sessions(now) => (
+                "DELETE FROM sessions WHERE token_digest IN \
+                 (SELECT token_digest FROM sessions WHERE expires_at <= $1 LIMIT $2)",
+                now,
+                None,
+            ),
+            Purge::StateGrants(now) => (
+                "DELETE FROM state_grants WHERE token_digest IN \
+                 (SELECT token_digest FROM state_grants WHERE expires_at <= $1 LIMIT $2)",
+                now,
+                None,
+            ),
+            Purge::Failures { now, reset_seconds } => (
+                "DELETE FROM login_failures WHERE lock_key IN (SELECT lock_key FROM login_failures WHERE \
+                 (locked_until IS NOT NULL AND locked_until <= $1) \
+                 OR (locked_until IS NULL AND (last_failure_at IS NULL OR last_failure_at + $3 <= $1)) LIMIT $2)",
+                now,
+                Some(reset_seconds),
+            ),
+            Purge::Windows { now, window_seconds } => (
+                "DELETE FROM ip_throttle WHERE ip IN \
+                 (SELECT ip FROM ip_throttle WHERE window_start + $3 <= $1 LIMIT $2)",
+                now,
+                Some(window_seconds),
+            ),
+        };
+        let stmt = Stmt::new(sql).bind(at).bind(limit);
+        self.execute(match seconds {
+            Some(seconds) => stmt.bind(seconds),
+            None => stmt,
+        })
+        .await
+    }
+
+    async fn take_lease(&self, name: &str, holder: &str, now: UnixTime, until: UnixTime) -> StoreResult<bool> {
+        let sql = "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (name) DO UPDATE SET holder = $2, expires_at = $3 \
+                   WHERE leases.expires_at <= $4 OR leases.holder = $2";
+        Ok(self.execute(Stmt::new(sql).bind(name).bind(holder).bind(until).bind(now)).await? == 1)
     }
 }
 

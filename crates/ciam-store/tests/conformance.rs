@@ -15,7 +15,7 @@ use ciam_core::model::{
     ThrottleState, TokenDigest, User, UserId,
 };
 use ciam_core::policy::{LockoutPolicy, ThrottlePolicy};
-use ciam_core::store::{Store, StoreError};
+use ciam_core::store::{Purge, Store, StoreError};
 use ciam_store::DbOptions;
 use ciam_testdb::{Backend, TestDatabase};
 
@@ -60,6 +60,8 @@ conformance!(
     address_windows_count_every_attempt_exactly,
     a_session_gives_back_its_reserved_attempt,
     unlocking_an_account_clears_its_address_counters,
+    the_purge_goes_in_batches_and_keeps_what_is_needed,
+    one_holder_at_a_time_holds_a_lease,
 );
 
 fn uid(id: &str) -> UserId {
@@ -217,7 +219,9 @@ async fn expired_lock_starts_a_new_count(store: Arc<dyn Store>) {
     assert_eq!(outcomes[0], (id, WRONG), "a count that starts again is not a lock");
     let kinds: Vec<Outcome> = outcomes.iter().rev().map(|(_, o)| *o).collect();
     assert_eq!(kinds, [WRONG, WRONG, LOCKED, WRONG]);
-    assert_eq!(store.purge_expired(1060, 3600).await.expect("purge"), 0, "an unlocked counter is kept");
+    let failures = |now| Purge::Failures { now, reset_seconds: 86_400 };
+    assert_eq!(store.purge(failures(1060), 10).await.expect("purge"), 0, "a count that matters is kept");
+    assert_eq!(store.purge(failures(1060 + 86_400), 10).await.expect("purge"), 1, "a forgotten count goes");
 }
 
 async fn users_are_unique_by_mobile(store: Arc<dyn Store>) {
@@ -296,7 +300,8 @@ async fn sessions_expire_and_revoke(store: Arc<dyn Store>) {
     assert_eq!(store.session_app(&digest("d1"), 499).await.expect("app"), None);
     assert_eq!(store.delete_user_sessions(&uid("u1")).await.expect("delete"), 1);
     store.insert_session(&digest("d3"), &s, 100).await.expect("insert");
-    assert_eq!(store.purge_expired(600, 3600).await.expect("purge"), 1);
+    assert_eq!(store.purge(Purge::Sessions(600), 10).await.expect("purge"), 1);
+    assert_eq!(store.purge(Purge::Sessions(600), 10).await.expect("purge"), 0);
 }
 
 async fn key_rotation_retires_the_previous_key(store: Arc<dyn Store>) {
@@ -512,10 +517,11 @@ async fn address_windows_count_every_attempt_exactly(store: Arc<dyn Store>) {
     let found = store.login_lookup(&[key("k")], Some(&address), None).await.expect("lookup");
     assert_eq!(found.throttle.map(|w| w.failures), Some(29));
     // A window that has ended starts again; one that has not is kept by the purge.
-    assert_eq!(store.purge_expired(1059, 60).await.expect("purge"), 0);
+    let windows = |now| Purge::Windows { now, window_seconds: 60 };
+    assert_eq!(store.purge(windows(1059), 10).await.expect("purge"), 0);
     let next = store.reserve_attempt(&address, 1060, &throttle).await.expect("reserve");
     assert_eq!(next, ThrottleState { window_start: 1060, failures: 1 });
-    assert_eq!(store.purge_expired(1120, 60).await.expect("purge"), 1);
+    assert_eq!(store.purge(windows(1120), 10).await.expect("purge"), 1);
     assert_eq!(store.login_lookup(&[key("k")], Some(&address), None).await.expect("lookup").throttle, None);
 }
 
@@ -549,4 +555,46 @@ async fn unlocking_an_account_clears_its_address_counters(store: Arc<dyn Store>)
         store.failure_state(&key("+86152000000001")).await.expect("state").is_some(),
         "another account stays locked"
     );
+}
+
+async fn the_purge_goes_in_batches_and_keeps_what_is_needed(store: Arc<dyn Store>) {
+    for at in 0..25 {
+        store.insert_audit(&audit_event(at, "+1")).await.expect("audit");
+    }
+    assert_eq!(store.purge(Purge::AuditBefore(20), 8).await.expect("purge"), 8, "one batch at most");
+    assert_eq!(store.purge(Purge::AuditBefore(20), 8).await.expect("purge"), 8);
+    assert_eq!(store.purge(Purge::AuditBefore(20), 8).await.expect("purge"), 4);
+    assert_eq!(store.purge(Purge::AuditBefore(20), 8).await.expect("purge"), 0);
+    let kept: Vec<i64> = newest(store.as_ref(), 100).await.iter().map(|e| e.event.at).rev().collect();
+    assert_eq!(kept, (20..25).collect::<Vec<_>>(), "the oldest went first, the newer stay");
+
+    store.insert_app(&app("c1")).await.expect("app");
+    store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
+    let grant =
+        |expires_at| StateGrant { user_id: uid("u1"), client_id: cid("c1"), flow: Flow::PasswordWarn, expires_at };
+    store.insert_state_grant(&digest("old"), &grant(100)).await.expect("grant");
+    store.insert_state_grant(&digest("new"), &grant(300)).await.expect("grant");
+    assert_eq!(store.purge(Purge::StateGrants(200), 10).await.expect("purge"), 1);
+    assert!(store.get_state_grant(&digest("new"), 200).await.expect("get").is_some());
+
+    // A lock that holds is kept; one that ran out goes; a count is kept
+    // until it is forgotten.
+    fail_once(store.as_ref(), "locked", 100, policy(1, 600), counted(&failed(100))).await.expect("record");
+    fail_once(store.as_ref(), "counting", 100, policy(5, 600), counted(&failed(100))).await.expect("record");
+    let failures = |now| Purge::Failures { now, reset_seconds: 1000 };
+    assert_eq!(store.purge(failures(699), 10).await.expect("purge"), 0);
+    assert_eq!(store.purge(failures(700), 10).await.expect("purge"), 1);
+    assert!(store.failure_state(&key("counting")).await.expect("state").is_some());
+    assert_eq!(store.purge(failures(1100), 10).await.expect("purge"), 1);
+    assert!(store.failure_state(&key("counting")).await.expect("state").is_none());
+}
+
+async fn one_holder_at_a_time_holds_a_lease(store: Arc<dyn Store>) {
+    assert!(store.take_lease("purge", "a", 100, 200).await.expect("lease"));
+    assert!(!store.take_lease("purge", "b", 150, 250).await.expect("lease"), "held by a");
+    assert!(store.take_lease("purge", "a", 150, 250).await.expect("lease"), "a renews");
+    assert!(!store.take_lease("purge", "b", 249, 349).await.expect("lease"), "still a's");
+    assert!(store.take_lease("purge", "b", 250, 350).await.expect("lease"), "a's ran out");
+    assert!(!store.take_lease("purge", "a", 300, 400).await.expect("lease"));
+    assert!(store.take_lease("other", "a", 300, 400).await.expect("lease"), "leases are by name");
 }

@@ -69,6 +69,37 @@ impl TestDatabase {
         Self { url, backend, name }
     }
 
+    /// Runs `sql` on the database as it is, for what the API cannot make
+    /// (years of old audit events, say); returns the rows it touched.
+    pub async fn execute(&self, sql: &str) -> Result<u64, String> {
+        let done = match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.map_err(|e| e.to_string())?;
+                sqlx::raw_sql(sql).execute(&mut conn).await.map(|d| d.rows_affected())
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.map_err(|e| e.to_string())?;
+                sqlx::raw_sql(sql).execute(&mut conn).await.map(|d| d.rows_affected())
+            }
+        };
+        done.map_err(|e| e.to_string())
+    }
+
+    /// The one number a query answers (a `COUNT(*)`, say).
+    pub async fn count(&self, sql: &str) -> Result<i64, String> {
+        let counted = match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.map_err(|e| e.to_string())?;
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.map_err(|e| e.to_string())?;
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await
+            }
+        };
+        counted.map_err(|e| e.to_string())
+    }
+
     /// The folder of a SQLite database (`None` on PostgreSQL).
     pub fn folder(&self) -> Option<std::path::PathBuf> {
         (self.backend == Backend::Sqlite).then(|| std::env::temp_dir().join(&self.name))

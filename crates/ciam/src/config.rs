@@ -60,6 +60,8 @@ pub struct Config {
     pub header_timeout_ms: u64,
     /// How long an idle keep-alive connection stays open, milliseconds.
     pub idle_timeout_ms: u64,
+    /// Days audit events are kept.
+    pub audit_retention_days: u32,
 }
 
 impl Default for Config {
@@ -87,6 +89,7 @@ impl Default for Config {
             max_connections: 10_000,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
+            audit_retention_days: 90,
         }
     }
 }
@@ -164,6 +167,7 @@ impl Config {
         parse_env("max_connections", &mut self.max_connections)?;
         parse_env("header_timeout_ms", &mut self.header_timeout_ms)?;
         parse_env("idle_timeout_ms", &mut self.idle_timeout_ms)?;
+        parse_env("audit_retention_days", &mut self.audit_retention_days)?;
         Ok(())
     }
 
@@ -175,6 +179,9 @@ impl Config {
         }
         if self.max_connections == 0 || self.header_timeout_ms == 0 || self.idle_timeout_ms == 0 {
             return Err(ConfigError("max_connections, header_timeout_ms and idle_timeout_ms must be positive".into()));
+        }
+        if self.audit_retention_days == 0 {
+            return Err(ConfigError("audit_retention_days must be at least 1".into()));
         }
         if self.calls_per_address == 0 {
             return Err(ConfigError("calls_per_address must be positive".into()));

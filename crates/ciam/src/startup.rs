@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 
-/// How often expired sessions, state tokens and locks are purged.
+/// How often the retention purge runs.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// Why the server could not start.
@@ -57,6 +57,7 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>, issuer: String) -> Res
         state_token_ttl: config.state_token_ttl,
         hashing: config.hashing(),
         calls_per_address: config.calls_per_address,
+        audit_retention_days: config.audit_retention_days,
     };
     let ciam = Ciam::open(store.shared(), clock, domain).await?;
     Ok(Opened { store, ciam })
@@ -111,28 +112,42 @@ impl Server {
     }
 }
 
-/// Reloads signing keys (so rotations elsewhere show up) and purges
-/// expired rows.
+/// Reloads signing keys (so rotations elsewhere show up) and deletes what
+/// is no longer needed (see `ciam_core::retention`), once at start and
+/// every [`PURGE_EVERY`] after.
 async fn housekeeping(ciam: Ciam) {
     let mut keys = tokio::time::interval(Duration::from_secs(ciam_core::keys::KEY_REFRESH_SECONDS));
-    let mut purge = tokio::time::interval(PURGE_EVERY);
     keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = keys.tick() => {
-                if let Err(e) = ciam.refresh_keys().await {
-                    tracing::warn!(error = %e, "signing keys not refreshed");
-                }
-            }
-            _ = purge.tick() => {
-                match ciam.purge_expired().await {
-                    Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
+    let purging = tokio::spawn({
+        let ciam = ciam.clone();
+        async move {
+            let mut purge = tokio::time::interval(PURGE_EVERY);
+            purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                purge.tick().await;
+                match ciam.purge().await {
+                    Ok(Some(report)) if report.total() > 0 => tracing::info!(?report, "purged"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "purge failed"),
                 }
             }
         }
+    });
+    let _stops_with_this_task = AbortOnDrop(purging);
+    loop {
+        keys.tick().await;
+        if let Err(e) = ciam.refresh_keys().await {
+            tracing::warn!(error = %e, "signing keys not refreshed");
+        }
+    }
+}
+
+/// Ends a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

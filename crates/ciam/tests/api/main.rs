@@ -13,6 +13,7 @@ mod cluster;
 mod flows;
 mod login;
 mod openapi;
+mod retention;
 mod robustness;
 
 pub use ciam_testdb::on_both_backends;
