@@ -31,7 +31,7 @@ use ciam_core::{Clock, Password, SystemClock};
 use clap::Parser;
 use serde_json::{Value, json};
 
-const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789-abcdefghij";
 const PASSWORD: &str = "Passw0rd!";
 const USERS: usize = 16;
 

@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::clock::UnixTime;
 use crate::error::CiamError;
 use crate::model::{ClientId, SigningKeyRecord, User};
+use crate::sealing::{Sealer, is_sealed};
 use crate::store::Store;
 use crate::token::new_id;
 
@@ -146,13 +147,26 @@ struct KeySet {
     jwks: Arc<Jwks>,
 }
 
+impl KeySet {
+    /// The set before the first load: it signs nothing.
+    fn empty() -> Self {
+        let encoding = EncodingKey::from_secret(&[]);
+        KeySet {
+            signing: Arc::new(LoadedKey { kid: String::new(), encoding }),
+            jwks: Arc::new(Jwks { keys: Vec::new() }),
+        }
+    }
+}
+
 /// The in-memory copy of the store's keys.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
     current: Arc<RwLock<Arc<KeySet>>>,
+    /// Seals private keys at rest, when configured.
+    sealer: Option<Arc<Sealer>>,
 }
 
-/// Generates a fresh RSA-2048 key record.
+/// Generates a fresh RSA-2048 key record, its private key in clear.
 pub fn generate_key(now: UnixTime) -> Result<SigningKeyRecord, CiamError> {
     let pair =
         KeyPair::generate(KeySize::Rsa2048).map_err(|_| CiamError::Internal("RSA key generation failed".into()))?;
@@ -167,8 +181,22 @@ pub fn generate_key(now: UnixTime) -> Result<SigningKeyRecord, CiamError> {
     })
 }
 
-fn load(record: &SigningKeyRecord) -> Result<(LoadedKey, Jwk), CiamError> {
-    let pair = KeyPair::from_pkcs8(&record.private_pkcs8)
+/// The private key of a stored record, opened when it is sealed.
+fn plain_key(record: &SigningKeyRecord, sealer: Option<&Sealer>) -> Result<Vec<u8>, CiamError> {
+    match (is_sealed(&record.private_pkcs8), sealer) {
+        (false, _) => Ok(record.private_pkcs8.clone()),
+        (true, Some(sealer)) => sealer.open(&record.kid, &record.private_pkcs8),
+        (true, None) => Err(CiamError::Internal(
+            "the signing keys in the database are encrypted: set CIAM_KEY_ENCRYPTION_KEY to the key they were \
+             encrypted with"
+                .into(),
+        )),
+    }
+}
+
+fn load(record: &SigningKeyRecord, sealer: Option<&Sealer>) -> Result<(LoadedKey, Jwk), CiamError> {
+    let private_pkcs8 = plain_key(record, sealer)?;
+    let pair = KeyPair::from_pkcs8(&private_pkcs8)
         .map_err(|e| CiamError::Internal(format!("stored signing key {} unusable: {e}", record.kid)))?;
     let public = pair.public_key();
     let jwk = Jwk {
@@ -181,8 +209,7 @@ fn load(record: &SigningKeyRecord) -> Result<(LoadedKey, Jwk), CiamError> {
     };
     // jsonwebtoken's PEM reader unwraps PKCS#8 into the PKCS#1 form its
     // signer wants.
-    let pem =
-        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", STANDARD.encode(&record.private_pkcs8));
+    let pem = format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", STANDARD.encode(&private_pkcs8));
     let encoding = EncodingKey::from_rsa_pem(pem.as_bytes())
         .map_err(|e| CiamError::Internal(format!("stored signing key {} unusable: {e}", record.kid)))?;
     Ok((LoadedKey { kid: record.kid.clone(), encoding }, jwk))
@@ -205,36 +232,55 @@ fn layout(records: &[SigningKeyRecord], now: UnixTime) -> Result<Vec<&SigningKey
     Ok(published)
 }
 
-fn build(records: &[SigningKeyRecord], now: UnixTime) -> Result<KeySet, CiamError> {
+fn build(records: &[SigningKeyRecord], now: UnixTime, sealer: Option<&Sealer>) -> Result<KeySet, CiamError> {
     provider::install();
     let published = layout(records, now)?;
-    let (signing, first) = load(published[0])?;
+    let (signing, first) = load(published[0], sealer)?;
     let mut keys = vec![first];
     for record in &published[1..] {
-        keys.push(load(record)?.1);
+        keys.push(load(record, sealer)?.1);
     }
     Ok(KeySet { signing: Arc::new(signing), jwks: Arc::new(Jwks { keys }) })
 }
 
 impl KeyRing {
-    /// Loads the keys, creating the first one when the store has none.
-    pub async fn open(store: &dyn Store, now: UnixTime) -> Result<Self, CiamError> {
+    /// Loads the keys, creating the first one when the store has none. With
+    /// a `sealer`, keys stored in clear are sealed in the store first; without
+    /// one, sealed keys refuse to load.
+    pub async fn open(store: &dyn Store, now: UnixTime, sealer: Option<Sealer>) -> Result<Self, CiamError> {
+        let sealer = sealer.map(Arc::new);
+        let ring = Self { current: Arc::new(RwLock::new(Arc::new(KeySet::empty()))), sealer };
         let mut records = store.list_signing_keys().await?;
-        if records.is_empty() {
-            let key = tokio::task::spawn_blocking(move || generate_key(now))
-                .await
-                .map_err(|e| CiamError::Internal(format!("key generation task: {e}")))??;
-            store.insert_signing_key(&key).await?;
+        if let Some(sealer) = &ring.sealer {
+            for record in records.iter().filter(|r| !is_sealed(&r.private_pkcs8)) {
+                store.replace_private_key(&record.kid, &sealer.seal(&record.kid, &record.private_pkcs8)?).await?;
+            }
             records = store.list_signing_keys().await?;
         }
-        let set = build(&records, now)?;
-        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))) })
+        if records.is_empty() {
+            store.insert_signing_key(&ring.new_key(now).await?).await?;
+            records = store.list_signing_keys().await?;
+        }
+        let set = build(&records, now, ring.sealer.as_deref())?;
+        *ring.current.write().map_err(|_| CiamError::Internal("key ring lock poisoned".into()))? = Arc::new(set);
+        Ok(ring)
+    }
+
+    /// A fresh key record, sealed when the ring seals.
+    async fn new_key(&self, now: UnixTime) -> Result<SigningKeyRecord, CiamError> {
+        let mut key = tokio::task::spawn_blocking(move || generate_key(now))
+            .await
+            .map_err(|e| CiamError::Internal(format!("key generation task: {e}")))??;
+        if let Some(sealer) = &self.sealer {
+            key.private_pkcs8 = sealer.seal(&key.kid, &key.private_pkcs8)?;
+        }
+        Ok(key)
     }
 
     /// A ring with one fresh key held only in memory (benchmarks, tools).
     pub fn ephemeral(now: UnixTime) -> Result<Self, CiamError> {
-        let set = build(&[generate_key(now)?], now)?;
-        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))) })
+        let set = build(&[generate_key(now)?], now, None)?;
+        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))), sealer: None })
     }
 
     /// Re-reads the keys from the store.
@@ -246,7 +292,7 @@ impl KeyRing {
         if unchanged {
             return Ok(());
         }
-        let set = build(&records, now)?;
+        let set = build(&records, now, self.sealer.as_deref())?;
         if let Ok(mut guard) = self.current.write() {
             *guard = Arc::new(set);
         }
@@ -255,9 +301,7 @@ impl KeyRing {
 
     /// Makes a new key current and retires the old ones, then reloads.
     pub async fn rotate(&self, store: &dyn Store, now: UnixTime) -> Result<String, CiamError> {
-        let key = tokio::task::spawn_blocking(move || generate_key(now))
-            .await
-            .map_err(|e| CiamError::Internal(format!("key generation task: {e}")))??;
+        let key = self.new_key(now).await?;
         let kid = key.kid.clone();
         store.rotate_signing_key(&key, now, now + MAX_ID_TOKEN_TTL + JWKS_CACHE_MARGIN).await?;
         self.refresh(store, now).await?;
@@ -368,8 +412,8 @@ mod tests {
     #[test]
     fn id_token_verifies_with_the_published_key() {
         let record = generate_key(1000).expect("key");
-        let set = build(std::slice::from_ref(&record), 1000).expect("set");
-        let ring = KeyRing { current: Arc::new(RwLock::new(Arc::new(set))) };
+        let set = build(std::slice::from_ref(&record), 1000, None).expect("set");
+        let ring = KeyRing { current: Arc::new(RwLock::new(Arc::new(set))), sealer: None };
         let now = jsonwebtoken::get_current_timestamp() as i64;
         let token =
             ring.sign_id_token("https://issuer.test", &ClientId::new("client-1"), &user(), now, 300).expect("sign");
@@ -395,10 +439,10 @@ mod tests {
         let old =
             SigningKeyRecord { retired_at: Some(100), publish_until: Some(200), ..generate_key(50).expect("key") };
         let new = generate_key(100).expect("key");
-        let both = build(&[old.clone(), new.clone()], 150).expect("set");
+        let both = build(&[old.clone(), new.clone()], 150, None).expect("set");
         assert_eq!(both.signing.kid, new.kid);
         assert_eq!(both.jwks.keys.len(), 2);
-        let later = build(&[old, new.clone()], 200).expect("set");
+        let later = build(&[old, new.clone()], 200, None).expect("set");
         assert_eq!(later.jwks.keys.len(), 1);
         assert_eq!(later.jwks.keys[0].kid, new.kid);
     }

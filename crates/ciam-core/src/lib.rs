@@ -17,6 +17,7 @@ pub mod model;
 pub mod password;
 pub mod policy;
 pub mod retention;
+pub mod sealing;
 pub mod service;
 pub mod store;
 pub mod token;

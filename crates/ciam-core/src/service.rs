@@ -18,8 +18,9 @@ use crate::mobile::Region;
 use crate::model::{AddressKey, App, ClientId};
 use crate::password::{HashingConfig, PasswordHasher};
 use crate::policy::{LockoutPolicy, PasswordPolicy, ThrottlePolicy};
+use crate::sealing::Sealer;
 use crate::store::Store;
-use crate::token::{ADMIN_TOKEN_LEN, OpaqueToken, constant_time_eq, sha256_hex};
+use crate::token::{ADMIN_TOKEN_LEN, OpaqueToken, constant_time_eq, keyed_digest, sha256_hex};
 
 /// Setting names in the store.
 pub(crate) mod setting {
@@ -34,6 +35,9 @@ pub(crate) mod setting {
 /// re-reading it. A change made on this instance is seen at once; on others
 /// within this.
 pub const POLICY_CACHE: Duration = Duration::from_secs(1);
+
+/// How often readiness is checked at most, and how long a check may take.
+pub const READY_CHECK: Duration = Duration::from_secs(2);
 
 /// At most this many apps are kept in memory per instance.
 const APP_CACHE_SIZE: usize = 1024;
@@ -57,6 +61,8 @@ pub struct CiamConfig {
     pub calls_per_address: usize,
     /// Days audit events are kept (see [`crate::retention`]).
     pub audit_retention_days: u32,
+    /// Seals private signing keys at rest (see [`crate::sealing`]).
+    pub key_encryption_key: Option<[u8; 32]>,
 }
 
 #[derive(Debug)]
@@ -115,6 +121,8 @@ struct Inner {
     lock_key_secret: Vec<u8>,
     /// This instance, among those sharing the store.
     instance_id: String,
+    /// The last readiness check and when it was made.
+    ready: Mutex<Option<(Instant, bool)>>,
 }
 
 impl Ciam {
@@ -125,7 +133,8 @@ impl Ciam {
         let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(&hashing))
             .await
             .map_err(|e| CiamError::Internal(format!("hasher set-up: {e}")))??;
-        let keys = KeyRing::open(store.as_ref(), clock.now()).await?;
+        let sealer = config.key_encryption_key.as_ref().map(|key| Sealer::new(key)).transpose()?;
+        let keys = KeyRing::open(store.as_ref(), clock.now(), sealer).await?;
         let in_flight = InFlight::new(config.calls_per_address);
         let lock_key_secret = shared_secret(store.as_ref(), setting::LOCK_KEY_SECRET).await?;
         Ok(Self {
@@ -143,6 +152,7 @@ impl Ciam {
                 in_flight,
                 lock_key_secret,
                 instance_id: crate::token::new_id(),
+                ready: Mutex::new(None),
             }),
         })
     }
@@ -182,9 +192,32 @@ impl Ciam {
         self.inner.keys.jwks()
     }
 
-    /// Whether the database answers.
-    pub async fn ping(&self) -> Result<(), CiamError> {
-        Ok(self.store().ping().await?)
+    /// Whether the database takes a write (unreachable, full and read-only
+    /// databases do not), checked at most every [`READY_CHECK`]: a
+    /// balancer's probes cost one small write every two seconds at most.
+    pub async fn ready(&self) -> bool {
+        if let Ok(last) = self.inner.ready.lock()
+            && let Some((at, ready)) = *last
+            && at.elapsed() < READY_CHECK
+        {
+            return ready;
+        }
+        let probe = format!("{} {}", self.instance_id(), self.now());
+        let ready = match tokio::time::timeout(READY_CHECK, self.store().probe_write(&probe)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "not ready: the database takes no write");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("not ready: the database did not take a write within {READY_CHECK:?}");
+                false
+            }
+        };
+        if let Ok(mut last) = self.inner.ready.lock() {
+            *last = Some((Instant::now(), ready));
+        }
+        ready
     }
 
     /// The configuration.
@@ -337,18 +370,19 @@ impl Ciam {
     /// returned (to be shown once); only its digest is stored.
     pub async fn ensure_admin_token(&self, configured: Option<&str>) -> Result<Option<OpaqueToken>, CiamError> {
         if let Some(token) = configured {
-            self.store().put_setting(setting::ADMIN_TOKEN_DIGEST, &sha256_hex(token.as_bytes())).await?;
+            self.store().put_setting(setting::ADMIN_TOKEN_DIGEST, &admin_token_digest(token)?).await?;
             return Ok(None);
         }
         let token = OpaqueToken::generate(ADMIN_TOKEN_LEN)?;
-        let written = self.store().put_setting_if_absent(setting::ADMIN_TOKEN_DIGEST, token.digest().as_str()).await?;
+        let digest = admin_token_digest(token.expose())?;
+        let written = self.store().put_setting_if_absent(setting::ADMIN_TOKEN_DIGEST, &digest).await?;
         Ok(written.then_some(token))
     }
 
     /// Replaces the admin token with a new one and returns it.
     pub async fn reset_admin_token(&self) -> Result<OpaqueToken, CiamError> {
         let token = OpaqueToken::generate(ADMIN_TOKEN_LEN)?;
-        self.store().put_setting(setting::ADMIN_TOKEN_DIGEST, token.digest().as_str()).await?;
+        self.store().put_setting(setting::ADMIN_TOKEN_DIGEST, &admin_token_digest(token.expose())?).await?;
         Ok(token)
     }
 
@@ -357,6 +391,43 @@ impl Ciam {
         let Some(stored) = self.store().get_setting(setting::ADMIN_TOKEN_DIGEST).await? else {
             return Ok(false);
         };
-        Ok(constant_time_eq(&sha256_hex(presented.as_bytes()), &stored))
+        Ok(admin_token_matches(presented, &stored))
+    }
+}
+
+/// How the admin token is stored: `v2$<salt>$<HMAC-SHA256 of the token
+/// under the salt>`, in hex, so equal tokens of two deployments are not
+/// equal digests.
+fn admin_token_digest(token: &str) -> Result<String, CiamError> {
+    let mut salt = [0u8; 16];
+    crate::token::fill_random(&mut salt)?;
+    let salt: String = salt.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("v2${salt}${}", keyed_digest(salt.as_bytes(), token.as_bytes())))
+}
+
+/// Whether `presented` is the token `stored` was made from, in constant
+/// time; also for digests stored before the salt (a plain SHA-256).
+fn admin_token_matches(presented: &str, stored: &str) -> bool {
+    match stored.strip_prefix("v2$").and_then(|rest| rest.split_once('$')) {
+        Some((salt, digest)) => constant_time_eq(&keyed_digest(salt.as_bytes(), presented.as_bytes()), digest),
+        None => constant_time_eq(&sha256_hex(presented.as_bytes()), stored),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_tokens_are_stored_salted_and_checked_in_both_forms() {
+        let token = "Xq3-correct-horse-battery-staple-42";
+        let (one, two) = (admin_token_digest(token).expect("digest"), admin_token_digest(token).expect("digest"));
+        assert!(one.starts_with("v2$") && !one.contains(token));
+        assert_ne!(one, two, "a fresh salt each time");
+        assert!(admin_token_matches(token, &one) && admin_token_matches(token, &two));
+        assert!(!admin_token_matches("Xq3-correct-horse-battery-staple-43", &one));
+        let legacy = sha256_hex(token.as_bytes());
+        assert!(admin_token_matches(token, &legacy), "digests stored before the salt still verify");
+        assert!(!admin_token_matches("other", &legacy));
     }
 }

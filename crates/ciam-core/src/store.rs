@@ -22,7 +22,7 @@ pub enum StoreError {
     #[error("conflict: {0}")]
     Conflict(String),
     /// The database could not be reached or answered with an error.
-    #[error("database: {0}")]
+    #[error("{0}")]
     Backend(String),
 }
 
@@ -61,6 +61,9 @@ pub enum Purge {
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
+    /// Whether the database takes a write: writes `value` to one row kept
+    /// for that.
+    async fn probe_write(&self, value: &str) -> StoreResult<()>;
 
     // --- settings (policies, admin token digest) ---
 
@@ -214,6 +217,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: UnixTime,
         publish_until: UnixTime,
     ) -> StoreResult<()>;
+    /// Replaces the stored private key of `kid` (sealing keys kept in
+    /// clear).
+    async fn replace_private_key(&self, kid: &str, private_pkcs8: &[u8]) -> StoreResult<()>;
     /// Adds a key as current without retiring others (first start).
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
 

@@ -34,6 +34,7 @@ async fn domain() -> Domain {
         hashing: HashingConfig { workers: 2, ..HashingConfig::default() },
         calls_per_address: 64,
         audit_retention_days: 90,
+        key_encryption_key: None,
     };
     let ciam = Ciam::open(store.shared(), clock.clone(), config).await.expect("domain");
     let app = ciam.create_app(AppInput { name: Some("Shop".into()), ..Default::default() }).await.expect("app");

@@ -11,6 +11,7 @@ mod grouped;
 mod rows;
 mod sql;
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,11 +34,15 @@ pub struct DbOptions {
     /// The longest a call waits for a connection (and, on PostgreSQL, for a
     /// statement) before it fails with a backend error.
     pub timeout: Duration,
+    /// Whether a SQLite file that is not there is made (the server) or
+    /// refused (the operator's commands, which must not leave an empty
+    /// database behind a typo).
+    pub create: bool,
 }
 
 impl Default for DbOptions {
     fn default() -> Self {
-        Self { max_connections: None, timeout: Duration::from_secs(3) }
+        Self { max_connections: None, timeout: Duration::from_secs(3), create: true }
     }
 }
 
@@ -95,6 +100,14 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// The file a `sqlite:` URL names.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    match Backend::of(url)? {
+        Backend::Sqlite => SqliteConnectOptions::from_str(url).ok().map(|o| o.get_filename().to_path_buf()),
+        Backend::Postgres => None,
+    }
+}
+
 /// Opens the database at `url` and applies pending migrations.
 pub async fn open(url: &str, options: &DbOptions) -> Result<AnyStore, StoreError> {
     match Backend::of(url) {
@@ -116,9 +129,10 @@ async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sq
                 .into(),
         ));
     }
-    let connect = SqliteConnectOptions::from_str(url)
-        .map_err(backend)?
-        .create_if_missing(true)
+    let connect = SqliteConnectOptions::from_str(url).map_err(backend)?;
+    prepare_sqlite_file(connect.get_filename(), options.create)?;
+    let connect = connect
+        .create_if_missing(false)
         .journal_mode(SqliteJournalMode::Wal)
         // FULL: a committed write survives power loss, not only a crash.
         .synchronous(SqliteSynchronous::Full)
@@ -135,12 +149,70 @@ async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sq
     Ok(SqlStore::new(Conns::Kept(Arc::new(Kept::new(kept, options.timeout)))))
 }
 
+/// The database file, readable by its owner only (it holds the signing
+/// keys and the password hashes): made `0600` when it is not there and
+/// `create` allows it, and set `0600` with its `-wal` and `-shm` when it is,
+/// whatever the umask (CONTRACT §8). A folder or file that is not there is
+/// named in the refusal.
+fn prepare_sqlite_file(path: &Path, create: bool) -> Result<(), StoreError> {
+    let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    if !path.exists() {
+        if !create {
+            return Err(StoreError::Backend(format!(
+                "there is no database at {}; start `ciam serve` there first, or set CIAM_DATABASE_URL",
+                shown.display()
+            )));
+        }
+        let folder = shown.parent().map(Path::to_path_buf).unwrap_or_default();
+        if !folder.is_dir() {
+            return Err(StoreError::Backend(format!("the SQLite folder {} does not exist", folder.display())));
+        }
+        owner_only_file(path).map_err(|e| StoreError::Backend(format!("{}: {e}", shown.display())))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            owner_only(&file).map_err(|e| StoreError::Backend(format!("{}: {e}", file.display())))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn owner_only_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(drop)
+}
+
+#[cfg(not(unix))]
+fn owner_only_file(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path).map(drop)
+}
+
+#[cfg(unix)]
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn owner_only(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Postgres>, StoreError> {
     let statement_timeout = options.timeout.as_millis().to_string();
     let connect = PgConnectOptions::from_str(url)
         .map_err(backend)?
         .application_name("ciam")
         .options([("statement_timeout", statement_timeout.as_str()), ("lock_timeout", statement_timeout.as_str())]);
+    // One connection first, so an unreachable server is refused with its
+    // reason ("connection refused", a wrong password …) rather than the
+    // pool's "timed out".
+    let probe = tokio::time::timeout(options.timeout, sqlx::PgConnection::connect_with(&connect))
+        .await
+        .map_err(|_| StoreError::Backend(format!("PostgreSQL did not answer within {:?}", options.timeout)))?;
+    probe.map_err(backend)?.close().await.map_err(backend)?;
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections.unwrap_or(10))
         // No round trip to the server before each statement: the pool still

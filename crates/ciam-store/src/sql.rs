@@ -158,6 +158,10 @@ impl<DB: Exec> Store for SqlStore<DB> {
         DB::rows(&self.conns, Stmt::new("SELECT 1")).await.map(drop)
     }
 
+    async fn probe_write(&self, value: &str) -> StoreResult<()> {
+        self.put_setting("readiness_probe", value).await
+    }
+
     async fn get_setting(&self, name: &str) -> StoreResult<Option<String>> {
         let row: Option<SettingRow> = self
             .fetch_opt::<SettingRow, _>(Stmt::new("SELECT name, value FROM settings WHERE name = $1").bind(name))
@@ -472,6 +476,11 @@ impl<DB: Exec> Store for SqlStore<DB> {
             insert_key(&SigningKeyRecord { retired_at: None, publish_until: None, ..key.clone() }),
         ];
         DB::transaction(&self.conns, statements).await.map(drop)
+    }
+
+    async fn replace_private_key(&self, kid: &str, private_pkcs8: &[u8]) -> StoreResult<()> {
+        let sql = "UPDATE signing_keys SET private_pkcs8 = $2 WHERE kid = $1";
+        self.execute(Stmt::new(sql).bind(kid).bind(private_pkcs8)).await.map(drop)
     }
 
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {

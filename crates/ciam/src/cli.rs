@@ -1,7 +1,7 @@
 //! The `ciam` command line: `serve`, and operator subcommands that act on
 //! the same database as the server (no HTTP needed).
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -204,12 +204,23 @@ pub enum CliError {
     /// Start-up failed.
     #[error(transparent)]
     Start(#[from] StartError),
-    /// The domain refused or failed.
-    #[error("{}", .0.message(Lang::En))]
+    /// The domain refused or failed; at the operator's terminal a failure
+    /// says its cause.
+    #[error("{}", domain_message(.0))]
     Domain(#[from] ciam_core::CiamError),
+    /// What the operator typed cannot be used.
+    #[error("{0}")]
+    Input(String),
     /// Reading or writing the terminal failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+}
+
+fn domain_message(e: &ciam_core::CiamError) -> String {
+    match e {
+        ciam_core::CiamError::Internal(cause) => cause.clone(),
+        refused => refused.message(Lang::En),
+    }
 }
 
 fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
@@ -240,7 +251,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         _ => {}
     }
     let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{}", config.listen));
-    let opened = startup::open(&config, Arc::new(SystemClock), issuer).await?;
+    let opened = startup::open(&config, Arc::new(SystemClock), issuer, startup::Opener::Command).await?;
     let ciam = &opened.ciam;
     let result = match cli.command {
         Command::Serve | Command::Copy { .. } => Ok(()),
@@ -266,11 +277,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         Command::User(UserCommand::Create(u)) => {
             let password = match &u.password_hash {
                 Some(_) => None,
-                None => {
-                    let mut line = String::new();
-                    std::io::stdin().lock().read_line(&mut line)?;
-                    Some(Password::new(line.trim_end_matches(['\r', '\n']).to_owned()))
-                }
+                None => Some(read_password()?),
             };
             let input = UserInput {
                 mobile: Some(u.mobile),
@@ -327,8 +334,26 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
     result
 }
 
+/// The new user's password: asked for twice without echo at a terminal,
+/// else the first line of standard input.
+fn read_password() -> Result<Password, CliError> {
+    if std::io::stdin().is_terminal() {
+        let first = Password::new(rpassword::prompt_password("Password: ")?);
+        let again = Password::new(rpassword::prompt_password("Password again: ")?);
+        if first != again {
+            return Err(CliError::Input("the two passwords differ".into()));
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(Password::new(line.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
 async fn copy(from: &str, to: &str, config: &Config) -> Result<(), CliError> {
-    let source = ciam_store::open(from, &config.db_options()).await.map_err(StartError::from)?;
+    // The source must be there: a typo must not copy an empty new database.
+    let existing = ciam_store::DbOptions { create: false, ..config.db_options() };
+    let source = ciam_store::open(from, &existing).await.map_err(StartError::from)?;
     let target = ciam_store::open(to, &config.db_options()).await.map_err(StartError::from)?;
     let now = ciam_core::Clock::now(&SystemClock);
     let report = ciam_core::copy::copy_store(source.shared().as_ref(), target.shared().as_ref(), now).await;

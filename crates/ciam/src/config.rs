@@ -62,6 +62,8 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     /// Days audit events are kept.
     pub audit_retention_days: u32,
+    /// 32 bytes, base64, that seal the private signing keys at rest.
+    pub key_encryption_key: Option<String>,
 }
 
 impl Default for Config {
@@ -90,12 +92,37 @@ impl Default for Config {
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             audit_retention_days: 90,
+            key_encryption_key: None,
         }
     }
 }
 
 /// The largest request head (request line and headers): 32 KiB.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// The shortest admin token accepted (CONTRACT §8).
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
+/// Refuses an admin token that is short or of few distinct characters
+/// (`aaaa…`, `1234…`): a guessable token guards the whole admin API.
+fn check_admin_token(token: &str) -> Result<(), ConfigError> {
+    let length = token.chars().count();
+    if length < MIN_ADMIN_TOKEN_LEN {
+        return Err(ConfigError(format!(
+            "admin_token must be at least {MIN_ADMIN_TOKEN_LEN} characters, not {length} \
+             (e.g. the output of `openssl rand -hex 24`)"
+        )));
+    }
+    let mut distinct: Vec<char> = token.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 8 {
+        return Err(ConfigError(
+            "admin_token has fewer than 8 distinct characters; use a random one (e.g. `openssl rand -hex 24`)".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// A configuration that cannot be used, with the reason.
 #[derive(Debug, thiserror::Error)]
@@ -168,11 +195,18 @@ impl Config {
         parse_env("header_timeout_ms", &mut self.header_timeout_ms)?;
         parse_env("idle_timeout_ms", &mut self.idle_timeout_ms)?;
         parse_env("audit_retention_days", &mut self.audit_retention_days)?;
+        if let Some(v) = env_var("key_encryption_key") {
+            self.key_encryption_key = Some(v);
+        }
         Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.region()?;
+        tracing_subscriber::EnvFilter::try_new(&self.log).map_err(|e| {
+            ConfigError(format!("log {:?} is not a log filter (e.g. info, or ciam=debug): {e}", self.log))
+        })?;
+        self.key_encryption_key()?;
         self.trusted_proxies()?;
         if self.state_token_ttl <= 0 {
             return Err(ConfigError("state_token_ttl must be positive".into()));
@@ -189,8 +223,8 @@ impl Config {
         if self.db_max_connections == Some(0) {
             return Err(ConfigError("db_max_connections must be positive".into()));
         }
-        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
-            return Err(ConfigError("admin_token must be at least 16 characters".into()));
+        if let Some(token) = &self.admin_token {
+            check_admin_token(token)?;
         }
         argon2::Params::new(self.argon2_m_kib, self.argon2_t, self.argon2_p, None)
             .map_err(|e| ConfigError(format!("argon2 parameters: {e}")))?;
@@ -201,6 +235,20 @@ impl Config {
     pub fn region(&self) -> Result<Region, ConfigError> {
         parse_region(&self.default_region)
             .ok_or_else(|| ConfigError(format!("default_region {:?} is not a region code", self.default_region)))
+    }
+
+    /// The key that seals private signing keys, decoded.
+    pub fn key_encryption_key(&self) -> Result<Option<[u8; 32]>, ConfigError> {
+        use base64::Engine;
+        let Some(text) = &self.key_encryption_key else {
+            return Ok(None);
+        };
+        let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).map_err(|_| {
+            ConfigError("key_encryption_key must be base64 (e.g. the output of `openssl rand -base64 32`)".into())
+        })?;
+        <[u8; 32]>::try_from(bytes.as_slice())
+            .map(Some)
+            .map_err(|_| ConfigError(format!("key_encryption_key must be 32 bytes, not {}", bytes.len())))
     }
 
     /// The trusted proxies' networks.
@@ -253,11 +301,12 @@ impl Config {
         }
     }
 
-    /// Database pool options.
+    /// Database pool options (a SQLite file that is not there is made).
     pub fn db_options(&self) -> ciam_store::DbOptions {
         ciam_store::DbOptions {
             max_connections: self.db_max_connections,
             timeout: Duration::from_millis(self.db_timeout_ms),
+            create: true,
         }
     }
 }

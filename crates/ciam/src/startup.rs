@@ -2,7 +2,9 @@
 //! the domain, bind (port 0 gives a free port), serve until told to stop.
 
 use std::future::Future;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +33,9 @@ pub enum StartError {
     /// The address could not be bound.
     #[error("listen on {0}: {1}")]
     Bind(String, std::io::Error),
+    /// The data is in use by another server.
+    #[error("{0}")]
+    Lock(String),
 }
 
 /// The store and domain opened from a configuration; used by the server
@@ -43,14 +48,27 @@ pub struct Opened {
     pub ciam: Ciam,
 }
 
-/// Opens the database (creating the data directory for the default SQLite
-/// file) and the domain. `issuer` overrides the configured one.
-pub async fn open(config: &Config, clock: Arc<dyn Clock>, issuer: String) -> Result<Opened, StartError> {
-    if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| crate::config::ConfigError(format!("data_dir {}: {e}", config.data_dir.display())))?;
-    }
-    let store = ciam_store::open(&config.database_url(), &config.db_options()).await?;
+/// Who opens the database: the server makes a missing default database;
+/// an operator's command refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opener {
+    /// `ciam serve`.
+    Server,
+    /// Any other command.
+    Command,
+}
+
+/// Opens the database and the domain; the server makes a SQLite file that
+/// is not there (see [`Server::build`] for its folder). `issuer` overrides
+/// the configured one.
+pub async fn open(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    issuer: String,
+    opener: Opener,
+) -> Result<Opened, StartError> {
+    let options = ciam_store::DbOptions { create: opener == Opener::Server, ..config.db_options() };
+    let store = ciam_store::open(&config.database_url(), &options).await?;
     let domain = CiamConfig {
         issuer,
         region: config.region()?,
@@ -58,9 +76,64 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>, issuer: String) -> Res
         hashing: config.hashing(),
         calls_per_address: config.calls_per_address,
         audit_retention_days: config.audit_retention_days,
+        key_encryption_key: config.key_encryption_key()?,
     };
     let ciam = Ciam::open(store.shared(), clock, domain).await?;
     Ok(Opened { store, ciam })
+}
+
+/// The data directory, made if missing, readable by its owner only
+/// whatever the umask (CONTRACT §8).
+fn owner_only_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+}
+
+/// The lock a server holds on its SQLite file, so that a second `ciam
+/// serve` on the same data is refused instead of sharing what one process
+/// must own alone (its lockout counts, its purge). Released when the
+/// process ends, however it ends.
+#[derive(Debug)]
+pub struct DataLock {
+    _file: std::fs::File,
+}
+
+impl DataLock {
+    /// Takes the lock beside `database` (`<database>.lock`), writing this
+    /// process's id into it; refuses naming the holder's.
+    pub fn take(database: &Path) -> Result<Self, StartError> {
+        let path = PathBuf::from(format!("{}.lock", database.display()));
+        let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        let failed = |e: std::io::Error| StartError::Lock(format!("{}: {e}", shown.display()));
+        if let Some(folder) = shown.parent().filter(|folder| !folder.is_dir()) {
+            return Err(StartError::Lock(format!("the SQLite folder {} does not exist", folder.display())));
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(failed)?;
+        if file.try_lock().is_err() {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(StartError::Lock(format!(
+                "another ciam serve (pid {}) is using {}; stop it first",
+                holder.trim(),
+                shown.display()
+            )));
+        }
+        file.set_len(0).map_err(failed)?;
+        file.write_all(std::process::id().to_string().as_bytes()).map_err(failed)?;
+        Ok(Self { _file: file })
+    }
 }
 
 /// A bound, ready server.
@@ -68,6 +141,7 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>, issuer: String) -> Res
 pub struct Server {
     listener: TcpListener,
     opened: Opened,
+    _lock: Option<DataLock>,
     http: ciam_http::HttpOptions,
     limits: crate::serve::Limits,
     first_admin_token: Option<OpaqueToken>,
@@ -85,9 +159,21 @@ impl Server {
             TcpListener::bind(&config.listen).await.map_err(|e| StartError::Bind(config.listen.clone(), e))?;
         let addr = listener.local_addr().map_err(|e| StartError::Bind(config.listen.clone(), e))?;
         let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
-        let opened = open(config, clock, issuer).await?;
+        if config.database_url.is_none() {
+            owner_only_dir(&config.data_dir)
+                .map_err(|e| crate::config::ConfigError(format!("data_dir {}: {e}", config.data_dir.display())))?;
+        }
+        let lock = ciam_store::sqlite_path(&config.database_url()).map(|db| DataLock::take(&db)).transpose()?;
+        let opened = open(config, clock, issuer, Opener::Server).await?;
         let first_admin_token = opened.ciam.ensure_admin_token(config.admin_token.as_deref()).await?;
-        Ok(Self { listener, opened, http: config.http()?, limits: config.connection_limits(), first_admin_token })
+        Ok(Self {
+            listener,
+            opened,
+            _lock: lock,
+            http: config.http()?,
+            limits: config.connection_limits(),
+            first_admin_token,
+        })
     }
 
     /// The bound address.

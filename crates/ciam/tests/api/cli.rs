@@ -27,6 +27,8 @@ fn ciam(database_url: &str, args: &[&str], stdin: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_manage_apps_users_locks_and_the_admin_token_without_http() {
     let db = std::sync::Arc::new(TestDatabase::create(Backend::Sqlite).await);
+    // The server makes the database; the commands act on it.
+    ciam_store::open(&db.url, &ciam_store::DbOptions::default()).await.expect("database").close().await;
     let app: Value = serde_json::from_str(&ciam(&db.url, &["app", "create", "--name", "Shop"], "")).expect("json");
     let client_id = app["client_id"].as_str().expect("client_id").to_owned();
     assert_eq!(client_id.len(), 32);

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 pub use ciam_testdb::{Backend, TestDatabase};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789-abcdefghij";
 pub const PASSWORD: &str = "Passw0rd!";
 
 /// A running server and a client for it.

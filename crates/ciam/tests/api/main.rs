@@ -13,6 +13,7 @@ mod cluster;
 mod flows;
 mod login;
 mod openapi;
+mod operations;
 mod retention;
 mod robustness;
 
