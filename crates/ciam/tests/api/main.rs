@@ -11,6 +11,7 @@ mod attack;
 mod cli;
 mod cluster;
 mod flows;
+mod hardening;
 mod login;
 mod openapi;
 mod operations;
