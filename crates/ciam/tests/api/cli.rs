@@ -78,3 +78,38 @@ async fn operators_manage_apps_users_locks_and_the_admin_token_without_http() {
     }
     assert_eq!(server.jwks().await["keys"].as_array().map(Vec::len), Some(2));
 }
+
+/// At a terminal, `ciam user create` asks for the password twice and does
+/// not show it. Driven through tmux, as a person at a terminal would type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_create_at_a_terminal_asks_without_echo() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    ciam_store::open(&db.url, &ciam_store::DbOptions::default()).await.expect("database").close().await;
+    let session = format!("ciam-{}", uuid::Uuid::new_v4().simple());
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().expect("tmux (Debian package tmux)");
+    let command = format!(
+        "CIAM_DATABASE_URL={} {} user create --mobile 15200000000; sleep 30",
+        db.url,
+        env!("CARGO_BIN_EXE_ciam")
+    );
+    assert!(tmux(&["new-session", "-d", "-s", &session, "-x", "200", "-y", "20", &command]).status.success());
+    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned();
+    let wait_for = |text: &str, times: usize| {
+        for _ in 0..100 {
+            if screen().matches(text).count() >= times {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("no {text:?} on the screen: {}", screen());
+    };
+    wait_for("Password:", 1);
+    tmux(&["send-keys", "-t", &session, PASSWORD, "Enter"]);
+    wait_for("Password again:", 1);
+    tmux(&["send-keys", "-t", &session, PASSWORD, "Enter"]);
+    wait_for("+8615200000000", 1);
+    let shown = screen();
+    tmux(&["kill-session", "-t", &session]);
+    assert!(!shown.contains(PASSWORD), "the password was shown: {shown}");
+    assert!(shown.contains("\"mobile\": \"+8615200000000\""), "{shown}");
+}
