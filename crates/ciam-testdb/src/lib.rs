@@ -3,9 +3,15 @@
 //! SQLite (a new file) or PostgreSQL (a new database), removed when the test
 //! is done.
 //!
-//! PostgreSQL is expected at `CIAM_TEST_POSTGRES_URL` (default
-//! `postgres://postgres@127.0.0.1:5432`); when it cannot be reached the
-//! PostgreSQL tests fail, they never skip.
+//! PostgreSQL is the server at `CIAM_TEST_POSTGRES_URL` when it is set;
+//! otherwise the one on 127.0.0.1:5432 when it answers; otherwise a
+//! throwaway cluster started from the installed server programs
+//! ([`cluster`]). With none of these the PostgreSQL tests fail naming the
+//! package to install; they never skip.
+
+pub mod cluster;
+
+use std::sync::OnceLock;
 
 use sqlx::Connection;
 
@@ -18,9 +24,23 @@ pub enum Backend {
     Postgres,
 }
 
-/// The PostgreSQL server tests create their databases on (no database name).
+/// The PostgreSQL server tests create their databases on (no database
+/// name), found or started once per process.
+///
+/// # Panics
+/// When there is no server and none can be started, with what to install.
 pub fn postgres_server_url() -> String {
-    std::env::var("CIAM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    static SERVER: OnceLock<Result<String, String>> = OnceLock::new();
+    let found = SERVER.get_or_init(|| {
+        if let Ok(url) = std::env::var("CIAM_TEST_POSTGRES_URL") {
+            return Ok(url);
+        }
+        if cluster::answers(5432) {
+            return Ok("postgres://postgres@127.0.0.1:5432".into());
+        }
+        cluster::ensure(&cluster::shared_folder())
+    });
+    found.clone().unwrap_or_else(|why| panic!("{why}"))
 }
 
 async fn postgres_admin() -> Result<sqlx::PgConnection, String> {
