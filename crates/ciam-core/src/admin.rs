@@ -20,6 +20,8 @@ use crate::token::{OpaqueToken, new_id};
 pub const DEFAULT_PAGE: u32 = 100;
 /// The most a listing call returns at once.
 pub const MAX_PAGE: u32 = 1000;
+/// The largest `offset` of a listing (a 32-bit signed integer).
+pub const MAX_OFFSET: u32 = i32::MAX as u32;
 
 /// Default session_token lifetime (the seed's `expire`).
 pub const DEFAULT_SESSION_TTL: i64 = 432_000;
@@ -123,6 +125,16 @@ pub struct UserInput {
     pub disabled: Option<bool>,
     /// When the password was set (RFC 3339 parsed by the caller).
     pub password_changed_at: Option<i64>,
+}
+
+/// A listing's `limit`: [`DEFAULT_PAGE`] when not given, refused outside
+/// 1 to [`MAX_PAGE`].
+fn page_limit(limit: Option<u32>) -> Result<u32, CiamError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(invalid("limit", format!("must be between 1 and {MAX_PAGE}"))),
+    }
 }
 
 fn check_text(field: &str, value: &Option<String>, max: usize) -> Result<(), CiamError> {
@@ -250,6 +262,11 @@ impl Ciam {
 
     /// Users, oldest first. A mobile that is no phone number matches nobody.
     pub async fn users(&self, filter: &UserFilter) -> Result<Vec<User>, CiamError> {
+        let limit = page_limit(filter.limit)?;
+        let offset = filter.offset.unwrap_or(0);
+        if offset > MAX_OFFSET {
+            return Err(invalid("offset", format!("must be between 0 and {MAX_OFFSET}")));
+        }
         let mobile = match filter.mobile.as_deref() {
             Some(typed) => match self.normalise_mobile(typed) {
                 Some(mobile) => Some(mobile),
@@ -257,8 +274,7 @@ impl Ciam {
             },
             None => None,
         };
-        let limit = filter.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
-        Ok(self.store().list_users(mobile.as_ref(), limit, filter.offset.unwrap_or(0)).await?)
+        Ok(self.store().list_users(mobile.as_ref(), limit, offset).await?)
     }
 
     /// Normalises a mobile for lookups; `None` when it is no phone number.
@@ -412,6 +428,7 @@ impl Ciam {
 
     /// Audit events, newest first. A mobile is matched in any spelling.
     pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, CiamError> {
+        let limit = page_limit(filter.limit)?;
         let mobile = match filter.mobile.as_deref() {
             // The log keeps no text that is no phone number: nothing matches it.
             Some(typed) => match self.normalise_mobile(typed) {
@@ -421,12 +438,15 @@ impl Ciam {
             None => None,
         };
         let user_id = filter.user_id.as_deref().map(|id| UserId::new(audit_text(id, 128)));
+        // Like a mobile that is no number, an `ip` that is no address
+        // matches no event.
         let ip = match filter.ip.as_deref().map(str::trim) {
-            Some(typed) => Some(typed.parse::<IpAddr>().map_err(|_| invalid("ip", "not an IP address"))?),
+            Some(typed) => match typed.parse::<IpAddr>() {
+                Ok(ip) => Some(ip.to_canonical().to_string()),
+                Err(_) => return Ok(Vec::new()),
+            },
             None => None,
         };
-        let ip = ip.map(|ip| ip.to_canonical().to_string());
-        let limit = filter.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
         Ok(self.store().list_audit(&AuditQuery { mobile, user_id, ip, limit }).await?)
     }
 }

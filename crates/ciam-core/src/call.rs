@@ -31,6 +31,8 @@ pub struct Caller {
     pub ip: Option<IpAddr>,
     /// The language of the answer (`X-L`).
     pub lang: Lang,
+    /// The request's id (`X-Request-Id`, CONTRACT §9).
+    pub request_id: Option<String>,
 }
 
 /// An SDK call of a registered, enabled app, under way.
@@ -68,6 +70,7 @@ impl Draft {
             client_id: self.caller.client_id.as_deref().map(|id| audit_text(id, CLIENT_ID_MAX)),
             device: self.caller.device.clone(),
             ip: self.caller.ip.map(|ip| ip.to_canonical().to_string()),
+            request_id: self.caller.request_id.clone(),
         }
     }
 }

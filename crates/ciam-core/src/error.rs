@@ -310,7 +310,10 @@ impl CiamError {
 }
 
 impl From<crate::store::StoreError> for CiamError {
+    /// Every failed database call becomes a `CiamError` here, and is
+    /// counted on the way ([`crate::telemetry::DB_ERRORS`]).
     fn from(e: crate::store::StoreError) -> Self {
+        crate::telemetry::db_error();
         CiamError::Internal(format!("store: {e}"))
     }
 }

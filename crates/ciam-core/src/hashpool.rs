@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use crate::error::CiamError;
 use crate::model::AddressKey;
+use crate::telemetry::{self, Rejection};
 
 /// Whose work a job is.
 pub type Owner = Option<AddressKey>;
@@ -215,6 +216,7 @@ impl Pool {
         drop(state);
         self.ready.notify_one();
         if let Some(evicted) = evicted {
+            telemetry::hash_rejected(Rejection::Evicted);
             evicted(Verdict::Refuse(CiamError::Throttled { retry_after: FAIR_SHARE_RETRY }))();
         }
         Ok(id)
@@ -225,11 +227,16 @@ impl Pool {
     /// whose newest queued job gives way so that the newcomer fits.
     fn gives_way(&self, state: &State, newcomer: &Owner) -> Result<Owner, CiamError> {
         let owners = state.owners_with(newcomer);
+        let full = || {
+            telemetry::hash_rejected(Rejection::PoolFull);
+            CiamError::Overloaded
+        };
         if owners == 1 {
-            return Err(CiamError::Overloaded);
+            return Err(full());
         }
         let fair = ((self.workers + self.max_waiting) / owners).max(1);
         if state.held(newcomer) + 1 > fair {
+            telemetry::hash_rejected(Rejection::OverShare);
             return Err(CiamError::Throttled { retry_after: FAIR_SHARE_RETRY });
         }
         state
@@ -239,7 +246,7 @@ impl Pool {
             .filter(|(held, _)| *held > fair)
             .max_by_key(|(held, _)| *held)
             .map(|(_, owner)| owner.clone())
-            .ok_or(CiamError::Overloaded)
+            .ok_or_else(full)
     }
 
     /// Takes a job out of the queue if it has not started; returns whether it was there.
@@ -274,7 +281,10 @@ impl Pool {
         match tokio::time::timeout(self.max_wait, &mut result).await {
             Ok(outcome) => outcome.map_err(|_| lost())?,
             // Still queued: give up the place. Already running: it ends soon.
-            Err(_) if self.withdraw(&owner, id) => Err(CiamError::Overloaded),
+            Err(_) if self.withdraw(&owner, id) => {
+                telemetry::hash_rejected(Rejection::QueueWait);
+                Err(CiamError::Overloaded)
+            }
             Err(_) => result.await.map_err(|_| lost())?,
         }
     }

@@ -20,6 +20,7 @@ pub mod retention;
 pub mod sealing;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 pub mod token;
 
 pub use call::{Call, Caller};

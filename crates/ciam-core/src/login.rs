@@ -16,6 +16,7 @@ use crate::model::{
 use crate::password::{Password, Verified};
 use crate::policy::{LockoutPolicy, PasswordAge, ThrottlePolicy};
 use crate::service::Ciam;
+use crate::telemetry;
 use crate::token::{OpaqueToken, SESSION_TOKEN_LEN, STATE_TOKEN_LEN, keyed_digest};
 
 /// A session handed to the client.
@@ -170,6 +171,9 @@ impl Attempt {
             // The attempt held in the address's window is this failure.
             call.take_reservation();
             let refusal = self.refusal(&counted);
+            if refusal.code() == ErrorCode::AccountLocked {
+                telemetry::lockout();
+            }
             call.stored(Outcome::Refused(refusal.code()));
             return Err(refusal);
         };

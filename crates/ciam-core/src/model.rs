@@ -135,6 +135,7 @@ pub struct Lookup {
 
 /// Who may log in through an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AppAccess {
     /// Every user.
@@ -376,6 +377,17 @@ impl Action {
         }
     }
 
+    /// The call's name in metrics (CONTRACT §9).
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::Login => "login",
+            Action::PasswordUpdate => "pwd_update",
+            Action::PasswordSkip => "pwd_skip",
+            Action::Refresh => "refresh",
+            Action::Logout => "logout",
+        }
+    }
+
     /// Parses the stored name.
     pub fn parse(s: &str) -> Option<Self> {
         Action::ALL.into_iter().find(|a| a.as_str() == s)
@@ -415,6 +427,8 @@ pub struct AuditEvent {
     pub device: Device,
     /// The client's address (CONTRACT §7).
     pub ip: Option<String>,
+    /// The request's id (CONTRACT §9).
+    pub request_id: Option<String>,
 }
 
 /// A stored audit event with its sequence number.

@@ -23,10 +23,14 @@ pub const SEED_TIP_EN: &str =
 
 /// A text in both languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct Localised {
     /// Chinese.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
     pub zh: String,
     /// English.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
     pub en: String,
 }
 
@@ -42,6 +46,7 @@ impl Localised {
 
 /// What a new password must satisfy, and when passwords expire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PasswordPolicy {
     /// Minimum length in characters.
     pub min_length: u32,
@@ -97,6 +102,9 @@ struct PolicyData<'a> {
     tip: &'a str,
 }
 
+/// The longest password age a policy sets (a hundred years).
+pub const MAX_AGE_DAYS: u32 = 36_500;
+
 impl PasswordPolicy {
     /// Checks the fields an operator sets; returns the field at fault and why.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
@@ -112,6 +120,12 @@ impl PasswordPolicy {
         fancy_regex::Regex::new(&self.regex).map_err(|e| ("regex", e.to_string()))?;
         if self.tip.zh.trim().is_empty() || self.tip.en.trim().is_empty() {
             return Err(("tip", "needs both zh and en".into()));
+        }
+        if self.max_age_days > MAX_AGE_DAYS {
+            return Err(("max_age_days", format!("must be at most {MAX_AGE_DAYS}")));
+        }
+        if self.warn_days > MAX_AGE_DAYS {
+            return Err(("warn_days", format!("must be at most {MAX_AGE_DAYS}")));
         }
         if self.max_age_days > 0 && self.warn_days >= self.max_age_days {
             return Err(("warn_days", "must be less than max_age_days".into()));
@@ -215,6 +229,7 @@ impl PasswordPolicyPatch {
 
 /// What a failure counter is kept for (CONTRACT §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LockScope {
     /// One counter per account, whoever fails (CONTRACT §2).
@@ -239,6 +254,7 @@ impl LockScope {
 /// How many consecutive failures lock an account, for how long, and when
 /// failures are forgotten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LockoutPolicy {
     /// Consecutive failures that lock the account (the pair, with
     /// [`LockScope::AccountIp`]).
@@ -347,12 +363,14 @@ impl LockoutPolicy {
 /// How many failed password attempts one address may make in a window
 /// before its password attempts are refused (CONTRACT §7).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ThrottlePolicy {
     /// Failed password attempts from one address that close its window.
     pub ip_max_failures: u32,
     /// The window, in seconds from the address's first failure in it.
     pub ip_window_seconds: i64,
     /// Addresses and networks (CIDR) that are never throttled.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub ip_allowlist: Vec<IpNet>,
 }
 

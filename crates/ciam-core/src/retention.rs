@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::error::CiamError;
 use crate::service::Ciam;
 use crate::store::Purge;
+use crate::telemetry;
 
 /// Rows deleted per statement at most.
 pub const BATCH: u32 = 1000;
@@ -90,6 +91,9 @@ impl Ciam {
         let mut total = 0;
         loop {
             let deleted = self.store().purge(kind, BATCH).await?;
+            if let Purge::AuditBefore(_) = kind {
+                telemetry::audit_purged(deleted);
+            }
             total += deleted;
             if deleted < u64::from(BATCH) {
                 return Ok(total);

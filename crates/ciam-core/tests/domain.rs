@@ -58,6 +58,7 @@ fn caller(client_id: &str) -> Caller {
         },
         ip: Some(std::net::IpAddr::from([127, 0, 0, 1])),
         lang: Lang::En,
+        request_id: Some("domain-test".into()),
     }
 }
 
@@ -168,5 +169,10 @@ async fn users_are_found_in_any_spelling_and_junk_finds_nobody() {
     }
     let junk = d.ciam.users(&UserFilter { mobile: Some("'; DROP TABLE users".into()), ..Default::default() }).await;
     assert!(junk.expect("users").is_empty());
-    assert_eq!(d.ciam.users(&UserFilter { limit: Some(5000), ..Default::default() }).await.expect("users").len(), 1);
+    assert_eq!(d.ciam.users(&UserFilter { limit: Some(1000), ..Default::default() }).await.expect("users").len(), 1);
+    for (limit, offset) in [(Some(0), None), (Some(1001), None), (None, Some(u32::MAX))] {
+        let refused = d.ciam.users(&UserFilter { limit, offset, ..Default::default() }).await;
+        let code = refused.map(|_| ()).map_err(|e| e.code());
+        assert_eq!(code, Err(ErrorCode::AdminFieldInvalid), "{limit:?} {offset:?}");
+    }
 }

@@ -4,11 +4,14 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
 use ciam_core::model::{Device, audit_text};
 use ciam_core::{Caller, Lang};
 use ipnet::IpNet;
+
+/// The header that carries a request's id (CONTRACT §9).
+pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// The longest header value kept in the audit log.
 const AUDIT_FIELD_MAX: usize = 256;
@@ -47,14 +50,13 @@ fn forwarded_address(entry: &str) -> Option<IpAddr> {
 /// a trusted proxy, the right-most `X-Forwarded-For` address that is not
 /// itself trusted, or the peer when there is none. An entry that is no
 /// address ends the walk: nothing left of it can be trusted.
-pub(crate) fn client_ip(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip().to_canonical();
+pub(crate) fn client_ip(headers: &HeaderMap, extensions: &Extensions, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip().to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let forwarded: Vec<String> = parts
-        .headers
+    let forwarded: Vec<String> = headers
         .get_all("x-forwarded-for")
         .iter()
         .flat_map(|value| String::from_utf8_lossy(value.as_bytes()).split(',').map(str::to_owned).collect::<Vec<_>>())
@@ -80,8 +82,9 @@ pub(crate) fn caller(parts: &Parts, trusted: &[IpNet]) -> Caller {
             claimed_ip: audited(headers, "x-device-ip"),
             agent: audited(headers, "x-agent"),
         },
-        ip: client_ip(parts, trusted),
+        ip: client_ip(&parts.headers, &parts.extensions, trusted),
         lang: lang_of(headers),
+        request_id: header_text(headers, REQUEST_ID),
     }
 }
 
@@ -110,24 +113,36 @@ mod tests {
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
         let spoofed = parts("203.0.113.9:5000", &["198.51.100.1"]);
-        assert_eq!(client_ip(&spoofed, &[]), ip("203.0.113.9"));
-        assert_eq!(client_ip(&spoofed, &nets(&["10.0.0.0/8"])), ip("203.0.113.9"));
+        assert_eq!(client_ip(&spoofed.headers, &spoofed.extensions, &[]), ip("203.0.113.9"));
+        assert_eq!(client_ip(&spoofed.headers, &spoofed.extensions, &nets(&["10.0.0.0/8"])), ip("203.0.113.9"));
     }
 
     #[test]
     fn behind_trusted_proxies_the_right_most_untrusted_address_is_the_client() {
         let trusted = nets(&["10.0.0.0/8", "192.168.0.0/16"]);
         let chain = parts("10.0.0.2:443", &["198.51.100.7, 203.0.113.5", "192.168.1.1"]);
-        assert_eq!(client_ip(&chain, &trusted), ip("203.0.113.5"), "the client's own claim (left) is ignored");
+        assert_eq!(
+            client_ip(&chain.headers, &chain.extensions, &trusted),
+            ip("203.0.113.5"),
+            "the client's own claim (left) is ignored"
+        );
         let ported = parts("10.0.0.2:443", &["203.0.113.5:61000"]);
-        assert_eq!(client_ip(&ported, &trusted), ip("203.0.113.5"));
+        assert_eq!(client_ip(&ported.headers, &ported.extensions, &trusted), ip("203.0.113.5"));
         let v6 = parts("[::ffff:10.0.0.2]:443", &["[2001:db8::7]"]);
-        assert_eq!(client_ip(&v6, &trusted), ip("2001:db8::7"));
+        assert_eq!(client_ip(&v6.headers, &v6.extensions, &trusted), ip("2001:db8::7"));
         let all_trusted = parts("10.0.0.2:443", &["10.1.1.1, 192.168.5.5"]);
-        assert_eq!(client_ip(&all_trusted, &trusted), ip("10.0.0.2"), "the peer when none is untrusted");
+        assert_eq!(
+            client_ip(&all_trusted.headers, &all_trusted.extensions, &trusted),
+            ip("10.0.0.2"),
+            "the peer when none is untrusted"
+        );
         let garbled = parts("10.0.0.2:443", &["203.0.113.5, not-an-address, 10.9.9.9"]);
-        assert_eq!(client_ip(&garbled, &trusted), ip("10.0.0.2"), "nothing left of garbage is trusted");
+        assert_eq!(
+            client_ip(&garbled.headers, &garbled.extensions, &trusted),
+            ip("10.0.0.2"),
+            "nothing left of garbage is trusted"
+        );
         let none = parts("10.0.0.2:443", &[]);
-        assert_eq!(client_ip(&none, &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(&none.headers, &none.extensions, &trusted), ip("10.0.0.2"));
     }
 }

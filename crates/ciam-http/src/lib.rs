@@ -6,6 +6,8 @@ mod admin;
 mod error;
 mod headers;
 mod json;
+mod observe;
+mod openapi;
 mod sdk;
 
 use std::sync::Arc;
@@ -14,13 +16,16 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::header::{CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use ciam_core::{Ciam, CiamError, ErrorCode};
 use ipnet::IpNet;
 use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{Failure, render_errors};
 
@@ -51,26 +56,37 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_millis(4500);
 /// The whole HTTP API.
 pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
     let state = AppState { ciam, trusted_proxies: options.trusted_proxies.into(), auth_failures: Arc::default() };
-    let sdk = Router::new()
-        .route("/login/mobile-pwd", post(sdk::login_mobile_password))
-        .route("/pwd/update", post(sdk::update_password))
-        .route("/pwd/skip-update", get(sdk::skip_password_update))
-        .route("/sso/session-token/id-token", post(sdk::refresh_id_token))
-        .route("/logout", post(sdk::logout).get(sdk::logout));
-    Router::new()
-        .nest("/api/v2/sdk", sdk)
-        .nest("/api/v2/admin", admin::routes(state.clone()))
-        .route("/api/v1/oauth2/keys", get(jwks))
-        .route("/.well-known/openid-configuration", get(openid_configuration))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/openapi.json", get(openapi))
+    let (router, mut document) = api(state.clone());
+    openapi::link_resources(&mut document);
+    let document: Arc<str> = document.to_json().unwrap_or_default().into();
+    router
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(CONTENT_TYPE, "application/json")], document.to_string()) }),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(deadline))
         .layer(axum::middleware::from_fn(render_errors))
+        .layer(axum::middleware::from_fn(observe::count_sdk_calls))
         .layer(axum::middleware::from_fn(api_headers))
+        .layer(observe::access_log(Arc::clone(&state.trusted_proxies)))
+        .layer(observe::propagate_request_id())
+        .layer(observe::set_request_id())
+        .layer(axum::middleware::from_fn(observe::keep_valid_request_id))
         .with_state(state)
+}
+
+/// The routes and the OpenAPI document made from them.
+fn api(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(openapi::Frame::openapi())
+        .nest(sdk::SDK_PREFIX, sdk::routes())
+        .nest("/api/v2/admin", admin::routes(state))
+        .routes(routes!(jwks))
+        .routes(routes!(openid_configuration))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .split_for_parts()
 }
 
 /// Every answer under `/api/` carries `Cache-Control: no-store` (tokens and
@@ -110,26 +126,30 @@ async fn method_not_allowed() -> Failure {
     ErrorCode::MethodNotAllowed.into()
 }
 
-/// The OpenAPI 3.1 document of this API.
-pub const OPENAPI: &str = include_str!("../api/openapi.json");
-
-/// `GET /openapi.json`.
-async fn openapi() -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
-}
-
-#[derive(Serialize)]
+/// A health answer.
+#[derive(Serialize, ToSchema)]
 struct Health {
+    /// `ok`, `ready` or `unavailable`.
     status: &'static str,
 }
 
-/// The process is up.
+/// The process is up (liveness).
+#[utoipa::path(get, path = "/healthz", tag = "discovery", responses((status = 200, body = Health, description = "`{\"status\": \"ok\"}`")))]
 async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// The database takes a write (CONTRACT §8; checked at most every two
+/// The database takes a write (readiness; checked at most every two
 /// seconds).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "discovery",
+    responses(
+        (status = 200, body = Health, description = "`{\"status\": \"ready\"}`"),
+        (status = 503, body = Health, description = "`{\"status\": \"unavailable\"}`"),
+    ),
+)]
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.ciam.ready().await {
         true => Json(Health { status: "ready" }).into_response(),
@@ -137,7 +157,13 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /api/v1/oauth2/keys`: the public keys that verify id_tokens.
+/// The public keys that verify id_tokens (a JWK Set, RFC 7517).
+#[utoipa::path(
+    get,
+    path = "/api/v1/oauth2/keys",
+    tag = "discovery",
+    responses((status = 200, body = KeySet, description = "The keys, newest first"), (status = 500, body = openapi::ErrorBody, description = "`IDAAS.SDK.COM.0002`")),
+)]
 async fn jwks(State(state): State<AppState>) -> Response {
     match state.ciam.jwks() {
         Ok(jwks) => Json(jwks.as_ref().clone()).into_response(),
@@ -145,7 +171,8 @@ async fn jwks(State(state): State<AppState>) -> Response {
     }
 }
 
-#[derive(Serialize)]
+/// OpenID Connect discovery metadata.
+#[derive(Serialize, ToSchema)]
 struct Discovery {
     issuer: String,
     jwks_uri: String,
@@ -155,7 +182,9 @@ struct Discovery {
     claims_supported: [&'static str; 8],
 }
 
-/// `GET /.well-known/openid-configuration`.
+/// Where the keys are and what the id_tokens hold (OpenID Connect
+/// Discovery).
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery", responses((status = 200, body = Discovery, description = "The metadata")))]
 async fn openid_configuration(State(state): State<AppState>) -> Json<Discovery> {
     let issuer = state.ciam.config().issuer.clone();
     Json(Discovery {
@@ -166,4 +195,30 @@ async fn openid_configuration(State(state): State<AppState>) -> Json<Discovery> 
         response_types_supported: ["id_token"],
         claims_supported: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "api"],
     })
+}
+
+/// A JWK Set, as `/api/v1/oauth2/keys` serves it.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "a schema only: the keys are served as the key module makes them")]
+struct KeySet {
+    keys: Vec<PublicKey>,
+}
+
+/// One RSA public key.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "a schema only")]
+struct PublicKey {
+    /// `RSA`.
+    kty: String,
+    /// The key's id, the `kid` of the id_tokens it signed.
+    kid: String,
+    /// `sig`.
+    #[schema(rename = "use")]
+    usage: String,
+    /// `RS256`.
+    alg: String,
+    /// The modulus, base64url.
+    n: String,
+    /// The exponent, base64url.
+    e: String,
 }

@@ -19,11 +19,41 @@ use ciam_core::model::{Action, Status};
 use ciam_core::{CiamError, ErrorCode, Password};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::Failure;
+use crate::error::{Failure, OutcomeCode};
 use crate::headers::{caller, header_text};
 use crate::json;
+use crate::openapi::SdkRefusals;
+
+/// The SDK routes, each with its part of the OpenAPI document.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login_mobile_password))
+        .routes(routes!(update_password))
+        .routes(routes!(skip_password_update))
+        .routes(routes!(refresh_id_token))
+        .routes(routes!(logout))
+}
+
+/// Where the SDK calls are served.
+pub(crate) const SDK_PREFIX: &str = "/api/v2/sdk";
+
+/// The metrics label of the SDK call served at `route` (a matched route).
+pub(crate) fn call_of(route: &str) -> Option<&'static str> {
+    let action = match route.strip_prefix(SDK_PREFIX)? {
+        "/login/mobile-pwd" => Action::Login,
+        "/pwd/update" => Action::PasswordUpdate,
+        "/pwd/skip-update" => Action::PasswordSkip,
+        "/sso/session-token/id-token" => Action::Refresh,
+        "/logout" => Action::Logout,
+        _ => return None,
+    };
+    Some(action.label())
+}
 
 /// The largest SDK request body accepted.
 pub const SDK_BODY_LIMIT: usize = 16 * 1024;
@@ -51,7 +81,12 @@ where
     };
     let result = within(deadline, work(&mut call)).await;
     match state.ciam.close_call(call, result).await {
-        Ok(answer) => (StatusCode::OK, Json(answer.into())).into_response(),
+        Ok(answer) => {
+            let status = answer.status().as_str();
+            let mut response = (StatusCode::OK, Json(answer.into())).into_response();
+            response.extensions_mut().insert(OutcomeCode(status));
+            response
+        }
         Err(error) => Failure(error).into_response(),
     }
 }
@@ -79,20 +114,41 @@ fn token(parts: &Parts, name: &str, code: ErrorCode) -> Result<String, CiamError
 
 /// The answer of an SDK call, fields in the seed's order; absent ones are
 /// left out.
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, ToSchema)]
 pub(crate) struct SdkBody {
+    /// The session: 32 characters `[A-Za-z0-9]`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9]{32}$")]
     session_token: Option<String>,
+    /// Seconds the session_token stays valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     expire: Option<i64>,
+    /// `SUCCESS`, `PASSWORD_WARN`, `PASSWORD_EXPIRED` or `ACCESS_DENIED`
+    /// (absent from a refresh).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<SdkStatus>)]
     status: Option<&'static str>,
+    /// An RS256 JWT; verify it with the key of its `kid` in the JWKS.
     #[serde(skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
+    /// For `pwd/update` or `pwd/skip-update` (`X-state-token`).
     #[serde(skip_serializing_if = "Option::is_none")]
     state_token: Option<String>,
+    /// A JSON string `{"maxLength", "minLength", "regEx", "tip"}`: the
+    /// password policy, exactly as the vendor's page shows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<String>,
+}
+
+/// The `status` of an SDK answer.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "a schema only: the answer writes the status as text")]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+enum SdkStatus {
+    Success,
+    PasswordWarn,
+    PasswordExpired,
+    AccessDenied,
 }
 
 impl SdkBody {
@@ -139,16 +195,69 @@ impl From<Status> for SdkBody {
     }
 }
 
+/// The device headers every SDK call sends (CONTRACT §1), checked in this
+/// order: the three required ones (`PARAM.0001`), then `X-client-id`
+/// (`PARAM.0002`, and `PARAM.0003` when it names no registered, enabled app).
+#[derive(IntoParams, serde::Deserialize)]
+#[into_params(parameter_in = Header)]
+#[expect(dead_code, reason = "a description only: the call reads the headers itself")]
+pub(crate) struct DeviceHeaders {
+    /// The client's OS version, e.g. `windows10.1.1`.
+    #[serde(rename = "X-operating-sys-version")]
+    #[param(min_length = 1)]
+    os_version: String,
+    /// The device's fingerprint, e.g. `156aysdna213sc50`.
+    #[serde(rename = "X-device-fingerprint")]
+    #[param(min_length = 1)]
+    fingerprint: String,
+    /// The client's user agent.
+    #[serde(rename = "X-agent")]
+    #[param(min_length = 1)]
+    agent: String,
+    /// The address the app claims (recorded, never trusted).
+    #[serde(rename = "X-device-ip")]
+    device_ip: Option<String>,
+    /// The language of messages: `zh…` for Chinese, anything else English.
+    #[serde(rename = "X-L")]
+    lang: Option<String>,
+    /// The app's 32-character client id.
+    #[serde(rename = "X-client-id")]
+    #[param(min_length = 1)]
+    client_id: String,
+    /// The request's id (1–64 of `[A-Za-z0-9._-]`); one is made otherwise.
+    #[serde(rename = "X-Request-Id")]
+    request_id: Option<String>,
+}
+
 /// `{"mobile", "password"}`; a missing or null field counts as empty.
-#[derive(serde::Deserialize)]
-struct LoginBody {
+#[derive(serde::Deserialize, ToSchema)]
+pub(crate) struct LoginBody {
+    /// The mobile number in any spelling (`15200000000`, `+86 152 0000
+    /// 0000`); missing or empty is `USER.0004`.
     #[serde(default)]
     mobile: Option<String>,
+    /// The password; missing or empty is `USER.0006`.
     #[serde(default)]
     password: Option<String>,
 }
 
-/// `POST /api/v2/sdk/login/mobile-pwd`.
+/// Mobile number + password login (the vendor's call).
+///
+/// In order: empty fields (`USER.0004`, `USER.0006`), the address's
+/// throttle (`REQ.0007`), the account's lock (`LOGIN.0001`), the password
+/// (`LOGIN.0002` with the attempts left; the failure that uses up the last
+/// one answers `LOGIN.0001`), a disabled user (`USER.0039`), the app's
+/// members (`ACCESS_DENIED`), the password's age (`PASSWORD_WARN` /
+/// `PASSWORD_EXPIRED`), then `SUCCESS`. An empty body `{}` answers
+/// `USER.0004` by design: the vendor's page requires both fields.
+#[utoipa::path(
+    post,
+    path = "/login/mobile-pwd",
+    tag = "sdk",
+    params(DeviceHeaders),
+    request_body(content = LoginBody, content_type = "application/json"),
+    responses((status = 200, body = SdkBody, description = "SUCCESS, PASSWORD_WARN, PASSWORD_EXPIRED or ACCESS_DENIED"), SdkRefusals),
+)]
 pub(crate) async fn login_mobile_password(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     run(&state, &parts, Action::Login, async |call: &mut Call| {
@@ -159,16 +268,50 @@ pub(crate) async fn login_mobile_password(State(state): State<AppState>, request
     .await
 }
 
+/// The state_token header of the password flows.
+#[derive(IntoParams, serde::Deserialize)]
+#[into_params(parameter_in = Header)]
+#[expect(dead_code, reason = "a description only: the call reads the header itself")]
+pub(crate) struct StateTokenHeader {
+    /// The state_token of a `PASSWORD_WARN` or `PASSWORD_EXPIRED` answer;
+    /// missing, unknown, expired or used is `PARAM.0014`.
+    #[serde(rename = "X-state-token")]
+    state_token: String,
+}
+
+/// The session_token header of refresh and logout.
+#[derive(IntoParams, serde::Deserialize)]
+#[into_params(parameter_in = Header)]
+#[expect(dead_code, reason = "a description only: the call reads the header itself")]
+pub(crate) struct SessionTokenHeader {
+    /// The session_token of a `SUCCESS` answer; missing, unknown or ended
+    /// is `PARAM.0023`.
+    #[serde(rename = "session-token")]
+    session_token: String,
+}
+
 /// `{"old_password", "new_password"}`.
-#[derive(serde::Deserialize)]
-struct UpdateBody {
+#[derive(serde::Deserialize, ToSchema)]
+pub(crate) struct UpdateBody {
+    /// The current password; missing or empty is `PWD.0005`, wrong is
+    /// `PWD.0001` (counted against the same lock as logins).
     #[serde(default)]
     old_password: Option<String>,
+    /// The new password; missing or empty is `PWD.0004`, against the policy
+    /// `PWD.0002` (with its tip), recently used `PWD.0003`.
     #[serde(default)]
     new_password: Option<String>,
 }
 
-/// `POST /api/v2/sdk/pwd/update` with `X-state-token`.
+/// Change the password, from `PASSWORD_WARN` or `PASSWORD_EXPIRED`.
+#[utoipa::path(
+    post,
+    path = "/pwd/update",
+    tag = "sdk",
+    params(DeviceHeaders, StateTokenHeader),
+    request_body(content = UpdateBody, content_type = "application/json"),
+    responses((status = 200, body = SdkBody, description = "SUCCESS with a session, or ACCESS_DENIED"), SdkRefusals),
+)]
 pub(crate) async fn update_password(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     run(&state, &parts, Action::PasswordUpdate, async |call: &mut Call| {
@@ -181,7 +324,15 @@ pub(crate) async fn update_password(State(state): State<AppState>, request: Requ
     .await
 }
 
-/// `GET /api/v2/sdk/pwd/skip-update` with `X-state-token`.
+/// Keep the password for now, from `PASSWORD_WARN` only (`PARAM.0014`
+/// from `PASSWORD_EXPIRED`).
+#[utoipa::path(
+    get,
+    path = "/pwd/skip-update",
+    tag = "sdk",
+    params(DeviceHeaders, StateTokenHeader),
+    responses((status = 200, body = SdkBody, description = "SUCCESS with a session, or ACCESS_DENIED"), SdkRefusals),
+)]
 pub(crate) async fn skip_password_update(State(state): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     run(&state, &parts, Action::PasswordSkip, async |call: &mut Call| {
@@ -191,7 +342,15 @@ pub(crate) async fn skip_password_update(State(state): State<AppState>, request:
     .await
 }
 
-/// `POST /api/v2/sdk/sso/session-token/id-token` with `session-token`.
+/// A fresh id_token for a live session of the calling app; `expire` is the
+/// session's remaining life.
+#[utoipa::path(
+    post,
+    path = "/sso/session-token/id-token",
+    tag = "sdk",
+    params(DeviceHeaders, SessionTokenHeader),
+    responses((status = 200, body = SdkBody, description = "session_token, expire and a fresh id_token"), SdkRefusals),
+)]
 pub(crate) async fn refresh_id_token(State(state): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     run(&state, &parts, Action::Refresh, async |call: &mut Call| {
@@ -201,7 +360,16 @@ pub(crate) async fn refresh_id_token(State(state): State<AppState>, request: Req
     .await
 }
 
-/// `POST` or `GET /api/v2/sdk/logout` with `session-token`.
+/// End a session of the calling app (every instance sees it at once). An
+/// unknown or ended session answers `SUCCESS` too; another app's live
+/// session is `PARAM.0023`.
+#[utoipa::path(
+    method(get, post),
+    path = "/logout",
+    tag = "sdk",
+    params(DeviceHeaders, SessionTokenHeader),
+    responses((status = 200, body = SdkBody, description = "{\"status\": \"SUCCESS\"}"), SdkRefusals),
+)]
 pub(crate) async fn logout(State(state): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     run(&state, &parts, Action::Logout, async |call: &mut Call| {

@@ -96,9 +96,10 @@ mod tests {
             client_id: None,
             device: Default::default(),
             ip: None,
+            request_id: None,
         };
         let stmt = format!("{:?}", insert_rows(&[&event, &event]));
-        assert!(stmt.contains("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11), ($12,"), "{stmt}");
-        assert!(stmt.contains("$22)"), "{stmt}");
+        assert!(stmt.contains("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12), ($13,"), "{stmt}");
+        assert!(stmt.contains("$24)"), "{stmt}");
     }
 }

@@ -120,6 +120,46 @@ pub async fn open(url: &str, options: &DbOptions) -> Result<AnyStore, StoreError
     }
 }
 
+/// Writes a consistent copy of the SQLite database at `url` into `to`, a
+/// file that must not exist, while servers keep using the database
+/// (`VACUUM INTO` reads one snapshot; writers go on meanwhile). The copy is
+/// readable by its owner only, like the database. Returns its size in
+/// bytes. On PostgreSQL the refusal names `pg_dump`, the tool for it.
+pub async fn backup(url: &str, to: &Path, options: &DbOptions) -> Result<u64, StoreError> {
+    match Backend::of(url) {
+        Some(Backend::Sqlite) => {}
+        Some(Backend::Postgres) => {
+            return Err(StoreError::Backend(
+                "ciam backup copies a SQLite database; a PostgreSQL database is backed up with pg_dump, which \
+                 takes a consistent copy while servers run (e.g. pg_dump --format=custom --file=ciam.dump \"$CIAM_DATABASE_URL\")"
+                    .into(),
+            ));
+        }
+        None => return Err(StoreError::Backend(format!("unsupported database URL {url:?}"))),
+    }
+    let connect = SqliteConnectOptions::from_str(url).map_err(backend)?;
+    prepare_sqlite_file(connect.get_filename(), false)?;
+    let shown = std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf());
+    let target = shown.to_str().ok_or_else(|| StoreError::Backend(format!("{} is not UTF-8", shown.display())))?;
+    owner_only_file(to).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            StoreError::Backend(format!("{} already exists; name a new file", shown.display()))
+        }
+        _ => StoreError::Backend(format!("{}: {e}", shown.display())),
+    })?;
+    let copied = async {
+        let mut conn = SqliteConnection::connect_with(&connect.busy_timeout(options.timeout)).await.map_err(backend)?;
+        sqlx::query("VACUUM INTO ?").bind(target).execute(&mut conn).await.map_err(backend)?;
+        conn.close().await.map_err(backend)?;
+        std::fs::metadata(to).map(|m| m.len()).map_err(|e| StoreError::Backend(format!("{}: {e}", shown.display())))
+    }
+    .await;
+    if copied.is_err() {
+        let _ = std::fs::remove_file(to);
+    }
+    copied
+}
+
 async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sqlite>, StoreError> {
     // Each connection to an in-memory database has a database of its own, so
     // the store's connections would not see the migrated tables.

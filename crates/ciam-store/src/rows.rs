@@ -227,7 +227,7 @@ impl From<KeyRow> for SigningKeyRecord {
 }
 
 /// The columns of an audit event, in the order they are bound.
-pub(crate) const AUDIT_FIELDS: [&str; 11] = [
+pub(crate) const AUDIT_FIELDS: [&str; 12] = [
     "at",
     "action",
     "outcome",
@@ -239,6 +239,7 @@ pub(crate) const AUDIT_FIELDS: [&str; 11] = [
     "device_ip",
     "agent",
     "ip",
+    "request_id",
 ];
 
 /// An event's values, in [`AUDIT_FIELDS`] order.
@@ -256,6 +257,7 @@ pub(crate) fn audit_args(e: &AuditEvent) -> [crate::exec::Arg; AUDIT_FIELDS.len(
         Arg::OptText(e.device.claimed_ip.clone()),
         Arg::OptText(e.device.agent.clone()),
         Arg::OptText(e.ip.clone()),
+        Arg::OptText(e.request_id.clone()),
     ]
 }
 
@@ -271,6 +273,7 @@ pub(crate) struct AuditRow {
     #[sqlx(flatten)]
     device: DeviceRow,
     ip: Option<String>,
+    request_id: Option<String>,
 }
 
 /// The device headers of an audit event, as the log keeps them.
@@ -302,6 +305,7 @@ impl TryFrom<AuditRow> for AuditEntry {
             client_id: r.client_id,
             device: r.device.into(),
             ip: r.ip,
+            request_id: r.request_id,
         };
         Ok(AuditEntry { id: r.id, event })
     }

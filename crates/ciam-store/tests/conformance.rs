@@ -140,6 +140,7 @@ fn audit_event(at: i64, mobile: &str) -> AuditEvent {
             agent: Some("agent".into()),
         },
         ip: Some("127.0.0.1".into()),
+        request_id: Some("req-1".into()),
     }
 }
 

@@ -13,7 +13,7 @@ use ciam_core::{Lang, Password, SystemClock};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, SETTINGS};
 use crate::startup::{self, Server, StartError};
 
 /// ciam: a customer-identity login server (mobile number + password).
@@ -31,8 +31,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server.
-    Serve,
+    /// Run the server. Each setting is read from the configuration file,
+    /// then its CIAM_* environment variable, then its flag (each wins over
+    /// the one before).
+    Serve(ServeArgs),
     /// Manage client applications.
     #[command(subcommand)]
     App(AppCommand),
@@ -48,6 +50,13 @@ pub enum Command {
     /// Show or change a policy (prints it as JSON after any change).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Write a consistent copy of the live SQLite database to a new file,
+    /// while the server keeps serving (on PostgreSQL, use pg_dump).
+    Backup {
+        /// The new file; it must not exist.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Copy a whole deployment into a fresh database, e.g. from the embedded
     /// SQLite file to PostgreSQL. Stop the servers first.
     Copy {
@@ -58,6 +67,58 @@ pub enum Command {
         #[arg(long)]
         to: String,
     },
+}
+
+/// `ciam serve`: a flag for each setting, shown with its environment
+/// variable and default.
+#[derive(Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// The settings given on the command line, by name.
+    pub settings: Vec<(&'static str, String)>,
+}
+
+impl clap::FromArgMatches for ServeArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = ServeArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        // Environment variables are read with the configuration file, in
+        // their order; only what was typed is taken from here.
+        for setting in SETTINGS {
+            if matches.value_source(setting.name) == Some(clap::parser::ValueSource::CommandLine)
+                && let Some(value) = matches.get_one::<String>(setting.name)
+            {
+                self.settings.push((setting.name, value.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Args for ServeArgs {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        let defaults = Config::defaults();
+        command.args(SETTINGS.iter().zip(defaults).map(|(setting, (_, default))| {
+            let shown = match (default.as_str(), setting.unset) {
+                ("", "") => "none",
+                ("", unset) => unset,
+                (default, _) => default,
+            };
+            clap::Arg::new(setting.name)
+                .long(setting.flag())
+                .env(setting.env())
+                .hide_env_values(setting.secret)
+                .value_name("VALUE")
+                .help(format!("{} [default: {shown}]", setting.help))
+        }))
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
 }
 
 /// `ciam app …`
@@ -246,15 +307,16 @@ fn app_json(app: &ciam_core::model::App) -> serde_json::Value {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
     match &cli.command {
-        Command::Serve => return serve(&config).await,
+        Command::Serve(_) => return serve(&config).await,
         Command::Copy { from, to } => return copy(from, to, &config).await,
+        Command::Backup { to } => return backup(to, &config).await,
         _ => {}
     }
     let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{}", config.listen));
     let opened = startup::open(&config, Arc::new(SystemClock), issuer, startup::Opener::Command).await?;
     let ciam = &opened.ciam;
     let result = match cli.command {
-        Command::Serve | Command::Copy { .. } => Ok(()),
+        Command::Serve(_) | Command::Copy { .. } | Command::Backup { .. } => Ok(()),
         Command::App(AppCommand::Create(a)) => {
             let input = AppInput {
                 name: Some(a.name),
@@ -362,6 +424,12 @@ async fn copy(from: &str, to: &str, config: &Config) -> Result<(), CliError> {
     print_json(&serde_json::to_value(report?).map_err(std::io::Error::other)?)
 }
 
+async fn backup(to: &std::path::Path, config: &Config) -> Result<(), CliError> {
+    let bytes = ciam_store::backup(&config.database_url(), to, &config.db_options()).await.map_err(StartError::from)?;
+    let shown = std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf());
+    print_json(&json!({ "backup": shown.display().to_string(), "bytes": bytes }))
+}
+
 async fn serve(config: &Config) -> Result<(), CliError> {
     let mut server = Server::build(config).await?;
     if let Some(token) = server.take_first_admin_token() {
@@ -369,6 +437,10 @@ async fn serve(config: &Config) -> Result<(), CliError> {
         println!("ciam: generated the admin token (shown only now; keep it safe):\n{}", token.expose());
     }
     tracing::info!(addr = %server.local_addr(), database = %redact(&config.database_url()), "ciam listening");
+    if !config.metrics_listen.is_empty() {
+        let addr = crate::metrics::start(&config.metrics_listen, server.ciam(), server.limits()).await?;
+        tracing::info!(addr = %addr, "metrics at /metrics");
+    }
     server.run(startup::shutdown_signal()).await?;
     Ok(())
 }

@@ -8,11 +8,11 @@ use ciam_core::mobile::{Region, parse_region};
 use ciam_core::password::HashingConfig;
 use ciam_core::policy::parse_net;
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything an operator can set. Field names are the TOML keys; the
 /// environment variable is `CIAM_` + the name in upper case.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on.
@@ -48,6 +48,10 @@ pub struct Config {
     pub db_timeout_ms: u64,
     /// Log filter (`tracing` syntax), e.g. `info` or `ciam=debug`.
     pub log: String,
+    /// Log lines as `text` or `json`.
+    pub log_format: LogFormat,
+    /// Where `GET /metrics` is served (Prometheus); empty turns it off.
+    pub metrics_listen: String,
     /// Proxies in front of the server whose `X-Forwarded-For` names the
     /// client: comma-separated addresses or CIDR networks.
     pub trusted_proxies: String,
@@ -86,6 +90,8 @@ impl Default for Config {
             db_max_connections: None,
             db_timeout_ms: 3000,
             log: "info".into(),
+            log_format: LogFormat::Text,
+            metrics_listen: "127.0.0.1:9464".into(),
             trusted_proxies: String::new(),
             calls_per_address: 64,
             max_connections: 10_000,
@@ -129,23 +135,113 @@ fn check_admin_token(token: &str) -> Result<(), ConfigError> {
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(format!("CIAM_{}", name.to_ascii_uppercase())).ok().filter(|v| !v.trim().is_empty())
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line of text per event (without colour codes unless standard
+    /// error is a terminal).
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
-fn parse_env<T: std::str::FromStr>(name: &str, slot: &mut T) -> Result<(), ConfigError> {
-    if let Some(v) = env_var(name) {
-        *slot = v
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError(format!("CIAM_{} = {v:?} is not valid", name.to_ascii_uppercase())))?;
+impl std::str::FromStr for LogFormat {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(()),
+        }
     }
-    Ok(())
+}
+
+/// One setting: its name (the TOML key; `CIAM_` + upper case is its
+/// environment variable, `--` + kebab case its `ciam serve` flag), what it
+/// does, and what applies when it is not set and has no default value.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// The TOML key.
+    pub name: &'static str,
+    /// What it sets.
+    pub help: &'static str,
+    /// What applies when it is unset (settings without a default value).
+    pub unset: &'static str,
+    /// Its value is a secret: never shown.
+    pub secret: bool,
+}
+
+impl Setting {
+    /// The environment variable.
+    pub fn env(&self) -> String {
+        format!("CIAM_{}", self.name.to_ascii_uppercase())
+    }
+
+    /// The `ciam serve` flag, without its dashes.
+    pub fn flag(&self) -> String {
+        self.name.replace('_', "-")
+    }
+}
+
+const fn setting(name: &'static str, help: &'static str) -> Setting {
+    Setting { name, help, unset: "", secret: false }
+}
+
+/// Every setting, in the order `ciam serve --help` lists them.
+pub const SETTINGS: &[Setting] = &[
+    setting("listen", "Address to listen on"),
+    Setting {
+        unset: "a SQLite file in data_dir",
+        ..setting("database_url", "Database URL: sqlite://PATH or postgres://USER@HOST/DB")
+    },
+    setting("data_dir", "Folder of the default SQLite database (made with mode 0700)"),
+    Setting {
+        unset: "generated on first start and printed once",
+        secret: true,
+        ..setting("admin_token", "The admin API token (at least 32 characters)")
+    },
+    Setting { unset: "http:// + the listening address", ..setting("issuer", "The iss of id_tokens") },
+    setting("argon2_m_kib", "argon2id memory cost, KiB"),
+    setting("argon2_t", "argon2id passes"),
+    setting("argon2_p", "argon2id lanes"),
+    setting("default_region", "Region of numbers written without a country code (ISO 3166 alpha-2)"),
+    Setting { unset: "the number of cores", ..setting("hash_workers", "Password hashes computed at once") },
+    setting("hash_queue", "Password attempts that may wait for a hashing worker"),
+    setting("hash_max_wait_ms", "Longest wait for a hashing worker, ms"),
+    setting("state_token_ttl", "state_token lifetime, seconds"),
+    Setting { unset: "SQLite 2, PostgreSQL 10", ..setting("db_max_connections", "Database connections per instance") },
+    setting("db_timeout_ms", "Longest wait for a database connection or statement, ms"),
+    setting("log", "Log filter, e.g. info or ciam=debug"),
+    setting("log_format", "Log lines as text or json"),
+    setting("metrics_listen", "Where GET /metrics is served (Prometheus); empty turns it off"),
+    setting("trusted_proxies", "Proxies whose X-Forwarded-For names the client: addresses or CIDR, comma-separated"),
+    setting("calls_per_address", "SDK calls one client address may have in progress; more wait their turn"),
+    setting("max_connections", "Connections open at once"),
+    setting("header_timeout_ms", "Longest wait for a request's head, ms"),
+    setting("idle_timeout_ms", "How long an idle keep-alive connection stays open, ms"),
+    setting("audit_retention_days", "Days audit events are kept"),
+    Setting {
+        unset: "keys stored unsealed (mode 0600)",
+        secret: true,
+        ..setting("key_encryption_key", "32 bytes, base64, that seal the signing keys at rest")
+    },
+];
+
+fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError(format!("{name} = {value:?} is not valid")))
+}
+
+/// `value`, or `None` when blank.
+fn present(value: &str) -> Option<String> {
+    (!value.trim().is_empty()).then(|| value.trim().to_owned())
 }
 
 impl Config {
-    /// Defaults, then `file` (if given), then the environment.
-    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+    /// Defaults, then `file` (if given), then the environment, then
+    /// `overrides` (`ciam serve` flags, by setting name).
+    pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
         let mut config = match file {
             Some(path) => {
                 let text =
@@ -154,51 +250,77 @@ impl Config {
             }
             None => Config::default(),
         };
-        config.apply_env()?;
+        for setting in SETTINGS {
+            if let Ok(value) = std::env::var(setting.env()) {
+                config.set(setting.name, &value).map_err(|e| ConfigError(format!("{}: {}", setting.env(), e.0)))?;
+            }
+        }
+        for (name, value) in overrides {
+            config.set(name, value).map_err(|e| ConfigError(format!("--{}: {}", name.replace('_', "-"), e.0)))?;
+        }
         config.validate()?;
         Ok(config)
     }
 
-    fn apply_env(&mut self) -> Result<(), ConfigError> {
-        parse_env("listen", &mut self.listen)?;
-        if let Some(v) = env_var("database_url") {
-            self.database_url = Some(v);
-        }
-        parse_env("data_dir", &mut self.data_dir)?;
-        if let Some(v) = env_var("admin_token") {
-            self.admin_token = Some(v);
-        }
-        if let Some(v) = env_var("issuer") {
-            self.issuer = Some(v);
-        }
-        parse_env("argon2_m_kib", &mut self.argon2_m_kib)?;
-        parse_env("argon2_t", &mut self.argon2_t)?;
-        parse_env("argon2_p", &mut self.argon2_p)?;
-        parse_env("default_region", &mut self.default_region)?;
-        if let Some(v) = env_var("hash_workers") {
-            self.hash_workers =
-                Some(v.trim().parse().map_err(|_| ConfigError(format!("CIAM_HASH_WORKERS = {v:?} is not valid")))?);
-        }
-        parse_env("hash_queue", &mut self.hash_queue)?;
-        parse_env("hash_max_wait_ms", &mut self.hash_max_wait_ms)?;
-        parse_env("state_token_ttl", &mut self.state_token_ttl)?;
-        if let Some(v) = env_var("db_max_connections") {
-            let n =
-                v.trim().parse().map_err(|_| ConfigError(format!("CIAM_DB_MAX_CONNECTIONS = {v:?} is not valid")))?;
-            self.db_max_connections = Some(n);
-        }
-        parse_env("db_timeout_ms", &mut self.db_timeout_ms)?;
-        parse_env("log", &mut self.log)?;
-        parse_env("trusted_proxies", &mut self.trusted_proxies)?;
-        parse_env("calls_per_address", &mut self.calls_per_address)?;
-        parse_env("max_connections", &mut self.max_connections)?;
-        parse_env("header_timeout_ms", &mut self.header_timeout_ms)?;
-        parse_env("idle_timeout_ms", &mut self.idle_timeout_ms)?;
-        parse_env("audit_retention_days", &mut self.audit_retention_days)?;
-        if let Some(v) = env_var("key_encryption_key") {
-            self.key_encryption_key = Some(v);
+    /// Sets the setting `name` from its text; a blank value leaves an
+    /// optional setting unset and any other as it was, except
+    /// `metrics_listen` and `trusted_proxies`, where empty means none.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let Some(text) = present(value) else {
+            match name {
+                "metrics_listen" => self.metrics_listen.clear(),
+                "trusted_proxies" => self.trusted_proxies.clear(),
+                _ => {}
+            }
+            return Ok(());
+        };
+        match name {
+            "listen" => self.listen = text,
+            "database_url" => self.database_url = Some(text),
+            "data_dir" => self.data_dir = PathBuf::from(text),
+            "admin_token" => self.admin_token = Some(text),
+            "issuer" => self.issuer = Some(text),
+            "argon2_m_kib" => self.argon2_m_kib = parse(name, &text)?,
+            "argon2_t" => self.argon2_t = parse(name, &text)?,
+            "argon2_p" => self.argon2_p = parse(name, &text)?,
+            "default_region" => self.default_region = text,
+            "hash_workers" => self.hash_workers = Some(parse(name, &text)?),
+            "hash_queue" => self.hash_queue = parse(name, &text)?,
+            "hash_max_wait_ms" => self.hash_max_wait_ms = parse(name, &text)?,
+            "state_token_ttl" => self.state_token_ttl = parse(name, &text)?,
+            "db_max_connections" => self.db_max_connections = Some(parse(name, &text)?),
+            "db_timeout_ms" => self.db_timeout_ms = parse(name, &text)?,
+            "log" => self.log = text,
+            "log_format" => {
+                self.log_format = text.parse().map_err(|()| ConfigError(format!("{text:?} is not text or json")))?;
+            }
+            "metrics_listen" => self.metrics_listen = text,
+            "trusted_proxies" => self.trusted_proxies = text,
+            "calls_per_address" => self.calls_per_address = parse(name, &text)?,
+            "max_connections" => self.max_connections = parse(name, &text)?,
+            "header_timeout_ms" => self.header_timeout_ms = parse(name, &text)?,
+            "idle_timeout_ms" => self.idle_timeout_ms = parse(name, &text)?,
+            "audit_retention_days" => self.audit_retention_days = parse(name, &text)?,
+            "key_encryption_key" => self.key_encryption_key = Some(text),
+            _ => return Err(ConfigError(format!("no setting is called {name}"))),
         }
         Ok(())
+    }
+
+    /// The default of every setting, as text (empty for the unset ones).
+    pub fn defaults() -> Vec<(&'static str, String)> {
+        let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+        SETTINGS
+            .iter()
+            .map(|s| {
+                let text = match &defaults[s.name] {
+                    serde_json::Value::String(text) => text.clone(),
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                (s.name, text)
+            })
+            .collect()
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -308,5 +430,42 @@ impl Config {
             timeout: Duration::from_millis(self.db_timeout_ms),
             create: true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_is_a_setting_and_every_setting_reads_back_its_default() {
+        let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+        let mut fields: Vec<&str> =
+            defaults.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        let mut names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
+        fields.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(fields, names, "SETTINGS must list every Config field once");
+
+        let mut config = Config::default();
+        for (name, text) in Config::defaults() {
+            config.set(name, &text).unwrap_or_else(|e| panic!("{name} = {text:?}: {e}"));
+        }
+        assert_eq!(serde_json::to_value(&config).unwrap_or_default(), defaults);
+    }
+
+    #[test]
+    fn settings_are_parsed_and_bad_values_named() {
+        let mut config = Config::default();
+        config.set("hash_workers", " 3 ").unwrap_or_else(|e| panic!("{e}"));
+        config.set("log_format", "JSON").unwrap_or_else(|e| panic!("{e}"));
+        config.set("metrics_listen", "").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((config.hash_workers, config.log_format), (Some(3), LogFormat::Json));
+        assert!(config.metrics_listen.is_empty(), "empty turns metrics off");
+        assert!(config.set("hash_queue", "many").is_err_and(|e| e.0.contains("hash_queue")));
+        assert!(config.set("log_format", "xml").is_err());
+        assert!(config.set("no_such_setting", "1").is_err());
+        let flags = Config::load(None, &[("listen", "127.0.0.1:9999".into())]).map(|c| c.listen);
+        assert_eq!(flags.ok().as_deref(), Some("127.0.0.1:9999"));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod serve;
 pub mod startup;
 

@@ -36,6 +36,9 @@ pub enum StartError {
     /// The data is in use by another server.
     #[error("{0}")]
     Lock(String),
+    /// The metrics recorder could not be installed.
+    #[error("metrics: {0}")]
+    Metrics(String),
 }
 
 /// The store and domain opened from a configuration; used by the server
@@ -179,6 +182,16 @@ impl Server {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The domain this server serves.
+    pub fn ciam(&self) -> Ciam {
+        self.opened.ciam.clone()
+    }
+
+    /// The bounds on connections it applies.
+    pub fn limits(&self) -> crate::serve::Limits {
+        self.limits.clone()
     }
 
     /// The admin token generated on this first start, if one was.

@@ -8,26 +8,42 @@ use ciam_core::admin::AppInput;
 use ciam_core::clock::to_rfc3339;
 use ciam_core::model::{App, AppAccess};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::{AdminResult, Body, Ids};
 use crate::AppState;
 use crate::json::{some, some_whole};
+use crate::openapi::AdminRefusals;
 
-/// The fields of an app an operator sets; each may be left out.
-#[derive(Deserialize)]
+/// The fields of an app an operator sets; each may be left out (to
+/// create, `name` is required).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AppBody {
+    /// A display name (not blank).
     #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false, min_length = 1, max_length = 128)]
     name: Option<String>,
+    /// Disabled apps answer `PARAM.0003` as if unregistered (default true).
     #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false)]
     enabled: Option<bool>,
+    /// Whether logins check password age (default false).
     #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false)]
     password_expiry_check: Option<bool>,
+    /// Who may log in (default `all`).
     #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false)]
     access: Option<AppAccess>,
+    /// session_token lifetime, seconds (default 432000).
     #[serde(default, deserialize_with = "some_whole")]
+    #[schema(nullable = false, minimum = 1, maximum = 31_536_000)]
     session_ttl: Option<i64>,
+    /// id_token lifetime, seconds (default 300).
     #[serde(default, deserialize_with = "some_whole")]
+    #[schema(nullable = false, minimum = 1, maximum = 86_400)]
     id_token_ttl: Option<i64>,
 }
 
@@ -44,9 +60,46 @@ impl From<AppBody> for AppInput {
     }
 }
 
+/// A new app: an [`AppBody`] with its `name`.
+pub(crate) struct NewApp;
+
+impl PartialSchema for NewApp {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = AppBody::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.required.push("name".into());
+            object.description = Some("A new app: a name, and any of the other fields.".into());
+        }
+        schema
+    }
+}
+
+impl ToSchema for NewApp {}
+
+/// The app a path names.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "a description only: the handler reads the path with `Ids`")]
+pub(crate) struct AppPath {
+    /// The app's client_id.
+    client_id: String,
+}
+
+/// The app and user a membership path names.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "a description only: the handler reads the path with `Ids`")]
+pub(crate) struct MemberPath {
+    /// The app's client_id.
+    client_id: String,
+    /// The user's id.
+    user_id: String,
+}
+
 /// An app as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct AppView {
+    /// The `X-client-id` the app sends: 32 characters, made by the server.
     client_id: String,
     name: String,
     enabled: bool,
@@ -54,6 +107,7 @@ pub(crate) struct AppView {
     access: AppAccess,
     session_ttl: i64,
     id_token_ttl: i64,
+    /// RFC 3339.
     created_at: String,
 }
 
@@ -72,19 +126,55 @@ impl From<App> for AppView {
     }
 }
 
+/// Register an app; the server makes its client_id.
+#[utoipa::path(
+    post,
+    path = "/apps",
+    tag = "admin",
+    security(("admin_token" = [])),
+    request_body(content = NewApp, content_type = "application/json"),
+    responses((status = 201, body = AppView, description = "The app"), AdminRefusals),
+)]
 pub(crate) async fn create_app(State(s): State<AppState>, Body(body): Body<AppBody>) -> AdminResult<Response> {
     let app = s.ciam.create_app(body.into()).await?;
     Ok((StatusCode::CREATED, Json(AppView::from(app))).into_response())
 }
 
+/// Every app, oldest first.
+#[utoipa::path(
+    get,
+    path = "/apps",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses((status = 200, body = [AppView], description = "The apps"), AdminRefusals),
+)]
 pub(crate) async fn list_apps(State(s): State<AppState>) -> AdminResult<Json<Vec<AppView>>> {
     Ok(Json(s.ciam.apps().await?.into_iter().map(AppView::from).collect()))
 }
 
+/// One app, enabled or not.
+#[utoipa::path(
+    get,
+    path = "/apps/{client_id}",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(AppPath),
+    responses((status = 200, body = AppView, description = "The app"), AdminRefusals),
+)]
 pub(crate) async fn get_app(State(s): State<AppState>, Ids(id): Ids<String>) -> AdminResult<Json<AppView>> {
     Ok(Json(s.ciam.app(&id).await?.into()))
 }
 
+/// Change the fields sent; the others are kept.
+#[utoipa::path(
+    patch,
+    path = "/apps/{client_id}",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(AppPath),
+    request_body(content = AppBody, content_type = "application/json"),
+    responses((status = 200, body = AppView, description = "The app"), AdminRefusals),
+)]
 pub(crate) async fn update_app(
     State(s): State<AppState>,
     Ids(id): Ids<String>,
@@ -93,11 +183,29 @@ pub(crate) async fn update_app(
     Ok(Json(s.ciam.update_app(&id, body.into()).await?.into()))
 }
 
+/// Delete an app with its sessions and members.
+#[utoipa::path(
+    delete,
+    path = "/apps/{client_id}",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(AppPath),
+    responses((status = 204, description = "Deleted"), AdminRefusals),
+)]
 pub(crate) async fn delete_app(State(s): State<AppState>, Ids(id): Ids<String>) -> AdminResult<StatusCode> {
     s.ciam.delete_app(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Assign a user to an app (for `access: assigned`).
+#[utoipa::path(
+    put,
+    path = "/apps/{client_id}/users/{user_id}",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(MemberPath),
+    responses((status = 204, description = "Assigned"), AdminRefusals),
+)]
 pub(crate) async fn add_member(
     State(s): State<AppState>,
     Ids((client_id, user_id)): Ids<(String, String)>,
@@ -106,6 +214,15 @@ pub(crate) async fn add_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Unassign a user from an app.
+#[utoipa::path(
+    delete,
+    path = "/apps/{client_id}/users/{user_id}",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(MemberPath),
+    responses((status = 204, description = "Unassigned"), AdminRefusals),
+)]
 pub(crate) async fn remove_member(
     State(s): State<AppState>,
     Ids((client_id, user_id)): Ids<(String, String)>,

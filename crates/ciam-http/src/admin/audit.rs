@@ -6,34 +6,55 @@ use ciam_core::admin::AuditFilter;
 use ciam_core::clock::to_rfc3339;
 use ciam_core::model::AuditEntry;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{AdminResult, Params};
 use crate::AppState;
+use crate::openapi::AdminRefusals;
 
 /// `GET /audit-events`: which events.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditParams {
+    /// Only events for this mobile, in any spelling.
     mobile: Option<String>,
+    /// Only events for this user.
     user_id: Option<String>,
+    /// Only events from this client address.
     ip: Option<String>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
 /// An audit event as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct AuditView {
     id: i64,
+    /// Unix seconds.
     at: i64,
+    /// RFC 3339.
     time: String,
+    /// `login.mobile_pwd`, `pwd.update`, `pwd.skip_update`, `sso.id_token`
+    /// or `logout`.
     action: &'static str,
+    /// The answer's `status`, or its error code.
     outcome: &'static str,
+    /// E.164, or as typed (at most 32 characters) when it is no number.
     mobile: Option<String>,
     user_id: Option<String>,
     client_id: Option<String>,
+    /// The client's address (CONTRACT §7).
     ip: Option<String>,
+    /// The request's id (`X-Request-Id`).
+    request_id: Option<String>,
+    /// `X-operating-sys-version`.
     os_version: Option<String>,
+    /// `X-device-fingerprint`.
     device_fingerprint: Option<String>,
+    /// `X-device-ip`, as claimed.
     device_ip: Option<String>,
+    /// `X-agent`.
     agent: Option<String>,
 }
 
@@ -49,6 +70,7 @@ impl From<AuditEntry> for AuditView {
             user_id: e.user_id.map(|id| id.to_string()),
             client_id: e.client_id,
             ip: e.ip,
+            request_id: e.request_id,
             os_version: e.device.os_version,
             device_fingerprint: e.device.fingerprint,
             device_ip: e.device.claimed_ip,
@@ -57,6 +79,15 @@ impl From<AuditEntry> for AuditView {
     }
 }
 
+/// Audit events, newest first.
+#[utoipa::path(
+    get,
+    path = "/audit-events",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(AuditParams),
+    responses((status = 200, body = [AuditView], description = "The events"), AdminRefusals),
+)]
 pub(crate) async fn list_audit(
     State(s): State<AppState>,
     Params(q): Params<AuditParams>,
@@ -66,11 +97,20 @@ pub(crate) async fn list_audit(
 }
 
 /// The key that signs from now on.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Rotated {
     kid: String,
 }
 
+/// Make a new signing key; the old ones stay in the JWKS to verify the
+/// id_tokens they signed.
+#[utoipa::path(
+    post,
+    path = "/keys/rotate",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses((status = 200, body = Rotated, description = "The new key's id"), AdminRefusals),
+)]
 pub(crate) async fn rotate_keys(State(s): State<AppState>) -> AdminResult<Json<Rotated>> {
     Ok(Json(Rotated { kid: s.ciam.rotate_keys().await? }))
 }

@@ -12,16 +12,16 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use ciam_core::ErrorCode;
 use ciam_core::admin::invalid;
 use serde::de::DeserializeOwned;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::Failure;
@@ -34,21 +34,22 @@ const ADMIN_BODY_LIMIT: usize = 64 * 1024;
 /// What an admin handler answers.
 type AdminResult<T> = Result<T, Failure>;
 
-/// The admin routes, with the token check in front of all of them.
-pub(crate) fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/apps", post(apps::create_app).get(apps::list_apps))
-        .route("/apps/{client_id}", get(apps::get_app).patch(apps::update_app).delete(apps::delete_app))
-        .route("/apps/{client_id}/users/{user_id}", put(apps::add_member).delete(apps::remove_member))
-        .route("/users", post(users::create_user).get(users::list_users))
-        .route("/users/{id}", get(users::get_user).patch(users::update_user).delete(users::delete_user))
-        .route("/users/{id}/unlock", post(users::unlock_user))
-        .route("/users/{id}/sessions", axum::routing::delete(users::revoke_sessions))
-        .route("/policies/password", get(policies::get_password_policy).put(policies::put_password_policy))
-        .route("/policies/lockout", get(policies::get_lockout_policy).put(policies::put_lockout_policy))
-        .route("/policies/throttle", get(policies::get_throttle_policy).put(policies::put_throttle_policy))
-        .route("/audit-events", get(audit::list_audit))
-        .route("/keys/rotate", post(audit::rotate_keys))
+/// The admin routes, each with its part of the OpenAPI document, and the
+/// token check in front of all of them.
+pub(crate) fn routes(state: AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(apps::create_app, apps::list_apps))
+        .routes(routes!(apps::get_app, apps::update_app, apps::delete_app))
+        .routes(routes!(apps::add_member, apps::remove_member))
+        .routes(routes!(users::create_user, users::list_users))
+        .routes(routes!(users::get_user, users::update_user, users::delete_user))
+        .routes(routes!(users::unlock_user))
+        .routes(routes!(users::revoke_sessions))
+        .routes(routes!(policies::get_password_policy, policies::put_password_policy))
+        .routes(routes!(policies::get_lockout_policy, policies::put_lockout_policy))
+        .routes(routes!(policies::get_throttle_policy, policies::put_throttle_policy))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::rotate_keys))
         .route_layer(axum::middleware::from_fn_with_state(state, require_admin))
 }
 
@@ -71,7 +72,9 @@ async fn require_admin(State(state): State<AppState>, request: Request, next: Ne
         Ok(true) => next.run(request).await,
         Ok(false) => {
             let (parts, _) = request.into_parts();
-            state.auth_failures.record(client_ip(&parts, &state.trusted_proxies).map(|ip| ip.to_string()));
+            state
+                .auth_failures
+                .record(client_ip(&parts.headers, &parts.extensions, &state.trusted_proxies).map(|ip| ip.to_string()));
             Failure::from(ErrorCode::AdminUnauthorized).into_response()
         }
         Err(e) => Failure(e).into_response(),
@@ -92,6 +95,7 @@ impl AuthFailures {
 
     /// Counts one failure from `address`.
     pub fn record(&self, address: Option<String>) {
+        metrics::counter!(ciam_core::telemetry::ADMIN_AUTH_FAILURES).increment(1);
         let unlogged = self.unlogged.fetch_add(1, Ordering::Relaxed) + 1;
         let Ok(mut logged_at) = self.logged_at.lock() else {
             return;

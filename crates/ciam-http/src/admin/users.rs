@@ -9,31 +9,52 @@ use ciam_core::clock::{from_rfc3339, to_rfc3339};
 use ciam_core::model::User;
 use ciam_core::{CiamError, Password};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{AdminResult, Body, Ids, Params};
 use crate::AppState;
 use crate::json::{present, some};
+use crate::openapi::AdminRefusals;
 
 /// The fields of a user an operator sets; each may be left out, and
 /// `null` clears `user_name`, `name` and `email`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UserBody {
+    /// The mobile number in any spelling; stored in E.164 (required to
+    /// create).
     #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false, min_length = 1)]
     mobile: Option<String>,
+    /// A password, checked against the password policy and stored as an
+    /// argon2id hash (to create: this or `password_hash`).
     #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false, min_length = 1, format = Password)]
     password: Option<String>,
+    /// An argon2id PHC string made elsewhere.
     #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false, min_length = 1)]
     password_hash: Option<String>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 128)]
     user_name: Option<Option<String>>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 128)]
     name: Option<Option<String>>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 254)]
     email: Option<Option<String>>,
+    /// A disabled user's logins answer `USER.0039`.
     #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false)]
     disabled: Option<bool>,
+    /// When the password was last set (RFC 3339); for users brought in
+    /// from elsewhere.
     #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false, format = DateTime)]
     password_changed_at: Option<String>,
 }
 
@@ -58,17 +79,30 @@ impl UserBody {
     }
 }
 
+/// The user a path names.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "a description only: the handler reads the path with `Ids`")]
+pub(crate) struct UserPath {
+    /// The user's id.
+    id: String,
+}
+
 /// A user as the API shows it (never a hash).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct UserView {
     id: String,
+    /// E.164.
     mobile: String,
     disabled: bool,
     user_name: Option<String>,
     name: Option<String>,
     email: Option<String>,
+    /// RFC 3339.
     password_changed_at: String,
+    /// RFC 3339.
     created_at: String,
+    /// RFC 3339.
     updated_at: String,
 }
 
@@ -88,19 +122,43 @@ impl From<User> for UserView {
     }
 }
 
+/// Create a user.
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "admin",
+    security(("admin_token" = [])),
+    request_body(content = UserBody, content_type = "application/json"),
+    responses((status = 201, body = UserView, description = "The user"), AdminRefusals),
+)]
 pub(crate) async fn create_user(State(s): State<AppState>, Body(body): Body<UserBody>) -> AdminResult<Response> {
     let user = s.ciam.create_user(body.into_input()?).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(user))).into_response())
 }
 
 /// `GET /users`: which users.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct UserQuery {
+    /// Only the user with this mobile, in any spelling.
     mobile: Option<String>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// Skip this many, oldest first.
+    #[param(minimum = 0, maximum = 2_147_483_647)]
     offset: Option<u32>,
 }
 
+/// Users, oldest first.
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(UserQuery),
+    responses((status = 200, body = [UserView], description = "The users"), AdminRefusals),
+)]
 pub(crate) async fn list_users(
     State(s): State<AppState>,
     Params(q): Params<UserQuery>,
@@ -109,10 +167,30 @@ pub(crate) async fn list_users(
     Ok(Json(users.into_iter().map(UserView::from).collect()))
 }
 
+/// One user.
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(UserPath),
+    responses((status = 200, body = UserView, description = "The user"), AdminRefusals),
+)]
 pub(crate) async fn get_user(State(s): State<AppState>, Ids(id): Ids<String>) -> AdminResult<Json<UserView>> {
     Ok(Json(s.ciam.user(&id).await?.into()))
 }
 
+/// Change the fields sent; the others are kept. A new password (or hash),
+/// or disabling, ends the user's sessions.
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(UserPath),
+    request_body(content = UserBody, content_type = "application/json"),
+    responses((status = 200, body = UserView, description = "The user"), AdminRefusals),
+)]
 pub(crate) async fn update_user(
     State(s): State<AppState>,
     Ids(id): Ids<String>,
@@ -121,22 +199,49 @@ pub(crate) async fn update_user(
     Ok(Json(s.ciam.update_user(&id, body.into_input()?).await?.into()))
 }
 
+/// Delete a user with their sessions.
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(UserPath),
+    responses((status = 204, description = "Deleted"), AdminRefusals),
+)]
 pub(crate) async fn delete_user(State(s): State<AppState>, Ids(id): Ids<String>) -> AdminResult<StatusCode> {
     s.ciam.delete_user(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Clear the user's failure counts and lock.
+#[utoipa::path(
+    post,
+    path = "/users/{id}/unlock",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(UserPath),
+    responses((status = 204, description = "Unlocked"), AdminRefusals),
+)]
 pub(crate) async fn unlock_user(State(s): State<AppState>, Ids(id): Ids<String>) -> AdminResult<StatusCode> {
     s.ciam.unlock_user(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// How many sessions ended.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Revoked {
     revoked: u64,
 }
 
+/// End every session of the user.
+#[utoipa::path(
+    delete,
+    path = "/users/{id}/sessions",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(UserPath),
+    responses((status = 200, body = Revoked, description = "How many sessions ended"), AdminRefusals),
+)]
 pub(crate) async fn revoke_sessions(State(s): State<AppState>, Ids(id): Ids<String>) -> AdminResult<Json<Revoked>> {
     Ok(Json(Revoked { revoked: s.ciam.revoke_sessions(&id).await? }))
 }

@@ -37,6 +37,7 @@ fn spawn_process(database_url: &str) -> Process {
         .env("CIAM_DATABASE_URL", database_url)
         .env("CIAM_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("CIAM_LOG", "warn")
+        .env("CIAM_METRICS_LISTEN", "127.0.0.1:0")
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn ciam");

@@ -13,6 +13,7 @@ mod cluster;
 mod flows;
 mod hardening;
 mod login;
+mod observability;
 mod openapi;
 mod operations;
 mod retention;

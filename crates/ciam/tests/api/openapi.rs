@@ -1,5 +1,7 @@
 //! The served OpenAPI document matches the server: every documented
-//! operation exists, and every error code the server has is in it.
+//! operation exists, every error code the server has is in it, and its
+//! links lead to operations it has. (Schemathesis, run by `.ci/run`,
+//! checks the rest: every request and answer against the schemas.)
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -16,7 +18,7 @@ async fn every_documented_operation_exists(backend: Backend) {
     let doc: Value = resp.json().await.expect("the document is JSON");
     assert_eq!(doc["openapi"], "3.1.0");
 
-    let documented: Vec<&str> = doc["components"]["schemas"]["Error"]["properties"]["error_code"]["enum"]
+    let documented: Vec<&str> = doc["components"]["schemas"]["ErrorBody"]["properties"]["error_code"]["enum"]
         .as_array()
         .expect("enum")
         .iter()
@@ -27,6 +29,32 @@ async fn every_documented_operation_exists(backend: Backend) {
     }
 
     let paths = doc["paths"].as_object().expect("paths");
+    let operation_ids: Vec<&str> = paths
+        .values()
+        .flat_map(|item| item.as_object().expect("path item").values())
+        .filter_map(|operation| operation["operationId"].as_str())
+        .collect();
+    let mut links = 0;
+    for item in paths.values() {
+        for operation in item.as_object().expect("path item").values() {
+            for response in operation["responses"].as_object().into_iter().flat_map(|r| r.values()) {
+                for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                    let target = link["operationId"].as_str().expect("operationId");
+                    assert!(operation_ids.contains(&target), "a link leads to {target}, which is not documented");
+                    links += 1;
+                }
+            }
+        }
+    }
+    assert!(links >= 8, "{links}");
+    // Every admin operation asks for the admin token; the others do not.
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+            assert_eq!(secured, path.starts_with("/api/v2/admin/"), "{method} {path}");
+        }
+    }
+
     let mut operations = 0;
     for (path, item) in paths {
         for (method, _) in item.as_object().expect("path item").iter().filter(|(k, _)| *k != "parameters") {

@@ -94,6 +94,7 @@ fn ciam_in(dir: &Path, args: &str, env: &[(&str, &str)]) -> Command {
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CIAM_METRICS_LISTEN", "127.0.0.1:0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
