@@ -65,6 +65,11 @@ struct Args {
     /// flood).
     #[arg(long, value_delimiter = ',', default_value = "login,wrong,unknown,refresh,floor,attack,stuffing,flood")]
     phases: Vec<String>,
+    /// A setting for the server, NAME=VALUE (repeatable), over the
+    /// bench's defaults: the server runs as an operator would run it (log at
+    /// info, its lines written to a file; metrics on).
+    #[arg(long = "server-env", value_name = "NAME=VALUE")]
+    server_env: Vec<String>,
 }
 
 fn main() -> Result<(), String> {
@@ -236,8 +241,15 @@ impl Server {
             .env("CIAM_LISTEN", format!("127.0.0.1:{port}"))
             .env("CIAM_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("CIAM_DATA_DIR", &data_dir)
-            .env("CIAM_LOG", "error")
+            .env("CIAM_METRICS_LISTEN", "127.0.0.1:0")
             .stdout(std::process::Stdio::null());
+        std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        let log = std::fs::File::create(data_dir.join("server.log")).map_err(|e| e.to_string())?;
+        command.stderr(log);
+        for setting in &args.server_env {
+            let (name, value) = setting.split_once('=').ok_or_else(|| format!("--server-env {setting}: NAME=VALUE"))?;
+            command.env(name, value);
+        }
         let mut pg_database = None;
         if args.postgres {
             let name = format!("ciam_bench_{}", uuid::Uuid::new_v4().simple());
