@@ -70,6 +70,10 @@ struct Args {
     /// info, its lines written to a file; metrics on).
     #[arg(long = "server-env", value_name = "NAME=VALUE")]
     server_env: Vec<String>,
+    /// Import this many more users first, through `ciam user import` with a
+    /// pre-computed hash, and log in as users spread across them.
+    #[arg(long, default_value_t = 0)]
+    users: usize,
 }
 
 fn main() -> Result<(), String> {
@@ -96,6 +100,7 @@ fn main() -> Result<(), String> {
         flood,
         flood_connections: args.flood_connections,
         phases: args.phases.clone(),
+        imported: args.users,
     };
     let result = runtime.block_on(drive(&server, &limits, &plan));
     let peak = server.peak_rss_mib();
@@ -224,6 +229,8 @@ struct Server {
     base: String,
     pg_database: Option<String>,
     data_dir: PathBuf,
+    binary: PathBuf,
+    database_url: String,
 }
 
 impl Server {
@@ -251,14 +258,23 @@ impl Server {
             command.env(name, value);
         }
         let mut pg_database = None;
+        let mut database_url = format!("sqlite://{}", data_dir.join("ciam.db").display());
         if args.postgres {
             let name = format!("ciam_bench_{}", uuid::Uuid::new_v4().simple());
             admin_sql(&args.postgres_url, &format!("CREATE DATABASE {name}")).await?;
-            command.env("CIAM_DATABASE_URL", format!("{}/{name}", args.postgres_url));
+            database_url = format!("{}/{name}", args.postgres_url);
+            command.env("CIAM_DATABASE_URL", &database_url);
             pg_database = Some(name);
         }
         let child = command.spawn().map_err(|e| format!("{}: {e}", binary.display()))?;
-        let server = Server { child, base: format!("http://127.0.0.1:{port}"), pg_database, data_dir };
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            pg_database,
+            data_dir,
+            binary: binary.clone(),
+            database_url,
+        };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -274,6 +290,23 @@ impl Server {
     }
 
     /// The server's peak resident set (VmHWM), MiB.
+    /// The database's size on disk: the SQLite file and its WAL, or what
+    /// PostgreSQL reports for the database.
+    async fn database_bytes(&self) -> Result<u64, String> {
+        if self.pg_database.is_some() {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&self.database_url).await.map_err(|e| e.to_string())?;
+            let size: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(u64::try_from(size).unwrap_or(0));
+        }
+        let file =
+            |suffix: &str| std::fs::metadata(self.data_dir.join(format!("ciam.db{suffix}"))).map_or(0, |m| m.len());
+        Ok(file("") + file("-wal"))
+    }
+
     fn peak_rss_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         let kib: f64 = status
@@ -356,6 +389,50 @@ impl Api {
             Err(_) => "transport".into(),
         }
     }
+}
+
+/// Imports `n` users through `ciam user import`, all with one pre-computed
+/// hash of [`PASSWORD`] (an import never hashes), and records the rate and
+/// the database's size per user.
+async fn import_users(
+    server: &Server,
+    limits: &Limits,
+    n: usize,
+    out: &mut serde_json::Map<String, Value>,
+) -> Result<(), String> {
+    use std::io::Write;
+    let file = server.data_dir.join("users.jsonl");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&file).map_err(|e| e.to_string())?);
+        for i in 0..n {
+            let line = json!({"mobile": user_mobile(USERS + i), "password_hash": limits.phc});
+            writeln!(w, "{line}").map_err(|e| e.to_string())?;
+        }
+        w.flush().map_err(|e| e.to_string())?;
+    }
+    eprintln!("importing {n} users");
+    let started = Instant::now();
+    let done = std::process::Command::new(&server.binary)
+        .args(["user", "import"])
+        .arg(&file)
+        .env("CIAM_DATABASE_URL", &server.database_url)
+        .env("CIAM_LOG", "warn")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&file);
+    if !done.status.success() {
+        return Err(format!("import: {}", String::from_utf8_lossy(&done.stderr)));
+    }
+    let summary: Value = serde_json::from_slice(&done.stdout).map_err(|e| format!("import summary: {e}"))?;
+    let imported = summary["imported"].as_u64().unwrap_or(0);
+    let bytes = server.database_bytes().await?;
+    let users = imported + USERS as u64;
+    eprintln!("  imported {imported} users in {seconds:.1} s; database {} MiB", bytes / (1024 * 1024));
+    out.insert("imported_users".into(), json!(imported));
+    out.insert("import_per_s".into(), json!(round1(imported as f64 / seconds)));
+    out.insert("database_bytes_per_user".into(), json!(bytes / users.max(1)));
+    Ok(())
 }
 
 fn user_mobile(i: usize) -> String {
@@ -551,9 +628,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// The mobile and password of the i-th request of a login phase.
-type LoginInput = fn(usize) -> (String, &'static str);
+type LoginInput = fn(&Plan, usize) -> (String, &'static str);
 
 /// What to run.
+#[derive(Debug, Clone)]
 struct Plan {
     concurrency: usize,
     refresh_concurrency: usize,
@@ -562,9 +640,20 @@ struct Plan {
     flood: Duration,
     flood_connections: usize,
     phases: Vec<String>,
+    /// Users imported beside the 16 made through the API.
+    imported: usize,
 }
 
 impl Plan {
+    /// The mobile of the `i`-th user the phases log in as: one of 16, spread
+    /// over the imported users when there are any.
+    fn login_mobile(&self, i: usize) -> String {
+        match self.imported {
+            0 => user_mobile(i % USERS),
+            n => user_mobile(USERS + (i % USERS) * (n / USERS)),
+        }
+    }
+
     fn runs(&self, phase: &str) -> bool {
         self.phases.iter().any(|p| p == phase)
     }
@@ -589,6 +678,9 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
     }
     let api = Arc::new(api);
     let mut out = serde_json::Map::new();
+    if plan.imported > 0 {
+        import_users(server, limits, plan.imported, &mut out).await?;
+    }
     let pid = server.child.id();
     eprintln!(
         "{concurrency} requests in flight; each phase {} windows of {:?}, each between two windows of the limit",
@@ -596,16 +688,16 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
     );
 
     let logins: [(&str, &str, LoginInput); 3] = [
-        ("login", "SUCCESS", |i| (user_mobile(i % USERS), PASSWORD)),
-        ("wrong", "IDAAS.SDK.LOGIN.0002", |i| (user_mobile(i % USERS), "Wrong-pass1")),
-        ("unknown", "IDAAS.SDK.LOGIN.0002", |i| (format!("+86139{:08}", i % 100_000_000), PASSWORD)),
+        ("login", "SUCCESS", |plan, i| (plan.login_mobile(i), PASSWORD)),
+        ("wrong", "IDAAS.SDK.LOGIN.0002", |plan, i| (plan.login_mobile(i), "Wrong-pass1")),
+        ("unknown", "IDAAS.SDK.LOGIN.0002", |_, i| (format!("+86139{:08}", i % 100_000_000), PASSWORD)),
     ];
     let mut hash_limits = Vec::new();
     for (name, expect, input) in logins {
         if !plan.runs(name) {
             continue;
         }
-        let (a, c) = (Arc::clone(&api), client.clone());
+        let (a, c, p) = (Arc::clone(&api), client.clone(), Arc::new(plan.clone()));
         let Measured { rate, limit, mut latencies, other, server_ms, hashing_ms, driver_ms } = interleaved(
             plan.rounds,
             plan.window,
@@ -615,7 +707,7 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
             || limits.hash(),
             move |i| {
                 let (a, c) = (Arc::clone(&a), c.clone());
-                let (mobile, password) = input(i);
+                let (mobile, password) = input(&p, i);
                 async move { a.login(&c, &mobile, password).await }
             },
         )
@@ -649,7 +741,7 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
     if plan.runs("refresh") {
         let mut sessions = Vec::new();
         for i in 0..USERS {
-            let body = json!({"mobile": user_mobile(i), "password": PASSWORD});
+            let body = json!({"mobile": plan.login_mobile(i), "password": PASSWORD});
             let sent = api.sdk(&client, "/login/mobile-pwd").json(&body).send().await;
             let body: Value = sent.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
             sessions.push(body["session_token"].as_str().ok_or("session_token")?.to_owned());

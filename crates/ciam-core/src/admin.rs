@@ -4,17 +4,18 @@
 
 use std::net::IpAddr;
 
+use crate::clock::UnixTime;
 use crate::error::{CiamError, ErrorCode, Refusal};
 use crate::keys::MAX_ID_TOKEN_TTL;
 use crate::mobile::Mobile;
 use crate::model::{App, AppAccess, AuditEntry, AuditQuery, ClientId, LockKey, User, UserId, audit_text};
-use crate::password::{Password, PasswordHasher};
+use crate::password::Password;
 use crate::policy::{
     LockoutPolicy, LockoutPolicyPatch, PasswordPolicy, PasswordPolicyPatch, ThrottlePolicy, ThrottlePolicyPatch,
 };
 use crate::service::Ciam;
 use crate::store::StoreError;
-use crate::token::{OpaqueToken, new_id};
+use crate::token::{OpaqueToken, new_user_id};
 
 /// Listed when a listing call gives no `limit`.
 pub const DEFAULT_PAGE: u32 = 100;
@@ -125,6 +126,19 @@ pub struct UserInput {
     pub disabled: Option<bool>,
     /// When the password was set (RFC 3339 parsed by the caller).
     pub password_changed_at: Option<i64>,
+}
+
+/// A user id brought from another system (its subject, kept so that apps
+/// keep recognising the user): 1 to 128 visible ASCII characters, none of
+/// `/ ? # %`.
+pub fn check_user_id(id: &str) -> Result<UserId, CiamError> {
+    let fits = (1..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'%'));
+    if fits {
+        Ok(UserId::new(id.to_owned()))
+    } else {
+        Err(invalid("id", "1 to 128 visible ASCII characters, none of / ? # %"))
+    }
 }
 
 /// A listing's `limit`: [`DEFAULT_PAGE`] when not given, refused outside
@@ -282,6 +296,16 @@ impl Ciam {
         Mobile::parse(typed, self.config().region)
     }
 
+    /// A hash brought from another system (CONTRACT §10), as it is stored:
+    /// refused with 422 naming the parameter when it is malformed, of an
+    /// unknown kind, or beyond the bounds on its cost.
+    pub fn importable_hash(&self, exported: &str) -> Result<String, CiamError> {
+        let refuse = |e: crate::hashes::Refused| invalid("password_hash", e.to_string());
+        let stored = crate::hashes::from_export(exported).map_err(refuse)?;
+        self.hasher().check_importable(&stored).map_err(refuse)?;
+        Ok(stored)
+    }
+
     async fn password_input(&self, input: &UserInput) -> Result<Option<String>, CiamError> {
         match (&input.password, &input.password_hash) {
             (Some(_), Some(_)) => Err(invalid("password", "give either password or password_hash, not both")),
@@ -289,10 +313,7 @@ impl Ciam {
                 self.password_policy().await?.check(pw).map_err(|e| invalid("password", e.message(crate::Lang::En)))?;
                 Ok(Some(self.hasher().hash(pw, None).await?))
             }
-            (None, Some(phc)) => {
-                PasswordHasher::check_importable(phc).map_err(|e| invalid("password_hash", e.to_string()))?;
-                Ok(Some(phc.clone()))
-            }
+            (None, Some(exported)) => Ok(Some(self.importable_hash(exported)?)),
             (None, None) => Ok(None),
         }
     }
@@ -300,30 +321,44 @@ impl Ciam {
     /// Creates a user from a password (checked against the policy) or an
     /// imported PHC hash.
     pub async fn create_user(&self, input: UserInput) -> Result<User, CiamError> {
-        let typed = input.mobile.clone().ok_or_else(|| invalid("mobile", "is required"))?;
-        let mobile = self.normalise_mobile(&typed).ok_or_else(|| invalid("mobile", "not a valid phone number"))?;
-        check_text("user_name", &input.user_name.clone().flatten(), 128)?;
-        check_text("name", &input.name.clone().flatten(), 128)?;
-        check_email(&input.email.clone().flatten())?;
+        let checked = self.user_from(&input, UserId::new(new_user_id()), String::new(), self.now())?;
         let hash = self
             .password_input(&input)
             .await?
             .ok_or_else(|| invalid("password", "password or password_hash is required"))?;
-        let now = self.now();
-        let user = User {
-            id: UserId::new(new_id()),
+        let user = User { password_hash: hash, ..checked };
+        self.store().insert_user(&user).await.map_err(conflict_to_taken)?;
+        Ok(user)
+    }
+
+    /// A new user of `input`'s fields, checked: the mobile (required, in
+    /// any spelling), the texts' lengths and the e-mail's shape.
+    pub(crate) fn user_from(
+        &self,
+        input: &UserInput,
+        id: UserId,
+        password_hash: String,
+        now: UnixTime,
+    ) -> Result<User, CiamError> {
+        let typed = input.mobile.as_deref().ok_or_else(|| invalid("mobile", "is required"))?;
+        let mobile = self.normalise_mobile(typed).ok_or_else(|| invalid("mobile", "not a valid phone number"))?;
+        let (user_name, name, email) =
+            (input.user_name.clone().flatten(), input.name.clone().flatten(), input.email.clone().flatten());
+        check_text("user_name", &user_name, 128)?;
+        check_text("name", &name, 128)?;
+        check_email(&email)?;
+        Ok(User {
+            id,
             mobile,
-            user_name: input.user_name.flatten(),
-            name: input.name.flatten(),
-            email: input.email.flatten(),
+            user_name,
+            name,
+            email,
             disabled: input.disabled.unwrap_or(false),
-            password_hash: hash,
+            password_hash,
             password_changed_at: input.password_changed_at.unwrap_or(now),
             created_at: now,
             updated_at: now,
-        };
-        self.store().insert_user(&user).await.map_err(conflict_to_taken)?;
-        Ok(user)
+        })
     }
 
     /// Changes a user. A new password (or hash), or disabling, revokes the

@@ -2,13 +2,22 @@
 //!
 //! [`PasswordHasher`] hashes on the hashing pool ([`crate::hashpool`]):
 //! `workers` threads, each keeping one argon2 working buffer of `m` KiB for
-//! its whole life, so hashing memory is exactly `workers × m` KiB however
-//! hard the server is pushed.
+//! its whole life, so hashing memory is `workers × m` KiB however hard the
+//! server is pushed. An imported hash that needs more (at most
+//! [`HashingConfig::import_max_memory_kib`]) borrows it for its
+//! verification only.
+//!
+//! Imported hashes of other kinds ([`crate::hashes`]) verify on the same
+//! pool. A failed attempt against a hash cheaper than the server's own
+//! answers no sooner than one against the server's argon2id would: the
+//! difference is waited out, off the pool, so that the cost of a stored
+//! hash does not tell which accounts were imported.
 
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -16,6 +25,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 use crate::error::CiamError;
+use crate::hashes::{self, Limits, Refused, Scheme};
 use crate::hashpool::{Owner, Pool};
 use crate::token::fill_random;
 
@@ -68,6 +78,9 @@ pub struct HashingConfig {
     pub queue: usize,
     /// The longest a call waits for a worker before it is refused.
     pub max_wait: Duration,
+    /// The most memory an imported hash may take to verify, KiB (default
+    /// 4 × `m_kib`).
+    pub import_max_memory_kib: u32,
 }
 
 impl Default for HashingConfig {
@@ -79,6 +92,7 @@ impl Default for HashingConfig {
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             queue: 256,
             max_wait: Duration::from_secs(3),
+            import_max_memory_kib: 4 * 19_456,
         }
     }
 }
@@ -107,6 +121,11 @@ struct Inner {
     params: Params,
     pool: Arc<Pool>,
     dummy_hash: String,
+    limits: Limits,
+    /// How long a verification with the server's own parameters takes on a
+    /// hashing thread (nanoseconds, a running median): what a failed attempt
+    /// against a cheaper hash is made to last.
+    own_cost: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -137,8 +156,17 @@ impl PasswordHasher {
         let mut pepper = [0u8; 24];
         fill_random(&mut pepper)?;
         let dummy_hash = hash_blocking(&params, &pepper, &salt)?;
+        // Timed on a second run, once the working memory is in place.
+        let started = Instant::now();
+        hash_blocking(&params, &pepper, &salt)?;
+        let own_cost = AtomicU64::new(nanos(started.elapsed()));
         let pool = Pool::start(config.workers, config.queue, config.max_wait)?;
-        Ok(Self { inner: Arc::new(Inner { params, pool, dummy_hash }) })
+        // The server's own parameters always pass, however dear.
+        let limits = Limits {
+            max_memory_kib: config.import_max_memory_kib.max(config.m_kib),
+            max_argon2_work: hashes::ARGON2_MAX_WORK.max(u64::from(config.m_kib) * u64::from(config.t)),
+        };
+        Ok(Self { inner: Arc::new(Inner { params, pool, dummy_hash, limits, own_cost }) })
     }
 
     /// Hashes `password` into a PHC string with the current parameters, as
@@ -151,27 +179,45 @@ impl PasswordHasher {
         self.inner.pool.run(owner, move || hash_blocking(&params, password.expose().as_bytes(), &salt)).await?
     }
 
-    /// Checks `password` against `stored` (a PHC string), as `owner`'s work.
-    /// With `None` (no such account) a dummy hash with the current
-    /// parameters is checked, so the answer takes as long and always says
-    /// [`Verified::Mismatch`].
+    /// Checks `password` against `stored` (a PHC string, or bcrypt's
+    /// format), as `owner`'s work. With `None` (no such account) a dummy
+    /// hash with the current parameters is checked, so the answer takes as
+    /// long and always says [`Verified::Mismatch`]. A mismatch against a
+    /// cheaper hash lasts as long as one against the server's own.
     pub async fn verify(&self, password: &Password, stored: Option<&str>, owner: Owner) -> Result<Verified, CiamError> {
         let (phc, real) = match stored {
             Some(h) => (h.to_owned(), true),
             None => (self.inner.dummy_hash.clone(), false),
         };
-        let params = self.inner.params.clone();
+        let inner = Arc::clone(&self.inner);
         let password = password.clone();
-        let outcome =
-            self.inner.pool.run(owner, move || verify_blocking(&params, password.expose().as_bytes(), &phc)).await?;
-        match outcome {
-            Ok(Verified::Match { needs_rehash }) if real => Ok(Verified::Match { needs_rehash }),
-            Ok(_) => Ok(Verified::Mismatch),
+        let (outcome, took, own) = self
+            .inner
+            .pool
+            .run(owner, move || {
+                let started = Instant::now();
+                let outcome = verify_blocking(&inner.params, inner.limits, password.expose().as_bytes(), &phc);
+                let took = started.elapsed();
+                let own = matches!(outcome, Ok((_, Cost::Own)));
+                if own {
+                    inner.learn_own_cost(took);
+                }
+                (outcome.map(|(verified, _)| verified), took, own)
+            })
+            .await?;
+        let verified = match outcome {
+            Ok(Verified::Match { needs_rehash }) if real => Verified::Match { needs_rehash },
+            Ok(_) => Verified::Mismatch,
             Err(e) => {
                 tracing::error!(error = %e, "stored password hash cannot be verified");
-                Ok(Verified::Mismatch)
+                Verified::Mismatch
             }
+        };
+        if verified == Verified::Mismatch && !own {
+            let due = Duration::from_nanos(self.inner.own_cost.load(Ordering::Relaxed));
+            tokio::time::sleep(due.saturating_sub(took)).await;
         }
+        Ok(verified)
     }
 
     /// Hashes running and hashes queued.
@@ -185,15 +231,12 @@ impl PasswordHasher {
         self.inner.pool.check(owner)
     }
 
-    /// Checks that `phc` is a hash this server can verify (for imports).
-    pub fn check_importable(phc: &str) -> Result<(), BadHash> {
-        let hash = PasswordHash::new(phc).map_err(|e| BadHash(e.to_string()))?;
-        Algorithm::try_from(hash.algorithm).map_err(|e| BadHash(e.to_string()))?;
-        Params::try_from(&hash).map_err(|e| BadHash(e.to_string()))?;
-        if hash.salt.is_none() || hash.hash.is_none() {
-            return Err(BadHash("salt and hash output are required".into()));
-        }
-        Ok(())
+    /// Checks that `stored` is a hash this server verifies, within the
+    /// bounds on its cost (for imports); refuses naming the parameter.
+    pub fn check_importable(&self, stored: &str) -> Result<Scheme, Refused> {
+        let scheme = Scheme::of(stored)?;
+        scheme.check(self.inner.limits)?;
+        Ok(scheme)
     }
 
     /// Hashes `password` synchronously (CLI use, off any runtime).
@@ -206,8 +249,35 @@ impl PasswordHasher {
     /// Verifies synchronously with the pool's code path but without its
     /// bounds; used by the benchmark to measure the raw hash rate.
     pub fn verify_now(&self, password: &Password, phc: &str) -> bool {
-        matches!(verify_blocking(&self.inner.params, password.expose().as_bytes(), phc), Ok(Verified::Match { .. }))
+        let verified = verify_blocking(&self.inner.params, self.inner.limits, password.expose().as_bytes(), phc);
+        matches!(verified, Ok((Verified::Match { .. }, _)))
     }
+}
+
+impl Inner {
+    /// Moves the estimate of a verification with the server's own
+    /// parameters toward `took`, by 1/16 of itself: it settles on the
+    /// median, which a slow outlier (a cold buffer, a busy core) does not
+    /// drag up the way it would an average.
+    fn learn_own_cost(&self, took: Duration) {
+        let took = nanos(took);
+        let _ = self.own_cost.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+            Some(if took > old { old + old / 16 } else { old - old / 16 })
+        });
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Whether a verification cost what the server's own hash costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cost {
+    /// argon2id with the server's parameters.
+    Own,
+    /// Anything else.
+    Other,
 }
 
 fn hash_blocking(params: &Params, password: &[u8], salt: &[u8]) -> Result<String, CiamError> {
@@ -216,7 +286,7 @@ fn hash_blocking(params: &Params, password: &[u8], salt: &[u8]) -> Result<String
     let mut salt_buf = [0u8; 64];
     let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| CiamError::Internal(format!("salt: {e}")))?;
     let mut out = [0u8; 32];
-    with_blocks(params.block_count(), |blocks| {
+    with_blocks(params.block_count(), params.block_count(), |blocks| {
         argon.hash_password_into_with_memory(password, salt_bytes, &mut out, blocks)
     })
     .map_err(|e| CiamError::Internal(format!("argon2: {e}")))?;
@@ -232,8 +302,21 @@ fn hash_blocking(params: &Params, password: &[u8], salt: &[u8]) -> Result<String
     Ok(phc.to_string())
 }
 
-fn verify_blocking(current: &Params, password: &[u8], phc: &str) -> Result<Verified, BadHash> {
-    let hash = PasswordHash::new(phc).map_err(|e| BadHash(e.to_string()))?;
+fn verify_blocking(
+    current: &Params,
+    limits: Limits,
+    password: &[u8],
+    stored: &str,
+) -> Result<(Verified, Cost), BadHash> {
+    // Bounds are checked again: a hash stored before they existed must not
+    // stall the pool or swell its memory.
+    let scheme = Scheme::of(stored).and_then(|s| s.check(limits).map(|()| s)).map_err(|e| BadHash(e.to_string()))?;
+    if !matches!(scheme, Scheme::Argon2 { .. }) {
+        let matched = hashes::verify_other(password, stored).map_err(|e| BadHash(e.to_string()))?;
+        let verified = if matched { Verified::Match { needs_rehash: true } } else { Verified::Mismatch };
+        return Ok((verified, Cost::Other));
+    }
+    let hash = PasswordHash::new(stored).map_err(|e| BadHash(e.to_string()))?;
     let algorithm = Algorithm::try_from(hash.algorithm).map_err(|e| BadHash(e.to_string()))?;
     let version =
         hash.version.map(Version::try_from).transpose().map_err(|e| BadHash(e.to_string()))?.unwrap_or_default();
@@ -245,31 +328,39 @@ fn verify_blocking(current: &Params, password: &[u8], phc: &str) -> Result<Verif
     let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| BadHash(e.to_string()))?;
     let mut out = vec![0u8; expected.len()];
     let argon = Argon2::new(algorithm, version, params.clone());
-    with_blocks(params.block_count(), |blocks| {
+    with_blocks(params.block_count(), current.block_count(), |blocks| {
         argon.hash_password_into_with_memory(password, salt_bytes, &mut out, blocks)
     })
     .map_err(|e| BadHash(e.to_string()))?;
     let matches: bool = out.as_slice().ct_eq(expected.as_bytes()).into();
     out.zeroize();
+    let own = algorithm == Algorithm::Argon2id
+        && version == Version::V0x13
+        && params.m_cost() == current.m_cost()
+        && params.t_cost() == current.t_cost()
+        && params.p_cost() == current.p_cost();
+    let cost = if own { Cost::Own } else { Cost::Other };
     if !matches {
-        return Ok(Verified::Mismatch);
+        return Ok((Verified::Mismatch, cost));
     }
-    let needs_rehash = algorithm != Algorithm::Argon2id
-        || version != Version::V0x13
-        || params.m_cost() != current.m_cost()
-        || params.t_cost() != current.t_cost()
-        || params.p_cost() != current.p_cost();
-    Ok(Verified::Match { needs_rehash })
+    Ok((Verified::Match { needs_rehash: !own }, cost))
 }
 
-/// Lends this thread's argon2 working memory, grown to `count` blocks.
-fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+/// Lends this thread's argon2 working memory, grown to `count` blocks; kept
+/// at `keep` blocks (the server's own `m`) afterwards, so that a hash that
+/// needs more borrows the difference for one verification only.
+fn with_blocks<T>(count: usize, keep: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
     BLOCKS.with(|cell| match cell.try_borrow_mut() {
         Ok(mut blocks) => {
             if blocks.len() < count {
                 blocks.resize(count, Block::default());
             }
-            f(&mut blocks[..count])
+            let result = f(&mut blocks[..count]);
+            if blocks.len() > keep {
+                blocks.truncate(keep);
+                blocks.shrink_to_fit();
+            }
+            result
         }
         // Not reentrant in practice; fall back to a fresh buffer if it were.
         Err(_) => f(&mut vec![Block::default(); count]),
@@ -282,7 +373,25 @@ mod tests {
     use argon2::PasswordVerifier;
 
     fn small() -> HashingConfig {
-        HashingConfig { m_kib: 1024, t: 1, p: 1, workers: 1, queue: 0, max_wait: Duration::from_millis(10) }
+        HashingConfig {
+            m_kib: 1024,
+            t: 1,
+            p: 1,
+            workers: 1,
+            queue: 0,
+            max_wait: Duration::from_millis(10),
+            import_max_memory_kib: 4096,
+        }
+    }
+
+    #[test]
+    fn a_hash_that_needs_more_memory_borrows_it_for_one_verification() {
+        let keep = Params::new(1024, 1, 1, None).expect("params").block_count();
+        let big = Params::new(8192, 1, 1, None).expect("params").block_count();
+        with_blocks(big, keep, |blocks| assert_eq!(blocks.len(), big));
+        BLOCKS.with(|cell| assert_eq!(cell.borrow().len(), keep, "back to the server's own m"));
+        with_blocks(keep, keep, |blocks| assert_eq!(blocks.len(), keep));
+        BLOCKS.with(|cell| assert_eq!(cell.borrow().len(), keep));
     }
 
     #[test]
@@ -317,8 +426,8 @@ mod tests {
         let pw = Password::new("Passw0rd!".into());
         let phc = weak.hash(&pw, None).await.expect("hash");
         assert_eq!(strong.verify(&pw, Some(&phc), None).await.expect("verify"), Verified::Match { needs_rehash: true });
-        assert!(PasswordHasher::check_importable(&phc).is_ok());
-        assert!(PasswordHasher::check_importable("$2b$12$abc").is_err());
-        assert!(PasswordHasher::check_importable("plaintext").is_err());
+        assert!(strong.check_importable(&phc).is_ok());
+        assert!(strong.check_importable("$2b$12$abc").is_err());
+        assert!(strong.check_importable("plaintext").is_err());
     }
 }

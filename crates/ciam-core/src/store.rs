@@ -98,8 +98,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Creates a user; [`StoreError::Conflict`] when the mobile is taken.
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    /// Creates users in one write, skipping any whose mobile or id is
+    /// taken; says of each whether it was stored.
+    async fn insert_users(&self, users: &[User]) -> StoreResult<Vec<bool>>;
     /// One user by id.
     async fn get_user(&self, id: &UserId) -> StoreResult<Option<User>>;
+    /// Users whose id comes after `after`, in id order (an export's pages).
+    async fn users_after(&self, after: Option<&UserId>, limit: u32) -> StoreResult<Vec<User>>;
     /// Users, oldest first, optionally only the one with `mobile`.
     async fn list_users(&self, mobile: Option<&Mobile>, limit: u32, offset: u32) -> StoreResult<Vec<User>>;
     /// Replaces a user's profile fields and `password_changed_at` (not the

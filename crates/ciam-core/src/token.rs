@@ -87,6 +87,13 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// A new user's id: a UUIDv7, ordered by time, so that new users are
+/// added at the end of the id index rather than all over it (a bulk import
+/// of a million users stays fast); 74 of its bits are random.
+pub fn new_user_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -152,6 +152,8 @@ pub(crate) trait Exec: Dialect {
     async fn rows(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<Vec<Self::Row>>;
     /// Runs statements in one transaction; returns the rows each touched.
     async fn transaction(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<u64>>;
+    /// Runs statements in one transaction; returns the rows they gave.
+    async fn transaction_rows(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<Self::Row>>;
     /// Runs a statement group that holds its own transaction (see
     /// [`Grouped`]) in a task of its own, so it runs to its end even when
     /// the caller stops waiting: a group cut short would leave its
@@ -217,6 +219,17 @@ where
         }
         tx.commit().await.map_err(db_err)?;
         Ok(touched)
+    }
+
+    async fn transaction_rows(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<Self::Row>> {
+        let mut conn = conns.get().await?;
+        let mut tx = conn.begin().await.map_err(db_err)?;
+        let mut rows = Vec::new();
+        for stmt in stmts {
+            rows.extend(DB::query(&stmt.sql, stmt.args, stmt.persistent).fetch_all(&mut *tx).await.map_err(db_err)?);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(rows)
     }
 
     async fn grouped(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<Vec<Self::Row>> {

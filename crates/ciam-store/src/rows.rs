@@ -366,6 +366,11 @@ pub(crate) struct SettingRow {
 }
 
 #[derive(Debug, FromRow)]
+pub(crate) struct IdRow {
+    pub id: String,
+}
+
+#[derive(Debug, FromRow)]
 pub(crate) struct HashRow {
     pub password_hash: String,
 }

@@ -23,7 +23,7 @@ use crate::conns::Conns;
 use crate::exec::{Arg, Exec, Record, Stmt, db_err};
 use crate::grouped::{INSERT_SESSION, RELEASE_ATTEMPT, RESERVE_ATTEMPT};
 use crate::rows::{
-    AUDIT_FIELDS, AppRow, AuditRow, FailureRow, GrantRow, GroupedRow, HashRow, HistoryRow, KeyRow, LookupRow,
+    AUDIT_FIELDS, AppRow, AuditRow, FailureRow, GrantRow, GroupedRow, HashRow, HistoryRow, IdRow, KeyRow, LookupRow,
     MemberRow, SessionRow, SessionUserRow, SettingRow, ThrottleRow, UserRow, audit_args,
 };
 
@@ -117,6 +117,9 @@ static SESSION_USER: LazyLock<String> = LazyLock::new(|| {
         prefixed_user_columns()
     )
 });
+
+/// Users per statement of an import.
+const INSERT_USERS_ROWS: usize = 20;
 
 /// The placeholders `$first`, `$first + 1`, … for `n` values.
 fn placeholders(first: usize, n: usize) -> String {
@@ -227,6 +230,45 @@ impl<DB: Exec> Store for SqlStore<DB> {
             .bind(user.created_at)
             .bind(user.updated_at);
         self.execute(stmt).await.map(drop)
+    }
+
+    async fn insert_users(&self, users: &[User]) -> StoreResult<Vec<bool>> {
+        // All in one transaction, INSERT_USERS_ROWS users per statement: a
+        // taken mobile or id is skipped, not an error (an interrupted import
+        // is run again), and the ids given back say which were stored.
+        // Statements stay small because SQLite's driver binds values in time
+        // quadratic in their number.
+        let statements: Vec<Stmt> = users
+            .chunks(INSERT_USERS_ROWS)
+            .map(|chunk| {
+                let rows: Vec<String> =
+                    (0..chunk.len()).map(|row| format!("({})", placeholders(row * 10 + 1, 10))).collect();
+                let sql = format!(
+                    "INSERT INTO users ({USER_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                    rows.join(", ")
+                );
+                let args = chunk.iter().flat_map(|user| {
+                    profile_args(user).into_iter().chain([
+                        (&user.password_hash).into(),
+                        user.password_changed_at.into(),
+                        user.created_at.into(),
+                        user.updated_at.into(),
+                    ])
+                });
+                // Full chunks share one text, kept prepared.
+                let stmt = if chunk.len() == INSERT_USERS_ROWS { Stmt::new(sql) } else { Stmt::once(sql) };
+                stmt.bind_all(args)
+            })
+            .collect();
+        let rows = DB::transaction_rows(&self.conns, statements).await?;
+        let stored = rows.iter().map(|row| decode::<DB, IdRow, IdRow>(row).map(|r| r.id));
+        let stored: std::collections::HashSet<String> = stored.collect::<StoreResult<_>>()?;
+        Ok(users.iter().map(|user| stored.contains(user.id.as_str())).collect())
+    }
+
+    async fn users_after(&self, after: Option<&UserId>, limit: u32) -> StoreResult<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2");
+        self.fetch_all::<UserRow, _>(Stmt::new(sql).bind(after.map(UserId::as_str)).bind(limit)).await
     }
 
     async fn get_user(&self, id: &UserId) -> StoreResult<Option<User>> {

@@ -47,6 +47,7 @@ conformance!(
     failure_counter_is_atomic_under_concurrency,
     expired_lock_starts_a_new_count,
     users_are_unique_by_mobile,
+    a_batch_of_users_skips_taken_mobiles_and_ids,
     password_change_keeps_history_and_ends_sessions,
     state_grants_are_single_use_and_flow_bound,
     sessions_expire_and_revoke,
@@ -245,6 +246,32 @@ async fn users_are_unique_by_mobile(store: Arc<dyn Store>) {
     assert_eq!(store.list_users(Some(&mobile("+8615200000001")), 10, 0).await.expect("list")[0].id.as_str(), "u2");
     assert!(store.delete_user(&uid("u1")).await.expect("delete"));
     assert!(!store.delete_user(&uid("u1")).await.expect("delete"));
+}
+
+async fn a_batch_of_users_skips_taken_mobiles_and_ids(store: Arc<dyn Store>) {
+    store.insert_user(&user("u1", "+8615200000000")).await.expect("insert");
+    // More than one statement's worth, with a taken mobile and a taken id.
+    let mut batch: Vec<User> = (0..45).map(|i| user(&format!("b{i:02}"), &format!("+86139000000{i:02}"))).collect();
+    batch[3] = user("b03", "+8615200000000");
+    batch[30] = user("u1", "+8615299999999");
+    let stored = store.insert_users(&batch).await.expect("insert");
+    assert_eq!(stored.len(), 45);
+    assert!(!stored[3] && !stored[30], "a taken mobile and a taken id are skipped");
+    assert_eq!(stored.iter().filter(|s| **s).count(), 43);
+    assert_eq!(store.get_user(&uid("b44")).await.expect("get"), Some(batch[44].clone()));
+    // Again: all are there.
+    assert!(store.insert_users(&batch).await.expect("insert").iter().all(|s| !s));
+    assert!(store.insert_users(&[]).await.expect("insert").is_empty());
+    // Pages in id order, each after the last id of the one before.
+    let first = store.users_after(None, 20).await.expect("page");
+    let second = store.users_after(Some(&first[19].id), 20).await.expect("page");
+    let third = store.users_after(Some(&second[19].id), 20).await.expect("page");
+    assert_eq!((first.len(), second.len(), third.len()), (20, 20, 4));
+    let ids: Vec<&str> = first.iter().chain(&second).chain(&third).map(|u| u.id.as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(ids, sorted, "44 distinct users in id order");
 }
 
 async fn password_change_keeps_history_and_ends_sessions(store: Arc<dyn Store>) {

@@ -163,8 +163,15 @@ pub struct AppCreate {
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user; the password is read from standard input (one line),
-    /// or a PHC hash is imported with --password-hash.
+    /// or a hash from another system is imported with --password-hash.
     Create(UserCreate),
+    /// Import users with their password hashes from a file: JSON Lines of
+    /// user objects, a Keycloak realm export or an Auth0 export. Users
+    /// already there are skipped, so it can be run again after an
+    /// interruption; rejected lines are reported by number.
+    Import(crate::transfer::ImportArgs),
+    /// Export every user with its password hash as JSON Lines.
+    Export(crate::transfer::ExportArgs),
     /// Lift a lockout on a mobile number.
     Unlock {
         /// The mobile number, in any spelling.
@@ -179,7 +186,7 @@ pub struct UserCreate {
     /// The mobile number, in any spelling.
     #[arg(long)]
     pub mobile: String,
-    /// Import this PHC hash instead of reading a password.
+    /// Import this hash (argon2, bcrypt, PBKDF2, scrypt) instead of reading a password.
     #[arg(long)]
     pub password_hash: Option<String>,
     /// Login name.
@@ -353,6 +360,8 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             let user = ciam.create_user(input).await?;
             print_json(&json!({ "id": user.id, "mobile": user.mobile.as_str() }))
         }
+        Command::User(UserCommand::Import(args)) => crate::transfer::import(ciam, &args).await,
+        Command::User(UserCommand::Export(args)) => crate::transfer::export(ciam, &args).await,
         Command::User(UserCommand::Unlock { mobile }) => {
             let unlocked = ciam.unlock_mobile(&mobile).await?;
             print_json(&json!({ "unlocked": unlocked.as_str() }))

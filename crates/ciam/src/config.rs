@@ -32,6 +32,9 @@ pub struct Config {
     pub argon2_t: u32,
     /// argon2id lanes.
     pub argon2_p: u32,
+    /// The most memory an imported hash may need, KiB (default 4 ×
+    /// `argon2_m_kib`).
+    pub import_max_memory_kib: Option<u32>,
     /// Region for numbers written without a country code (ISO 3166 alpha-2).
     pub default_region: String,
     /// Password hashes computed at once (default: the number of cores).
@@ -82,6 +85,7 @@ impl Default for Config {
             argon2_m_kib: hashing.m_kib,
             argon2_t: hashing.t,
             argon2_p: hashing.p,
+            import_max_memory_kib: None,
             default_region: "CN".into(),
             hash_workers: None,
             hash_queue: hashing.queue,
@@ -206,6 +210,10 @@ pub const SETTINGS: &[Setting] = &[
     setting("argon2_m_kib", "argon2id memory cost, KiB"),
     setting("argon2_t", "argon2id passes"),
     setting("argon2_p", "argon2id lanes"),
+    Setting {
+        unset: "4 × argon2_m_kib",
+        ..setting("import_max_memory_kib", "The most memory an imported password hash may need, KiB")
+    },
     setting("default_region", "Region of numbers written without a country code (ISO 3166 alpha-2)"),
     Setting { unset: "the number of cores", ..setting("hash_workers", "Password hashes computed at once") },
     setting("hash_queue", "Password attempts that may wait for a hashing worker"),
@@ -283,6 +291,7 @@ impl Config {
             "argon2_m_kib" => self.argon2_m_kib = parse(name, &text)?,
             "argon2_t" => self.argon2_t = parse(name, &text)?,
             "argon2_p" => self.argon2_p = parse(name, &text)?,
+            "import_max_memory_kib" => self.import_max_memory_kib = Some(parse(name, &text)?),
             "default_region" => self.default_region = text,
             "hash_workers" => self.hash_workers = Some(parse(name, &text)?),
             "hash_queue" => self.hash_queue = parse(name, &text)?,
@@ -409,6 +418,7 @@ impl Config {
             workers: self.hash_workers.unwrap_or(default.workers).max(1),
             queue: self.hash_queue,
             max_wait: Duration::from_millis(self.hash_max_wait_ms),
+            import_max_memory_kib: self.import_max_memory_kib.unwrap_or(self.argon2_m_kib.saturating_mul(4)),
         }
     }
 

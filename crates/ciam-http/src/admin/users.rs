@@ -31,7 +31,12 @@ pub(crate) struct UserBody {
     #[serde(default, deserialize_with = "some")]
     #[schema(nullable = false, min_length = 1, format = Password)]
     password: Option<String>,
-    /// An argon2id PHC string made elsewhere.
+    /// A hash brought from another system, replaced by the server's
+    /// argon2id at the next successful login: argon2 or scrypt or PBKDF2
+    /// (`$pbkdf2-sha256$`, `$pbkdf2-sha512$`) PHC strings, bcrypt (`$2a$`,
+    /// `$2b$`, `$2y$`), or Django's `pbkdf2_sha256$…`. Refused with 422,
+    /// naming the parameter, beyond about a second of one core or four
+    /// times the server's argon2 memory.
     #[serde(default, deserialize_with = "some")]
     #[schema(nullable = false, min_length = 1)]
     password_hash: Option<String>,

@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod flows;
 mod hardening;
+mod import;
 mod login;
 mod observability;
 mod openapi;
