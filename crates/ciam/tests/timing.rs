@@ -1,0 +1,61 @@
+//! Timing, in a test binary of its own so that no other test's hashing
+//! shares the cores while it measures: a failed attempt on an imported
+//! hash, however cheap, answers as slowly as one on an unknown number
+//! (CONTRACT §10).
+
+#![expect(clippy::expect_used, reason = "a test fails loudly on the first broken step")]
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code, reason = "the helpers serve the API suite; this test uses a few")]
+mod helpers;
+
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use serde_json::json;
+
+use helpers::{Backend, PASSWORD, TestApp, assert_error};
+
+fn salt() -> SaltString {
+    SaltString::encode_b64(b"0123456789abcdef").expect("salt")
+}
+
+fn cheap_argon2(password: &str) -> String {
+    let params = argon2::Params::new(256, 1, 1, None).expect("params");
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    argon.hash_password(password.as_bytes(), &salt()).expect("argon2").to_string()
+}
+
+fn cheap_bcrypt(password: &str) -> String {
+    bcrypt::hash_with_salt(password, 4, *b"0123456789abcdef").expect("bcrypt").format_for_version(bcrypt::Version::TwoB)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_attempt_on_a_cheap_hash_takes_as_long_as_one_on_an_unknown_number() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let client_id = app.default_app().await;
+    app.set_lockout(1000, 1800).await;
+    // A hash a hundred times cheaper than the server's.
+    app.create_user_with(json!({"mobile": "15200000001", "password_hash": cheap_argon2(PASSWORD)})).await;
+    app.create_user_with(json!({"mobile": "15200000002", "password_hash": cheap_bcrypt(PASSWORD)})).await;
+    let median = |mut took: Vec<Duration>| {
+        took.sort_unstable();
+        took[took.len() / 2]
+    };
+    // Taken in turn, so that the machine's load weighs on each alike.
+    let mobiles = ["15299999999", "15200000001", "15200000002"];
+    let mut took: [Vec<Duration>; 3] = Default::default();
+    for _ in 0..30 {
+        for (mobile, took) in mobiles.iter().zip(took.iter_mut()) {
+            let started = Instant::now();
+            let refused = app.login(&client_id, mobile, "Wrong-pass1").await;
+            took.push(started.elapsed());
+            assert_error(&refused, 400, "IDAAS.SDK.LOGIN.0002", None);
+        }
+    }
+    let [unknown, argon2_cheap, bcrypt_cheap] = took.map(median);
+    for (what, cheap) in [("argon2 m=256,t=1", argon2_cheap), ("bcrypt cost 4", bcrypt_cheap)] {
+        let ratio = cheap.as_secs_f64() / unknown.as_secs_f64();
+        assert!((0.9..1.1).contains(&ratio), "{what}: median {cheap:?} against {unknown:?} for an unknown number");
+    }
+}
