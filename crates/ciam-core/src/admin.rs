@@ -102,6 +102,14 @@ pub struct AuditFilter {
     pub user_id: Option<String>,
     /// Only events from this address.
     pub ip: Option<String>,
+    /// Only events with this outcome (a status or an error code).
+    pub outcome: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<UnixTime>,
+    /// Only events before this time.
+    pub until: Option<UnixTime>,
+    /// Only events older than the one with this id (the next page).
+    pub before_id: Option<i64>,
     /// At most this many (default [`DEFAULT_PAGE`], at most [`MAX_PAGE`]).
     pub limit: Option<u32>,
 }
@@ -482,6 +490,9 @@ impl Ciam {
             },
             None => None,
         };
-        Ok(self.store().list_audit(&AuditQuery { mobile, user_id, ip, limit }).await?)
+        let outcome = filter.outcome.as_deref().map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned);
+        let (since, until, before_id) = (filter.since, filter.until, filter.before_id);
+        let query = AuditQuery { mobile, user_id, ip, outcome, since, until, before_id, limit };
+        Ok(self.store().list_audit(&query).await?)
     }
 }

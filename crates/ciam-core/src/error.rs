@@ -291,6 +291,18 @@ impl CiamError {
         }
     }
 
+    /// The field an admin call refused and why (`ADMIN.PARAM.0001`), for a
+    /// form that shows it next to the field.
+    pub fn invalid_field(&self) -> Option<(&str, &str)> {
+        match self {
+            CiamError::Refused(Refusal { code: ErrorCode::AdminFieldInvalid, args }) => match args.as_slice() {
+                [field, why, ..] => Some((field.as_str(), why.as_str())),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The message the client sees, in `lang`.
     pub fn message(&self, lang: Lang) -> String {
         match self {

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod call;
 pub mod clock;
+pub mod console;
 pub mod copy;
 pub mod error;
 pub mod flows;

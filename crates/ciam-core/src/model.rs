@@ -488,6 +488,14 @@ pub struct AuditQuery {
     pub user_id: Option<UserId>,
     /// Only events from this address.
     pub ip: Option<String>,
+    /// Only events with this outcome (a status or an error code).
+    pub outcome: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<UnixTime>,
+    /// Only events before this time.
+    pub until: Option<UnixTime>,
+    /// Only events with an id below this (the next page).
+    pub before_id: Option<i64>,
     /// At most this many, newest first.
     pub limit: u32,
 }

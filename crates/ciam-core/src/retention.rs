@@ -40,12 +40,19 @@ pub struct PurgeReport {
     pub failure_counters: u64,
     /// Address windows that have ended.
     pub address_windows: u64,
+    /// Console sessions that have expired.
+    pub console_sessions: u64,
 }
 
 impl PurgeReport {
     /// Rows deleted in all.
     pub fn total(&self) -> u64 {
-        self.audit_events + self.sessions + self.state_tokens + self.failure_counters + self.address_windows
+        self.audit_events
+            + self.sessions
+            + self.state_tokens
+            + self.failure_counters
+            + self.address_windows
+            + self.console_sessions
     }
 }
 
@@ -63,6 +70,7 @@ impl Ciam {
             Purge::StateGrants(now),
             Purge::Failures { now, reset_seconds: lockout.failure_reset_seconds },
             Purge::Windows { now, window_seconds: throttle.ip_window_seconds },
+            Purge::ConsoleSessions(now),
         ];
         let mut report = PurgeReport::default();
         for kind in kinds {
@@ -78,6 +86,7 @@ impl Ciam {
                 Purge::StateGrants(_) => report.state_tokens = deleted,
                 Purge::Failures { .. } => report.failure_counters = deleted,
                 Purge::Windows { .. } => report.address_windows = deleted,
+                Purge::ConsoleSessions(_) => report.console_sessions = deleted,
             }
         }
         // Done: the lease is free for whichever instance comes next.

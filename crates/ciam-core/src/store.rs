@@ -53,6 +53,19 @@ pub enum Purge {
         /// The throttle's `ip_window_seconds`.
         window_seconds: i64,
     },
+    /// Console sessions expired at this time.
+    ConsoleSessions(UnixTime),
+}
+
+/// Login attempts in one hour with one outcome (the console's chart).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityCount {
+    /// The hour: Unix seconds / 3600.
+    pub hour: i64,
+    /// The outcome, as stored.
+    pub outcome: String,
+    /// How many.
+    pub count: i64,
 }
 
 /// Persistent state of the server. Implementations must be safe to share
@@ -234,6 +247,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_audit(&self, event: &AuditEvent) -> StoreResult<()>;
     /// Reads events, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
+    /// Login attempts since `since`, counted by hour and outcome.
+    async fn login_activity(&self, since: UnixTime) -> StoreResult<Vec<ActivityCount>>;
+
+    // --- the console ---
+
+    /// Lock keys locked at `now`, with when each lock ends, the latest
+    /// first (at most `limit`).
+    async fn locked_keys(&self, now: UnixTime, limit: u32) -> StoreResult<Vec<(LockKey, UnixTime)>>;
+    /// The apps a user is assigned to.
+    async fn user_apps(&self, user_id: &UserId) -> StoreResult<Vec<ClientId>>;
+    /// Stores a console session.
+    async fn insert_console_session(&self, digest: &TokenDigest, expires_at: UnixTime) -> StoreResult<()>;
+    /// When a console session alive at `now` ends.
+    async fn console_session(&self, digest: &TokenDigest, now: UnixTime) -> StoreResult<Option<UnixTime>>;
+    /// Ends a console session.
+    async fn delete_console_session(&self, digest: &TokenDigest) -> StoreResult<()>;
 
     // --- export, for moving a deployment to another store ---
 

@@ -3,6 +3,7 @@
 //! answers into JSON; no domain rule lives here.
 
 mod admin;
+mod console;
 mod error;
 mod headers;
 mod json;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[IpNet]>,
     /// Failed admin authentications.
     pub(crate) auth_failures: Arc<admin::AuthFailures>,
+    /// Failed console sign-ins by address.
+    pub(crate) console_sign_ins: Arc<console::SignIns>,
 }
 
 /// How the HTTP layer is set up.
@@ -55,7 +58,12 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_millis(4500);
 
 /// The whole HTTP API.
 pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
-    let state = AppState { ciam, trusted_proxies: options.trusted_proxies.into(), auth_failures: Arc::default() };
+    let state = AppState {
+        ciam,
+        trusted_proxies: options.trusted_proxies.into(),
+        auth_failures: Arc::default(),
+        console_sign_ins: Arc::default(),
+    };
     let (router, mut document) = api(state.clone());
     openapi::link_resources(&mut document);
     let document: Arc<str> = document.to_json().unwrap_or_default().into();
@@ -64,6 +72,8 @@ pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
             "/openapi.json",
             get(move || async move { ([(CONTENT_TYPE, "application/json")], document.to_string()) }),
         )
+        .nest(console::PREFIX, console::routes())
+        .route(console::HOME, get(console::home).layer(axum::middleware::from_fn(console::console_headers)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(deadline))

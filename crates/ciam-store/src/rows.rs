@@ -6,6 +6,7 @@ use ciam_core::model::{
     Action, App, AppAccess, AuditEntry, AuditEvent, ClientId, Device, FailureState, Flow, HistoryEntry, Lookup,
     Outcome, Session, SigningKeyRecord, StateGrant, StoredSession, ThrottleState, TokenDigest, User, UserId,
 };
+use ciam_core::store::ActivityCount;
 use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
 
 fn decode_error(what: String) -> sqlx::Error {
@@ -363,6 +364,30 @@ impl From<MemberRow> for (ClientId, UserId) {
 pub(crate) struct SettingRow {
     pub name: String,
     pub value: String,
+}
+
+#[derive(Debug, FromRow)]
+pub(crate) struct ActivityRow {
+    hour: i64,
+    outcome: String,
+    count: i64,
+}
+
+impl From<ActivityRow> for ActivityCount {
+    fn from(r: ActivityRow) -> Self {
+        ActivityCount { hour: r.hour, outcome: r.outcome, count: r.count }
+    }
+}
+
+#[derive(Debug, FromRow)]
+pub(crate) struct LockedRow {
+    pub lock_key: String,
+    pub locked_until: i64,
+}
+
+#[derive(Debug, FromRow)]
+pub(crate) struct TimeRow {
+    pub value: i64,
 }
 
 #[derive(Debug, FromRow)]

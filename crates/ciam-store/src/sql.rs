@@ -11,20 +11,20 @@ use async_trait::async_trait;
 use ciam_core::UnixTime;
 use ciam_core::mobile::Mobile;
 use ciam_core::model::{
-    AddressKey, App, AuditEntry, AuditEvent, AuditQuery, ClientId, Counter, FailureAudit, FailureState, Flow,
+    Action, AddressKey, App, AuditEntry, AuditEvent, AuditQuery, ClientId, Counter, FailureAudit, FailureState, Flow,
     HistoryEntry, LockKey, Lookup, Reservation, Session, SigningKeyRecord, StateGrant, StoredSession, ThrottleState,
     TokenDigest, User, UserId,
 };
 use ciam_core::policy::{LockoutPolicy, ThrottlePolicy};
-use ciam_core::store::{Purge, Store, StoreError, StoreResult};
+use ciam_core::store::{ActivityCount, Purge, Store, StoreError, StoreResult};
 
 use crate::audit::AuditWriter;
 use crate::conns::Conns;
 use crate::exec::{Arg, Exec, Record, Stmt, db_err};
 use crate::grouped::{INSERT_SESSION, RELEASE_ATTEMPT, RESERVE_ATTEMPT};
 use crate::rows::{
-    AUDIT_FIELDS, AppRow, AuditRow, FailureRow, GrantRow, GroupedRow, HashRow, HistoryRow, IdRow, KeyRow, LookupRow,
-    MemberRow, SessionRow, SessionUserRow, SettingRow, ThrottleRow, UserRow, audit_args,
+    AUDIT_FIELDS, ActivityRow, AppRow, AuditRow, FailureRow, GrantRow, GroupedRow, HashRow, HistoryRow, IdRow, KeyRow,
+    LockedRow, LookupRow, MemberRow, SessionRow, SessionUserRow, SettingRow, ThrottleRow, TimeRow, UserRow, audit_args,
 };
 
 /// A [`Store`] on a SQL database.
@@ -536,12 +536,56 @@ impl<DB: Exec> Store for SqlStore<DB> {
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
         let sql = format!(
             "SELECT {} FROM audit_events WHERE ($1 IS NULL OR mobile = $1) \
-             AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR ip = $3) ORDER BY id DESC LIMIT $4",
+             AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR ip = $3) AND ($5 IS NULL OR outcome = $5) \
+             AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7) AND ($8 IS NULL OR id < $8) \
+             ORDER BY id DESC LIMIT $4",
             AUDIT_COLUMNS.as_str()
         );
-        let stmt =
-            Stmt::new(sql).bind(&q.mobile).bind(q.user_id.as_ref().map(UserId::as_str)).bind(&q.ip).bind(q.limit);
+        let stmt = Stmt::new(sql)
+            .bind(&q.mobile)
+            .bind(q.user_id.as_ref().map(UserId::as_str))
+            .bind(&q.ip)
+            .bind(q.limit)
+            .bind(&q.outcome)
+            .bind(q.since)
+            .bind(q.until)
+            .bind(q.before_id);
         self.fetch_all::<AuditRow, _>(stmt).await
+    }
+
+    async fn login_activity(&self, since: UnixTime) -> StoreResult<Vec<ActivityCount>> {
+        let sql = "SELECT at / 3600 AS hour, outcome, COUNT(*) AS count FROM audit_events \
+                   WHERE at >= $1 AND action = $2 GROUP BY at / 3600, outcome ORDER BY hour, outcome";
+        let stmt = Stmt::new(sql).bind(since).bind(Action::Login.as_str());
+        self.fetch_all::<ActivityRow, _>(stmt).await
+    }
+
+    async fn locked_keys(&self, now: UnixTime, limit: u32) -> StoreResult<Vec<(LockKey, UnixTime)>> {
+        let sql = "SELECT lock_key, locked_until FROM login_failures WHERE locked_until > $1 \
+                   ORDER BY locked_until DESC LIMIT $2";
+        let rows: Vec<LockedRow> = self.fetch_all::<LockedRow, _>(Stmt::new(sql).bind(now).bind(limit)).await?;
+        Ok(rows.into_iter().map(|r| (LockKey::new(r.lock_key), r.locked_until)).collect())
+    }
+
+    async fn user_apps(&self, user_id: &UserId) -> StoreResult<Vec<ClientId>> {
+        let sql = "SELECT client_id, user_id FROM app_members WHERE user_id = $1 ORDER BY client_id";
+        let rows: Vec<(ClientId, UserId)> = self.fetch_all::<MemberRow, _>(Stmt::new(sql).bind(user_id)).await?;
+        Ok(rows.into_iter().map(|(client_id, _)| client_id).collect())
+    }
+
+    async fn insert_console_session(&self, digest: &TokenDigest, expires_at: UnixTime) -> StoreResult<()> {
+        let sql = "INSERT INTO console_sessions (token_digest, expires_at) VALUES ($1, $2)";
+        self.execute(Stmt::new(sql).bind(digest).bind(expires_at)).await.map(drop)
+    }
+
+    async fn console_session(&self, digest: &TokenDigest, now: UnixTime) -> StoreResult<Option<UnixTime>> {
+        let sql = "SELECT expires_at AS value FROM console_sessions WHERE token_digest = $1 AND expires_at > $2";
+        let row: Option<TimeRow> = self.fetch_opt::<TimeRow, _>(Stmt::new(sql).bind(digest).bind(now)).await?;
+        Ok(row.map(|r| r.value))
+    }
+
+    async fn delete_console_session(&self, digest: &TokenDigest) -> StoreResult<()> {
+        self.execute(Stmt::new("DELETE FROM console_sessions WHERE token_digest = $1").bind(digest)).await.map(drop)
     }
 
     async fn list_settings(&self) -> StoreResult<Vec<(String, String)>> {
@@ -611,6 +655,12 @@ impl<DB: Exec> Store for SqlStore<DB> {
                  (SELECT ip FROM ip_throttle WHERE window_start + $3 <= $1 LIMIT $2)",
                 now,
                 Some(window_seconds),
+            ),
+            Purge::ConsoleSessions(now) => (
+                "DELETE FROM console_sessions WHERE token_digest IN \
+                 (SELECT token_digest FROM console_sessions WHERE expires_at <= $1 LIMIT $2)",
+                now,
+                None,
             ),
         };
         let stmt = Stmt::new(sql).bind(at).bind(limit);

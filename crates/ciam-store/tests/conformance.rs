@@ -15,7 +15,7 @@ use ciam_core::model::{
     ThrottleState, TokenDigest, User, UserId,
 };
 use ciam_core::policy::{LockoutPolicy, ThrottlePolicy};
-use ciam_core::store::{Purge, Store, StoreError};
+use ciam_core::store::{ActivityCount, Purge, Store, StoreError};
 use ciam_store::DbOptions;
 use ciam_testdb::{Backend, TestDatabase};
 
@@ -63,6 +63,7 @@ conformance!(
     unlocking_an_account_clears_its_address_counters,
     the_purge_goes_in_batches_and_keeps_what_is_needed,
     one_holder_at_a_time_holds_a_lease,
+    the_console_reads_activity_locks_memberships_and_sessions,
 );
 
 fn uid(id: &str) -> UserId {
@@ -625,4 +626,58 @@ async fn one_holder_at_a_time_holds_a_lease(store: Arc<dyn Store>) {
     assert!(store.take_lease("purge", "b", 250, 350).await.expect("lease"), "a's ran out");
     assert!(!store.take_lease("purge", "a", 300, 400).await.expect("lease"));
     assert!(store.take_lease("other", "a", 300, 400).await.expect("lease"), "leases are by name");
+}
+
+async fn the_console_reads_activity_locks_memberships_and_sessions(store: Arc<dyn Store>) {
+    // Logins counted by hour and outcome from `since` on; other calls and
+    // older hours left out.
+    let at = |hour: i64, minute: i64| hour * 3600 + minute * 60;
+    for (when, outcome) in [(at(10, 5), WRONG), (at(11, 1), WRONG), (at(11, 2), WRONG), (at(11, 3), LOCKED)] {
+        store.insert_audit(&AuditEvent { outcome, ..audit_event(when, "+1") }).await.expect("audit");
+    }
+    store.insert_audit(&audit_event(at(11, 4), "+1")).await.expect("audit");
+    store.insert_audit(&AuditEvent { action: Action::Refresh, ..audit_event(at(11, 5), "+1") }).await.expect("audit");
+    store.insert_audit(&audit_event(at(9, 59), "+1")).await.expect("audit");
+    let count =
+        |hour: i64, outcome: Outcome, count: i64| ActivityCount { hour, outcome: outcome.as_str().to_owned(), count };
+    let mut activity = store.login_activity(at(10, 0)).await.expect("activity");
+    activity.sort_by(|a, b| (a.hour, &a.outcome).cmp(&(b.hour, &b.outcome)));
+    let mut expected = vec![
+        count(10, WRONG, 1),
+        count(11, WRONG, 2),
+        count(11, LOCKED, 1),
+        count(11, Outcome::Status(Status::Success), 1),
+    ];
+    expected.sort_by(|a, b| (a.hour, &a.outcome).cmp(&(b.hour, &b.outcome)));
+    assert_eq!(activity, expected);
+
+    // Locks that hold now, the latest ending first.
+    fail_once(store.as_ref(), "+8615200000001", 100, policy(1, 600), counted(&failed(100))).await.expect("lock");
+    fail_once(store.as_ref(), "+8615200000002", 200, policy(1, 600), counted(&failed(200))).await.expect("lock");
+    fail_once(store.as_ref(), "+8615200000003", 100, policy(5, 600), counted(&failed(100))).await.expect("count");
+    let locked = store.locked_keys(300, 10).await.expect("locked");
+    assert_eq!(locked, vec![(key("+8615200000002"), 800), (key("+8615200000001"), 700)]);
+    assert_eq!(store.locked_keys(300, 1).await.expect("locked").len(), 1);
+    assert_eq!(store.locked_keys(750, 10).await.expect("locked"), vec![(key("+8615200000002"), 800)]);
+
+    // A user's apps.
+    store.insert_app(&app("c2")).await.expect("app");
+    store.insert_app(&app("c1")).await.expect("app");
+    store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
+    assert!(store.user_apps(&uid("u1")).await.expect("apps").is_empty());
+    store.add_member(&cid("c2"), &uid("u1")).await.expect("member");
+    store.add_member(&cid("c1"), &uid("u1")).await.expect("member");
+    assert_eq!(store.user_apps(&uid("u1")).await.expect("apps"), vec![cid("c1"), cid("c2")]);
+
+    // Console sessions: alive until they expire or are ended; the purge
+    // takes the expired ones only.
+    store.insert_console_session(&digest("s1"), 1000).await.expect("session");
+    store.insert_console_session(&digest("s2"), 2000).await.expect("session");
+    assert_eq!(store.console_session(&digest("s1"), 999).await.expect("get"), Some(1000));
+    assert_eq!(store.console_session(&digest("s1"), 1000).await.expect("get"), None, "expired");
+    assert_eq!(store.console_session(&digest("nope"), 0).await.expect("get"), None);
+    assert_eq!(store.purge(Purge::ConsoleSessions(1500), 10).await.expect("purge"), 1);
+    assert_eq!(store.console_session(&digest("s2"), 1500).await.expect("get"), Some(2000));
+    store.delete_console_session(&digest("s2")).await.expect("end");
+    assert_eq!(store.console_session(&digest("s2"), 1500).await.expect("get"), None);
 }

@@ -92,7 +92,8 @@ pub(crate) async fn list_audit(
     State(s): State<AppState>,
     Params(q): Params<AuditParams>,
 ) -> AdminResult<Json<Vec<AuditView>>> {
-    let filter = AuditFilter { mobile: q.mobile, user_id: q.user_id, ip: q.ip, limit: q.limit };
+    let filter =
+        AuditFilter { mobile: q.mobile, user_id: q.user_id, ip: q.ip, limit: q.limit, ..AuditFilter::default() };
     Ok(Json(s.ciam.audit_events(&filter).await?.into_iter().map(AuditView::from).collect()))
 }
 

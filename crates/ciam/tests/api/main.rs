@@ -10,6 +10,7 @@ mod admin;
 mod attack;
 mod cli;
 mod cluster;
+mod console;
 mod flows;
 mod hardening;
 mod import;

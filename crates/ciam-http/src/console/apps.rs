@@ -1,0 +1,301 @@
+//! Apps: list, create (its client id with a copy button), edit, enable or
+//! disable, members, delete after a confirmation.
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use ciam_core::CiamError;
+use ciam_core::admin::{AppInput, UserFilter};
+use ciam_core::model::{App, AppAccess};
+use maud::html;
+use serde::Deserialize;
+
+use super::users::{link, urlencode};
+use super::{
+    Console, Done, Empty, Nav, PREFIX, Posted, checkbox, choice, done_message, failure, field, field_error, form_error,
+    notice, number, see_other, when,
+};
+use crate::AppState;
+
+/// The app form's fields.
+#[derive(Deserialize, Default)]
+pub(crate) struct AppForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    enabled: Option<String>,
+    #[serde(default)]
+    password_expiry_check: Option<String>,
+    #[serde(default)]
+    access: String,
+    #[serde(default)]
+    session_ttl: String,
+    #[serde(default)]
+    id_token_ttl: String,
+}
+
+impl AppForm {
+    fn of(app: &App) -> Self {
+        AppForm {
+            name: app.name.clone(),
+            enabled: app.enabled.then(String::new),
+            password_expiry_check: app.password_expiry_check.then(String::new),
+            access: app.access.as_str().to_owned(),
+            session_ttl: app.session_ttl.to_string(),
+            id_token_ttl: app.id_token_ttl.to_string(),
+        }
+    }
+
+    fn input(&self) -> Result<AppInput, CiamError> {
+        Ok(AppInput {
+            name: Some(self.name.clone()),
+            enabled: Some(self.enabled.is_some()),
+            password_expiry_check: Some(self.password_expiry_check.is_some()),
+            access: Some(if self.access == "assigned" { AppAccess::Assigned } else { AppAccess::All }),
+            session_ttl: number("session_ttl", &self.session_ttl)?,
+            id_token_ttl: number("id_token_ttl", &self.id_token_ttl)?,
+        })
+    }
+}
+
+/// The fields of an app, for the new-app and edit forms.
+fn fields(console: &Console, form: &AppForm, error: Option<&(String, String)>, new: bool) -> maud::Markup {
+    let t = console.t;
+    html! {
+        div.grid {
+            (field(t.name, "name", &form.name, "text", error))
+            @if !new {
+                (field(t.session_ttl, "session_ttl", &form.session_ttl, "number", error))
+                (field(t.id_token_ttl, "id_token_ttl", &form.id_token_ttl, "number", error))
+            }
+            (choice(t.access, "access", &form.access, &[("all", t.access_all), ("assigned", t.access_assigned)]))
+        }
+        @if !new { (checkbox(t.enabled, "enabled", form.enabled.is_some())) }
+        (checkbox(t.password_expiry_check, "password_expiry_check", form.password_expiry_check.is_some()))
+        (form_error(error, &["name", "session_ttl", "id_token_ttl"]))
+    }
+}
+
+pub(crate) async fn list(State(state): State<AppState>, console: Console, Query(done): Query<Done>) -> Response {
+    render_list(&state, &console, done.done.as_deref(), &AppForm::default(), None).await
+}
+
+async fn render_list(
+    state: &AppState,
+    console: &Console,
+    done: Option<&str>,
+    form: &AppForm,
+    error: Option<(String, String)>,
+) -> Response {
+    let t = console.t;
+    let apps = match state.ciam.apps().await {
+        Ok(apps) => apps,
+        Err(e) => return failure(console.lang, &e),
+    };
+    let body = html! {
+        (notice(done_message(t, done)))
+        @if apps.is_empty() { p.muted { (t.no_apps) } } @else {
+            div.scroll {
+                table #apps {
+                    thead { tr { th { (t.name) } th { (t.client_id) } th { (t.access) } th { (t.status) } th { (t.created) } } }
+                    tbody {
+                        @for app in &apps {
+                            tr {
+                                td { a href=(format!("{PREFIX}/apps/{}", app.client_id.as_str())) { (app.name) } }
+                                td { code { (app.client_id.as_str()) } }
+                                td { (if app.access == AppAccess::Assigned { t.access_assigned } else { t.access_all }) }
+                                td { @if app.enabled { (t.enabled) } @else { span.tag.bad { (t.disabled) } } }
+                                td { (when(app.created_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.card #new-app {
+            h2 { (t.new_app) }
+            form method="post" action=(format!("{PREFIX}/apps")) {
+                (console.csrf_field())
+                (fields(console, form, error.as_ref(), true))
+                button type="submit" { (t.create) }
+            }
+        }
+    };
+    console.page(Nav::Apps, t.apps, body)
+}
+
+pub(crate) async fn create(State(state): State<AppState>, Posted(console, form): Posted<AppForm>) -> Response {
+    let created = match form.input() {
+        Ok(input) => state.ciam.create_app(AppInput { enabled: Some(true), ..input }).await,
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(app) => see_other(&format!("{PREFIX}/apps/{}?done=created", app.client_id.as_str())),
+        Err(e) => match field_error(&e, console.lang) {
+            Some(error) => render_list(&state, &console, None, &form, Some(error)).await,
+            None => failure(console.lang, &e),
+        },
+    }
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    console: Console,
+    Path(client_id): Path<String>,
+    Query(done): Query<Done>,
+) -> Response {
+    render_app(&state, &console, &client_id, done.done.as_deref(), None, None).await
+}
+
+async fn render_app(
+    state: &AppState,
+    console: &Console,
+    client_id: &str,
+    done: Option<&str>,
+    form: Option<&AppForm>,
+    error: Option<(String, String)>,
+) -> Response {
+    let t = console.t;
+    let loaded = async {
+        let app = state.ciam.app(client_id).await?;
+        let members = state.ciam.app_members(client_id).await?;
+        Ok::<_, CiamError>((app, members))
+    };
+    let (app, members) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(e) => return failure(console.lang, &e),
+    };
+    let base = format!("{PREFIX}/apps/{}", app.client_id.as_str());
+    let current = AppForm::of(&app);
+    let form = form.unwrap_or(&current);
+    let error = error.as_ref();
+    let body = html! {
+        (notice(done_message(t, done)))
+        @if done == Some("created") { p.notice role="status" { (t.app_created) } }
+        p.client-id {
+            span { (t.client_id) } " "
+            code #client-id { (app.client_id.as_str()) } " "
+            button.copy type="button" data-copy="client-id" data-copied=(t.copied) { (t.copy) }
+        }
+        section.card #edit-app {
+            form method="post" action=(base) {
+                (console.csrf_field())
+                (fields(console, form, error.filter(|(f, _)| f != "mobile"), false))
+                button type="submit" { (t.save) }
+            }
+        }
+        section.card #members {
+            h2 { (t.members) }
+            @if members.is_empty() { p.muted { (t.no_memberships) } }
+            ul.plain {
+                @for user in &members {
+                    li {
+                        (link(user))
+                        form.inline method="post" action=(format!("{base}/members/{}/remove", urlencode(user.id.as_str()))) {
+                            (console.csrf_field())
+                            button.link type="submit" { (t.remove) }
+                        }
+                    }
+                }
+            }
+            form method="post" action=(format!("{base}/members")) {
+                (console.csrf_field())
+                (field(t.add_member, "mobile", "", "text", error))
+                button type="submit" { (t.add_member) }
+            }
+        }
+        p { a.danger href=(format!("{base}/delete")) { (t.delete_app) } }
+    };
+    console.page(Nav::Apps, &app.name, body)
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    Posted(console, form): Posted<AppForm>,
+) -> Response {
+    let updated = match form.input() {
+        Ok(input) => state.ciam.update_app(&client_id, input).await.map(drop),
+        Err(e) => Err(e),
+    };
+    match updated {
+        Ok(()) => see_other(&format!("{PREFIX}/apps/{client_id}?done=saved")),
+        Err(e) => match field_error(&e, console.lang) {
+            Some(error) => render_app(&state, &console, &client_id, None, Some(&form), Some(error)).await,
+            None => failure(console.lang, &e),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Member {
+    #[serde(default)]
+    mobile: String,
+}
+
+pub(crate) async fn add_member(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    Posted(console, member): Posted<Member>,
+) -> Response {
+    let filter = UserFilter { mobile: Some(member.mobile.clone()), limit: Some(1), offset: None };
+    let added = match state.ciam.users(&filter).await {
+        Ok(users) => match users.first() {
+            Some(user) => state.ciam.set_member(&client_id, user.id.as_str(), true).await,
+            None => Err(ciam_core::admin::invalid("mobile", console.t.no_such_user)),
+        },
+        Err(e) => Err(e),
+    };
+    match added {
+        Ok(()) => see_other(&format!("{PREFIX}/apps/{client_id}?done=saved")),
+        Err(e) => match field_error(&e, console.lang) {
+            Some(error) => render_app(&state, &console, &client_id, None, None, Some(error)).await,
+            None => failure(console.lang, &e),
+        },
+    }
+}
+
+pub(crate) async fn remove_member(
+    State(state): State<AppState>,
+    Path((client_id, user_id)): Path<(String, String)>,
+    Posted(console, _): Posted<Empty>,
+) -> Response {
+    match state.ciam.set_member(&client_id, &user_id, false).await {
+        Ok(()) => see_other(&format!("{PREFIX}/apps/{client_id}?done=saved")),
+        Err(e) => failure(console.lang, &e),
+    }
+}
+
+pub(crate) async fn confirm_delete(
+    State(state): State<AppState>,
+    console: Console,
+    Path(client_id): Path<String>,
+) -> Response {
+    let t = console.t;
+    let app = match state.ciam.app(&client_id).await {
+        Ok(app) => app,
+        Err(e) => return failure(console.lang, &e),
+    };
+    let body = html! {
+        section.card.danger #confirm-delete {
+            p { strong { (app.name) } " · " code { (app.client_id.as_str()) } }
+            p { (t.delete_app_warning) }
+            form method="post" action=(format!("{PREFIX}/apps/{client_id}/delete")) {
+                (console.csrf_field())
+                button.danger type="submit" { (t.delete) }
+                " " a href=(format!("{PREFIX}/apps/{client_id}")) { (t.cancel) }
+            }
+        }
+    };
+    console.page(Nav::Apps, t.delete_app, body)
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    Posted(console, _): Posted<Empty>,
+) -> Response {
+    match state.ciam.delete_app(&client_id).await {
+        Ok(()) => see_other(&format!("{PREFIX}/apps?done=deleted")),
+        Err(e) => failure(console.lang, &e),
+    }
+}

@@ -1,0 +1,149 @@
+//! The audit log: filter by mobile, user, address, outcome and time range;
+//! newest first, a page at a time.
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use ciam_core::admin::AuditFilter;
+use ciam_core::clock::{UnixTime, from_rfc3339};
+use ciam_core::model::AuditEntry;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::chart::Kind;
+use super::users::urlencode;
+use super::{Console, Nav, PREFIX, choice, failure, when};
+use crate::AppState;
+
+/// Events per page.
+const PAGE: u32 = 50;
+
+/// The outcomes offered in the filter.
+const OUTCOMES: [&str; 8] = [
+    "SUCCESS",
+    "PASSWORD_WARN",
+    "PASSWORD_EXPIRED",
+    "ACCESS_DENIED",
+    "IDAAS.SDK.LOGIN.0002",
+    "IDAAS.SDK.LOGIN.0001",
+    "IDAAS.SDK.REQ.0007",
+    "IDAAS.SDK.COM.0002",
+];
+
+#[derive(Deserialize, Default)]
+pub(crate) struct Filter {
+    #[serde(default)]
+    mobile: String,
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    ip: String,
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+    before: Option<i64>,
+}
+
+/// A time typed in a `datetime-local` or date field, taken as UTC.
+fn typed_time(text: &str) -> Option<UnixTime> {
+    let text = text.trim();
+    match text.len() {
+        10 => from_rfc3339(&format!("{text}T00:00:00Z")),
+        16 => from_rfc3339(&format!("{}:00Z", text.replace(' ', "T"))),
+        _ => from_rfc3339(text),
+    }
+}
+
+fn some(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+pub(crate) async fn page(State(state): State<AppState>, console: Console, Query(filter): Query<Filter>) -> Response {
+    let t = console.t;
+    let query = AuditFilter {
+        mobile: some(&filter.mobile),
+        user_id: some(&filter.user_id),
+        ip: some(&filter.ip),
+        outcome: some(&filter.outcome),
+        since: typed_time(&filter.since),
+        until: typed_time(&filter.until),
+        before_id: filter.before,
+        limit: Some(PAGE),
+    };
+    let events = match state.ciam.audit_events(&query).await {
+        Ok(events) => events,
+        Err(e) => return failure(console.lang, &e),
+    };
+    let next = (events.len() == PAGE as usize).then(|| events.last().map(|e| e.id)).flatten();
+    let older = next.map(|before| {
+        let keep = [
+            ("mobile", &filter.mobile),
+            ("user_id", &filter.user_id),
+            ("ip", &filter.ip),
+            ("outcome", &filter.outcome),
+            ("since", &filter.since),
+            ("until", &filter.until),
+        ];
+        let query: String =
+            keep.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("&{k}={}", urlencode(v))).collect();
+        format!("{PREFIX}/audit?before={before}{query}")
+    });
+    let input = |label: &str, name: &str, value: &str, kind: &str| {
+        html! { label.field { span { (label) } input type=(kind) name=(name) value=(value); } }
+    };
+    let outcomes: Vec<(&str, &str)> = [("", "—")].into_iter().chain(OUTCOMES.iter().map(|o| (*o, *o))).collect();
+    let body = html! {
+        form.filters method="get" action=(format!("{PREFIX}/audit")) {
+            div.grid {
+                (input(t.mobile, "mobile", &filter.mobile, "search"))
+                (input(t.user, "user_id", &filter.user_id, "search"))
+                (input(t.address, "ip", &filter.ip, "search"))
+                (choice(t.outcome, "outcome", &filter.outcome, &outcomes))
+                (input(t.since, "since", &filter.since, "datetime-local"))
+                (input(t.before, "until", &filter.until, "datetime-local"))
+            }
+            p.muted { (t.time_hint) }
+            button type="submit" { (t.filter) }
+        }
+        (table(&console, &events))
+        nav.pages { @if let Some(older) = older { a href=(older) { (t.older) } } }
+    };
+    console.page(Nav::Audit, t.audit, body)
+}
+
+/// Events as a table (also on a user's page).
+pub(crate) fn table(console: &Console, events: &[AuditEntry]) -> Markup {
+    let t = console.t;
+    html! {
+        @if events.is_empty() { p.muted { (t.no_events) } } @else {
+            div.scroll {
+                table.events {
+                    thead { tr { th { (t.time) } th { (t.action) } th { (t.outcome) } th { (t.mobile) } th { (t.address) } th { (t.app) } } }
+                    tbody {
+                        @for entry in events {
+                            @let e = &entry.event;
+                            @let outcome = e.outcome.as_str();
+                            tr data-outcome=(Kind::of(outcome).slug()) {
+                                td { (when(e.at)) }
+                                td { (e.action.as_str()) }
+                                td { span class=(format!("tag o-{}", Kind::of(outcome).slug())) { (outcome) } }
+                                td {
+                                    @match (&e.user_id, &e.mobile) {
+                                        (Some(user), Some(mobile)) => a href=(format!("{PREFIX}/users/{}", urlencode(user.as_str()))) { (mobile) },
+                                        (_, Some(mobile)) => (mobile),
+                                        _ => "",
+                                    }
+                                }
+                                td { (e.ip.as_deref().unwrap_or("")) }
+                                td { @if let Some(app) = &e.client_id { code.short title=(app) { (app.get(..8).unwrap_or(app)) "…" } } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The overview's chart: logins per hour over the last day, stacked by
+//! outcome, drawn here as SVG (no script, nothing fetched).
+
+use ciam_core::store::ActivityCount;
+use maud::{Markup, html};
+
+use super::Texts;
+
+/// What a login's outcome counts as on the chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Success,
+    Wrong,
+    Locked,
+    Throttled,
+    Busy,
+    Other,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [Kind::Success, Kind::Wrong, Kind::Locked, Kind::Throttled, Kind::Busy, Kind::Other];
+
+    /// The kind of a stored outcome.
+    pub fn of(outcome: &str) -> Kind {
+        match outcome {
+            "SUCCESS" | "PASSWORD_WARN" | "PASSWORD_EXPIRED" => Kind::Success,
+            "IDAAS.SDK.LOGIN.0002" => Kind::Wrong,
+            "IDAAS.SDK.LOGIN.0001" => Kind::Locked,
+            "IDAAS.SDK.REQ.0007" => Kind::Throttled,
+            "IDAAS.SDK.COM.0002" => Kind::Busy,
+            _ => Kind::Other,
+        }
+    }
+
+    /// Its name in the page (a CSS class and a data attribute).
+    pub fn slug(self) -> &'static str {
+        match self {
+            Kind::Success => "success",
+            Kind::Wrong => "wrong",
+            Kind::Locked => "locked",
+            Kind::Throttled => "throttled",
+            Kind::Busy => "busy",
+            Kind::Other => "other",
+        }
+    }
+
+    /// Its label.
+    pub fn label(self, t: &Texts) -> &'static str {
+        match self {
+            Kind::Success => t.success,
+            Kind::Wrong => t.wrong_password,
+            Kind::Locked => t.locked,
+            Kind::Throttled => t.throttled,
+            Kind::Busy => t.busy,
+            Kind::Other => t.other,
+        }
+    }
+}
+
+/// Counts per hour (oldest first) and kind.
+pub(crate) struct Hours {
+    pub first_hour: i64,
+    pub counts: Vec<[i64; 6]>,
+}
+
+impl Hours {
+    /// The `hours` hours up to `this_hour` (Unix seconds / 3600), from the
+    /// store's counts.
+    pub fn new(activity: &[ActivityCount], this_hour: i64, hours: usize) -> Hours {
+        let first_hour = this_hour - hours as i64 + 1;
+        let mut counts = vec![[0i64; 6]; hours];
+        for row in activity {
+            let Ok(at) = usize::try_from(row.hour - first_hour) else { continue };
+            if let Some(slot) = counts.get_mut(at) {
+                let kind = Kind::ALL.iter().position(|k| *k == Kind::of(&row.outcome)).unwrap_or(5);
+                slot[kind] += row.count;
+            }
+        }
+        Hours { first_hour, counts }
+    }
+
+    /// The total of each kind.
+    pub fn totals(&self) -> [i64; 6] {
+        let mut totals = [0; 6];
+        for hour in &self.counts {
+            for (total, n) in totals.iter_mut().zip(hour) {
+                *total += n;
+            }
+        }
+        totals
+    }
+}
+
+const WIDTH: i64 = 720;
+const HEIGHT: i64 = 200;
+const LEFT: i64 = 36;
+const BOTTOM: i64 = 22;
+
+/// One bar's piece: a kind's count in an hour, where it is drawn.
+struct Piece {
+    kind: Kind,
+    count: i64,
+    top: i64,
+    height: i64,
+}
+
+/// The chart, with a legend of totals.
+pub(crate) fn draw(hours: &Hours, t: &Texts) -> Markup {
+    let peak = hours.counts.iter().map(|h| h.iter().sum::<i64>()).max().unwrap_or(0).max(1);
+    let plot_height = HEIGHT - BOTTOM - 8;
+    let slot = (WIDTH - LEFT) / hours.counts.len().max(1) as i64;
+    let bar = (slot - 4).max(2);
+    let y = |value: i64| HEIGHT - BOTTOM - value * plot_height / peak;
+    let bars: Vec<(i64, i64, Vec<Piece>)> = hours
+        .counts
+        .iter()
+        .enumerate()
+        .map(|(i, counts)| {
+            let mut below = 0;
+            let pieces = Kind::ALL
+                .iter()
+                .zip(counts)
+                .filter(|(_, n)| **n > 0)
+                .map(|(kind, n)| {
+                    let piece = Piece { kind: *kind, count: *n, top: y(below + n), height: y(below) - y(below + n) };
+                    below += n;
+                    piece
+                })
+                .collect();
+            (LEFT + i as i64 * slot + 2, (hours.first_hour + i as i64).rem_euclid(24), pieces)
+        })
+        .collect();
+    html! {
+        figure.chart {
+            svg viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-label=(t.logins_24h) {
+                line.axis x1=(LEFT) y1=(HEIGHT - BOTTOM) x2=(WIDTH) y2=(HEIGHT - BOTTOM) {}
+                text.tick x=(LEFT - 6) y=(y(peak) + 4) text-anchor="end" { (peak) }
+                text.tick x=(LEFT - 6) y=(HEIGHT - BOTTOM) text-anchor="end" { "0" }
+                @for (x, hour, pieces) in &bars {
+                    g data-hour=(hour) {
+                        @for piece in pieces {
+                            rect class=(format!("o-{}", piece.kind.slug())) data-outcome=(piece.kind.slug())
+                                data-count=(piece.count) x=(x) y=(piece.top) width=(bar) height=(piece.height) {
+                                title { (format!("{hour:02}:00 UTC · {}: {}", piece.kind.label(t), piece.count)) }
+                            }
+                        }
+                        @if hour % 3 == 0 {
+                            text.tick x=(x + bar / 2) y=(HEIGHT - 6) text-anchor="middle" { (format!("{hour:02}")) }
+                        }
+                    }
+                }
+            }
+            figcaption {
+                ul.legend {
+                    @for (kind, total) in Kind::ALL.iter().zip(hours.totals()) {
+                        li data-outcome=(kind.slug()) data-total=(total) {
+                            span class=(format!("swatch o-{}", kind.slug())) {}
+                            (kind.label(t)) ": " strong { (total) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_fall_in_their_hour_and_kind() {
+        let row = |hour, outcome: &str, count| ActivityCount { hour, outcome: outcome.into(), count };
+        let activity = [
+            row(100, "SUCCESS", 3),
+            row(100, "IDAAS.SDK.LOGIN.0002", 9),
+            row(101, "IDAAS.SDK.LOGIN.0001", 1),
+            row(101, "ACCESS_DENIED", 2),
+            row(50, "SUCCESS", 7),
+        ];
+        let hours = Hours::new(&activity, 101, 24);
+        assert_eq!(hours.first_hour, 78);
+        assert_eq!(hours.counts[22], [3, 9, 0, 0, 0, 0]);
+        assert_eq!(hours.counts[23], [0, 0, 1, 0, 0, 2]);
+        assert_eq!(hours.totals(), [3, 9, 1, 0, 0, 2], "an hour before the day is left out");
+        let svg = draw(&hours, super::super::texts(ciam_core::Lang::En)).into_string();
+        assert!(svg.contains(r#"data-outcome="wrong" data-count="9""#), "{svg}");
+        assert!(svg.contains(r#"data-total="9""#));
+    }
+}

@@ -1,0 +1,537 @@
+//! The admin console at `/console/`: server-rendered pages (maud, checked
+//! at compile time) over the same domain calls as the admin API, so the
+//! console can do nothing the API cannot. Nothing is fetched from outside:
+//! the stylesheet, the one small script and the chart (SVG, drawn here) come
+//! from this binary.
+//!
+//! Signing in takes the admin token and opens a session kept in the
+//! database (an `HttpOnly`, `SameSite=Strict` cookie; `Secure` when the
+//! issuer is https), which ends after [`CONSOLE_SESSION_SECONDS`] or when
+//! signed out. Every form carries a token derived from the session, checked
+//! on every post. Failed sign-ins are counted with the admin API's and
+//! throttled per address.
+
+mod apps;
+mod audit;
+mod chart;
+mod overview;
+mod policies;
+mod texts;
+mod users;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, REFERRER_POLICY, SET_COOKIE,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use ciam_core::clock::{UnixTime, to_rfc3339};
+use ciam_core::console::CONSOLE_SESSION_SECONDS;
+use ciam_core::token::sha256_hex;
+use ciam_core::{CiamError, Lang};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::headers::client_ip;
+pub(crate) use texts::{Texts, texts};
+
+/// Where the console is served.
+pub(crate) const PREFIX: &str = "/console";
+/// Its home page, the overview.
+pub(crate) const HOME: &str = "/console/";
+
+/// The overview, at [`HOME`] (a nested router's `/` is the prefix itself).
+pub(crate) use overview::page as home;
+/// The session cookie.
+const SESSION_COOKIE: &str = "ciam_console";
+/// The language cookie.
+const LANG_COOKIE: &str = "ciam_console_lang";
+/// The largest form accepted.
+const FORM_LIMIT: usize = 64 * 1024;
+
+/// The console's routes, under [`PREFIX`].
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(overview::page))
+        .route("/sign-in", get(sign_in_page).post(sign_in))
+        .route("/sign-out", post(sign_out))
+        .route("/lang/{lang}", get(set_lang))
+        .route("/assets/console.css", get(stylesheet))
+        .route("/assets/console.js", get(script))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", get(users::show).post(users::update))
+        .route("/users/{id}/password", post(users::set_password))
+        .route("/users/{id}/unlock", post(users::unlock))
+        .route("/users/{id}/sessions", post(users::end_sessions))
+        .route("/apps", get(apps::list).post(apps::create))
+        .route("/apps/{client_id}", get(apps::show).post(apps::update))
+        .route("/apps/{client_id}/members", post(apps::add_member))
+        .route("/apps/{client_id}/members/{user_id}/remove", post(apps::remove_member))
+        .route("/apps/{client_id}/delete", get(apps::confirm_delete).post(apps::delete))
+        .route("/policies", get(policies::page))
+        .route("/policies/{which}", post(policies::update))
+        .route("/audit", get(audit::page))
+        .layer(axum::middleware::from_fn(console_headers))
+}
+
+/// Every console answer: a strict Content-Security-Policy (this origin's
+/// stylesheet and script only, no inline script or style, no framing, forms
+/// to this origin only), `X-Frame-Options: DENY`, and no caching.
+pub(crate) async fn console_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'none'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// A cookie's value.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(key, value)| (key == name).then_some(value))
+}
+
+/// The language the console speaks: the one chosen, else the browser's
+/// first (Chinese for `zh…`), else English.
+fn lang_of(headers: &HeaderMap) -> Lang {
+    match cookie(headers, LANG_COOKIE) {
+        Some("zh") => Lang::Zh,
+        Some("en") => Lang::En,
+        _ => {
+            let accepted = headers.get("accept-language").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            Lang::from_header(accepted.split(',').next())
+        }
+    }
+}
+
+/// A signed-in operator's request: the session, its language, and the
+/// token its forms carry.
+pub(crate) struct Console {
+    pub lang: Lang,
+    pub t: &'static Texts,
+    csrf: String,
+    path: String,
+}
+
+/// The form token of a session.
+fn csrf_of(session: &str) -> String {
+    sha256_hex(format!("ciam-console-csrf:{session}").as_bytes())
+}
+
+impl FromRequestParts<AppState> for Console {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let lang = lang_of(&parts.headers);
+        let session = cookie(&parts.headers, SESSION_COOKIE).map(str::to_owned);
+        let alive = match &session {
+            Some(token) => state.ciam.console_session_alive(token).await.map_err(|e| failure(lang, &e))?,
+            None => false,
+        };
+        match session {
+            Some(token) if alive => Ok(Console {
+                lang,
+                t: texts(lang),
+                csrf: csrf_of(&token),
+                // The path as asked (a nested router sees it without the
+                // prefix), with its query: where a language switch returns.
+                path: parts
+                    .extensions
+                    .get::<axum::extract::OriginalUri>()
+                    .and_then(|uri| uri.path_and_query())
+                    .map_or_else(|| format!("{PREFIX}/"), |p| p.as_str().to_owned()),
+            }),
+            _ => Err(see_other(&format!("{PREFIX}/sign-in"))),
+        }
+    }
+}
+
+/// A form posted by a signed-in operator, its token checked: `T` from its
+/// fields.
+pub(crate) struct Posted<T>(pub Console, pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let console = Console::from_request_parts(&mut parts, state).await?;
+        let bytes = axum::body::to_bytes(body, FORM_LIMIT)
+            .await
+            .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|_| (StatusCode::BAD_REQUEST, "not a form").into_response())?;
+        let presented = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
+        if !bool::from(presented.as_bytes().ct_eq(console.csrf.as_bytes())) {
+            let body = page_shell(console.lang, console.t.title, html! { p.error { (console.t.expired_form) } });
+            return Err((StatusCode::FORBIDDEN, body).into_response());
+        }
+        let form = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("form: {e}")).into_response())?;
+        Ok(Posted(console, form))
+    }
+}
+
+/// Which page of the navigation is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nav {
+    Overview,
+    Users,
+    Apps,
+    Policies,
+    Audit,
+}
+
+impl Console {
+    /// The hidden field every form carries.
+    pub fn csrf_field(&self) -> Markup {
+        html! { input type="hidden" name="csrf" value=(self.csrf); }
+    }
+
+    /// A page: the navigation, then `body`.
+    pub fn page(&self, nav: Nav, title: &str, body: Markup) -> Response {
+        let t = self.t;
+        let item = |to: Nav, href: &str, label: &str| {
+            html! { a href=(format!("{PREFIX}{href}")) aria-current=[(to == nav).then_some("page")] { (label) } }
+        };
+        let other = if self.lang == Lang::Zh { "en" } else { "zh" };
+        let content = html! {
+            header.bar {
+                a.brand href=(format!("{PREFIX}/")) { "ciam" }
+                nav {
+                    (item(Nav::Overview, "/", t.overview))
+                    (item(Nav::Users, "/users", t.users))
+                    (item(Nav::Apps, "/apps", t.apps))
+                    (item(Nav::Policies, "/policies", t.policies))
+                    (item(Nav::Audit, "/audit", t.audit))
+                }
+                div.session {
+                    a.lang href=(format!("{PREFIX}/lang/{other}?{}", back_query(&self.path))) lang=(other) { (t.other_language) }
+                    form method="post" action=(format!("{PREFIX}/sign-out")) {
+                        (self.csrf_field())
+                        button.link type="submit" { (t.sign_out) }
+                    }
+                }
+            }
+            main {
+                h1 { (title) }
+                (body)
+            }
+        };
+        page_shell(self.lang, &format!("{title} · {}", t.title), content).into_response()
+    }
+}
+
+/// `back=PATH`, encoded for a query.
+fn back_query(path: &str) -> String {
+    serde_urlencoded::to_string([("back", path)]).unwrap_or_default()
+}
+
+/// The HTML document around `content`.
+fn page_shell(lang: Lang, title: &str, content: Markup) -> Html<String> {
+    let page = html! {
+        (DOCTYPE)
+        html lang=(if lang == Lang::Zh { "zh-CN" } else { "en" }) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                link rel="stylesheet" href=(format!("{PREFIX}/assets/console.css"));
+                script src=(format!("{PREFIX}/assets/console.js")) defer {}
+            }
+            body { (content) }
+        }
+    };
+    Html(page.into_string())
+}
+
+/// A redirect after a post, or to the sign-in page.
+pub(crate) fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, to.to_owned())]).into_response()
+}
+
+/// A failure the operator cannot fix by editing a form.
+pub(crate) fn failure(lang: Lang, error: &CiamError) -> Response {
+    let status = StatusCode::from_u16(error.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let CiamError::Internal(cause) = error {
+        tracing::error!(%cause, "console request failed");
+    }
+    let body = page_shell(lang, texts(lang).title, html! { main { p.error { (error.message(lang)) } } });
+    (status, body).into_response()
+}
+
+/// A form's refusal, shown next to its field: the field's name and why.
+pub(crate) fn field_error(error: &CiamError, lang: Lang) -> Option<(String, String)> {
+    match error.invalid_field() {
+        Some((field, why)) => Some((field.to_owned(), why.to_owned())),
+        None => match error {
+            CiamError::Refused(_) | CiamError::RefusedLocalised { .. } => Some((String::new(), error.message(lang))),
+            _ => None,
+        },
+    }
+}
+
+/// A time as the console shows it: `2026-11-30 22:53 UTC`.
+pub(crate) fn when(at: UnixTime) -> String {
+    let text = to_rfc3339(at);
+    format!("{} UTC", text.get(..16).unwrap_or(&text).replace('T', " "))
+}
+
+/// The `?done=` of the page a post redirects to.
+#[derive(Deserialize)]
+pub(crate) struct Done {
+    pub done: Option<String>,
+}
+
+/// A labelled choice of `options` (value, label); the first is chosen when
+/// `current` is none of them.
+pub(crate) fn choice(label: &str, name: &str, current: &str, options: &[(&str, &str)]) -> Markup {
+    let chosen = options.iter().find(|(value, _)| *value == current).or(options.first()).map(|(value, _)| *value);
+    html! {
+        label.field {
+            span { (label) }
+            select name=(name) {
+                @for (value, text) in options {
+                    option value=(value) selected[Some(*value) == chosen] { (text) }
+                }
+            }
+        }
+    }
+}
+
+/// The message of a `?done=` redirect.
+pub(crate) fn done_message(t: &Texts, done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "saved" => Some(t.saved),
+        "unlocked" => Some(t.unlocked),
+        "password" => Some(t.password_set),
+        "deleted" => Some(t.deleted),
+        _ => None,
+    }
+}
+
+/// A notice above a page's content.
+pub(crate) fn notice(message: Option<&str>) -> Markup {
+    html! { @if let Some(message) = message { p.notice role="status" { (message) } } }
+}
+
+/// A labelled text input, with its refusal under it when it has one.
+pub(crate) fn field(label: &str, name: &str, value: &str, kind: &str, error: Option<&(String, String)>) -> Markup {
+    let why = error.filter(|(field, _)| field == name).map(|(_, why)| why.as_str());
+    html! {
+        label.field {
+            span { (label) }
+            input type=(kind) name=(name) value=(value) aria-invalid=[why.map(|_| "true")];
+            @if let Some(why) = why { small.error { (why) } }
+        }
+    }
+}
+
+/// A checkbox.
+pub(crate) fn checkbox(label: &str, name: &str, checked: bool) -> Markup {
+    html! { label.check { input type="checkbox" name=(name) value="true" checked[checked]; span { (label) } } }
+}
+
+/// A form's error that belongs to no one field.
+pub(crate) fn form_error(error: Option<&(String, String)>, fields: &[&str]) -> Markup {
+    match error {
+        Some((field, why)) if !fields.contains(&field.as_str()) => html! { p.error role="alert" { (why) } },
+        _ => html! {},
+    }
+}
+
+/// A whole number typed in a form; text that is none is passed on for the
+/// domain to refuse.
+pub(crate) fn number<T: std::str::FromStr>(field: &'static str, text: &str) -> Result<Option<T>, CiamError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| ciam_core::admin::invalid(field, "must be a whole number"))
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// Failed sign-ins from each address within the last window.
+#[derive(Debug, Default)]
+pub(crate) struct SignIns {
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl SignIns {
+    /// Failed sign-ins one address may make in [`SignIns::WINDOW`].
+    const MAX_FAILURES: u32 = 10;
+    const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+    fn throttled(&self, ip: Option<IpAddr>) -> bool {
+        let (Some(ip), Ok(failures)) = (ip, self.failures.lock()) else {
+            return false;
+        };
+        failures.get(&ip).is_some_and(|(n, since)| *n >= Self::MAX_FAILURES && since.elapsed() < Self::WINDOW)
+    }
+
+    fn failed(&self, ip: Option<IpAddr>) {
+        let (Some(ip), Ok(mut failures)) = (ip, self.failures.lock()) else {
+            return;
+        };
+        if failures.len() > 10_000 {
+            failures.retain(|_, (_, since)| since.elapsed() < Self::WINDOW);
+        }
+        let entry = failures.entry(ip).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= Self::WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+    }
+}
+
+fn sign_in_form(lang: Lang, error: Option<&str>) -> Html<String> {
+    let t = texts(lang);
+    let other = if lang == Lang::Zh { "en" } else { "zh" };
+    page_shell(
+        lang,
+        &format!("{} · {}", t.sign_in, t.title),
+        html! {
+            main.sign-in {
+                h1 { (t.title) }
+                form method="post" action=(format!("{PREFIX}/sign-in")) {
+                    label.field {
+                        span { (t.admin_token) }
+                        input type="password" name="token" autocomplete="current-password" required autofocus;
+                        small { (t.admin_token_hint) }
+                    }
+                    @if let Some(error) = error { p.error role="alert" { (error) } }
+                    button type="submit" { (t.sign_in) }
+                }
+                p { a.lang href=(format!("{PREFIX}/lang/{other}?back={PREFIX}/sign-in")) { (t.other_language) } }
+            }
+        },
+    )
+}
+
+async fn sign_in_page(headers: HeaderMap) -> Response {
+    sign_in_form(lang_of(&headers), None).into_response()
+}
+
+async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let lang = lang_of(&parts.headers);
+    let t = texts(lang);
+    let ip = client_ip(&parts.headers, &parts.extensions, &state.trusted_proxies);
+    if state.console_sign_ins.throttled(ip) {
+        return (StatusCode::TOO_MANY_REQUESTS, sign_in_form(lang, Some(t.too_many_sign_ins))).into_response();
+    }
+    let form: SignInForm = match axum::body::to_bytes(body, FORM_LIMIT).await {
+        Ok(bytes) => serde_urlencoded::from_bytes(&bytes).unwrap_or(SignInForm { token: String::new() }),
+        Err(_) => SignInForm { token: String::new() },
+    };
+    match state.ciam.open_console_session(form.token.trim()).await {
+        Ok(Some((session, _))) => {
+            let secure = if state.ciam.config().issuer.starts_with("https://") { "; Secure" } else { "" };
+            let cookie = format!(
+                "{SESSION_COOKIE}={}; Path={PREFIX}; Max-Age={CONSOLE_SESSION_SECONDS}; HttpOnly; SameSite=Strict{secure}",
+                session.expose()
+            );
+            let mut response = see_other(&format!("{PREFIX}/"));
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(SET_COOKIE, value);
+            }
+            response
+        }
+        Ok(None) => {
+            state.console_sign_ins.failed(ip);
+            state.auth_failures.record(ip.map(|ip| ip.to_string()));
+            (StatusCode::UNAUTHORIZED, sign_in_form(lang, Some(t.wrong_token))).into_response()
+        }
+        Err(e) => failure(lang, &e),
+    }
+}
+
+async fn sign_out(State(state): State<AppState>, headers: HeaderMap, Posted(console, _): Posted<Empty>) -> Response {
+    if let Some(session) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = state.ciam.close_console_session(session).await
+    {
+        return failure(console.lang, &e);
+    }
+    let mut response = see_other(&format!("{PREFIX}/sign-in"));
+    let cleared = format!("{SESSION_COOKIE}=; Path={PREFIX}; Max-Age=0; HttpOnly; SameSite=Strict");
+    if let Ok(value) = HeaderValue::from_str(&cleared) {
+        response.headers_mut().insert(SET_COOKIE, value);
+    }
+    response
+}
+
+/// A form with no fields but its token.
+#[derive(Deserialize)]
+pub(crate) struct Empty {}
+
+#[derive(Deserialize)]
+struct Back {
+    back: Option<String>,
+}
+
+/// Switches the language, remembered for a year, and goes back to the page
+/// it was asked from (a console page only).
+async fn set_lang(Path(lang): Path<String>, axum::extract::Query(back): axum::extract::Query<Back>) -> Response {
+    let lang = if lang == "zh" { "zh" } else { "en" };
+    let back = back.back.filter(|b| b.starts_with(&format!("{PREFIX}/")) && !b.contains("//"));
+    let mut response = see_other(&back.unwrap_or_else(|| format!("{PREFIX}/")));
+    let value = format!("{LANG_COOKIE}={lang}; Path={PREFIX}; Max-Age=31536000; SameSite=Strict");
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(SET_COOKIE, value);
+    }
+    response
+}
+
+const STYLESHEET: &str = include_str!("../../assets/console.css");
+const SCRIPT: &str = include_str!("../../assets/console.js");
+
+async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+fn asset(kind: &'static str, text: &'static str) -> Response {
+    let mut response = Response::new(Body::from(text));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=3600"));
+    response
+}

@@ -1,0 +1,232 @@
+//! Policies: password, lockout and the address throttle, each a form whose
+//! refusals show next to their field.
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use ciam_core::CiamError;
+use ciam_core::policy::{
+    Localised, LockScope, LockoutPolicy, LockoutPolicyPatch, PasswordPolicy, PasswordPolicyPatch, ThrottlePolicy,
+    ThrottlePolicyPatch,
+};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{
+    Console, Done, Nav, PREFIX, Posted, choice, done_message, failure, field, field_error, form_error, notice, number,
+    see_other,
+};
+use crate::AppState;
+
+/// Every field of the three forms, as typed (one struct: a post carries
+/// the fields of its own form only).
+#[derive(Deserialize, Default)]
+pub(crate) struct PolicyForm {
+    #[serde(default)]
+    min_length: String,
+    #[serde(default)]
+    max_length: String,
+    #[serde(default)]
+    regex: String,
+    #[serde(default)]
+    tip_zh: String,
+    #[serde(default)]
+    tip_en: String,
+    #[serde(default)]
+    max_age_days: String,
+    #[serde(default)]
+    warn_days: String,
+    #[serde(default)]
+    history: String,
+    #[serde(default)]
+    max_failures: String,
+    #[serde(default)]
+    lock_seconds: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    account_max_failures: String,
+    #[serde(default)]
+    failure_reset_seconds: String,
+    #[serde(default)]
+    ip_max_failures: String,
+    #[serde(default)]
+    ip_window_seconds: String,
+    #[serde(default)]
+    ip_allowlist: String,
+}
+
+impl PolicyForm {
+    fn of(password: &PasswordPolicy, lockout: &LockoutPolicy, throttle: &ThrottlePolicy) -> Self {
+        PolicyForm {
+            min_length: password.min_length.to_string(),
+            max_length: password.max_length.to_string(),
+            regex: password.regex.clone(),
+            tip_zh: password.tip.zh.clone(),
+            tip_en: password.tip.en.clone(),
+            max_age_days: password.max_age_days.to_string(),
+            warn_days: password.warn_days.to_string(),
+            history: password.history.to_string(),
+            max_failures: lockout.max_failures.to_string(),
+            lock_seconds: lockout.lock_seconds.to_string(),
+            scope: lockout.scope.as_str().to_owned(),
+            account_max_failures: lockout.account_max_failures.to_string(),
+            failure_reset_seconds: lockout.failure_reset_seconds.to_string(),
+            ip_max_failures: throttle.ip_max_failures.to_string(),
+            ip_window_seconds: throttle.ip_window_seconds.to_string(),
+            ip_allowlist: throttle.ip_allowlist.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        }
+    }
+}
+
+pub(crate) async fn page(State(state): State<AppState>, console: Console, Query(done): Query<Done>) -> Response {
+    render(&state, &console, done.done.as_deref(), None, None).await
+}
+
+/// Which form a post was, the form as typed, and its refusal.
+type Typed<'a> = (&'a str, &'a PolicyForm);
+
+async fn render(
+    state: &AppState,
+    console: &Console,
+    done: Option<&str>,
+    typed: Option<Typed<'_>>,
+    error: Option<(String, String)>,
+) -> Response {
+    let t = console.t;
+    let loaded = async {
+        let password = state.ciam.password_policy().await?;
+        let lockout = state.ciam.lockout_policy().await?;
+        let throttle = state.ciam.throttle_policy().await?;
+        Ok::<_, CiamError>((password, lockout, throttle))
+    };
+    let (password, lockout, throttle) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(e) => return failure(console.lang, &e),
+    };
+    let stored = PolicyForm::of(&password, &lockout, &throttle);
+    // The form that was posted shows what was typed and its refusal; the
+    // others show what is stored.
+    let shown = |which: &str| match typed {
+        Some((posted, form)) if posted == which => (form, error.as_ref()),
+        _ => (&stored, None),
+    };
+    let (form, error_of_password) = shown("password");
+    // A refusal of `tip` shows at both of its fields.
+    let tip = |name: &str| {
+        error_of_password.filter(|(field, _)| field == "tip").map(|(_, why)| (name.to_owned(), why.clone()))
+    };
+    let (tip_zh, tip_en) = (tip("tip_zh"), tip("tip_en"));
+    let password_form = html! {
+        div.grid {
+            (field(t.min_length, "min_length", &form.min_length, "number", error_of_password))
+            (field(t.max_length, "max_length", &form.max_length, "number", error_of_password))
+            (field(t.max_age_days, "max_age_days", &form.max_age_days, "number", error_of_password))
+            (field(t.warn_days, "warn_days", &form.warn_days, "number", error_of_password))
+            (field(t.history, "history", &form.history, "number", error_of_password))
+        }
+        (field(t.regex, "regex", &form.regex, "text", error_of_password))
+        (field(t.tip_zh, "tip_zh", &form.tip_zh, "text", tip_zh.as_ref()))
+        (field(t.tip_en, "tip_en", &form.tip_en, "text", tip_en.as_ref()))
+        (form_error(error_of_password, &["min_length", "max_length", "max_age_days", "warn_days", "history", "regex", "tip"]))
+    };
+    let (form, error_of_lockout) = shown("lockout");
+    let lockout_form = html! {
+        div.grid {
+            (field(t.max_failures, "max_failures", &form.max_failures, "number", error_of_lockout))
+            (field(t.lock_seconds, "lock_seconds", &form.lock_seconds, "number", error_of_lockout))
+            (choice(t.scope, "scope", &form.scope, &[("account", t.scope_account), ("account_ip", t.scope_account_ip)]))
+            (field(t.account_max_failures, "account_max_failures", &form.account_max_failures, "number", error_of_lockout))
+            (field(t.failure_reset_seconds, "failure_reset_seconds", &form.failure_reset_seconds, "number", error_of_lockout))
+        }
+        (form_error(error_of_lockout, &["max_failures", "lock_seconds", "account_max_failures", "failure_reset_seconds"]))
+    };
+    let (form, error_of_throttle) = shown("throttle");
+    let throttle_form = html! {
+        div.grid {
+            (field(t.ip_max_failures, "ip_max_failures", &form.ip_max_failures, "number", error_of_throttle))
+            (field(t.ip_window_seconds, "ip_window_seconds", &form.ip_window_seconds, "number", error_of_throttle))
+        }
+        (field(t.ip_allowlist, "ip_allowlist", &form.ip_allowlist, "text", error_of_throttle))
+        p.muted { (t.ip_allowlist_hint) }
+        (form_error(error_of_throttle, &["ip_max_failures", "ip_window_seconds", "ip_allowlist"]))
+    };
+    let body = html! {
+        (notice(done_message(t, done)))
+        (section(console, "password", t.password_policy, password_form))
+        (section(console, "lockout", t.lockout_policy, lockout_form))
+        (section(console, "throttle", t.throttle_policy, throttle_form))
+    };
+    console.page(Nav::Policies, t.policies, body)
+}
+
+fn section(console: &Console, which: &str, title: &str, fields: Markup) -> Markup {
+    html! {
+        section.card id=(format!("{which}-policy")) {
+            h2 { (title) }
+            form method="post" action=(format!("{PREFIX}/policies/{which}")) {
+                (console.csrf_field())
+                (fields)
+                button type="submit" { (console.t.save) }
+            }
+        }
+    }
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Path(which): Path<String>,
+    Posted(console, form): Posted<PolicyForm>,
+) -> Response {
+    let ciam = &state.ciam;
+    let saved = match which.as_str() {
+        "password" => {
+            async {
+                let patch = PasswordPolicyPatch {
+                    min_length: number("min_length", &form.min_length)?,
+                    max_length: number("max_length", &form.max_length)?,
+                    regex: Some(form.regex.clone()),
+                    tip: Some(Localised { zh: form.tip_zh.trim().to_owned(), en: form.tip_en.trim().to_owned() }),
+                    max_age_days: number("max_age_days", &form.max_age_days)?,
+                    warn_days: number("warn_days", &form.warn_days)?,
+                    history: number("history", &form.history)?,
+                };
+                ciam.update_password_policy(patch).await.map(drop)
+            }
+            .await
+        }
+        "lockout" => {
+            async {
+                let patch = LockoutPolicyPatch {
+                    max_failures: number("max_failures", &form.max_failures)?,
+                    lock_seconds: number("lock_seconds", &form.lock_seconds)?,
+                    scope: Some(if form.scope == "account_ip" { LockScope::AccountIp } else { LockScope::Account }),
+                    account_max_failures: number("account_max_failures", &form.account_max_failures)?,
+                    failure_reset_seconds: number("failure_reset_seconds", &form.failure_reset_seconds)?,
+                };
+                ciam.update_lockout_policy(patch).await.map(drop)
+            }
+            .await
+        }
+        "throttle" => {
+            async {
+                let allowlist =
+                    form.ip_allowlist.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
+                let patch = ThrottlePolicyPatch {
+                    ip_max_failures: number("ip_max_failures", &form.ip_max_failures)?,
+                    ip_window_seconds: number("ip_window_seconds", &form.ip_window_seconds)?,
+                    ip_allowlist: Some(allowlist),
+                };
+                ciam.update_throttle_policy(patch).await.map(drop)
+            }
+            .await
+        }
+        _ => return see_other(&format!("{PREFIX}/policies")),
+    };
+    match saved {
+        Ok(()) => see_other(&format!("{PREFIX}/policies?done=saved")),
+        Err(e) => match field_error(&e, console.lang) {
+            Some(error) => render(&state, &console, None, Some((&which, &form)), Some(error)).await,
+            None => failure(console.lang, &e),
+        },
+    }
+}

@@ -1,0 +1,352 @@
+//! The admin console in a real browser: headless Chromium through
+//! WebDriver (Debian's `chromium` and `chromium-driver`), as an operator
+//! uses it. With `CIAM_CONSOLE_SCREENSHOTS=DIR` each page is also saved
+//! there at 1280 and 390 px wide (how `docs/console/` is made).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_TOKEN, Backend, PASSWORD, TestApp, assert_error};
+
+/// chromedriver and the browser it drives, stopped on drop.
+struct Browser {
+    client: Client,
+    driver: Child,
+    profile: PathBuf,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// The first of `names` that is a file, on PATH or as a path.
+fn program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path).map(|dir| dir.join(name)).chain([PathBuf::from(name)]).find(|p| p.is_file())
+    })
+}
+
+async fn browser() -> Browser {
+    let driver_path = program(&["chromedriver", "/usr/lib/chromium/chromedriver"])
+        .expect("chromedriver is not installed: apt-get install chromium chromium-driver (.ci/run installs them)");
+    let chromium = program(&["chromium", "chromium-browser", "google-chrome"])
+        .expect("chromium is not installed: apt-get install chromium chromium-driver (.ci/run installs them)");
+    let port = free_port();
+    let driver = Command::new(driver_path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let profile = std::env::temp_dir().join(format!("ciam-chromium-{}", uuid::Uuid::new_v4().simple()));
+    // No traffic beyond 127.0.0.1: the background services are off.
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-features=Translate,MediaRouter", "--lang=en-US", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }
+    });
+    let Value::Object(capabilities) = capabilities else { unreachable!("an object") };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a browser session");
+    Browser { client, driver, profile }
+}
+
+/// Saves what the browser shows of `name`, at both widths.
+async fn screenshots(browser: &Client, name: &str) {
+    let Some(folder) = std::env::var_os("CIAM_CONSOLE_SCREENSHOTS").map(PathBuf::from) else {
+        // Still taken, so the step is exercised; not kept.
+        let png = browser.screenshot().await.expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        return;
+    };
+    std::fs::create_dir_all(&folder).expect("screenshot folder");
+    for (width, height) in [(1280, 1100), (390, 1500)] {
+        browser.set_window_size(width, height).await.expect("resize");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let png = browser.screenshot().await.expect("screenshot");
+        std::fs::write(folder.join(format!("{name}-{width}.png")), png).expect("save screenshot");
+    }
+    browser.set_window_size(1280, 1000).await.expect("resize");
+}
+
+/// The element `css` once the page shows it (a click's navigation may
+/// still be under way); on failure, the page the browser has.
+async fn find(browser: &Client, css: &str) -> fantoccini::elements::Element {
+    match browser.wait().at_most(Duration::from_secs(5)).for_element(Locator::Css(css)).await {
+        Ok(element) => element,
+        Err(e) => {
+            let url = browser.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let source = browser.source().await.unwrap_or_default();
+            panic!("{css}: {e}\nat {url}:\n{source}")
+        }
+    }
+}
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    find(browser, css).await.text().await.expect("text")
+}
+
+async fn fill(browser: &Client, css: &str, value: &str) {
+    let input = find(browser, css).await;
+    input.clear().await.expect("clear");
+    input.send_keys(value).await.expect("type");
+}
+
+/// Clicks what leads to another page and waits until that page is there
+/// (the old page's root is gone).
+async fn click(browser: &Client, css: &str) {
+    let old = browser.find(Locator::Css("html")).await.expect("a page");
+    find(browser, css).await.click().await.expect("click");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while old.tag_name().await.is_ok() {
+        assert!(Instant::now() < deadline, "clicking {css} led nowhere");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("body")).await.expect("the new page");
+}
+
+async fn path(browser: &Client) -> String {
+    browser.current_url().await.expect("url").path().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_finds_a_locked_user_in_the_browser_and_unlocks_them() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let Browser { client: browser, .. } = &browser().await;
+    let console = app.url("/console/");
+
+    // Closed until signed in; a wrong token is refused.
+    browser.goto(&console).await.expect("open");
+    assert_eq!(path(browser).await, "/console/sign-in");
+    screenshots(browser, "sign-in").await;
+    fill(browser, "input[name=token]", "not-the-token-at-all-0123456789").await;
+    click(browser, "form button[type=submit]").await;
+    assert!(text_of(browser, "p.error").await.contains("not the admin token"));
+    fill(browser, "input[name=token]", ADMIN_TOKEN).await;
+    click(browser, "form button[type=submit]").await;
+    assert_eq!(path(browser).await, "/console/");
+
+    // An app, created in the console; its client id is on the page.
+    browser.goto(&app.url("/console/apps")).await.expect("apps");
+    fill(browser, "#new-app input[name=name]", "Shop").await;
+    click(browser, "#new-app button[type=submit]").await;
+    let client_id = text_of(browser, "#client-id").await;
+    assert_eq!(client_id.len(), 32, "{client_id}");
+    assert!(text_of(browser, "p.notice").await.contains("client id"));
+    screenshots(browser, "app").await;
+    browser.goto(&app.url("/console/apps")).await.expect("apps");
+    assert!(text_of(browser, "#apps tbody").await.contains("Shop"));
+    screenshots(browser, "apps").await;
+
+    // A user, created in the console; a password against the policy is
+    // refused next to its field.
+    browser.goto(&app.url("/console/users")).await.expect("users");
+    fill(browser, "#new-user input[name=mobile]", "+86 152 0000 0001").await;
+    fill(browser, "#new-user input[name=password]", "short").await;
+    click(browser, "#new-user button[type=submit]").await;
+    assert!(!text_of(browser, "#new-user small.error").await.is_empty());
+    fill(browser, "#new-user input[name=password]", PASSWORD).await;
+    fill(browser, "#new-user input[name=user_name]", "alice").await;
+    click(browser, "#new-user button[type=submit]").await;
+    assert!(path(browser).await.starts_with("/console/users/"));
+    let user_page = path(browser).await;
+    assert!(text_of(browser, "h1").await.contains("+8615200000001"));
+
+    // Assigned to the app by mobile, in any spelling; both pages show it.
+    browser.goto(&app.url(&format!("/console/apps/{client_id}"))).await.expect("app");
+    fill(browser, "#members input[name=mobile]", "152 0000 0001").await;
+    click(browser, "#members form:not(.inline) button[type=submit]").await;
+    assert!(text_of(browser, "#members ul").await.contains("+8615200000001"));
+    browser.goto(&app.url(&user_page)).await.expect("user");
+    assert!(text_of(browser, "#memberships").await.contains(&client_id));
+
+    // Ten failed logins over the SDK lock the account.
+    for _ in 0..10 {
+        app.login(&client_id, "15200000001", "Wrong-pass1").await;
+    }
+    assert_error(&app.login(&client_id, "15200000001", PASSWORD).await, 400, "IDAAS.SDK.LOGIN.0001", None);
+
+    // The Users page finds them in another spelling; their page says locked.
+    browser.goto(&app.url("/console/users?mobile=152-0000-0001")).await.expect("search");
+    assert_eq!(text_of(browser, "#users tbody .locked").await, "Locked");
+    screenshots(browser, "users").await;
+    click(browser, "#users tbody a").await;
+    assert!(text_of(browser, "#locked-until").await.contains("Locked until"));
+    screenshots(browser, "user").await;
+
+    // The overview draws the failures and lists the lock.
+    browser.goto(&console).await.expect("overview");
+    let wrong = browser.find(Locator::Css("li[data-outcome=wrong]")).await.expect("legend");
+    assert_eq!(wrong.attr("data-total").await.expect("attr").as_deref(), Some("9"));
+    let locked = browser.find(Locator::Css("li[data-outcome=locked]")).await.expect("legend");
+    assert_eq!(locked.attr("data-total").await.expect("attr").as_deref(), Some("2"));
+    assert!(!browser.find_all(Locator::Css("svg rect[data-outcome=wrong]")).await.expect("bars").is_empty());
+    assert!(text_of(browser, "#locked").await.contains("+8615200000001"));
+    screenshots(browser, "overview").await;
+
+    // Unlocked from the console, the user logs in over the SDK again.
+    browser.goto(&app.url(&user_page)).await.expect("user");
+    click(browser, "#lock form[action$=\"/unlock\"] button").await;
+    assert!(text_of(browser, "p.notice").await.contains("Unlocked"));
+    app.login_ok(&client_id, "15200000001", PASSWORD).await;
+
+    // A policy changed in the console is what the API returns.
+    browser.goto(&app.url("/console/policies")).await.expect("policies");
+    fill(browser, "#lockout-policy input[name=max_failures]", "0").await;
+    click(browser, "#lockout-policy button[type=submit]").await;
+    assert!(!text_of(browser, "#lockout-policy small.error").await.is_empty(), "refused next to the field");
+    fill(browser, "#lockout-policy input[name=max_failures]", "7").await;
+    click(browser, "#lockout-policy button[type=submit]").await;
+    let (status, lockout) = app.admin(Method::GET, "/policies/lockout", None).await;
+    assert_eq!((status, lockout["max_failures"].as_u64()), (StatusCode::OK, Some(7)), "{lockout}");
+    screenshots(browser, "policies").await;
+
+    browser.goto(&app.url("/console/audit?mobile=15200000001")).await.expect("audit");
+    assert!(browser.find_all(Locator::Css("table.events tbody tr")).await.expect("rows").len() >= 12);
+    screenshots(browser, "audit").await;
+
+    // An app is deleted only once confirmed.
+    browser.goto(&app.url(&format!("/console/apps/{client_id}"))).await.expect("app");
+    click(browser, "a.danger").await;
+    assert!(text_of(browser, "#confirm-delete").await.contains(&client_id));
+    let (status, _) = app.admin(Method::GET, &format!("/apps/{client_id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "not yet");
+    click(browser, "#confirm-delete button.danger").await;
+    assert!(text_of(browser, "p.notice").await.contains("Deleted"));
+    let (status, _) = app.admin(Method::GET, &format!("/apps/{client_id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // In Chinese, remembered.
+    click(browser, "a.lang").await;
+    assert_eq!(text_of(browser, "h1").await, "应用");
+    browser.goto(&console).await.expect("overview");
+    assert_eq!(text_of(browser, "h1").await, "概览");
+    screenshots(browser, "overview-zh").await;
+    click(browser, "a.lang").await;
+
+    // Signed out, the pages are closed again.
+    click(browser, "header form button").await;
+    assert_eq!(path(browser).await, "/console/sign-in");
+    browser.goto(&app.url("/console/users")).await.expect("users");
+    assert_eq!(path(browser).await, "/console/sign-in");
+}
+
+/// Signs in over plain HTTP; returns the session cookie and a page's form
+/// token.
+async fn signed_in(app: &TestApp) -> (String, String) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let resp = http.post(app.url("/console/sign-in")).form(&[("token", ADMIN_TOKEN)]).send().await.expect("sign in");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let cookie = resp.headers()["set-cookie"].to_str().expect("ascii").to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/console"));
+    let session = cookie.split(';').next().expect("pair").to_owned();
+    let page = http.get(app.url("/console/policies")).header("cookie", &session).send().await.expect("page");
+    let html = page.text().await.expect("html");
+    let csrf = html.split(r#"name="csrf" value=""#).nth(1).and_then(|rest| rest.split('"').next()).expect("csrf");
+    (session, csrf.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_forms_need_their_token_and_pages_are_locked_down() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let (session, csrf) = signed_in(&app).await;
+
+    // A post without the form's token (what a forged cross-site form
+    // sends) changes nothing.
+    let forged = http
+        .post(app.url("/console/policies/lockout"))
+        .header("cookie", &session)
+        .form(&[("max_failures", "3"), ("lock_seconds", "60")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let wrong = http
+        .post(app.url("/console/policies/lockout"))
+        .header("cookie", &session)
+        .form(&[("max_failures", "3"), ("csrf", "0".repeat(64).as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let (_, lockout) = app.admin(Method::GET, "/policies/lockout", None).await;
+    assert_eq!(lockout["max_failures"], 10, "unchanged");
+    let real = http
+        .post(app.url("/console/policies/lockout"))
+        .header("cookie", &session)
+        .form(&[("max_failures", "3"), ("lock_seconds", "60"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(real.status(), StatusCode::SEE_OTHER);
+    let (_, lockout) = app.admin(Method::GET, "/policies/lockout", None).await;
+    assert_eq!(lockout["max_failures"], 3);
+
+    // Every page: a strict CSP, no framing, no caching.
+    let page = http.get(app.url("/console/")).header("cookie", &session).send().await.expect("page");
+    let headers = page.headers();
+    let csp = headers["content-security-policy"].to_str().expect("ascii");
+    for part in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "no-store");
+    // Nothing in a page comes from elsewhere.
+    let html = page.text().await.expect("html");
+    assert!(!html.contains("http://") && !html.contains("https://"), "{html}");
+
+    // A session ends when signed out, on the server: the old cookie opens
+    // nothing.
+    let out = http
+        .post(app.url("/console/sign-out"))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sign out");
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let after = http.get(app.url("/console/users")).header("cookie", &session).send().await.expect("page");
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+
+    // Failed sign-ins are throttled per address.
+    let mut refused = Vec::new();
+    for _ in 0..11 {
+        let resp = http.post(app.url("/console/sign-in")).form(&[("token", "wrong")]).send().await.expect("post");
+        refused.push(resp.status());
+    }
+    assert!(refused[..10].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{refused:?}");
+    assert_eq!(refused[10], StatusCode::TOO_MANY_REQUESTS);
+    let right = http.post(app.url("/console/sign-in")).form(&[("token", ADMIN_TOKEN)]).send().await.expect("post");
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS, "throttled, even with the right token");
+}
