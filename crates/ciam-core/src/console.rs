@@ -6,7 +6,7 @@ use crate::clock::UnixTime;
 use crate::error::CiamError;
 use crate::model::ClientId;
 use crate::service::Ciam;
-use crate::store::ActivityCount;
+use crate::store::{ActivityCount, Purge};
 use crate::token::OpaqueToken;
 
 /// How long a console session lasts.
@@ -108,6 +108,14 @@ impl Ciam {
         Ok(self.store().console_session(&digest, self.now()).await?.is_some())
     }
 
+    /// Ends every console session: the admin token they were opened with
+    /// is no longer the token.
+    pub(crate) async fn end_console_sessions(&self) -> Result<(), CiamError> {
+        const BATCH: u32 = 1000;
+        while self.store().purge(Purge::ConsoleSessions(UnixTime::MAX), BATCH).await? == u64::from(BATCH) {}
+        Ok(())
+    }
+
     /// Ends a console session (signing out).
     pub async fn close_console_session(&self, token: &str) -> Result<(), CiamError> {
         Ok(self.store().delete_console_session(&OpaqueToken::from_client(token).digest()).await?)
@@ -139,16 +147,10 @@ impl Ciam {
         Ok(state.and_then(|s| s.locked_until).filter(|until| *until > self.now()))
     }
 
-    /// The members of an app: its assigned users.
-    pub async fn app_members(&self, client_id: &str) -> Result<Vec<crate::model::User>, CiamError> {
+    /// The members of an app (its assigned users) by mobile, at most
+    /// `limit`.
+    pub async fn app_members(&self, client_id: &str, limit: u32) -> Result<Vec<crate::model::User>, CiamError> {
         let app = self.app(client_id).await?;
-        let members = self.store().list_members().await?;
-        let mut users = Vec::new();
-        for (_, user_id) in members.into_iter().filter(|(c, _)| *c == app.client_id) {
-            if let Some(user) = self.store().get_user(&user_id).await? {
-                users.push(user);
-            }
-        }
-        Ok(users)
+        Ok(self.store().app_members(&app.client_id, limit).await?)
     }
 }

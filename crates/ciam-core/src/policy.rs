@@ -249,6 +249,11 @@ impl LockScope {
             LockScope::AccountIp => "account_ip",
         }
     }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [LockScope::Account, LockScope::AccountIp].into_iter().find(|scope| scope.as_str() == s)
+    }
 }
 
 /// How many consecutive failures lock an account, for how long, and when

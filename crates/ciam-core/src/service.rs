@@ -370,7 +370,10 @@ impl Ciam {
     /// returned (to be shown once); only its digest is stored.
     pub async fn ensure_admin_token(&self, configured: Option<&str>) -> Result<Option<OpaqueToken>, CiamError> {
         if let Some(token) = configured {
-            self.store().put_setting(setting::ADMIN_TOKEN_DIGEST, &admin_token_digest(token)?).await?;
+            if !self.is_admin_token(token).await? {
+                self.store().put_setting(setting::ADMIN_TOKEN_DIGEST, &admin_token_digest(token)?).await?;
+                self.end_console_sessions().await?;
+            }
             return Ok(None);
         }
         let token = OpaqueToken::generate(ADMIN_TOKEN_LEN)?;
@@ -383,6 +386,7 @@ impl Ciam {
     pub async fn reset_admin_token(&self) -> Result<OpaqueToken, CiamError> {
         let token = OpaqueToken::generate(ADMIN_TOKEN_LEN)?;
         self.store().put_setting(setting::ADMIN_TOKEN_DIGEST, &admin_token_digest(token.expose())?).await?;
+        self.end_console_sessions().await?;
         Ok(token)
     }
 

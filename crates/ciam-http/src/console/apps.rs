@@ -17,6 +17,9 @@ use super::{
 use crate::AppState;
 
 /// The app form's fields.
+/// Members listed on an app's page.
+const MEMBERS_SHOWN: u32 = 200;
+
 #[derive(Deserialize, Default)]
 pub(crate) struct AppForm {
     #[serde(default)]
@@ -50,7 +53,14 @@ impl AppForm {
             name: Some(self.name.clone()),
             enabled: Some(self.enabled.is_some()),
             password_expiry_check: Some(self.password_expiry_check.is_some()),
-            access: Some(if self.access == "assigned" { AppAccess::Assigned } else { AppAccess::All }),
+            // Not sent: the API's default, or kept.
+            access: match self.access.as_str() {
+                "" => None,
+                access => Some(
+                    AppAccess::parse(access)
+                        .ok_or_else(|| ciam_core::admin::invalid("access", "must be \"all\" or \"assigned\""))?,
+                ),
+            },
             session_ttl: number("session_ttl", &self.session_ttl)?,
             id_token_ttl: number("id_token_ttl", &self.id_token_ttl)?,
         })
@@ -157,13 +167,15 @@ async fn render_app(
     let t = console.t;
     let loaded = async {
         let app = state.ciam.app(client_id).await?;
-        let members = state.ciam.app_members(client_id).await?;
+        let members = state.ciam.app_members(client_id, MEMBERS_SHOWN + 1).await?;
         Ok::<_, CiamError>((app, members))
     };
-    let (app, members) = match loaded.await {
+    let (app, mut members) = match loaded.await {
         Ok(loaded) => loaded,
         Err(e) => return failure(console.lang, &e),
     };
+    let more = members.len() > MEMBERS_SHOWN as usize;
+    members.truncate(MEMBERS_SHOWN as usize);
     let base = format!("{PREFIX}/apps/{}", app.client_id.as_str());
     let current = AppForm::of(&app);
     let form = form.unwrap_or(&current);
@@ -197,6 +209,7 @@ async fn render_app(
                     }
                 }
             }
+            @if more { p.muted { (t.more_members) } }
             form method="post" action=(format!("{base}/members")) {
                 (console.csrf_field())
                 (field(t.add_member, "mobile", "", "text", error))

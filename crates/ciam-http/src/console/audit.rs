@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::chart::Kind;
 use super::users::urlencode;
-use super::{Console, Nav, PREFIX, choice, failure, when};
+use super::{Console, Nav, PREFIX, choice, failure, field, when};
 use crate::AppState;
 
 /// Events per page.
@@ -73,9 +73,18 @@ pub(crate) async fn page(State(state): State<AppState>, console: Console, Query(
         before_id: filter.before,
         limit: Some(PAGE),
     };
-    let events = match state.ciam.audit_events(&query).await {
-        Ok(events) => events,
-        Err(e) => return failure(console.lang, &e),
+    // A time that does not parse is refused next to its field, not dropped
+    // from the filter.
+    let bad_time = [("since", &filter.since), ("until", &filter.until)]
+        .into_iter()
+        .find(|(_, text)| !text.trim().is_empty() && typed_time(text).is_none())
+        .map(|(name, _)| (name.to_owned(), t.bad_time.to_owned()));
+    let events = match bad_time {
+        Some(_) => Vec::new(),
+        None => match state.ciam.audit_events(&query).await {
+            Ok(events) => events,
+            Err(e) => return failure(console.lang, &e),
+        },
     };
     let next = (events.len() == PAGE as usize).then(|| events.last().map(|e| e.id)).flatten();
     let older = next.map(|before| {
@@ -91,9 +100,7 @@ pub(crate) async fn page(State(state): State<AppState>, console: Console, Query(
             keep.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("&{k}={}", urlencode(v))).collect();
         format!("{PREFIX}/audit?before={before}{query}")
     });
-    let input = |label: &str, name: &str, value: &str, kind: &str| {
-        html! { label.field { span { (label) } input type=(kind) name=(name) value=(value); } }
-    };
+    let input = |label: &str, name: &str, value: &str, kind: &str| field(label, name, value, kind, bad_time.as_ref());
     let outcomes: Vec<(&str, &str)> = [("", "—")].into_iter().chain(OUTCOMES.iter().map(|o| (*o, *o))).collect();
     let body = html! {
         form.filters method="get" action=(format!("{PREFIX}/audit")) {

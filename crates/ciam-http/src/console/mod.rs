@@ -20,8 +20,7 @@ mod texts;
 mod users;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -38,6 +37,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use ciam_core::clock::{UnixTime, to_rfc3339};
 use ciam_core::console::CONSOLE_SESSION_SECONDS;
+use ciam_core::model::AddressKey;
 use ciam_core::token::sha256_hex;
 use ciam_core::{CiamError, Lang};
 use maud::{DOCTYPE, Markup, html};
@@ -85,14 +85,19 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/policies", get(policies::page))
         .route("/policies/{which}", post(policies::update))
         .route("/audit", get(audit::page))
-        .layer(axum::middleware::from_fn(console_headers))
 }
 
-/// Every console answer: a strict Content-Security-Policy (this origin's
-/// stylesheet and script only, no inline script or style, no framing, forms
-/// to this origin only), `X-Frame-Options: DENY`, and no caching.
+/// Every answer under [`PREFIX`], errors and redirects included: a strict
+/// Content-Security-Policy (this origin's stylesheet and script only, no
+/// inline script or style, no framing, forms to this origin only),
+/// `X-Frame-Options: DENY`, and no caching but of the assets.
 pub(crate) async fn console_headers(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let console = path == PREFIX || path.starts_with(HOME);
     let mut response = next.run(request).await;
+    if !console {
+        return response;
+    }
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_SECURITY_POLICY,
@@ -275,9 +280,11 @@ fn page_shell(lang: Lang, title: &str, content: Markup) -> Html<String> {
     Html(page.into_string())
 }
 
-/// A redirect after a post, or to the sign-in page.
+/// A redirect after a post, or to the sign-in page; to the overview when
+/// `to` cannot be a header.
 pub(crate) fn see_other(to: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(LOCATION, to.to_owned())]).into_response()
+    let to = HeaderValue::from_str(to).unwrap_or_else(|_| HeaderValue::from_static(HOME));
+    (StatusCode::SEE_OTHER, [(LOCATION, to)]).into_response()
 }
 
 /// A failure the operator cannot fix by editing a form.
@@ -386,36 +393,54 @@ struct SignInForm {
     token: String,
 }
 
-/// Failed sign-ins from each address within the last window.
+/// Sign-in attempts from each address (an IPv6 /64 counts as one) in
+/// the current window; a right token gives its attempt back.
 #[derive(Debug, Default)]
 pub(crate) struct SignIns {
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    attempts: Mutex<HashMap<AddressKey, (u32, Instant)>>,
 }
 
 impl SignIns {
     /// Failed sign-ins one address may make in [`SignIns::WINDOW`].
     const MAX_FAILURES: u32 = 10;
     const WINDOW: Duration = Duration::from_secs(15 * 60);
+    /// Addresses remembered at most; past it the oldest window is dropped.
+    const MAX_ADDRESSES: usize = 10_000;
 
-    fn throttled(&self, ip: Option<IpAddr>) -> bool {
-        let (Some(ip), Ok(failures)) = (ip, self.failures.lock()) else {
-            return false;
+    /// Takes an attempt for `key` before the token is checked, so that
+    /// concurrent attempts cannot pass the limit; false when it is spent.
+    fn attempt(&self, key: Option<&AddressKey>) -> bool {
+        let Some(key) = key else {
+            return true;
         };
-        failures.get(&ip).is_some_and(|(n, since)| *n >= Self::MAX_FAILURES && since.elapsed() < Self::WINDOW)
-    }
-
-    fn failed(&self, ip: Option<IpAddr>) {
-        let (Some(ip), Ok(mut failures)) = (ip, self.failures.lock()) else {
-            return;
-        };
-        if failures.len() > 10_000 {
-            failures.retain(|_, (_, since)| since.elapsed() < Self::WINDOW);
+        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        if !attempts.contains_key(key) && attempts.len() >= Self::MAX_ADDRESSES {
+            attempts.retain(|_, (_, since)| since.elapsed() < Self::WINDOW);
+            let oldest = attempts.iter().min_by_key(|(_, (_, since))| *since).map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest.filter(|_| attempts.len() >= Self::MAX_ADDRESSES) {
+                attempts.remove(&oldest);
+            }
         }
-        let entry = failures.entry(ip).or_insert((0, Instant::now()));
+        let entry = attempts.entry(key.clone()).or_insert((0, Instant::now()));
         if entry.1.elapsed() >= Self::WINDOW {
             *entry = (0, Instant::now());
         }
+        if entry.0 >= Self::MAX_FAILURES {
+            return false;
+        }
         entry.0 += 1;
+        true
+    }
+
+    /// Gives back the attempt of a right token.
+    fn give_back(&self, key: Option<&AddressKey>) {
+        let Some(key) = key else {
+            return;
+        };
+        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = attempts.get_mut(key) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
     }
 }
 
@@ -452,7 +477,8 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
     let lang = lang_of(&parts.headers);
     let t = texts(lang);
     let ip = client_ip(&parts.headers, &parts.extensions, &state.trusted_proxies);
-    if state.console_sign_ins.throttled(ip) {
+    let address = ip.map(AddressKey::of);
+    if !state.console_sign_ins.attempt(address.as_ref()) {
         return (StatusCode::TOO_MANY_REQUESTS, sign_in_form(lang, Some(t.too_many_sign_ins))).into_response();
     }
     let form: SignInForm = match axum::body::to_bytes(body, FORM_LIMIT).await {
@@ -461,6 +487,7 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
     };
     match state.ciam.open_console_session(form.token.trim()).await {
         Ok(Some((session, _))) => {
+            state.console_sign_ins.give_back(address.as_ref());
             let secure = if state.ciam.config().issuer.starts_with("https://") { "; Secure" } else { "" };
             let cookie = format!(
                 "{SESSION_COOKIE}={}; Path={PREFIX}; Max-Age={CONSOLE_SESSION_SECONDS}; HttpOnly; SameSite=Strict{secure}",
@@ -473,7 +500,6 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
             response
         }
         Ok(None) => {
-            state.console_sign_ins.failed(ip);
             state.auth_failures.record(ip.map(|ip| ip.to_string()));
             (StatusCode::UNAUTHORIZED, sign_in_form(lang, Some(t.wrong_token))).into_response()
         }
@@ -508,7 +534,9 @@ struct Back {
 /// it was asked from (a console page only).
 async fn set_lang(Path(lang): Path<String>, axum::extract::Query(back): axum::extract::Query<Back>) -> Response {
     let lang = if lang == "zh" { "zh" } else { "en" };
-    let back = back.back.filter(|b| b.starts_with(&format!("{PREFIX}/")) && !b.contains("//"));
+    let back = back
+        .back
+        .filter(|b| b.starts_with(HOME) && !b.contains("//") && !b.contains('\\') && !b.chars().any(char::is_control));
     let mut response = see_other(&back.unwrap_or_else(|| format!("{PREFIX}/")));
     let value = format!("{LANG_COOKIE}={lang}; Path={PREFIX}; Max-Age=31536000; SameSite=Strict");
     if let Ok(value) = HeaderValue::from_str(&value) {

@@ -199,7 +199,13 @@ pub(crate) async fn update(
                 let patch = LockoutPolicyPatch {
                     max_failures: number("max_failures", &form.max_failures)?,
                     lock_seconds: number("lock_seconds", &form.lock_seconds)?,
-                    scope: Some(if form.scope == "account_ip" { LockScope::AccountIp } else { LockScope::Account }),
+                    // Not sent: kept, as the API's PUT keeps it.
+                    scope: match form.scope.as_str() {
+                        "" => None,
+                        scope => Some(LockScope::parse(scope).ok_or_else(|| {
+                            ciam_core::admin::invalid("scope", "must be \"account\" or \"account_ip\"")
+                        })?),
+                    },
                     account_max_failures: number("account_max_failures", &form.account_max_failures)?,
                     failure_reset_seconds: number("failure_reset_seconds", &form.failure_reset_seconds)?,
                 };

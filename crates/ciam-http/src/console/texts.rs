@@ -69,6 +69,7 @@ pub(crate) struct Texts {
     pub sessions_ended: &'static str,
     pub memberships: &'static str,
     pub no_memberships: &'static str,
+    pub more_members: &'static str,
     pub recent_events: &'static str,
     pub saved: &'static str,
     pub unlocked: &'static str,
@@ -131,6 +132,7 @@ pub(crate) struct Texts {
     pub filter: &'static str,
     pub no_events: &'static str,
     pub time_hint: &'static str,
+    pub bad_time: &'static str,
 }
 
 /// English.
@@ -196,6 +198,7 @@ const EN: Texts = Texts {
     sessions_ended: "Sessions ended:",
     memberships: "Apps this user is assigned to",
     no_memberships: "None.",
+    more_members: "The first 200 by mobile are shown; a user's own page says which apps they are assigned to.",
     recent_events: "Recent events",
     saved: "Saved.",
     unlocked: "Unlocked.",
@@ -255,6 +258,7 @@ const EN: Texts = Texts {
     filter: "Filter",
     no_events: "No events.",
     time_hint: "YYYY-MM-DD HH:MM, UTC",
+    bad_time: "Not a time: use YYYY-MM-DD HH:MM, in UTC.",
 };
 
 /// Chinese.
@@ -320,6 +324,7 @@ const ZH: Texts = Texts {
     sessions_ended: "已结束的会话:",
     memberships: "该用户被分配到的应用",
     no_memberships: "无。",
+    more_members: "按手机号只显示前 200 个；用户自己的页面列出其所属的应用。",
     recent_events: "最近事件",
     saved: "已保存。",
     unlocked: "已解锁。",
@@ -379,6 +384,7 @@ const ZH: Texts = Texts {
     filter: "筛选",
     no_events: "没有事件。",
     time_hint: "YYYY-MM-DD HH:MM,UTC",
+    bad_time: "不是有效的时间：请用 YYYY-MM-DD HH:MM（UTC）。",
 };
 
 /// The words of `lang`.

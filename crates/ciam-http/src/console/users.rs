@@ -54,7 +54,11 @@ async fn render_list(
     let t = console.t;
     let page = search.page.unwrap_or(0);
     let mobile = search.mobile.as_deref().map(str::trim).filter(|m| !m.is_empty());
-    let filter = UserFilter { mobile: mobile.map(str::to_owned), limit: Some(PAGE + 1), offset: Some(page * PAGE) };
+    let filter = UserFilter {
+        mobile: mobile.map(str::to_owned),
+        limit: Some(PAGE + 1),
+        offset: Some(page.saturating_mul(PAGE)),
+    };
     let mut users = match state.ciam.users(&filter).await {
         Ok(users) => users,
         Err(e) => return failure(console.lang, &e),

@@ -326,6 +326,47 @@ async fn console_forms_need_their_token_and_pages_are_locked_down() {
     let html = page.text().await.expect("html");
     assert!(!html.contains("http://") && !html.contains("https://"), "{html}");
 
+    // The headers hold for answers no page handler made, too.
+    for (method, path) in [(Method::GET, "/console/nothing-here"), (Method::GET, "/console/sign-out")] {
+        let resp = http.request(method, app.url(path)).header("cookie", &session).send().await.expect("answer");
+        assert!(resp.status().is_client_error(), "{path}: {}", resp.status());
+        assert_eq!(resp.headers()["x-frame-options"], "DENY", "{path}");
+        assert!(resp.headers().contains_key("content-security-policy"), "{path}");
+    }
+
+    // A value the admin API would refuse is refused here too, not taken
+    // as the most open one.
+    let bogus = http
+        .post(app.url("/console/apps"))
+        .header("cookie", &session)
+        .form(&[("name", "Odd"), ("access", "everyone"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(bogus.status(), StatusCode::OK, "the form again, with its refusal");
+    assert!(bogus.text().await.expect("html").contains("access"));
+    let (_, apps) = app.admin(Method::GET, "/apps", None).await;
+    assert!(!apps.to_string().contains("Odd"), "{apps}");
+
+    // A time that is no time is refused next to its field.
+    let audit =
+        http.get(app.url("/console/audit?since=yesterday")).header("cookie", &session).send().await.expect("page");
+    assert!(audit.text().await.expect("html").contains("Not a time"));
+
+    // The language switch goes back only to a console page, and a return
+    // path that cannot be a header lands on the overview, not a 500.
+    for (back, to) in [
+        ("/console/audit?mobile=1", "/console/audit?mobile=1"),
+        ("https://elsewhere.example/", "/console/"),
+        ("/console//elsewhere.example", "/console/"),
+        ("/console/\\elsewhere.example", "/console/"),
+        ("/console/\r\nSet-Cookie: x=1", "/console/"),
+    ] {
+        let resp = http.get(app.url("/console/lang/zh")).query(&[("back", back)]).send().await.expect("switch");
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{back}");
+        assert_eq!(resp.headers()["location"], to, "{back}");
+    }
+
     // A session ends when signed out, on the server: the old cookie opens
     // nothing.
     let out = http
