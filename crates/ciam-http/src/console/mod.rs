@@ -85,6 +85,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/policies", get(policies::page))
         .route("/policies/{which}", post(policies::update))
         .route("/audit", get(audit::page))
+        .fallback(no_such_page)
 }
 
 /// Every answer under [`PREFIX`], errors and redirects included: a strict
@@ -466,6 +467,16 @@ fn sign_in_form(lang: Lang, error: Option<&str>) -> Html<String> {
             }
         },
     )
+}
+
+/// A console path that is no page: a page that says so, in the console's
+/// language, with the way back.
+async fn no_such_page(headers: HeaderMap) -> Response {
+    let lang = lang_of(&headers);
+    let t = texts(lang);
+    let body =
+        html! { main { h1 { (t.title) } p.error { (t.no_such_page) } p { a href=(HOME) { (t.overview) " →" } } } };
+    (StatusCode::NOT_FOUND, page_shell(lang, t.title, body)).into_response()
 }
 
 async fn sign_in_page(headers: HeaderMap) -> Response {

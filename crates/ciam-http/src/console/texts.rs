@@ -8,6 +8,7 @@ use ciam_core::Lang;
 pub(crate) struct Texts {
     pub title: &'static str,
     pub overview: &'static str,
+    pub no_such_page: &'static str,
     pub users: &'static str,
     pub apps: &'static str,
     pub policies: &'static str,
@@ -139,6 +140,7 @@ pub(crate) struct Texts {
 const EN: Texts = Texts {
     title: "ciam console",
     overview: "Overview",
+    no_such_page: "There is no such page.",
     users: "Users",
     apps: "Apps",
     policies: "Policies",
@@ -265,6 +267,7 @@ const EN: Texts = Texts {
 const ZH: Texts = Texts {
     title: "ciam 控制台",
     overview: "概览",
+    no_such_page: "没有这个页面。",
     users: "用户",
     apps: "应用",
     policies: "策略",

@@ -333,6 +333,9 @@ async fn console_forms_need_their_token_and_pages_are_locked_down() {
         assert_eq!(resp.headers()["x-frame-options"], "DENY", "{path}");
         assert!(resp.headers().contains_key("content-security-policy"), "{path}");
     }
+    let missing = http.get(app.url("/console/nothing-here")).send().await.expect("answer");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.text().await.expect("html").contains("There is no such page"), "a page, not JSON");
 
     // A value the admin API would refuse is refused here too, not taken
     // as the most open one.
