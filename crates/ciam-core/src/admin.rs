@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use crate::clock::UnixTime;
-use crate::error::{CiamError, ErrorCode, Refusal};
+use crate::error::{CiamError, ErrorCode, Lang, Reason, Refusal};
 use crate::keys::MAX_ID_TOKEN_TTL;
 use crate::mobile::Mobile;
 use crate::model::{App, AppAccess, AuditEntry, AuditQuery, ClientId, LockKey, User, UserId, audit_text};
@@ -32,18 +32,50 @@ pub const DEFAULT_ID_TOKEN_TTL: i64 = 300;
 pub const MAX_SESSION_TTL: i64 = 31_536_000;
 
 /// `422` for `field`, saying why.
-pub fn invalid(field: &str, why: impl Into<String>) -> CiamError {
-    CiamError::Refused(Refusal::with_args(ErrorCode::AdminFieldInvalid, vec![field.to_owned(), why.into()]))
+pub fn invalid(field: &str, why: Reason) -> CiamError {
+    CiamError::invalid(field, why)
+}
+
+/// "must be between 1 and `most` seconds".
+fn seconds_between(most: i64) -> Reason {
+    Reason::new(format!("must be between 1 and {most} seconds"), format!("必须在 1 到 {most} 秒之间"))
+}
+
+fn not_a_phone_number() -> Reason {
+    Reason::new("not a valid phone number", "不是有效的手机号")
+}
+
+/// The kinds of resource the admin calls address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An app.
+    App,
+    /// A user.
+    User,
+    /// A user's assignment to an app.
+    Membership,
+}
+
+impl Kind {
+    /// The kind's name in English and in Chinese.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::App => ("app", "应用"),
+            Kind::User => ("user", "用户"),
+            Kind::Membership => ("membership", "成员关系"),
+        }
+    }
 }
 
 /// `404` for a kind of resource.
-pub fn not_found(kind: &str) -> CiamError {
-    CiamError::Refused(Refusal::with_args(ErrorCode::AdminNotFound, vec![kind.to_owned()]))
+pub fn not_found(kind: Kind) -> CiamError {
+    let (en, zh) = kind.names();
+    CiamError::Refused(Refusal::with_args(ErrorCode::AdminNotFound, vec![en.to_owned(), zh.to_owned()]))
 }
 
 /// Identifiers are printable; anything else names nothing (and must not
 /// reach the database, which may refuse it).
-fn known(kind: &str, id: &str) -> Result<(), CiamError> {
+fn known(kind: Kind, id: &str) -> Result<(), CiamError> {
     if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
         return Err(not_found(kind));
     }
@@ -51,11 +83,11 @@ fn known(kind: &str, id: &str) -> Result<(), CiamError> {
 }
 
 fn known_app(client_id: &str) -> Result<ClientId, CiamError> {
-    known("app", client_id).map(|()| ClientId::new(client_id))
+    known(Kind::App, client_id).map(|()| ClientId::new(client_id))
 }
 
 fn known_user(id: &str) -> Result<UserId, CiamError> {
-    known("user", id).map(|()| UserId::new(id))
+    known(Kind::User, id).map(|()| UserId::new(id))
 }
 
 fn conflict_to_taken(e: StoreError) -> CiamError {
@@ -145,7 +177,13 @@ pub fn check_user_id(id: &str) -> Result<UserId, CiamError> {
     if fits {
         Ok(UserId::new(id.to_owned()))
     } else {
-        Err(invalid("id", "1 to 128 visible ASCII characters, none of / ? # %"))
+        Err(invalid(
+            "id",
+            Reason::new(
+                "1 to 128 visible ASCII characters, none of / ? # %",
+                "1 到 128 个可见 ASCII 字符，不含 / ? # %",
+            ),
+        ))
     }
 }
 
@@ -155,14 +193,18 @@ fn page_limit(limit: Option<u32>) -> Result<u32, CiamError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(_) => Err(invalid("limit", format!("must be between 1 and {MAX_PAGE}"))),
+        Some(_) => Err(invalid("limit", Reason::between(1, MAX_PAGE))),
     }
 }
 
 fn check_text(field: &str, value: &Option<String>, max: usize) -> Result<(), CiamError> {
     match value {
-        Some(v) if v.chars().count() > max => Err(invalid(field, format!("at most {max} characters"))),
-        Some(v) if v.chars().any(char::is_control) => Err(invalid(field, "control characters are not allowed")),
+        Some(v) if v.chars().count() > max => {
+            Err(invalid(field, Reason::new(format!("at most {max} characters"), format!("最多 {max} 个字符"))))
+        }
+        Some(v) if v.chars().any(char::is_control) => {
+            Err(invalid(field, Reason::new("control characters are not allowed", "不能包含控制字符")))
+        }
         _ => Ok(()),
     }
 }
@@ -174,7 +216,7 @@ fn check_email(value: &Option<String>) -> Result<(), CiamError> {
             if !v.is_empty()
                 && (v.split('@').count() != 2 || v.starts_with('@') || v.ends_with('@') || v.contains(' ')) =>
         {
-            Err(invalid("email", "not an e-mail address"))
+            Err(invalid("email", Reason::new("not an e-mail address", "不是有效的电子邮件地址")))
         }
         _ => Ok(()),
     }
@@ -185,7 +227,7 @@ impl AppInput {
         if let Some(name) = self.name {
             let name = name.trim().to_owned();
             if name.is_empty() {
-                return Err(invalid("name", "must not be empty"));
+                return Err(invalid("name", Reason::new("must not be empty", "不能为空")));
             }
             check_text("name", &Some(name.clone()), 128)?;
             app.name = name;
@@ -201,13 +243,13 @@ impl AppInput {
         }
         if let Some(v) = self.session_ttl {
             if !(1..=MAX_SESSION_TTL).contains(&v) {
-                return Err(invalid("session_ttl", format!("must be between 1 and {MAX_SESSION_TTL} seconds")));
+                return Err(invalid("session_ttl", seconds_between(MAX_SESSION_TTL)));
             }
             app.session_ttl = v;
         }
         if let Some(v) = self.id_token_ttl {
             if !(1..=MAX_ID_TOKEN_TTL).contains(&v) {
-                return Err(invalid("id_token_ttl", format!("must be between 1 and {MAX_ID_TOKEN_TTL} seconds")));
+                return Err(invalid("id_token_ttl", seconds_between(MAX_ID_TOKEN_TTL)));
             }
             app.id_token_ttl = v;
         }
@@ -219,7 +261,7 @@ impl Ciam {
     /// Registers an app; the server makes its 32-character client id.
     pub async fn create_app(&self, input: AppInput) -> Result<App, CiamError> {
         if input.name.is_none() {
-            return Err(invalid("name", "is required"));
+            return Err(invalid("name", Reason::required()));
         }
         let mut app = App {
             client_id: ClientId::new(OpaqueToken::generate(32)?.expose()),
@@ -241,7 +283,7 @@ impl Ciam {
         let mut app = self.app(client_id).await?;
         input.apply(&mut app)?;
         if !self.store().update_app(&app).await? {
-            return Err(not_found("app"));
+            return Err(not_found(Kind::App));
         }
         self.forget_app(&app.client_id);
         Ok(app)
@@ -249,7 +291,7 @@ impl Ciam {
 
     /// One app, enabled or not.
     pub async fn app(&self, client_id: &str) -> Result<App, CiamError> {
-        self.store().get_app(&known_app(client_id)?).await?.ok_or_else(|| not_found("app"))
+        self.store().get_app(&known_app(client_id)?).await?.ok_or_else(|| not_found(Kind::App))
     }
 
     /// Every app, oldest first.
@@ -262,7 +304,7 @@ impl Ciam {
         let client_id = known_app(client_id)?;
         let deleted = self.store().delete_app(&client_id).await?;
         self.forget_app(&client_id);
-        if deleted { Ok(()) } else { Err(not_found("app")) }
+        if deleted { Ok(()) } else { Err(not_found(Kind::App)) }
     }
 
     /// Assigns or unassigns a user.
@@ -272,14 +314,14 @@ impl Ciam {
         if member {
             self.store().add_member(&app.client_id, &user.id).await?;
         } else if !self.store().remove_member(&app.client_id, &user.id).await? {
-            return Err(not_found("membership"));
+            return Err(not_found(Kind::Membership));
         }
         Ok(())
     }
 
     /// One user.
     pub async fn user(&self, id: &str) -> Result<User, CiamError> {
-        self.store().get_user(&known_user(id)?).await?.ok_or_else(|| not_found("user"))
+        self.store().get_user(&known_user(id)?).await?.ok_or_else(|| not_found(Kind::User))
     }
 
     /// Users, oldest first. A mobile that is no phone number matches nobody.
@@ -287,7 +329,7 @@ impl Ciam {
         let limit = page_limit(filter.limit)?;
         let offset = filter.offset.unwrap_or(0);
         if offset > MAX_OFFSET {
-            return Err(invalid("offset", format!("must be between 0 and {MAX_OFFSET}")));
+            return Err(invalid("offset", Reason::between(0, MAX_OFFSET)));
         }
         let mobile = match filter.mobile.as_deref() {
             Some(typed) => match self.normalise_mobile(typed) {
@@ -308,7 +350,9 @@ impl Ciam {
     /// refused with 422 naming the parameter when it is malformed, of an
     /// unknown kind, or beyond the bounds on its cost.
     pub fn importable_hash(&self, exported: &str) -> Result<String, CiamError> {
-        let refuse = |e: crate::hashes::Refused| invalid("password_hash", e.to_string());
+        let refuse = |e: crate::hashes::Refused| {
+            invalid("password_hash", Reason::new(e.to_string(), format!("无法使用此哈希:{e}")))
+        };
         let stored = crate::hashes::from_export(exported).map_err(refuse)?;
         self.hasher().check_importable(&stored).map_err(refuse)?;
         Ok(stored)
@@ -316,9 +360,15 @@ impl Ciam {
 
     async fn password_input(&self, input: &UserInput) -> Result<Option<String>, CiamError> {
         match (&input.password, &input.password_hash) {
-            (Some(_), Some(_)) => Err(invalid("password", "give either password or password_hash, not both")),
+            (Some(_), Some(_)) => Err(invalid(
+                "password",
+                Reason::new("give either password or password_hash, not both", "password 和 password_hash 只能给一个"),
+            )),
             (Some(pw), None) => {
-                self.password_policy().await?.check(pw).map_err(|e| invalid("password", e.message(crate::Lang::En)))?;
+                self.password_policy()
+                    .await?
+                    .check(pw)
+                    .map_err(|e| invalid("password", Reason::new(e.message(Lang::En), e.message(Lang::Zh))))?;
                 Ok(Some(self.hasher().hash(pw, None).await?))
             }
             (None, Some(exported)) => Ok(Some(self.importable_hash(exported)?)),
@@ -330,10 +380,9 @@ impl Ciam {
     /// imported PHC hash.
     pub async fn create_user(&self, input: UserInput) -> Result<User, CiamError> {
         let checked = self.user_from(&input, UserId::new(new_user_id()), String::new(), self.now())?;
-        let hash = self
-            .password_input(&input)
-            .await?
-            .ok_or_else(|| invalid("password", "password or password_hash is required"))?;
+        let hash = self.password_input(&input).await?.ok_or_else(|| {
+            invalid("password", Reason::new("password or password_hash is required", "需要 password 或 password_hash"))
+        })?;
         let user = User { password_hash: hash, ..checked };
         self.store().insert_user(&user).await.map_err(conflict_to_taken)?;
         Ok(user)
@@ -348,8 +397,8 @@ impl Ciam {
         password_hash: String,
         now: UnixTime,
     ) -> Result<User, CiamError> {
-        let typed = input.mobile.as_deref().ok_or_else(|| invalid("mobile", "is required"))?;
-        let mobile = self.normalise_mobile(typed).ok_or_else(|| invalid("mobile", "not a valid phone number"))?;
+        let typed = input.mobile.as_deref().ok_or_else(|| invalid("mobile", Reason::required()))?;
+        let mobile = self.normalise_mobile(typed).ok_or_else(|| invalid("mobile", not_a_phone_number()))?;
         let (user_name, name, email) =
             (input.user_name.clone().flatten(), input.name.clone().flatten(), input.email.clone().flatten());
         check_text("user_name", &user_name, 128)?;
@@ -374,7 +423,7 @@ impl Ciam {
     pub async fn update_user(&self, id: &str, input: UserInput) -> Result<User, CiamError> {
         let mut user = self.user(id).await?;
         if let Some(typed) = &input.mobile {
-            let mobile = self.normalise_mobile(typed).ok_or_else(|| invalid("mobile", "not a valid phone number"))?;
+            let mobile = self.normalise_mobile(typed).ok_or_else(|| invalid("mobile", not_a_phone_number()))?;
             user.mobile = mobile;
         }
         if let Some(v) = input.user_name.clone() {
@@ -400,7 +449,7 @@ impl Ciam {
         }
         user.updated_at = now;
         if !self.store().update_user(&user).await.map_err(conflict_to_taken)? {
-            return Err(not_found("user"));
+            return Err(not_found(Kind::User));
         }
         if let Some(hash) = new_hash {
             let changed_at = input.password_changed_at.unwrap_or(now);
@@ -417,7 +466,7 @@ impl Ciam {
 
     /// Deletes a user.
     pub async fn delete_user(&self, id: &str) -> Result<(), CiamError> {
-        if self.store().delete_user(&known_user(id)?).await? { Ok(()) } else { Err(not_found("user")) }
+        if self.store().delete_user(&known_user(id)?).await? { Ok(()) } else { Err(not_found(Kind::User)) }
     }
 
     /// Ends all of a user's sessions; returns how many there were.
@@ -436,7 +485,7 @@ impl Ciam {
     /// count down and lock too), and forgets its failures; returns it in
     /// E.164.
     pub async fn unlock_mobile(&self, typed: &str) -> Result<Mobile, CiamError> {
-        let mobile = self.normalise_mobile(typed).ok_or_else(|| invalid("mobile", "not a valid phone number"))?;
+        let mobile = self.normalise_mobile(typed).ok_or_else(|| invalid("mobile", not_a_phone_number()))?;
         self.unlock(&mobile).await?;
         Ok(mobile)
     }

@@ -148,15 +148,17 @@ error_codes! {
     /// No or wrong `Authorization: Bearer` admin token.
     AdminUnauthorized = "IDAAS.ADMIN.AUTH.0001", 401,
         "A valid admin token is required", "需要有效的管理员令牌";
-    /// The addressed resource does not exist; `{0}` names its kind.
+    /// The addressed resource does not exist; `{0}` names its kind in
+    /// English, `{1}` in Chinese.
     AdminNotFound = "IDAAS.ADMIN.RES.0001", 404,
-        "{0} not found", "{0}不存在";
+        "{0} not found", "{1}不存在";
     /// Another user already has this mobile number.
     AdminMobileTaken = "IDAAS.ADMIN.USER.0001", 409,
         "A user with this mobile number already exists", "该手机号已被其他用户使用";
-    /// A field has an invalid value; `{0}` names it, `{1}` says why.
+    /// A field has an invalid value; `{0}` names it, `{1}` says why in
+    /// English, `{2}` in Chinese.
     AdminFieldInvalid = "IDAAS.ADMIN.PARAM.0001", 422,
-        "Invalid value for field '{0}': {1}", "字段 '{0}' 的值无效:{1}";
+        "Invalid value for field '{0}': {1}", "字段 '{0}' 的值无效:{2}";
     /// The admin request body is not a JSON object of the documented shape.
     AdminBodyInvalid = "IDAAS.ADMIN.REQ.0001", 400,
         "The request body is not a valid JSON object for this call", "请求体不是此接口所需的JSON对象";
@@ -218,6 +220,45 @@ impl ErrorCode {
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Why a value is refused, in both languages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    /// In English.
+    pub en: String,
+    /// In Chinese.
+    pub zh: String,
+}
+
+impl Reason {
+    /// A reason in both languages.
+    pub fn new(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Self { en: en.into(), zh: zh.into() }
+    }
+
+    /// "must be between `low` and `high`".
+    pub fn between(low: impl fmt::Display, high: impl fmt::Display) -> Self {
+        Self::new(format!("must be between {low} and {high}"), format!("必须在 {low} 到 {high} 之间"))
+    }
+
+    /// "must be at most `most`".
+    pub fn at_most(most: impl fmt::Display) -> Self {
+        Self::new(format!("must be at most {most}"), format!("不能超过 {most}"))
+    }
+
+    /// "is required".
+    pub fn required() -> Self {
+        Self::new("is required", "必填")
+    }
+
+    /// The reason in `lang`.
+    pub fn get(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::En => &self.en,
+            Lang::Zh => &self.zh,
+        }
     }
 }
 
@@ -291,12 +332,18 @@ impl CiamError {
         }
     }
 
-    /// The field an admin call refused and why (`ADMIN.PARAM.0001`), for a
-    /// form that shows it next to the field.
-    pub fn invalid_field(&self) -> Option<(&str, &str)> {
+    /// `422` for `field`, saying why.
+    pub fn invalid(field: &str, why: Reason) -> Self {
+        let args = vec![field.to_owned(), why.en, why.zh];
+        CiamError::Refused(Refusal::with_args(ErrorCode::AdminFieldInvalid, args))
+    }
+
+    /// The field an admin call refused and why in `lang`
+    /// (`ADMIN.PARAM.0001`), for a form that shows it next to the field.
+    pub fn invalid_field(&self, lang: Lang) -> Option<(&str, &str)> {
         match self {
-            CiamError::Refused(Refusal { code: ErrorCode::AdminFieldInvalid, args }) => match args.as_slice() {
-                [field, why, ..] => Some((field.as_str(), why.as_str())),
+            CiamError::Refused(Refusal { code: ErrorCode::AdminFieldInvalid, args }) => match (args.as_slice(), lang) {
+                ([field, why, _], Lang::En) | ([field, _, why], Lang::Zh) => Some((field.as_str(), why.as_str())),
                 _ => None,
             },
             _ => None,

@@ -28,7 +28,7 @@ pub mod token;
 
 pub use call::{Call, Caller};
 pub use clock::{Clock, OffsetClock, SystemClock, UnixTime};
-pub use error::{CiamError, ErrorCode, Lang, Refusal};
+pub use error::{CiamError, ErrorCode, Lang, Reason, Refusal};
 pub use login::{LoginOutcome, SessionGrant};
 pub use password::{HashingConfig, Password};
 pub use service::{Ciam, CiamConfig};

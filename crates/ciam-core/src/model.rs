@@ -310,7 +310,8 @@ impl Status {
         }
     }
 
-    const ALL: [Status; 4] = [Status::Success, Status::PasswordWarn, Status::PasswordExpired, Status::AccessDenied];
+    /// Every status.
+    pub const ALL: [Status; 4] = [Status::Success, Status::PasswordWarn, Status::PasswordExpired, Status::AccessDenied];
 }
 
 /// How a call ended: a `status`, or the error code it was refused with.

@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
-use crate::error::{CiamError, ErrorCode, Lang};
+use crate::error::{CiamError, ErrorCode, Lang, Reason};
 use crate::model::{AddressKey, Counter, LockKey, ThrottleState};
 use crate::password::Password;
 
@@ -107,31 +107,32 @@ pub const MAX_AGE_DAYS: u32 = 36_500;
 
 impl PasswordPolicy {
     /// Checks the fields an operator sets; returns the field at fault and why.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), (&'static str, Reason)> {
         if self.min_length == 0 || self.min_length > 1024 {
-            return Err(("min_length", "must be between 1 and 1024".into()));
+            return Err(("min_length", Reason::between(1, 1024)));
         }
         if self.max_length < self.min_length || self.max_length > 1024 {
-            return Err(("max_length", "must be between min_length and 1024".into()));
+            return Err(("max_length", Reason::between(format!("min_length ({})", self.min_length), 1024)));
         }
         if self.regex.len() > 4096 {
-            return Err(("regex", "must be at most 4096 bytes".into()));
+            return Err(("regex", Reason::new("must be at most 4096 bytes", "不能超过 4096 字节")));
         }
-        fancy_regex::Regex::new(&self.regex).map_err(|e| ("regex", e.to_string()))?;
+        fancy_regex::Regex::new(&self.regex)
+            .map_err(|e| ("regex", Reason::new(e.to_string(), format!("不是有效的正则表达式:{e}"))))?;
         if self.tip.zh.trim().is_empty() || self.tip.en.trim().is_empty() {
-            return Err(("tip", "needs both zh and en".into()));
+            return Err(("tip", Reason::new("needs both zh and en", "中英文都要填写")));
         }
         if self.max_age_days > MAX_AGE_DAYS {
-            return Err(("max_age_days", format!("must be at most {MAX_AGE_DAYS}")));
+            return Err(("max_age_days", Reason::at_most(MAX_AGE_DAYS)));
         }
         if self.warn_days > MAX_AGE_DAYS {
-            return Err(("warn_days", format!("must be at most {MAX_AGE_DAYS}")));
+            return Err(("warn_days", Reason::at_most(MAX_AGE_DAYS)));
         }
         if self.max_age_days > 0 && self.warn_days >= self.max_age_days {
-            return Err(("warn_days", "must be less than max_age_days".into()));
+            return Err(("warn_days", Reason::new("must be less than max_age_days", "必须小于 max_age_days")));
         }
         if self.history > 24 {
-            return Err(("history", "must be at most 24".into()));
+            return Err(("history", Reason::at_most(24)));
         }
         Ok(())
     }
@@ -331,11 +332,11 @@ impl LockoutPolicyPatch {
 /// The longest lock, reset time or throttle window an operator may set: 31 days.
 pub const MAX_POLICY_SECONDS: i64 = 31 * 86_400;
 
-fn check_seconds(field: &'static str, value: i64) -> Result<(), (&'static str, String)> {
+fn check_seconds(field: &'static str, value: i64) -> Result<(), (&'static str, Reason)> {
     if (1..=MAX_POLICY_SECONDS).contains(&value) {
         Ok(())
     } else {
-        Err((field, format!("must be between 1 and {MAX_POLICY_SECONDS}")))
+        Err((field, Reason::between(1, MAX_POLICY_SECONDS)))
     }
 }
 
@@ -353,13 +354,13 @@ impl LockoutPolicy {
     }
 
     /// Checks the fields an operator sets.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), (&'static str, Reason)> {
         if self.max_failures == 0 || self.max_failures > 1000 {
-            return Err(("max_failures", "must be between 1 and 1000".into()));
+            return Err(("max_failures", Reason::between(1, 1000)));
         }
         check_seconds("lock_seconds", self.lock_seconds)?;
         if self.account_max_failures == 0 || self.account_max_failures > 100_000 {
-            return Err(("account_max_failures", "must be between 1 and 100000".into()));
+            return Err(("account_max_failures", Reason::between(1, 100_000)));
         }
         check_seconds("failure_reset_seconds", self.failure_reset_seconds)
     }
@@ -390,13 +391,19 @@ pub const MAX_ALLOWLIST: usize = 100;
 
 impl ThrottlePolicy {
     /// Checks the fields an operator sets.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), (&'static str, Reason)> {
         if self.ip_max_failures == 0 || self.ip_max_failures > 1_000_000 {
-            return Err(("ip_max_failures", "must be between 1 and 1000000".into()));
+            return Err(("ip_max_failures", Reason::between(1, 1_000_000)));
         }
         check_seconds("ip_window_seconds", self.ip_window_seconds)?;
         if self.ip_allowlist.len() > MAX_ALLOWLIST {
-            return Err(("ip_allowlist", format!("must hold at most {MAX_ALLOWLIST} networks")));
+            return Err((
+                "ip_allowlist",
+                Reason::new(
+                    format!("must hold at most {MAX_ALLOWLIST} networks"),
+                    format!("最多 {MAX_ALLOWLIST} 个网络"),
+                ),
+            ));
         }
         Ok(())
     }
@@ -430,7 +437,7 @@ pub struct ThrottlePolicyPatch {
 impl ThrottlePolicyPatch {
     /// `current` with the fields this patch sets replaced; an allowlist
     /// entry that is no address or network is named.
-    pub fn apply(self, current: ThrottlePolicy) -> Result<ThrottlePolicy, (&'static str, String)> {
+    pub fn apply(self, current: ThrottlePolicy) -> Result<ThrottlePolicy, (&'static str, Reason)> {
         let ip_allowlist = match self.ip_allowlist {
             Some(entries) => entries.iter().map(|e| parse_net(e)).collect::<Result<_, _>>()?,
             None => current.ip_allowlist,
@@ -444,12 +451,12 @@ impl ThrottlePolicyPatch {
 }
 
 /// An address (a network of one) or a CIDR network.
-pub fn parse_net(text: &str) -> Result<IpNet, (&'static str, String)> {
+pub fn parse_net(text: &str) -> Result<IpNet, (&'static str, Reason)> {
     let text = text.trim();
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map(|net| net.trunc())
-        .map_err(|_| ("ip_allowlist", format!("{text:?} is not an IP address or CIDR network")))
+    text.parse::<IpNet>().or_else(|_| text.parse::<IpAddr>().map(IpNet::from)).map(|net| net.trunc()).map_err(|_| {
+        let en = format!("{text:?} is not an IP address or CIDR network");
+        ("ip_allowlist", Reason::new(en, format!("{text:?} 不是 IP 地址或 CIDR 网络")))
+    })
 }
 
 #[cfg(test)]

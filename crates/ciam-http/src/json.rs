@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use ciam_core::admin::invalid;
-use ciam_core::{CiamError, ErrorCode};
+use ciam_core::{CiamError, ErrorCode, Reason};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -69,11 +69,18 @@ pub(crate) fn fields<T: DeserializeOwned>(map: Map<String, Value>) -> Result<T, 
         let path = e.path().to_string();
         let why = plain(&e.into_inner().to_string());
         match unknown_field(&why) {
-            Some(field) => invalid(&field, "is not a field of this call"),
-            None if path == "." => invalid("body", why),
-            None => invalid(&path, why),
+            Some(field) => invalid(&field, Reason::new("is not a field of this call", "不是此接口的字段")),
+            None if path == "." => invalid("body", reason(&why)),
+            None => invalid(&path, reason(&why)),
         }
     })
+}
+
+/// serde's message as a reason, in plain words (its detail stays in
+/// English in both languages: it quotes the value).
+pub(crate) fn reason(why: &str) -> Reason {
+    let why = plain(why);
+    Reason::new(why.clone(), format!("值的类型或格式不对({why})"))
 }
 
 /// The field an "unknown field" error names.

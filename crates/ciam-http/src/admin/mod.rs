@@ -156,7 +156,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
                 let text = rejection.body_text();
                 let detail = text.split_once(": ").map_or(text.as_str(), |(_, rest)| rest);
                 let (field, why) = detail.split_once(": ").unwrap_or(("query", detail));
-                Err(Failure(invalid(field, json::plain(why))))
+                Err(Failure(invalid(field, json::reason(why))))
             }
         }
     }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use ciam_core::admin::{UserFilter, UserInput, invalid};
 use ciam_core::clock::{from_rfc3339, to_rfc3339};
 use ciam_core::model::User;
-use ciam_core::{CiamError, Password};
+use ciam_core::{CiamError, Password, Reason};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -66,9 +66,9 @@ pub(crate) struct UserBody {
 impl UserBody {
     fn into_input(self) -> Result<UserInput, CiamError> {
         let password_changed_at = match self.password_changed_at {
-            Some(text) => {
-                Some(from_rfc3339(&text).ok_or_else(|| invalid("password_changed_at", "not an RFC 3339 time"))?)
-            }
+            Some(text) => Some(from_rfc3339(&text).ok_or_else(|| {
+                invalid("password_changed_at", Reason::new("not an RFC 3339 time", "不是 RFC 3339 格式的时间"))
+            })?),
             None => None,
         };
         Ok(UserInput {

@@ -3,23 +3,23 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use ciam_core::CiamError;
 use ciam_core::admin::{AppInput, UserFilter};
 use ciam_core::model::{App, AppAccess};
+use ciam_core::{CiamError, Lang, Reason};
 use maud::html;
 use serde::Deserialize;
 
 use super::users::{link, urlencode};
 use super::{
     Console, Done, Empty, Nav, PREFIX, Posted, checkbox, choice, done_message, failure, field, field_error, form_error,
-    notice, number, see_other, when,
+    notice, number, one_of, see_other, texts, ticked, when,
 };
 use crate::AppState;
 
-/// The app form's fields.
 /// Members listed on an app's page.
 const MEMBERS_SHOWN: u32 = 200;
 
+/// The app form's fields.
 #[derive(Deserialize, Default)]
 pub(crate) struct AppForm {
     #[serde(default)]
@@ -40,8 +40,8 @@ impl AppForm {
     fn of(app: &App) -> Self {
         AppForm {
             name: app.name.clone(),
-            enabled: app.enabled.then(String::new),
-            password_expiry_check: app.password_expiry_check.then(String::new),
+            enabled: app.enabled.then(|| "true".to_owned()),
+            password_expiry_check: app.password_expiry_check.then(|| "true".to_owned()),
             access: app.access.as_str().to_owned(),
             session_ttl: app.session_ttl.to_string(),
             id_token_ttl: app.id_token_ttl.to_string(),
@@ -51,14 +51,14 @@ impl AppForm {
     fn input(&self) -> Result<AppInput, CiamError> {
         Ok(AppInput {
             name: Some(self.name.clone()),
-            enabled: Some(self.enabled.is_some()),
-            password_expiry_check: Some(self.password_expiry_check.is_some()),
+            enabled: Some(ticked("enabled", self.enabled.as_deref())?),
+            password_expiry_check: Some(ticked("password_expiry_check", self.password_expiry_check.as_deref())?),
             // Not sent: the API's default, or kept.
             access: match self.access.as_str() {
                 "" => None,
                 access => Some(
                     AppAccess::parse(access)
-                        .ok_or_else(|| ciam_core::admin::invalid("access", "must be \"all\" or \"assigned\""))?,
+                        .ok_or_else(|| ciam_core::admin::invalid("access", one_of(&["all", "assigned"])))?,
                 ),
             },
             session_ttl: number("session_ttl", &self.session_ttl)?,
@@ -77,11 +77,15 @@ fn fields(console: &Console, form: &AppForm, error: Option<&(String, String)>, n
                 (field(t.session_ttl, "session_ttl", &form.session_ttl, "number", error))
                 (field(t.id_token_ttl, "id_token_ttl", &form.id_token_ttl, "number", error))
             }
-            (choice(t.access, "access", &form.access, &[("all", t.access_all), ("assigned", t.access_assigned)]))
+            (choice(t.access, "access", &form.access, &[("all", t.access_all), ("assigned", t.access_assigned)], error))
         }
-        @if !new { (checkbox(t.enabled, "enabled", form.enabled.is_some())) }
-        (checkbox(t.password_expiry_check, "password_expiry_check", form.password_expiry_check.is_some()))
-        (form_error(error, &["name", "session_ttl", "id_token_ttl"]))
+        @if !new { (checkbox(t.enabled, "enabled", ticked("", form.enabled.as_deref()).unwrap_or(false))) }
+        (checkbox(
+            t.password_expiry_check,
+            "password_expiry_check",
+            ticked("", form.password_expiry_check.as_deref()).unwrap_or(false)
+        ))
+        (form_error(error, &["name", "session_ttl", "id_token_ttl", "access"]))
     }
 }
 
@@ -156,12 +160,21 @@ pub(crate) async fn show(
     render_app(&state, &console, &client_id, done.done.as_deref(), None, None).await
 }
 
+/// What was typed into a form of an app's page that was refused, shown
+/// again with the refusal.
+enum Typed<'a> {
+    /// The app's fields.
+    App(&'a AppForm),
+    /// The mobile of a user to assign.
+    Member(&'a str),
+}
+
 async fn render_app(
     state: &AppState,
     console: &Console,
     client_id: &str,
     done: Option<&str>,
-    form: Option<&AppForm>,
+    typed: Option<Typed<'_>>,
     error: Option<(String, String)>,
 ) -> Response {
     let t = console.t;
@@ -178,7 +191,11 @@ async fn render_app(
     members.truncate(MEMBERS_SHOWN as usize);
     let base = format!("{PREFIX}/apps/{}", app.client_id.as_str());
     let current = AppForm::of(&app);
-    let form = form.unwrap_or(&current);
+    let (form, member) = match typed {
+        Some(Typed::App(form)) => (form, ""),
+        Some(Typed::Member(mobile)) => (&current, mobile),
+        None => (&current, ""),
+    };
     let error = error.as_ref();
     let body = html! {
         (notice(done_message(t, done)))
@@ -212,7 +229,7 @@ async fn render_app(
             @if more { p.muted { (t.more_members) } }
             form method="post" action=(format!("{base}/members")) {
                 (console.csrf_field())
-                (field(t.add_member, "mobile", "", "text", error))
+                (field(t.add_member, "mobile", member, "text", error))
                 button type="submit" { (t.add_member) }
             }
         }
@@ -233,7 +250,7 @@ pub(crate) async fn update(
     match updated {
         Ok(()) => see_other(&format!("{PREFIX}/apps/{client_id}?done=saved")),
         Err(e) => match field_error(&e, console.lang) {
-            Some(error) => render_app(&state, &console, &client_id, None, Some(&form), Some(error)).await,
+            Some(error) => render_app(&state, &console, &client_id, None, Some(Typed::App(&form)), Some(error)).await,
             None => failure(console.lang, &e),
         },
     }
@@ -254,14 +271,19 @@ pub(crate) async fn add_member(
     let added = match state.ciam.users(&filter).await {
         Ok(users) => match users.first() {
             Some(user) => state.ciam.set_member(&client_id, user.id.as_str(), true).await,
-            None => Err(ciam_core::admin::invalid("mobile", console.t.no_such_user)),
+            None => Err(ciam_core::admin::invalid(
+                "mobile",
+                Reason::new(texts(Lang::En).no_such_user, texts(Lang::Zh).no_such_user),
+            )),
         },
         Err(e) => Err(e),
     };
     match added {
         Ok(()) => see_other(&format!("{PREFIX}/apps/{client_id}?done=saved")),
         Err(e) => match field_error(&e, console.lang) {
-            Some(error) => render_app(&state, &console, &client_id, None, None, Some(error)).await,
+            Some(error) => {
+                render_app(&state, &console, &client_id, None, Some(Typed::Member(&member.mobile)), Some(error)).await
+            }
             None => failure(console.lang, &e),
         },
     }

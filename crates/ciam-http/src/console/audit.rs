@@ -3,9 +3,10 @@
 
 use axum::extract::{Query, State};
 use axum::response::Response;
+use ciam_core::ErrorCode;
 use ciam_core::admin::AuditFilter;
 use ciam_core::clock::{UnixTime, from_rfc3339};
-use ciam_core::model::AuditEntry;
+use ciam_core::model::{AuditEntry, Status};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -17,17 +18,12 @@ use crate::AppState;
 /// Events per page.
 const PAGE: u32 = 50;
 
-/// The outcomes offered in the filter.
-const OUTCOMES: [&str; 8] = [
-    "SUCCESS",
-    "PASSWORD_WARN",
-    "PASSWORD_EXPIRED",
-    "ACCESS_DENIED",
-    "IDAAS.SDK.LOGIN.0002",
-    "IDAAS.SDK.LOGIN.0001",
-    "IDAAS.SDK.REQ.0007",
-    "IDAAS.SDK.COM.0002",
-];
+/// The outcomes offered in the filter: every status and every SDK code
+/// (the calls that leave audit events).
+fn outcomes() -> impl Iterator<Item = &'static str> {
+    let codes = ErrorCode::ALL.iter().map(|code| code.as_str()).filter(|code| code.starts_with("IDAAS.SDK."));
+    Status::ALL.into_iter().map(Status::as_str).chain(codes)
+}
 
 #[derive(Deserialize, Default)]
 pub(crate) struct Filter {
@@ -86,29 +82,31 @@ pub(crate) async fn page(State(state): State<AppState>, console: Console, Query(
             Err(e) => return failure(console.lang, &e),
         },
     };
+    // The filters, kept from page to page.
+    let kept: String = [
+        ("mobile", &filter.mobile),
+        ("user_id", &filter.user_id),
+        ("ip", &filter.ip),
+        ("outcome", &filter.outcome),
+        ("since", &filter.since),
+        ("until", &filter.until),
+    ]
+    .iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| format!("&{k}={}", urlencode(v)))
+    .collect();
     let next = (events.len() == PAGE as usize).then(|| events.last().map(|e| e.id)).flatten();
-    let older = next.map(|before| {
-        let keep = [
-            ("mobile", &filter.mobile),
-            ("user_id", &filter.user_id),
-            ("ip", &filter.ip),
-            ("outcome", &filter.outcome),
-            ("since", &filter.since),
-            ("until", &filter.until),
-        ];
-        let query: String =
-            keep.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("&{k}={}", urlencode(v))).collect();
-        format!("{PREFIX}/audit?before={before}{query}")
-    });
+    let older = next.map(|before| format!("{PREFIX}/audit?before={before}{kept}"));
+    let newest = filter.before.is_some().then(|| format!("{PREFIX}/audit?{}", kept.trim_start_matches('&')));
     let input = |label: &str, name: &str, value: &str, kind: &str| field(label, name, value, kind, bad_time.as_ref());
-    let outcomes: Vec<(&str, &str)> = [("", "—")].into_iter().chain(OUTCOMES.iter().map(|o| (*o, *o))).collect();
+    let outcomes: Vec<(&str, &str)> = [("", "—")].into_iter().chain(outcomes().map(|o| (o, o))).collect();
     let body = html! {
         form.filters method="get" action=(format!("{PREFIX}/audit")) {
             div.grid {
                 (input(t.mobile, "mobile", &filter.mobile, "search"))
                 (input(t.user, "user_id", &filter.user_id, "search"))
                 (input(t.address, "ip", &filter.ip, "search"))
-                (choice(t.outcome, "outcome", &filter.outcome, &outcomes))
+                (choice(t.outcome, "outcome", &filter.outcome, &outcomes, None))
                 (input(t.since, "since", &filter.since, "datetime-local"))
                 (input(t.before, "until", &filter.until, "datetime-local"))
             }
@@ -116,7 +114,10 @@ pub(crate) async fn page(State(state): State<AppState>, console: Console, Query(
             button type="submit" { (t.filter) }
         }
         (table(&console, &events))
-        nav.pages { @if let Some(older) = older { a href=(older) { (t.older) } } }
+        nav.pages {
+            @if let Some(newest) = newest { a href=(newest) { (t.newest) } }
+            @if let Some(older) = older { a href=(older) { (t.older) } }
+        }
     };
     console.page(Nav::Audit, t.audit, body)
 }

@@ -27,7 +27,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, REFERRER_POLICY, SET_COOKIE,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, REFERRER_POLICY, RETRY_AFTER, SET_COOKIE,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::request::Parts;
@@ -39,7 +39,7 @@ use ciam_core::clock::{UnixTime, to_rfc3339};
 use ciam_core::console::CONSOLE_SESSION_SECONDS;
 use ciam_core::model::AddressKey;
 use ciam_core::token::sha256_hex;
-use ciam_core::{CiamError, Lang};
+use ciam_core::{CiamError, Lang, Reason};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -95,10 +95,12 @@ pub(crate) fn routes() -> Router<AppState> {
 pub(crate) async fn console_headers(request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let console = path == PREFIX || path.starts_with(HOME);
-    let mut response = next.run(request).await;
+    let lang = lang_of(request.headers());
+    let response = next.run(request).await;
     if !console {
         return response;
     }
+    let mut response = as_page(lang, response);
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_SECURITY_POLICY,
@@ -199,8 +201,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
             .map_err(|_| (StatusCode::BAD_REQUEST, "not a form").into_response())?;
         let presented = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
         if !bool::from(presented.as_bytes().ct_eq(console.csrf.as_bytes())) {
-            let body = page_shell(console.lang, console.t.title, html! { p.error { (console.t.expired_form) } });
-            return Err((StatusCode::FORBIDDEN, body).into_response());
+            return Err(error_page(console.lang, StatusCode::FORBIDDEN, console.t.expired_form));
         }
         let form = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| (StatusCode::BAD_REQUEST, format!("form: {e}")).into_response())?;
@@ -294,14 +295,41 @@ pub(crate) fn failure(lang: Lang, error: &CiamError) -> Response {
     if let CiamError::Internal(cause) = error {
         tracing::error!(%cause, "console request failed");
     }
-    let body = page_shell(lang, texts(lang).title, html! { main { p.error { (error.message(lang)) } } });
-    (status, body).into_response()
+    error_page(lang, status, &error.message(lang))
+}
+
+/// A page that says what went wrong, with the way back to the overview.
+fn error_page(lang: Lang, status: StatusCode, message: &str) -> Response {
+    let t = texts(lang);
+    let body = html! { main { h1 { (t.title) } p.error role="alert" { (message) } p { a href=(HOME) { (t.overview) " →" } } } };
+    (status, page_shell(lang, t.title, body)).into_response()
+}
+
+/// An answer under [`PREFIX`] that no page made (an unknown path or
+/// method, a query or form that does not parse, a deadline) as a page in
+/// the console's language instead of the API's JSON or a plain text.
+fn as_page(lang: Lang, response: Response) -> Response {
+    let status = response.status();
+    let html =
+        response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+    if html || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let t = texts(lang);
+    let message = match status {
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => t.no_such_page,
+        StatusCode::PAYLOAD_TOO_LARGE => t.form_too_large,
+        _ if status.is_server_error() => t.busy_page,
+        _ => t.bad_request,
+    };
+    error_page(lang, status, message)
 }
 
 /// A form's refusal, shown next to its field: the field's name and why.
 pub(crate) fn field_error(error: &CiamError, lang: Lang) -> Option<(String, String)> {
-    match error.invalid_field() {
+    match error.invalid_field(lang) {
         Some((field, why)) => Some((field.to_owned(), why.to_owned())),
+        None if error.code() == ciam_core::ErrorCode::AdminMobileTaken => Some(("mobile".into(), error.message(lang))),
         None => match error {
             CiamError::Refused(_) | CiamError::RefusedLocalised { .. } => Some((String::new(), error.message(lang))),
             _ => None,
@@ -321,18 +349,26 @@ pub(crate) struct Done {
     pub done: Option<String>,
 }
 
-/// A labelled choice of `options` (value, label); the first is chosen when
-/// `current` is none of them.
-pub(crate) fn choice(label: &str, name: &str, current: &str, options: &[(&str, &str)]) -> Markup {
+/// A labelled choice of `options` (value, label), with its refusal under
+/// it when it has one; the first is chosen when `current` is none of them.
+pub(crate) fn choice(
+    label: &str,
+    name: &str,
+    current: &str,
+    options: &[(&str, &str)],
+    error: Option<&(String, String)>,
+) -> Markup {
     let chosen = options.iter().find(|(value, _)| *value == current).or(options.first()).map(|(value, _)| *value);
+    let why = error.filter(|(field, _)| field == name).map(|(_, why)| why.as_str());
     html! {
         label.field {
             span { (label) }
-            select name=(name) {
+            select name=(name) aria-invalid=[why.map(|_| "true")] {
                 @for (value, text) in options {
                     option value=(value) selected[Some(*value) == chosen] { (text) }
                 }
             }
+            @if let Some(why) = why { small.error { (why) } }
         }
     }
 }
@@ -370,10 +406,22 @@ pub(crate) fn checkbox(label: &str, name: &str, checked: bool) -> Markup {
     html! { label.check { input type="checkbox" name=(name) value="true" checked[checked]; span { (label) } } }
 }
 
+/// A checkbox as posted: absent (unticked) or `true` (ticked); `false`
+/// also reads as unticked, anything else is refused.
+pub(crate) fn ticked(field: &str, value: Option<&str>) -> Result<bool, CiamError> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("true" | "on") => Ok(true),
+        Some(_) => Err(ciam_core::admin::invalid(field, one_of(&["true", "false"]))),
+    }
+}
+
 /// A form's error that belongs to no one field.
 pub(crate) fn form_error(error: Option<&(String, String)>, fields: &[&str]) -> Markup {
     match error {
-        Some((field, why)) if !fields.contains(&field.as_str()) => html! { p.error role="alert" { (why) } },
+        Some((field, why)) if !fields.contains(&field.as_str()) => html! {
+            p.error role="alert" { @if !field.is_empty() { code { (field) } ": " } (why) }
+        },
         _ => html! {},
     }
 }
@@ -385,7 +433,15 @@ pub(crate) fn number<T: std::str::FromStr>(field: &'static str, text: &str) -> R
     if text.is_empty() {
         return Ok(None);
     }
-    text.parse().map(Some).map_err(|_| ciam_core::admin::invalid(field, "must be a whole number"))
+    text.parse()
+        .map(Some)
+        .map_err(|_| ciam_core::admin::invalid(field, Reason::new("must be a whole number", "必须是整数")))
+}
+
+/// "must be one of …" for a choice.
+pub(crate) fn one_of(values: &[&str]) -> Reason {
+    let list = values.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ");
+    Reason::new(format!("must be one of {list}"), format!("必须是 {list} 之一"))
 }
 
 #[derive(Deserialize)]
@@ -409,10 +465,11 @@ impl SignIns {
     const MAX_ADDRESSES: usize = 10_000;
 
     /// Takes an attempt for `key` before the token is checked, so that
-    /// concurrent attempts cannot pass the limit; false when it is spent.
-    fn attempt(&self, key: Option<&AddressKey>) -> bool {
+    /// concurrent attempts cannot pass the limit; when they are spent, how
+    /// long until the window ends.
+    fn attempt(&self, key: Option<&AddressKey>) -> Result<(), Duration> {
         let Some(key) = key else {
-            return true;
+            return Ok(());
         };
         let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
         if !attempts.contains_key(key) && attempts.len() >= Self::MAX_ADDRESSES {
@@ -427,10 +484,10 @@ impl SignIns {
             *entry = (0, Instant::now());
         }
         if entry.0 >= Self::MAX_FAILURES {
-            return false;
+            return Err(Self::WINDOW.saturating_sub(entry.1.elapsed()));
         }
         entry.0 += 1;
-        true
+        Ok(())
     }
 
     /// Gives back the attempt of a right token.
@@ -473,10 +530,7 @@ fn sign_in_form(lang: Lang, error: Option<&str>) -> Html<String> {
 /// language, with the way back.
 async fn no_such_page(headers: HeaderMap) -> Response {
     let lang = lang_of(&headers);
-    let t = texts(lang);
-    let body =
-        html! { main { h1 { (t.title) } p.error { (t.no_such_page) } p { a href=(HOME) { (t.overview) " →" } } } };
-    (StatusCode::NOT_FOUND, page_shell(lang, t.title, body)).into_response()
+    error_page(lang, StatusCode::NOT_FOUND, texts(lang).no_such_page)
 }
 
 async fn sign_in_page(headers: HeaderMap) -> Response {
@@ -489,8 +543,11 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
     let t = texts(lang);
     let ip = client_ip(&parts.headers, &parts.extensions, &state.trusted_proxies);
     let address = ip.map(AddressKey::of);
-    if !state.console_sign_ins.attempt(address.as_ref()) {
-        return (StatusCode::TOO_MANY_REQUESTS, sign_in_form(lang, Some(t.too_many_sign_ins))).into_response();
+    if let Err(wait) = state.console_sign_ins.attempt(address.as_ref()) {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let message = t.too_many_sign_ins.replace("{0}", &minutes.to_string());
+        let retry_after = [(RETRY_AFTER, wait.as_secs().max(1).to_string())];
+        return (StatusCode::TOO_MANY_REQUESTS, retry_after, sign_in_form(lang, Some(&message))).into_response();
     }
     let form: SignInForm = match axum::body::to_bytes(body, FORM_LIMIT).await {
         Ok(bytes) => serde_urlencoded::from_bytes(&bytes).unwrap_or(SignInForm { token: String::new() }),
@@ -545,9 +602,14 @@ struct Back {
 /// it was asked from (a console page only).
 async fn set_lang(Path(lang): Path<String>, axum::extract::Query(back): axum::extract::Query<Back>) -> Response {
     let lang = if lang == "zh" { "zh" } else { "en" };
-    let back = back
-        .back
-        .filter(|b| b.starts_with(HOME) && !b.contains("//") && !b.contains('\\') && !b.chars().any(char::is_control));
+    // A console page: in its path no other host (`//`, `\`) and no way up
+    // (`..`, or an escape that may hide one); nothing a header cannot carry.
+    let back = back.back.filter(|b| {
+        let path = b.split('?').next().unwrap_or_default();
+        path.starts_with(HOME)
+            && !["//", "\\", "..", "%"].iter().any(|bad| path.contains(bad))
+            && !b.chars().any(char::is_control)
+    });
     let mut response = see_other(&back.unwrap_or_else(|| format!("{PREFIX}/")));
     let value = format!("{LANG_COOKIE}={lang}; Path={PREFIX}; Max-Age=31536000; SameSite=Strict");
     if let Ok(value) = HeaderValue::from_str(&value) {

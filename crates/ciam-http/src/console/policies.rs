@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::{
     Console, Done, Nav, PREFIX, Posted, choice, done_message, failure, field, field_error, form_error, notice, number,
-    see_other,
+    one_of, see_other,
 };
 use crate::AppState;
 
@@ -134,11 +134,17 @@ async fn render(
         div.grid {
             (field(t.max_failures, "max_failures", &form.max_failures, "number", error_of_lockout))
             (field(t.lock_seconds, "lock_seconds", &form.lock_seconds, "number", error_of_lockout))
-            (choice(t.scope, "scope", &form.scope, &[("account", t.scope_account), ("account_ip", t.scope_account_ip)]))
+            (choice(
+                t.scope,
+                "scope",
+                &form.scope,
+                &[("account", t.scope_account), ("account_ip", t.scope_account_ip)],
+                error_of_lockout
+            ))
             (field(t.account_max_failures, "account_max_failures", &form.account_max_failures, "number", error_of_lockout))
             (field(t.failure_reset_seconds, "failure_reset_seconds", &form.failure_reset_seconds, "number", error_of_lockout))
         }
-        (form_error(error_of_lockout, &["max_failures", "lock_seconds", "account_max_failures", "failure_reset_seconds"]))
+        (form_error(error_of_lockout, &["max_failures", "lock_seconds", "scope", "account_max_failures", "failure_reset_seconds"]))
     };
     let (form, error_of_throttle) = shown("throttle");
     let throttle_form = html! {
@@ -196,19 +202,20 @@ pub(crate) async fn update(
         }
         "lockout" => {
             async {
-                let patch = LockoutPolicyPatch {
-                    max_failures: number("max_failures", &form.max_failures)?,
-                    lock_seconds: number("lock_seconds", &form.lock_seconds)?,
-                    // Not sent: kept, as the API's PUT keeps it.
-                    scope: match form.scope.as_str() {
-                        "" => None,
-                        scope => Some(LockScope::parse(scope).ok_or_else(|| {
-                            ciam_core::admin::invalid("scope", "must be \"account\" or \"account_ip\"")
-                        })?),
-                    },
-                    account_max_failures: number("account_max_failures", &form.account_max_failures)?,
-                    failure_reset_seconds: number("failure_reset_seconds", &form.failure_reset_seconds)?,
-                };
+                let patch =
+                    LockoutPolicyPatch {
+                        max_failures: number("max_failures", &form.max_failures)?,
+                        lock_seconds: number("lock_seconds", &form.lock_seconds)?,
+                        // Not sent: kept, as the API's PUT keeps it.
+                        scope: match form.scope.as_str() {
+                            "" => None,
+                            scope => Some(LockScope::parse(scope).ok_or_else(|| {
+                                ciam_core::admin::invalid("scope", one_of(&["account", "account_ip"]))
+                            })?),
+                        },
+                        account_max_failures: number("account_max_failures", &form.account_max_failures)?,
+                        failure_reset_seconds: number("failure_reset_seconds", &form.failure_reset_seconds)?,
+                    };
                 ciam.update_lockout_policy(patch).await.map(drop)
             }
             .await

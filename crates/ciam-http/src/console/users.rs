@@ -5,13 +5,13 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use ciam_core::admin::{AuditFilter, UserFilter, UserInput};
 use ciam_core::model::User;
-use ciam_core::{CiamError, Password};
+use ciam_core::{CiamError, Lang, Password};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
     Console, Done, Empty, Nav, PREFIX, Posted, checkbox, done_message, failure, field, field_error, form_error, notice,
-    see_other, when,
+    see_other, ticked, when,
 };
 use crate::AppState;
 
@@ -35,6 +35,14 @@ pub(crate) struct NewUser {
     email: String,
 }
 
+/// The policy's length rule, before its tip.
+fn length(lang: Lang, min: u32, max: u32) -> String {
+    match lang {
+        Lang::En => format!("{min} to {max} characters; "),
+        Lang::Zh => format!("{min} 到 {max} 个字符;"),
+    }
+}
+
 fn optional(text: &str) -> Option<String> {
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
@@ -52,7 +60,8 @@ async fn render_list(
     error: Option<(String, String)>,
 ) -> Response {
     let t = console.t;
-    let page = search.page.unwrap_or(0);
+    // Past the last page the API can reach, the list is simply empty.
+    let page = search.page.unwrap_or(0).min(ciam_core::admin::MAX_OFFSET / PAGE);
     let mobile = search.mobile.as_deref().map(str::trim).filter(|m| !m.is_empty());
     let filter = UserFilter {
         mobile: mobile.map(str::to_owned),
@@ -108,8 +117,8 @@ async fn render_list(
             }
         }
         nav.pages {
-            @if page > 0 { a href=(link(page - 1)) { (t.newer) } }
-            @if more { a href=(link(page + 1)) { (t.older) } }
+            @if page > 0 { a href=(link(page - 1)) { (t.previous) } }
+            @if more { a href=(link(page + 1)) { (t.next) } }
         }
         section.card #new-user {
             h2 { (t.new_user) }
@@ -184,7 +193,17 @@ async fn render_user(
     let loaded = async {
         let user = ciam.user(id).await?;
         let locked_until = ciam.account_locked_until(id).await?;
-        let apps = ciam.user_apps(id).await?;
+        // Each app the user is assigned to, by name (the apps are cached).
+        let named = ciam.apps().await?;
+        let apps: Vec<(String, String)> = ciam
+            .user_apps(id)
+            .await?
+            .into_iter()
+            .map(|client_id| {
+                let name = named.iter().find(|a| a.client_id == client_id).map(|a| a.name.clone()).unwrap_or_default();
+                (client_id.to_string(), name)
+            })
+            .collect();
         let filter = AuditFilter { user_id: Some(id.to_owned()), limit: Some(20), ..AuditFilter::default() };
         let events = ciam.audit_events(&filter).await?;
         let policy = ciam.password_policy().await?;
@@ -198,7 +217,7 @@ async fn render_user(
     let value = |typed: Option<&str>, stored: &Option<String>| {
         typed.map(str::to_owned).unwrap_or_else(|| stored.clone().unwrap_or_default())
     };
-    let disabled = profile.map_or(user.disabled, |p| p.disabled.is_some());
+    let disabled = profile.map_or(user.disabled, |p| ticked("", p.disabled.as_deref()).unwrap_or(false));
     let error = error.as_ref();
     let body = html! {
         (notice(message))
@@ -242,7 +261,7 @@ async fn render_user(
                 form method="post" action=(format!("{base}/password")) {
                     (console.csrf_field())
                     (field(t.password, "password", "", "password", error))
-                    p.muted { (t.password_tip) " " (policy.tip.get(console.lang)) }
+                    p.muted { (t.password_tip) " " (length(console.lang, policy.min_length, policy.max_length)) (policy.tip.get(console.lang)) }
                     button type="submit" { (t.set_password) }
                 }
             }
@@ -251,8 +270,8 @@ async fn render_user(
             h2 { (t.memberships) }
             @if apps.is_empty() { p.muted { (t.no_memberships) } }
             ul.plain {
-                @for app in &apps {
-                    li { a href=(format!("{PREFIX}/apps/{}", app.as_str())) { code { (app.as_str()) } } }
+                @for (client_id, name) in &apps {
+                    li { a href=(format!("{PREFIX}/apps/{client_id}")) { (name) } " " code.muted { (client_id) } }
                 }
             }
         }
@@ -270,14 +289,20 @@ pub(crate) async fn update(
     Path(id): Path<String>,
     Posted(console, profile): Posted<Profile>,
 ) -> Response {
-    let input = UserInput {
-        user_name: Some(optional(&profile.user_name)),
-        name: Some(optional(&profile.name)),
-        email: Some(optional(&profile.email)),
-        disabled: Some(profile.disabled.is_some()),
-        ..UserInput::default()
+    let updated = match ticked("disabled", profile.disabled.as_deref()) {
+        Ok(disabled) => {
+            let input = UserInput {
+                user_name: Some(optional(&profile.user_name)),
+                name: Some(optional(&profile.name)),
+                email: Some(optional(&profile.email)),
+                disabled: Some(disabled),
+                ..UserInput::default()
+            };
+            state.ciam.update_user(&id, input).await.map(drop)
+        }
+        Err(e) => Err(e),
     };
-    outcome(&state, &console, &id, state.ciam.update_user(&id, input).await.map(drop), "saved", Some(&profile)).await
+    outcome(&state, &console, &id, updated, "saved", Some(&profile)).await
 }
 
 #[derive(Deserialize)]

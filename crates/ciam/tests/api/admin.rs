@@ -167,6 +167,21 @@ async fn invalid_fields_are_422(backend: Backend) {
         let got = app.admin(Method::POST, path, Some(body.clone())).await;
         assert_error(&got, 422, "IDAAS.ADMIN.PARAM.0001", (!message.is_empty()).then_some(message));
     }
+    // In Chinese, the reason and the kind are Chinese too.
+    let zh = |method: Method, path: &str| {
+        app.client
+            .request(method, app.url(&format!("/api/v2/admin{path}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("X-L", "zh")
+    };
+    let got = crate::helpers::read(zh(Method::POST, "/apps").json(&json!({"name": ""})).send().await.expect("request"));
+    assert_error(&got.await, 422, "IDAAS.ADMIN.PARAM.0001", Some("字段 'name' 的值无效:不能为空"));
+    let got = crate::helpers::read(
+        zh(Method::PUT, "/policies/lockout").json(&json!({"max_failures": 0})).send().await.expect("request"),
+    );
+    assert_error(&got.await, 422, "IDAAS.ADMIN.PARAM.0001", Some("字段 'max_failures' 的值无效:必须在 1 到 1000 之间"));
+    let got = crate::helpers::read(zh(Method::GET, "/users/nobody").send().await.expect("request"));
+    assert_error(&got.await, 404, "IDAAS.ADMIN.RES.0001", Some("用户不存在"));
     let post = |body: &'static str, content_type: Option<&'static str>| {
         let mut req = app.client.post(app.url("/api/v2/admin/apps")).bearer_auth(ADMIN_TOKEN).body(body);
         if let Some(content_type) = content_type {

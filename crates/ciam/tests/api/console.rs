@@ -351,6 +351,57 @@ async fn console_forms_need_their_token_and_pages_are_locked_down() {
     let (_, apps) = app.admin(Method::GET, "/apps", None).await;
     assert!(!apps.to_string().contains("Odd"), "{apps}");
 
+    // A checkbox says what it says: `false` unticks, anything else is
+    // refused.
+    let client_id = app.create_app(json!({"name": "Shop"})).await;
+    let edit = |enabled: &'static str| {
+        http.post(app.url(&format!("/console/apps/{client_id}")))
+            .header("cookie", &session)
+            .form(&[("name", "Shop"), ("access", "all"), ("enabled", enabled), ("csrf", csrf.as_str())])
+            .send()
+    };
+    assert_eq!(edit("false").await.expect("post").status(), StatusCode::SEE_OTHER);
+    let (_, shop) = app.admin(Method::GET, &format!("/apps/{client_id}"), None).await;
+    assert_eq!(shop["enabled"], false, "{shop}");
+    let odd = edit("maybe").await.expect("post");
+    assert_eq!(odd.status(), StatusCode::OK, "the form again, with its refusal");
+    assert!(odd.text().await.expect("html").contains("enabled"));
+
+    // In Chinese, a refusal is Chinese down to its reason.
+    let zh = format!("{session}; ciam_console_lang=zh");
+    let refused = http
+        .post(app.url("/console/policies/lockout"))
+        .header("cookie", &zh)
+        .form(&[("max_failures", "0"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert!(refused.text().await.expect("html").contains("必须在 1 到 1000 之间"));
+
+    // What no page handler answers is still a console page, in the
+    // console's language: a query that does not parse, a method a page
+    // does not take, a form too large.
+    let answers = [
+        http.get(app.url("/console/users?page=abc")).header("cookie", &zh).send().await.expect("answer"),
+        http.delete(app.url("/console/users")).header("cookie", &zh).send().await.expect("answer"),
+        http.post(app.url("/console/policies/lockout"))
+            .header("cookie", &zh)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("max_failures={}", "9".repeat(100_000)))
+            .send()
+            .await
+            .expect("answer"),
+    ];
+    for (answer, status) in answers.into_iter().zip([400, 405, 413]) {
+        assert_eq!(answer.status().as_u16(), status);
+        assert!(answer.headers()["content-type"].to_str().expect("ascii").starts_with("text/html"));
+        assert!(answer.text().await.expect("html").contains("lang=\"zh-CN\""));
+    }
+    // A page past the last one is an empty list, not an error.
+    let far =
+        http.get(app.url("/console/users?page=4294967295")).header("cookie", &session).send().await.expect("page");
+    assert_eq!(far.status(), StatusCode::OK);
+
     // A time that is no time is refused next to its field.
     let audit =
         http.get(app.url("/console/audit?since=yesterday")).header("cookie", &session).send().await.expect("page");
@@ -364,6 +415,9 @@ async fn console_forms_need_their_token_and_pages_are_locked_down() {
         ("/console//elsewhere.example", "/console/"),
         ("/console/\\elsewhere.example", "/console/"),
         ("/console/\r\nSet-Cookie: x=1", "/console/"),
+        ("/console/../healthz", "/console/"),
+        ("/console/%2e%2e/healthz", "/console/"),
+        ("/console/users?mobile=%2B86", "/console/users?mobile=%2B86"),
     ] {
         let resp = http.get(app.url("/console/lang/zh")).query(&[("back", back)]).send().await.expect("switch");
         assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{back}");
@@ -393,4 +447,7 @@ async fn console_forms_need_their_token_and_pages_are_locked_down() {
     assert_eq!(refused[10], StatusCode::TOO_MANY_REQUESTS);
     let right = http.post(app.url("/console/sign-in")).form(&[("token", ADMIN_TOKEN)]).send().await.expect("post");
     assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS, "throttled, even with the right token");
+    let retry_after: u64 = right.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    assert!(right.text().await.expect("html").contains("Try again in 15 minutes"));
 }
