@@ -433,9 +433,14 @@ pub(crate) fn number<T: std::str::FromStr>(field: &'static str, text: &str) -> R
     if text.is_empty() {
         return Ok(None);
     }
-    text.parse()
-        .map(Some)
-        .map_err(|_| ciam_core::admin::invalid(field, Reason::new("must be a whole number", "必须是整数")))
+    text.parse().map(Some).map_err(|_| {
+        let why = match text.parse::<i128>() {
+            Ok(n) if n < 0 => Reason::new("must be 0 or more", "不能小于 0"),
+            Ok(_) => Reason::new("is too large", "过大"),
+            Err(_) => Reason::new("must be a whole number", "必须是整数"),
+        };
+        ciam_core::admin::invalid(field, why)
+    })
 }
 
 /// "must be one of …" for a choice.
@@ -635,4 +640,32 @@ fn asset(kind: &'static str, text: &'static str) -> Response {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=3600"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn why(result: Result<impl std::fmt::Debug, CiamError>) -> String {
+        let error = result.expect_err("refused");
+        error.invalid_field(Lang::En).map(|(field, why)| format!("{field}: {why}")).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_typed_number_is_read_or_refused_saying_why() {
+        assert_eq!(number::<u32>("n", " 42 ").ok(), Some(Some(42)));
+        assert_eq!(number::<u32>("n", "  ").ok(), Some(None), "left empty: not sent");
+        assert_eq!(why(number::<u32>("n", "-1")), "n: must be 0 or more");
+        assert_eq!(why(number::<u32>("n", "99999999999")), "n: is too large");
+        assert_eq!(why(number::<u32>("n", "ten")), "n: must be a whole number");
+    }
+
+    #[test]
+    fn a_checkbox_is_ticked_unticked_or_refused() {
+        assert_eq!(ticked("enabled", None).ok(), Some(false));
+        assert_eq!(ticked("enabled", Some("false")).ok(), Some(false));
+        assert_eq!(ticked("enabled", Some("true")).ok(), Some(true));
+        assert_eq!(ticked("enabled", Some("on")).ok(), Some(true));
+        assert_eq!(why(ticked("enabled", Some("yes"))), "enabled: must be one of \"true\", \"false\"");
+    }
 }
