@@ -33,7 +33,7 @@ pub const MAX_SESSION_TTL: i64 = 31_536_000;
 
 /// `422` for `field`, saying why.
 pub fn invalid(field: &str, why: Reason) -> CiamError {
-    CiamError::invalid(field, why)
+    CiamError::Refused(Refusal::with_args(ErrorCode::AdminFieldInvalid, vec![field.to_owned(), why.en, why.zh]))
 }
 
 /// "must be between 1 and `most` seconds".
@@ -47,7 +47,7 @@ fn not_a_phone_number() -> Reason {
 
 /// The kinds of resource the admin calls address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum Resource {
     /// An app.
     App,
     /// A user.
@@ -56,26 +56,26 @@ pub enum Kind {
     Membership,
 }
 
-impl Kind {
+impl Resource {
     /// The kind's name in English and in Chinese.
     fn names(self) -> (&'static str, &'static str) {
         match self {
-            Kind::App => ("app", "应用"),
-            Kind::User => ("user", "用户"),
-            Kind::Membership => ("membership", "成员关系"),
+            Resource::App => ("app", "应用"),
+            Resource::User => ("user", "用户"),
+            Resource::Membership => ("membership", "成员关系"),
         }
     }
 }
 
 /// `404` for a kind of resource.
-pub fn not_found(kind: Kind) -> CiamError {
+pub fn not_found(kind: Resource) -> CiamError {
     let (en, zh) = kind.names();
     CiamError::Refused(Refusal::with_args(ErrorCode::AdminNotFound, vec![en.to_owned(), zh.to_owned()]))
 }
 
 /// Identifiers are printable; anything else names nothing (and must not
 /// reach the database, which may refuse it).
-fn known(kind: Kind, id: &str) -> Result<(), CiamError> {
+fn known(kind: Resource, id: &str) -> Result<(), CiamError> {
     if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
         return Err(not_found(kind));
     }
@@ -83,11 +83,11 @@ fn known(kind: Kind, id: &str) -> Result<(), CiamError> {
 }
 
 fn known_app(client_id: &str) -> Result<ClientId, CiamError> {
-    known(Kind::App, client_id).map(|()| ClientId::new(client_id))
+    known(Resource::App, client_id).map(|()| ClientId::new(client_id))
 }
 
 fn known_user(id: &str) -> Result<UserId, CiamError> {
-    known(Kind::User, id).map(|()| UserId::new(id))
+    known(Resource::User, id).map(|()| UserId::new(id))
 }
 
 fn conflict_to_taken(e: StoreError) -> CiamError {
@@ -283,7 +283,7 @@ impl Ciam {
         let mut app = self.app(client_id).await?;
         input.apply(&mut app)?;
         if !self.store().update_app(&app).await? {
-            return Err(not_found(Kind::App));
+            return Err(not_found(Resource::App));
         }
         self.forget_app(&app.client_id);
         Ok(app)
@@ -291,7 +291,7 @@ impl Ciam {
 
     /// One app, enabled or not.
     pub async fn app(&self, client_id: &str) -> Result<App, CiamError> {
-        self.store().get_app(&known_app(client_id)?).await?.ok_or_else(|| not_found(Kind::App))
+        self.store().get_app(&known_app(client_id)?).await?.ok_or_else(|| not_found(Resource::App))
     }
 
     /// Every app, oldest first.
@@ -304,7 +304,7 @@ impl Ciam {
         let client_id = known_app(client_id)?;
         let deleted = self.store().delete_app(&client_id).await?;
         self.forget_app(&client_id);
-        if deleted { Ok(()) } else { Err(not_found(Kind::App)) }
+        if deleted { Ok(()) } else { Err(not_found(Resource::App)) }
     }
 
     /// Assigns or unassigns a user.
@@ -314,14 +314,14 @@ impl Ciam {
         if member {
             self.store().add_member(&app.client_id, &user.id).await?;
         } else if !self.store().remove_member(&app.client_id, &user.id).await? {
-            return Err(not_found(Kind::Membership));
+            return Err(not_found(Resource::Membership));
         }
         Ok(())
     }
 
     /// One user.
     pub async fn user(&self, id: &str) -> Result<User, CiamError> {
-        self.store().get_user(&known_user(id)?).await?.ok_or_else(|| not_found(Kind::User))
+        self.store().get_user(&known_user(id)?).await?.ok_or_else(|| not_found(Resource::User))
     }
 
     /// Users, oldest first. A mobile that is no phone number matches nobody.
@@ -449,7 +449,7 @@ impl Ciam {
         }
         user.updated_at = now;
         if !self.store().update_user(&user).await.map_err(conflict_to_taken)? {
-            return Err(not_found(Kind::User));
+            return Err(not_found(Resource::User));
         }
         if let Some(hash) = new_hash {
             let changed_at = input.password_changed_at.unwrap_or(now);
@@ -466,7 +466,7 @@ impl Ciam {
 
     /// Deletes a user.
     pub async fn delete_user(&self, id: &str) -> Result<(), CiamError> {
-        if self.store().delete_user(&known_user(id)?).await? { Ok(()) } else { Err(not_found(Kind::User)) }
+        if self.store().delete_user(&known_user(id)?).await? { Ok(()) } else { Err(not_found(Resource::User)) }
     }
 
     /// Ends all of a user's sessions; returns how many there were.

@@ -4,10 +4,10 @@
 
 use crate::clock::UnixTime;
 use crate::error::CiamError;
-use crate::model::ClientId;
-use crate::service::Ciam;
-use crate::store::{ActivityCount, Purge};
-use crate::token::OpaqueToken;
+use crate::model::{ClientId, LockKey, User};
+use crate::service::{Ciam, admin_token_matches};
+use crate::store::ActivityCount;
+use crate::token::{OpaqueToken, constant_time_eq};
 
 /// How long a console session lasts.
 pub const CONSOLE_SESSION_SECONDS: i64 = 8 * 3600;
@@ -28,13 +28,11 @@ pub struct KeySummary {
     pub publish_until: Option<UnixTime>,
 }
 
-/// An account locked now.
+/// A user whose account is locked for everyone now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockedAccount {
-    /// Its mobile (E.164).
-    pub mobile: String,
-    /// Locked from one address only (scope `account_ip`).
-    pub from_one_address: bool,
+    /// The user.
+    pub user: User,
     /// When the lock ends.
     pub until: UnixTime,
 }
@@ -48,22 +46,13 @@ impl Ciam {
         Ok(self.store().login_activity(since).await?)
     }
 
-    /// Accounts locked now (at most `limit`), latest first. Numbers that
-    /// are not phone numbers are not shown (their keys are not kept in the
-    /// clear).
+    /// Users whose account is locked for everyone now (at most `limit`),
+    /// the latest lock first. Locks of unregistered numbers, and those from
+    /// one address only (scope `account_ip`), are not listed: the first
+    /// stop no one, the second stop one address.
     pub async fn locked_accounts(&self, limit: u32) -> Result<Vec<LockedAccount>, CiamError> {
-        let keys = self.store().locked_keys(self.now(), limit).await?;
-        Ok(keys
-            .into_iter()
-            .filter_map(|(key, until)| {
-                let key = key.as_str();
-                let (mobile, from_one_address) = match key.split_once('|') {
-                    Some((account, _)) => (account, true),
-                    None => (key, false),
-                };
-                mobile.starts_with('+').then(|| LockedAccount { mobile: mobile.to_owned(), from_one_address, until })
-            })
-            .collect())
+        let locked = self.store().locked_users(self.now(), limit).await?;
+        Ok(locked.into_iter().map(|(user, until)| LockedAccount { user, until }).collect())
     }
 
     /// The signing keys, current first.
@@ -84,36 +73,41 @@ impl Ciam {
         Ok(keys)
     }
 
-    /// The apps a user is assigned to.
-    pub async fn user_apps(&self, user_id: &str) -> Result<Vec<ClientId>, CiamError> {
-        let user = self.user(user_id).await?;
-        Ok(self.store().user_apps(&user.id).await?)
+    /// The apps a user is assigned to, by client id.
+    pub async fn user_apps(&self, user: &User) -> Result<Vec<ClientId>, CiamError> {
+        let mut apps = self.store().user_apps(&user.id).await?;
+        // In the same order on every backend (databases collate text
+        // differently).
+        apps.sort();
+        Ok(apps)
     }
 
     /// Signs in to the console with the admin token: a new session token
     /// and when it ends, or `None` when the token is wrong.
+    ///
+    /// The session keeps the admin token's stored digest it was checked
+    /// against, and lives only while that is still the admin token's: a
+    /// new token ends every session, even one whose sign-in raced the
+    /// change.
     pub async fn open_console_session(&self, admin_token: &str) -> Result<Option<(OpaqueToken, UnixTime)>, CiamError> {
-        if !self.is_admin_token(admin_token).await? {
+        let Some(admin_digest) = self.admin_token_digest().await?.filter(|d| admin_token_matches(admin_token, d))
+        else {
             return Ok(None);
-        }
+        };
         let token = OpaqueToken::generate(CONSOLE_TOKEN_LEN)?;
         let expires_at = self.now() + CONSOLE_SESSION_SECONDS;
-        self.store().insert_console_session(&token.digest(), expires_at).await?;
+        self.store().insert_console_session(&token.digest(), &admin_digest, expires_at).await?;
         Ok(Some((token, expires_at)))
     }
 
-    /// Whether `token` is a live console session.
+    /// Whether `token` is a live console session, opened with the admin
+    /// token of now.
     pub async fn console_session_alive(&self, token: &str) -> Result<bool, CiamError> {
         let digest = OpaqueToken::from_client(token).digest();
-        Ok(self.store().console_session(&digest, self.now()).await?.is_some())
-    }
-
-    /// Ends every console session: the admin token they were opened with
-    /// is no longer the token.
-    pub(crate) async fn end_console_sessions(&self) -> Result<(), CiamError> {
-        const BATCH: u32 = 1000;
-        while self.store().purge(Purge::ConsoleSessions(UnixTime::MAX), BATCH).await? == u64::from(BATCH) {}
-        Ok(())
+        let Some((_, opened_with)) = self.store().console_session(&digest, self.now()).await? else {
+            return Ok(false);
+        };
+        Ok(self.admin_token_digest().await?.is_some_and(|current| constant_time_eq(&current, &opened_with)))
     }
 
     /// Ends a console session (signing out).
@@ -124,32 +118,24 @@ impl Ciam {
 
 impl Ciam {
     /// Until when a user's account is locked for everyone, if it is now.
-    pub async fn account_locked_until(&self, user_id: &str) -> Result<Option<UnixTime>, CiamError> {
-        let user = self.user(user_id).await?;
-        self.locked_until(&user).await
+    pub async fn account_locked_until(&self, user: &User) -> Result<Option<UnixTime>, CiamError> {
+        let state = self.store().failure_state(&LockKey::account(&user.mobile)).await?;
+        Ok(state.and_then(|s| s.locked_until).filter(|until| *until > self.now()))
     }
 
     /// For each of `users` (a page of a list), until when it is locked for
-    /// everyone, if it is now.
-    pub async fn accounts_locked_until(
-        &self,
-        users: &[crate::model::User],
-    ) -> Result<Vec<Option<UnixTime>>, CiamError> {
+    /// everyone, if it is now: one index probe each.
+    pub async fn accounts_locked_until(&self, users: &[User]) -> Result<Vec<Option<UnixTime>>, CiamError> {
         let mut locks = Vec::with_capacity(users.len());
         for user in users {
-            locks.push(self.locked_until(user).await?);
+            locks.push(self.account_locked_until(user).await?);
         }
         Ok(locks)
     }
 
-    async fn locked_until(&self, user: &crate::model::User) -> Result<Option<UnixTime>, CiamError> {
-        let state = self.store().failure_state(&crate::model::LockKey::account(&user.mobile)).await?;
-        Ok(state.and_then(|s| s.locked_until).filter(|until| *until > self.now()))
-    }
-
     /// The members of an app (its assigned users) by mobile, at most
     /// `limit`.
-    pub async fn app_members(&self, client_id: &str, limit: u32) -> Result<Vec<crate::model::User>, CiamError> {
+    pub async fn app_members(&self, client_id: &str, limit: u32) -> Result<Vec<User>, CiamError> {
         let app = self.app(client_id).await?;
         Ok(self.store().app_members(&app.client_id, limit).await?)
     }

@@ -332,12 +332,6 @@ impl CiamError {
         }
     }
 
-    /// `422` for `field`, saying why.
-    pub fn invalid(field: &str, why: Reason) -> Self {
-        let args = vec![field.to_owned(), why.en, why.zh];
-        CiamError::Refused(Refusal::with_args(ErrorCode::AdminFieldInvalid, args))
-    }
-
     /// The field an admin call refused and why in `lang`
     /// (`ADMIN.PARAM.0001`), for a form that shows it next to the field.
     pub fn invalid_field(&self, lang: Lang) -> Option<(&str, &str)> {

@@ -370,9 +370,11 @@ impl Ciam {
     /// returned (to be shown once); only its digest is stored.
     pub async fn ensure_admin_token(&self, configured: Option<&str>) -> Result<Option<OpaqueToken>, CiamError> {
         if let Some(token) = configured {
-            if !self.is_admin_token(token).await? {
+            // Written again only when it changed, or is stored the old way
+            // (unsalted): a new digest ends the console's sessions.
+            let stored = self.admin_token_digest().await?;
+            if !stored.is_some_and(|d| d.starts_with("v2$") && admin_token_matches(token, &d)) {
                 self.store().put_setting(setting::ADMIN_TOKEN_DIGEST, &admin_token_digest(token)?).await?;
-                self.end_console_sessions().await?;
             }
             return Ok(None);
         }
@@ -386,16 +388,17 @@ impl Ciam {
     pub async fn reset_admin_token(&self) -> Result<OpaqueToken, CiamError> {
         let token = OpaqueToken::generate(ADMIN_TOKEN_LEN)?;
         self.store().put_setting(setting::ADMIN_TOKEN_DIGEST, &admin_token_digest(token.expose())?).await?;
-        self.end_console_sessions().await?;
         Ok(token)
     }
 
     /// Whether `presented` is the admin token (compared in constant time).
     pub async fn is_admin_token(&self, presented: &str) -> Result<bool, CiamError> {
-        let Some(stored) = self.store().get_setting(setting::ADMIN_TOKEN_DIGEST).await? else {
-            return Ok(false);
-        };
-        Ok(admin_token_matches(presented, &stored))
+        Ok(self.admin_token_digest().await?.is_some_and(|stored| admin_token_matches(presented, &stored)))
+    }
+
+    /// The admin token's stored digest, once there is one.
+    pub(crate) async fn admin_token_digest(&self) -> Result<Option<String>, CiamError> {
+        Ok(self.store().get_setting(setting::ADMIN_TOKEN_DIGEST).await?)
     }
 }
 
@@ -411,7 +414,7 @@ fn admin_token_digest(token: &str) -> Result<String, CiamError> {
 
 /// Whether `presented` is the token `stored` was made from, in constant
 /// time; also for digests stored before the salt (a plain SHA-256).
-fn admin_token_matches(presented: &str, stored: &str) -> bool {
+pub(crate) fn admin_token_matches(presented: &str, stored: &str) -> bool {
     match stored.strip_prefix("v2$").and_then(|rest| rest.split_once('$')) {
         Some((salt, digest)) => constant_time_eq(&keyed_digest(salt.as_bytes(), presented.as_bytes()), digest),
         None => constant_time_eq(&sha256_hex(presented.as_bytes()), stored),

@@ -252,17 +252,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // --- the console ---
 
-    /// Lock keys locked at `now`, with when each lock ends, the latest
-    /// first (at most `limit`).
-    async fn locked_keys(&self, now: UnixTime, limit: u32) -> StoreResult<Vec<(LockKey, UnixTime)>>;
+    /// Users whose account is locked for everyone at `now`, with when each
+    /// lock ends, the latest first, then by mobile (at most `limit`).
+    async fn locked_users(&self, now: UnixTime, limit: u32) -> StoreResult<Vec<(User, UnixTime)>>;
     /// The apps a user is assigned to.
     async fn user_apps(&self, user_id: &UserId) -> StoreResult<Vec<ClientId>>;
     /// The users assigned to an app, by mobile (at most `limit`).
     async fn app_members(&self, client_id: &ClientId, limit: u32) -> StoreResult<Vec<User>>;
-    /// Stores a console session.
-    async fn insert_console_session(&self, digest: &TokenDigest, expires_at: UnixTime) -> StoreResult<()>;
-    /// When a console session alive at `now` ends.
-    async fn console_session(&self, digest: &TokenDigest, now: UnixTime) -> StoreResult<Option<UnixTime>>;
+    /// Stores a console session, opened with the admin token whose stored
+    /// digest is `admin_digest`.
+    async fn insert_console_session(
+        &self,
+        digest: &TokenDigest,
+        admin_digest: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()>;
+    /// A console session alive at `now`: when it ends, and the admin
+    /// token's digest it was opened with.
+    async fn console_session(&self, digest: &TokenDigest, now: UnixTime) -> StoreResult<Option<(UnixTime, String)>>;
     /// Ends a console session.
     async fn delete_console_session(&self, digest: &TokenDigest) -> StoreResult<()>;
 

@@ -23,11 +23,8 @@ struct Domain {
     _db: TestDatabase,
 }
 
-async fn domain() -> Domain {
-    let db = TestDatabase::create(Backend::Sqlite).await;
-    let store = ciam_store::open(&db.url, &ciam_store::DbOptions::default()).await.expect("store");
-    let clock = Arc::new(OffsetClock::default());
-    let config = CiamConfig {
+fn config() -> CiamConfig {
+    CiamConfig {
         issuer: "https://ciam.test".into(),
         region: parse_region("CN").expect("CN"),
         state_token_ttl: 600,
@@ -35,8 +32,14 @@ async fn domain() -> Domain {
         calls_per_address: 64,
         audit_retention_days: 90,
         key_encryption_key: None,
-    };
-    let ciam = Ciam::open(store.shared(), clock.clone(), config).await.expect("domain");
+    }
+}
+
+async fn domain() -> Domain {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let store = ciam_store::open(&db.url, &ciam_store::DbOptions::default()).await.expect("store");
+    let clock = Arc::new(OffsetClock::default());
+    let ciam = Ciam::open(store.shared(), clock.clone(), config()).await.expect("domain");
     let app = ciam.create_app(AppInput { name: Some("Shop".into()), ..Default::default() }).await.expect("app");
     let user = UserInput {
         mobile: Some("15200000000".into()),
@@ -205,4 +208,26 @@ async fn console_sessions_end_when_the_admin_token_changes() {
     assert!(d.ciam.console_session_alive(session.expose()).await.expect("alive"));
     d.clock.advance(1);
     assert!(!d.ciam.console_session_alive(session.expose()).await.expect("alive"));
+}
+
+#[tokio::test]
+async fn a_configured_admin_token_stored_the_old_way_is_stored_again_salted() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let store = ciam_store::open(&db.url, &ciam_store::DbOptions::default()).await.expect("store");
+    let token = "a-configured-admin-token-0123456789-abcdef";
+    let unsalted = ciam_core::token::sha256_hex(token.as_bytes());
+    store.shared().put_setting("admin_token_digest", &unsalted).await.expect("an old digest");
+    let ciam = Ciam::open(store.shared(), Arc::new(OffsetClock::default()), config()).await.expect("domain");
+    assert!(ciam.is_admin_token(token).await.expect("check"), "the old form still matches");
+    ciam.ensure_admin_token(Some(token)).await.expect("token");
+    let stored = store.shared().get_setting("admin_token_digest").await.expect("read").expect("a digest");
+    assert!(stored.starts_with("v2$") && stored != unsalted, "{stored}");
+    assert!(ciam.is_admin_token(token).await.expect("check"));
+
+    // Stored salted, the same token at the next start is left as it is,
+    // and so are the console's sessions.
+    let (session, _) = ciam.open_console_session(token).await.expect("sign in").expect("a session");
+    ciam.ensure_admin_token(Some(token)).await.expect("token");
+    assert_eq!(store.shared().get_setting("admin_token_digest").await.expect("read"), Some(stored));
+    assert!(ciam.console_session_alive(session.expose()).await.expect("alive"));
 }

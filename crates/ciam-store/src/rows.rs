@@ -380,14 +380,28 @@ impl From<ActivityRow> for ActivityCount {
 }
 
 #[derive(Debug, FromRow)]
-pub(crate) struct LockedRow {
-    pub lock_key: String,
-    pub locked_until: i64,
+pub(crate) struct LockedUserRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    locked_until: i64,
+}
+
+impl From<LockedUserRow> for (User, i64) {
+    fn from(r: LockedUserRow) -> Self {
+        (r.user.into(), r.locked_until)
+    }
 }
 
 #[derive(Debug, FromRow)]
-pub(crate) struct TimeRow {
-    pub value: i64,
+pub(crate) struct ConsoleSessionRow {
+    pub expires_at: i64,
+    pub admin_digest: String,
+}
+
+impl From<ConsoleSessionRow> for (i64, String) {
+    fn from(r: ConsoleSessionRow) -> Self {
+        (r.expires_at, r.admin_digest)
+    }
 }
 
 #[derive(Debug, FromRow)]

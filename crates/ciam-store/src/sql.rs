@@ -23,8 +23,9 @@ use crate::conns::Conns;
 use crate::exec::{Arg, Exec, Record, Stmt, db_err};
 use crate::grouped::{INSERT_SESSION, RELEASE_ATTEMPT, RESERVE_ATTEMPT};
 use crate::rows::{
-    AUDIT_FIELDS, ActivityRow, AppRow, AuditRow, FailureRow, GrantRow, GroupedRow, HashRow, HistoryRow, IdRow, KeyRow,
-    LockedRow, LookupRow, MemberRow, SessionRow, SessionUserRow, SettingRow, ThrottleRow, TimeRow, UserRow, audit_args,
+    AUDIT_FIELDS, ActivityRow, AppRow, AuditRow, ConsoleSessionRow, FailureRow, GrantRow, GroupedRow, HashRow,
+    HistoryRow, IdRow, KeyRow, LockedUserRow, LookupRow, MemberRow, SessionRow, SessionUserRow, SettingRow,
+    ThrottleRow, UserRow, audit_args,
 };
 
 /// A [`Store`] on a SQL database.
@@ -560,11 +561,15 @@ impl<DB: Exec> Store for SqlStore<DB> {
         self.fetch_all::<ActivityRow, _>(stmt).await
     }
 
-    async fn locked_keys(&self, now: UnixTime, limit: u32) -> StoreResult<Vec<(LockKey, UnixTime)>> {
-        let sql = "SELECT lock_key, locked_until FROM login_failures WHERE locked_until > $1 \
-                   ORDER BY locked_until DESC LIMIT $2";
-        let rows: Vec<LockedRow> = self.fetch_all::<LockedRow, _>(Stmt::new(sql).bind(now).bind(limit)).await?;
-        Ok(rows.into_iter().map(|r| (LockKey::new(r.lock_key), r.locked_until)).collect())
+    async fn locked_users(&self, now: UnixTime, limit: u32) -> StoreResult<Vec<(User, UnixTime)>> {
+        // An account's own counter is keyed by its mobile (one index probe
+        // per lock): unregistered numbers and per-address locks stay out.
+        let sql = format!(
+            "SELECT {}, f.locked_until FROM login_failures f JOIN users u ON u.mobile = f.lock_key \
+             WHERE f.locked_until > $1 ORDER BY f.locked_until DESC, u.mobile LIMIT $2",
+            prefixed_user_columns()
+        );
+        self.fetch_all::<LockedUserRow, _>(Stmt::new(sql).bind(now).bind(limit)).await
     }
 
     async fn user_apps(&self, user_id: &UserId) -> StoreResult<Vec<ClientId>> {
@@ -582,15 +587,19 @@ impl<DB: Exec> Store for SqlStore<DB> {
         self.fetch_all::<UserRow, _>(Stmt::new(sql).bind(client_id).bind(limit)).await
     }
 
-    async fn insert_console_session(&self, digest: &TokenDigest, expires_at: UnixTime) -> StoreResult<()> {
-        let sql = "INSERT INTO console_sessions (token_digest, expires_at) VALUES ($1, $2)";
-        self.execute(Stmt::new(sql).bind(digest).bind(expires_at)).await.map(drop)
+    async fn insert_console_session(
+        &self,
+        digest: &TokenDigest,
+        admin_digest: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
+        let sql = "INSERT INTO console_sessions (token_digest, admin_digest, expires_at) VALUES ($1, $2, $3)";
+        self.execute(Stmt::new(sql).bind(digest).bind(admin_digest).bind(expires_at)).await.map(drop)
     }
 
-    async fn console_session(&self, digest: &TokenDigest, now: UnixTime) -> StoreResult<Option<UnixTime>> {
-        let sql = "SELECT expires_at AS value FROM console_sessions WHERE token_digest = $1 AND expires_at > $2";
-        let row: Option<TimeRow> = self.fetch_opt::<TimeRow, _>(Stmt::new(sql).bind(digest).bind(now)).await?;
-        Ok(row.map(|r| r.value))
+    async fn console_session(&self, digest: &TokenDigest, now: UnixTime) -> StoreResult<Option<(UnixTime, String)>> {
+        let sql = "SELECT expires_at, admin_digest FROM console_sessions WHERE token_digest = $1 AND expires_at > $2";
+        self.fetch_opt::<ConsoleSessionRow, _>(Stmt::new(sql).bind(digest).bind(now)).await
     }
 
     async fn delete_console_session(&self, digest: &TokenDigest) -> StoreResult<()> {

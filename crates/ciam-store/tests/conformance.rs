@@ -651,33 +651,82 @@ async fn the_console_reads_activity_locks_memberships_and_sessions(store: Arc<dy
     expected.sort_by(|a, b| (a.hour, &a.outcome).cmp(&(b.hour, &b.outcome)));
     assert_eq!(activity, expected);
 
-    // Locks that hold now, the latest ending first.
+    // The audit page's filters: outcome, time range, and paging by id.
+    let page = |q: AuditQuery| {
+        let store = Arc::clone(&store);
+        async move { store.list_audit(&q).await.expect("list").iter().map(|e| e.event.at).collect::<Vec<_>>() }
+    };
+    let q = |outcome: Option<Outcome>, since: Option<i64>, until: Option<i64>| AuditQuery {
+        outcome: outcome.map(|o| o.as_str().to_owned()),
+        since,
+        until,
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(page(q(Some(WRONG), None, None)).await, vec![at(11, 2), at(11, 1), at(10, 5)]);
+    assert_eq!(page(q(None, Some(at(11, 2)), Some(at(11, 4)))).await, vec![at(11, 3), at(11, 2)], "since ≤ at < until");
+    let first = store.list_audit(&AuditQuery { limit: 3, ..Default::default() }).await.expect("list");
+    let next = AuditQuery { limit: 3, before_id: first.last().map(|e| e.id), ..Default::default() };
+    assert_eq!(
+        page(next).await,
+        vec![at(11, 3), at(11, 2), at(11, 1)],
+        "the page after the first three (newest first)"
+    );
+
+    // Accounts of registered users locked for everyone now, the latest
+    // ending first; locks of unregistered numbers and per-address locks
+    // are not listed.
+    for (id, mobile) in [("u1", "+8615200000001"), ("u2", "+8615200000002"), ("u3", "+8615200000003")] {
+        store.insert_user(&user(id, mobile)).await.expect("user");
+    }
     fail_once(store.as_ref(), "+8615200000001", 100, policy(1, 600), counted(&failed(100))).await.expect("lock");
     fail_once(store.as_ref(), "+8615200000002", 200, policy(1, 600), counted(&failed(200))).await.expect("lock");
     fail_once(store.as_ref(), "+8615200000003", 100, policy(5, 600), counted(&failed(100))).await.expect("count");
-    let locked = store.locked_keys(300, 10).await.expect("locked");
-    assert_eq!(locked, vec![(key("+8615200000002"), 800), (key("+8615200000001"), 700)]);
-    assert_eq!(store.locked_keys(300, 1).await.expect("locked").len(), 1);
-    assert_eq!(store.locked_keys(750, 10).await.expect("locked"), vec![(key("+8615200000002"), 800)]);
+    fail_once(store.as_ref(), "+8615299999999", 250, policy(1, 600), counted(&failed(250))).await.expect("stranger");
+    fail_once(store.as_ref(), "+8615200000003|10.0.0.1", 250, policy(1, 600), counted(&failed(250)))
+        .await
+        .expect("pair");
+    let locked = |now: i64, limit: u32| {
+        let store = Arc::clone(&store);
+        async move {
+            let locked = store.locked_users(now, limit).await.expect("locked");
+            locked.into_iter().map(|(user, until)| (user.id.to_string(), until)).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(locked(300, 10).await, vec![("u2".to_owned(), 800), ("u1".to_owned(), 700)]);
+    assert_eq!(locked(300, 1).await, vec![("u2".to_owned(), 800)], "the limit keeps the latest");
+    assert_eq!(locked(750, 10).await, vec![("u2".to_owned(), 800)], "a lock that ran out is gone");
 
-    // A user's apps.
+    // A user's apps, and an app's members by mobile.
     store.insert_app(&app("c2")).await.expect("app");
     store.insert_app(&app("c1")).await.expect("app");
-    store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
     assert!(store.user_apps(&uid("u1")).await.expect("apps").is_empty());
     store.add_member(&cid("c2"), &uid("u1")).await.expect("member");
     store.add_member(&cid("c1"), &uid("u1")).await.expect("member");
-    assert_eq!(store.user_apps(&uid("u1")).await.expect("apps"), vec![cid("c1"), cid("c2")]);
+    store.add_member(&cid("c1"), &uid("u3")).await.expect("member");
+    let mut apps = store.user_apps(&uid("u1")).await.expect("apps");
+    apps.sort();
+    assert_eq!(apps, vec![cid("c1"), cid("c2")]);
+    let members = |limit: u32| {
+        let store = Arc::clone(&store);
+        async move {
+            let members = store.app_members(&cid("c1"), limit).await.expect("members");
+            members.into_iter().map(|u| u.id.to_string()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(members(10).await, vec!["u1", "u3"]);
+    assert_eq!(members(1).await, vec!["u1"]);
+    assert!(store.app_members(&cid("c2"), 10).await.expect("members").iter().all(|u| u.id == uid("u1")));
 
-    // Console sessions: alive until they expire or are ended; the purge
-    // takes the expired ones only.
-    store.insert_console_session(&digest("s1"), 1000).await.expect("session");
-    store.insert_console_session(&digest("s2"), 2000).await.expect("session");
-    assert_eq!(store.console_session(&digest("s1"), 999).await.expect("get"), Some(1000));
+    // Console sessions: alive until they expire or are ended, with the
+    // admin digest they were opened with; the purge takes expired ones only.
+    store.insert_console_session(&digest("s1"), "admin-1", 1000).await.expect("session");
+    store.insert_console_session(&digest("s2"), "admin-1", 2000).await.expect("session");
+    assert_eq!(store.console_session(&digest("s1"), 999).await.expect("get"), Some((1000, "admin-1".to_owned())));
     assert_eq!(store.console_session(&digest("s1"), 1000).await.expect("get"), None, "expired");
     assert_eq!(store.console_session(&digest("nope"), 0).await.expect("get"), None);
     assert_eq!(store.purge(Purge::ConsoleSessions(1500), 10).await.expect("purge"), 1);
-    assert_eq!(store.console_session(&digest("s2"), 1500).await.expect("get"), Some(2000));
+    assert!(store.console_session(&digest("s2"), 1500).await.expect("get").is_some());
     store.delete_console_session(&digest("s2")).await.expect("end");
     assert_eq!(store.console_session(&digest("s2"), 1500).await.expect("get"), None);
 }

@@ -6,7 +6,7 @@
 #![expect(clippy::expect_used, reason = "a test fails loudly on the first broken step")]
 
 #[path = "api/helpers.rs"]
-#[allow(dead_code, reason = "the helpers serve the API suite; this test uses a few")]
+#[expect(dead_code, reason = "the helpers serve the API suite; this test uses a few")]
 mod helpers;
 
 use std::time::{Duration, Instant};

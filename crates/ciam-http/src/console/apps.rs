@@ -9,9 +9,10 @@ use ciam_core::{CiamError, Lang, Reason};
 use maud::html;
 use serde::Deserialize;
 
-use super::users::{link, urlencode};
+use super::urlencode;
+use super::users::link;
 use super::{
-    Console, Done, Empty, Nav, PREFIX, Posted, checkbox, choice, done_message, failure, field, field_error, form_error,
+    Console, Done, Empty, Nav, PREFIX, Posted, again, checkbox, choice, done_message, failure, field, form_error,
     notice, number, one_of, see_other, texts, ticked, when,
 };
 use crate::AppState;
@@ -144,10 +145,7 @@ pub(crate) async fn create(State(state): State<AppState>, Posted(console, form):
     };
     match created {
         Ok(app) => see_other(&format!("{PREFIX}/apps/{}?done=created", app.client_id.as_str())),
-        Err(e) => match field_error(&e, console.lang) {
-            Some(error) => render_list(&state, &console, None, &form, Some(error)).await,
-            None => failure(console.lang, &e),
-        },
+        Err(e) => again(console.lang, &e, |error| render_list(&state, &console, None, &form, Some(error))).await,
     }
 }
 
@@ -249,10 +247,12 @@ pub(crate) async fn update(
     };
     match updated {
         Ok(()) => see_other(&format!("{PREFIX}/apps/{client_id}?done=saved")),
-        Err(e) => match field_error(&e, console.lang) {
-            Some(error) => render_app(&state, &console, &client_id, None, Some(Typed::App(&form)), Some(error)).await,
-            None => failure(console.lang, &e),
-        },
+        Err(e) => {
+            again(console.lang, &e, |error| {
+                render_app(&state, &console, &client_id, None, Some(Typed::App(&form)), Some(error))
+            })
+            .await
+        }
     }
 }
 
@@ -280,12 +280,12 @@ pub(crate) async fn add_member(
     };
     match added {
         Ok(()) => see_other(&format!("{PREFIX}/apps/{client_id}?done=saved")),
-        Err(e) => match field_error(&e, console.lang) {
-            Some(error) => {
-                render_app(&state, &console, &client_id, None, Some(Typed::Member(&member.mobile)), Some(error)).await
-            }
-            None => failure(console.lang, &e),
-        },
+        Err(e) => {
+            again(console.lang, &e, |error| {
+                render_app(&state, &console, &client_id, None, Some(Typed::Member(&member.mobile)), Some(error))
+            })
+            .await
+        }
     }
 }
 

@@ -11,8 +11,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::chart::Kind;
-use super::users::urlencode;
 use super::{Console, Nav, PREFIX, choice, failure, field, when};
+use super::{nonblank, urlencode};
 use crate::AppState;
 
 /// Events per page.
@@ -52,18 +52,13 @@ fn typed_time(text: &str) -> Option<UnixTime> {
     }
 }
 
-fn some(text: &str) -> Option<String> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
-}
-
 pub(crate) async fn page(State(state): State<AppState>, console: Console, Query(filter): Query<Filter>) -> Response {
     let t = console.t;
     let query = AuditFilter {
-        mobile: some(&filter.mobile),
-        user_id: some(&filter.user_id),
-        ip: some(&filter.ip),
-        outcome: some(&filter.outcome),
+        mobile: nonblank(&filter.mobile),
+        user_id: nonblank(&filter.user_id),
+        ip: nonblank(&filter.ip),
+        outcome: nonblank(&filter.outcome),
         since: typed_time(&filter.since),
         until: typed_time(&filter.until),
         before_id: filter.before,

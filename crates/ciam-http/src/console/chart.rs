@@ -1,6 +1,8 @@
 //! The overview's chart: logins per hour over the last day, stacked by
 //! outcome, drawn here as SVG (no script, nothing fetched).
 
+use ciam_core::ErrorCode;
+use ciam_core::model::{Outcome, Status};
 use ciam_core::store::ActivityCount;
 use maud::{Markup, html};
 
@@ -9,27 +11,42 @@ use super::Texts;
 /// What a login's outcome counts as on the chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
+    /// Logged in: a session, or a password to change first.
     Success,
+    /// A wrong password, or an unknown number.
     Wrong,
+    /// Refused because the account is locked.
     Locked,
+    /// Refused by the address throttle or fair hashing.
     Throttled,
+    /// Refused because the server was busy.
     Busy,
+    /// Anything else (a disabled user, an app the user may not use, …).
     Other,
 }
 
+/// How many kinds there are: a chart row's width.
+const KINDS: usize = 6;
+
 impl Kind {
-    pub const ALL: [Kind; 6] = [Kind::Success, Kind::Wrong, Kind::Locked, Kind::Throttled, Kind::Busy, Kind::Other];
+    /// Every kind, in the chart's stacking order.
+    pub const ALL: [Kind; KINDS] = [Kind::Success, Kind::Wrong, Kind::Locked, Kind::Throttled, Kind::Busy, Kind::Other];
 
     /// The kind of a stored outcome.
     pub fn of(outcome: &str) -> Kind {
-        match outcome {
-            "SUCCESS" | "PASSWORD_WARN" | "PASSWORD_EXPIRED" => Kind::Success,
-            "IDAAS.SDK.LOGIN.0002" => Kind::Wrong,
-            "IDAAS.SDK.LOGIN.0001" => Kind::Locked,
-            "IDAAS.SDK.REQ.0007" => Kind::Throttled,
-            "IDAAS.SDK.COM.0002" => Kind::Busy,
+        match Outcome::parse(outcome) {
+            Some(Outcome::Status(Status::Success | Status::PasswordWarn | Status::PasswordExpired)) => Kind::Success,
+            Some(Outcome::Refused(ErrorCode::InvalidCredentials)) => Kind::Wrong,
+            Some(Outcome::Refused(ErrorCode::AccountLocked)) => Kind::Locked,
+            Some(Outcome::Refused(ErrorCode::AddressThrottled)) => Kind::Throttled,
+            Some(Outcome::Refused(ErrorCode::SystemBusy)) => Kind::Busy,
             _ => Kind::Other,
         }
+    }
+
+    /// Its place in a chart row.
+    fn index(self) -> usize {
+        self as usize
     }
 
     /// Its name in the page (a CSS class and a data attribute).
@@ -59,8 +76,10 @@ impl Kind {
 
 /// Counts per hour (oldest first) and kind.
 pub(crate) struct Hours {
+    /// The first hour drawn, in Unix seconds / 3600.
     pub first_hour: i64,
-    pub counts: Vec<[i64; 6]>,
+    /// Each hour's counts, by [`Kind::index`].
+    pub counts: Vec<[i64; KINDS]>,
 }
 
 impl Hours {
@@ -68,20 +87,19 @@ impl Hours {
     /// store's counts.
     pub fn new(activity: &[ActivityCount], this_hour: i64, hours: usize) -> Hours {
         let first_hour = this_hour - hours as i64 + 1;
-        let mut counts = vec![[0i64; 6]; hours];
+        let mut counts = vec![[0i64; KINDS]; hours];
         for row in activity {
             let Ok(at) = usize::try_from(row.hour - first_hour) else { continue };
             if let Some(slot) = counts.get_mut(at) {
-                let kind = Kind::ALL.iter().position(|k| *k == Kind::of(&row.outcome)).unwrap_or(5);
-                slot[kind] += row.count;
+                slot[Kind::of(&row.outcome).index()] += row.count;
             }
         }
         Hours { first_hour, counts }
     }
 
     /// The total of each kind.
-    pub fn totals(&self) -> [i64; 6] {
-        let mut totals = [0; 6];
+    pub fn totals(&self) -> [i64; KINDS] {
+        let mut totals = [0; KINDS];
         for hour in &self.counts {
             for (total, n) in totals.iter_mut().zip(hour) {
                 *total += n;
@@ -132,20 +150,24 @@ pub(crate) fn draw(hours: &Hours, t: &Texts) -> Markup {
         .collect();
     html! {
         figure.chart {
-            svg viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-label=(t.logins_24h) {
-                line.axis x1=(LEFT) y1=(HEIGHT - BOTTOM) x2=(WIDTH) y2=(HEIGHT - BOTTOM) {}
-                text.tick x=(LEFT - 6) y=(y(peak) + 4) text-anchor="end" { (peak) }
-                text.tick x=(LEFT - 6) y=(HEIGHT - BOTTOM) text-anchor="end" { "0" }
-                @for (x, hour, pieces) in &bars {
-                    g data-hour=(hour) {
-                        @for piece in pieces {
-                            rect class=(format!("o-{}", piece.kind.slug())) data-outcome=(piece.kind.slug())
-                                data-count=(piece.count) x=(x) y=(piece.top) width=(bar) height=(piece.height) {
-                                title { (format!("{hour:02}:00 UTC · {}: {}", piece.kind.label(t), piece.count)) }
+            // Scrolls sideways on a narrow screen rather than shrink
+            // its labels out of reading.
+            div.plot {
+                svg viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-label=(t.logins_24h) {
+                    line.axis x1=(LEFT) y1=(HEIGHT - BOTTOM) x2=(WIDTH) y2=(HEIGHT - BOTTOM) {}
+                    text.tick x=(LEFT - 6) y=(y(peak) + 4) text-anchor="end" { (peak) }
+                    text.tick x=(LEFT - 6) y=(HEIGHT - BOTTOM) text-anchor="end" { "0" }
+                    @for (x, hour, pieces) in &bars {
+                        g data-hour=(hour) {
+                            @for piece in pieces {
+                                rect class=(format!("o-{}", piece.kind.slug())) data-outcome=(piece.kind.slug())
+                                    data-count=(piece.count) x=(x) y=(piece.top) width=(bar) height=(piece.height) {
+                                    title { (format!("{hour:02}:00 UTC · {}: {}", piece.kind.label(t), piece.count)) }
+                                }
                             }
-                        }
-                        @if hour % 3 == 0 {
-                            text.tick x=(x + bar / 2) y=(HEIGHT - 6) text-anchor="middle" { (format!("{hour:02}")) }
+                            @if hour % 3 == 0 {
+                                text.tick x=(x + bar / 2) y=(HEIGHT - 6) text-anchor="middle" { (format!("{hour:02}")) }
+                            }
                         }
                     }
                 }

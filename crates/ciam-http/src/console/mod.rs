@@ -94,13 +94,11 @@ pub(crate) fn routes() -> Router<AppState> {
 /// `X-Frame-Options: DENY`, and no caching but of the assets.
 pub(crate) async fn console_headers(request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let console = path == PREFIX || path.starts_with(HOME);
-    let lang = lang_of(request.headers());
-    let response = next.run(request).await;
-    if !console {
-        return response;
+    if path != PREFIX && !path.starts_with(HOME) {
+        return next.run(request).await;
     }
-    let mut response = as_page(lang, response);
+    let lang = lang_of(request.headers());
+    let mut response = as_page(lang, next.run(request).await);
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_SECURITY_POLICY,
@@ -145,9 +143,13 @@ fn lang_of(headers: &HeaderMap) -> Lang {
 /// A signed-in operator's request: the session, its language, and the
 /// token its forms carry.
 pub(crate) struct Console {
+    /// The language the pages speak.
     pub lang: Lang,
+    /// The pages' words in that language.
     pub t: &'static Texts,
+    /// The token every form carries.
     csrf: String,
+    /// The page asked for, with its query: where a language switch returns.
     path: String,
 }
 
@@ -212,10 +214,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
 /// Which page of the navigation is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Nav {
+    /// The overview.
     Overview,
+    /// Users.
     Users,
+    /// Apps.
     Apps,
+    /// Policies.
     Policies,
+    /// The audit log.
     Audit,
 }
 
@@ -259,6 +266,25 @@ impl Console {
     }
 }
 
+/// `text` for a URL's path segment or query value: everything but the
+/// unreserved characters percent-encoded.
+pub(crate) fn urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A form's text field: trimmed, `None` when left empty.
+pub(crate) fn nonblank(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
 /// `back=PATH`, encoded for a query.
 fn back_query(path: &str) -> String {
     serde_urlencoded::to_string([("back", path)]).unwrap_or_default()
@@ -298,8 +324,28 @@ pub(crate) fn failure(lang: Lang, error: &CiamError) -> Response {
     error_page(lang, status, &error.message(lang))
 }
 
+/// A refused form: shown again by `render` with its refusal next to the
+/// field, under the refusal's status (422, 409); or, when no form field can
+/// show it, the failure page.
+pub(crate) async fn again<F>(lang: Lang, error: &CiamError, render: impl FnOnce((String, String)) -> F) -> Response
+where
+    F: std::future::Future<Output = Response>,
+{
+    match field_error(error, lang) {
+        Some(shown) => {
+            let mut page = render(shown).await;
+            if page.status() == StatusCode::OK {
+                *page.status_mut() =
+                    StatusCode::from_u16(error.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            }
+            page
+        }
+        None => failure(lang, error),
+    }
+}
+
 /// A page that says what went wrong, with the way back to the overview.
-fn error_page(lang: Lang, status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_page(lang: Lang, status: StatusCode, message: &str) -> Response {
     let t = texts(lang);
     let body = html! { main { h1 { (t.title) } p.error role="alert" { (message) } p { a href=(HOME) { (t.overview) " →" } } } };
     (status, page_shell(lang, t.title, body)).into_response()
@@ -322,11 +368,19 @@ fn as_page(lang: Lang, response: Response) -> Response {
         _ if status.is_server_error() => t.busy_page,
         _ => t.bad_request,
     };
-    error_page(lang, status, message)
+    // The page replaces the body; the answer's other headers (`Allow`,
+    // `Retry-After`, the request id) stay.
+    let mut page = error_page(lang, status, message);
+    for (name, value) in response.headers() {
+        if name != CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            page.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    page
 }
 
 /// A form's refusal, shown next to its field: the field's name and why.
-pub(crate) fn field_error(error: &CiamError, lang: Lang) -> Option<(String, String)> {
+fn field_error(error: &CiamError, lang: Lang) -> Option<(String, String)> {
     match error.invalid_field(lang) {
         Some((field, why)) => Some((field.to_owned(), why.to_owned())),
         None if error.code() == ciam_core::ErrorCode::AdminMobileTaken => Some(("mobile".into(), error.message(lang))),
@@ -566,11 +620,7 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
                 "{SESSION_COOKIE}={}; Path={PREFIX}; Max-Age={CONSOLE_SESSION_SECONDS}; HttpOnly; SameSite=Strict{secure}",
                 session.expose()
             );
-            let mut response = see_other(&format!("{PREFIX}/"));
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(SET_COOKIE, value);
-            }
-            response
+            redirect_setting(HOME, &cookie)
         }
         Ok(None) => {
             state.auth_failures.record(ip.map(|ip| ip.to_string()));
@@ -586,9 +636,14 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap, Posted(cons
     {
         return failure(console.lang, &e);
     }
-    let mut response = see_other(&format!("{PREFIX}/sign-in"));
     let cleared = format!("{SESSION_COOKIE}=; Path={PREFIX}; Max-Age=0; HttpOnly; SameSite=Strict");
-    if let Ok(value) = HeaderValue::from_str(&cleared) {
+    redirect_setting(&format!("{PREFIX}/sign-in"), &cleared)
+}
+
+/// A redirect to `to` that sets `cookie` (made here, always a valid header).
+fn redirect_setting(to: &str, cookie: &str) -> Response {
+    let mut response = see_other(to);
+    if let Ok(value) = HeaderValue::from_str(cookie) {
         response.headers_mut().insert(SET_COOKIE, value);
     }
     response
@@ -615,12 +670,8 @@ async fn set_lang(Path(lang): Path<String>, axum::extract::Query(back): axum::ex
             && !["//", "\\", "..", "%"].iter().any(|bad| path.contains(bad))
             && !b.chars().any(char::is_control)
     });
-    let mut response = see_other(&back.unwrap_or_else(|| format!("{PREFIX}/")));
-    let value = format!("{LANG_COOKIE}={lang}; Path={PREFIX}; Max-Age=31536000; SameSite=Strict");
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        response.headers_mut().insert(SET_COOKIE, value);
-    }
-    response
+    let cookie = format!("{LANG_COOKIE}={lang}; Path={PREFIX}; Max-Age=31536000; SameSite=Strict");
+    redirect_setting(back.as_deref().unwrap_or(HOME), &cookie)
 }
 
 const STYLESHEET: &str = include_str!("../../assets/console.css");

@@ -6,25 +6,30 @@ use axum::response::Response;
 use maud::html;
 
 use super::chart::{Hours, draw};
-use super::{Console, Nav, PREFIX, failure, when};
+use super::users::link;
+use super::{Console, Nav, failure, when};
 use crate::AppState;
 
 /// Hours the chart covers.
 const HOURS: u32 = 24;
+/// Locked accounts listed; past it the count says "50+".
+const LOCKED_SHOWN: u32 = 50;
 
 pub(crate) async fn page(State(state): State<AppState>, console: Console) -> Response {
     let t = console.t;
     let ciam = &state.ciam;
     let loaded = async {
         let activity = ciam.login_activity(HOURS).await?;
-        let locked = ciam.locked_accounts(50).await?;
+        let locked = ciam.locked_accounts(LOCKED_SHOWN + 1).await?;
         let keys = ciam.signing_keys().await?;
         Ok::<_, ciam_core::CiamError>((activity, locked, keys))
     };
-    let (activity, locked, keys) = match loaded.await {
+    let (activity, mut locked, keys) = match loaded.await {
         Ok(loaded) => loaded,
         Err(e) => return failure(console.lang, &e),
     };
+    let more_locked = locked.len() > LOCKED_SHOWN as usize;
+    locked.truncate(LOCKED_SHOWN as usize);
     let hours = Hours::new(&activity, ciam.now().div_euclid(3600), HOURS as usize);
     let (running, waiting) = ciam.hashing_load();
     let workers = ciam.config().hashing.workers;
@@ -36,16 +41,18 @@ pub(crate) async fn page(State(state): State<AppState>, console: Console) -> Res
         }
         div.columns {
             section.card #locked {
-                h2 { (t.locked_now) " " span.count { (locked.len()) } }
+                h2 {
+                    (t.locked_now) " "
+                    span.count { @if more_locked { (LOCKED_SHOWN) "+" } @else { (locked.len()) } }
+                }
                 @if locked.is_empty() {
                     p.muted { (t.none_locked) }
                 } @else {
                     ul.plain {
                         @for account in &locked {
                             li {
-                                a href=(format!("{PREFIX}/users?mobile={}", super::users::urlencode(&account.mobile))) { (account.mobile) }
+                                (link(&account.user))
                                 " " span.muted { (t.until) " " (when(account.until)) }
-                                @if account.from_one_address { " " span.tag { (t.from_one_address) } }
                             }
                         }
                     }

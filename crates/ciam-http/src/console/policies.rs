@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    Console, Done, Nav, PREFIX, Posted, choice, done_message, failure, field, field_error, form_error, notice, number,
+    Console, Done, Nav, PREFIX, Posted, again, choice, done_message, failure, field, form_error, notice, number,
     one_of, see_other,
 };
 use crate::AppState;
@@ -233,13 +233,12 @@ pub(crate) async fn update(
             }
             .await
         }
-        _ => return see_other(&format!("{PREFIX}/policies")),
+        _ => return super::error_page(console.lang, axum::http::StatusCode::NOT_FOUND, console.t.no_such_page),
     };
     match saved {
         Ok(()) => see_other(&format!("{PREFIX}/policies?done=saved")),
-        Err(e) => match field_error(&e, console.lang) {
-            Some(error) => render(&state, &console, None, Some((&which, &form)), Some(error)).await,
-            None => failure(console.lang, &e),
-        },
+        Err(e) => {
+            again(console.lang, &e, |error| render(&state, &console, None, Some((&which, &form)), Some(error))).await
+        }
     }
 }

@@ -10,8 +10,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    Console, Done, Empty, Nav, PREFIX, Posted, checkbox, done_message, failure, field, field_error, form_error, notice,
-    see_other, ticked, when,
+    Console, Done, Empty, Nav, PREFIX, Posted, again, checkbox, done_message, failure, field, form_error, nonblank,
+    notice, see_other, ticked, urlencode, when,
 };
 use crate::AppState;
 
@@ -41,11 +41,6 @@ fn length(lang: Lang, min: u32, max: u32) -> String {
         Lang::En => format!("{min} to {max} characters; "),
         Lang::Zh => format!("{min} 到 {max} 个字符;"),
     }
-}
-
-fn optional(text: &str) -> Option<String> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
 }
 
 pub(crate) async fn list(State(state): State<AppState>, console: Console, Query(search): Query<Search>) -> Response {
@@ -143,20 +138,17 @@ pub(crate) async fn create(State(state): State<AppState>, Posted(console, form):
     let input = UserInput {
         mobile: Some(form.mobile.clone()),
         password: Some(Password::new(form.password.clone())),
-        user_name: Some(optional(&form.user_name)),
-        name: Some(optional(&form.name)),
-        email: Some(optional(&form.email)),
+        user_name: Some(nonblank(&form.user_name)),
+        name: Some(nonblank(&form.name)),
+        email: Some(nonblank(&form.email)),
         ..UserInput::default()
     };
     match state.ciam.create_user(input).await {
         Ok(user) => see_other(&format!("{PREFIX}/users/{}?done=saved", urlencode(user.id.as_str()))),
-        Err(e) => match field_error(&e, console.lang) {
-            Some(error) => {
-                let search = Search { mobile: None, page: None };
-                render_list(&state, &console, &search, &form, Some(error)).await
-            }
-            None => failure(console.lang, &e),
-        },
+        Err(e) => {
+            let search = Search { mobile: None, page: None };
+            again(console.lang, &e, |error| render_list(&state, &console, &search, &form, Some(error))).await
+        }
     }
 }
 
@@ -192,11 +184,11 @@ async fn render_user(
     let ciam = &state.ciam;
     let loaded = async {
         let user = ciam.user(id).await?;
-        let locked_until = ciam.account_locked_until(id).await?;
+        let locked_until = ciam.account_locked_until(&user).await?;
         // Each app the user is assigned to, by name (the apps are cached).
         let named = ciam.apps().await?;
         let apps: Vec<(String, String)> = ciam
-            .user_apps(id)
+            .user_apps(&user)
             .await?
             .into_iter()
             .map(|client_id| {
@@ -292,9 +284,9 @@ pub(crate) async fn update(
     let updated = match ticked("disabled", profile.disabled.as_deref()) {
         Ok(disabled) => {
             let input = UserInput {
-                user_name: Some(optional(&profile.user_name)),
-                name: Some(optional(&profile.name)),
-                email: Some(optional(&profile.email)),
+                user_name: Some(nonblank(&profile.user_name)),
+                name: Some(nonblank(&profile.name)),
+                email: Some(nonblank(&profile.email)),
                 disabled: Some(disabled),
                 ..UserInput::default()
             };
@@ -354,23 +346,8 @@ async fn outcome(
 ) -> Response {
     match result {
         Ok(()) => see_other(&format!("{PREFIX}/users/{}?done={done}", urlencode(id))),
-        Err(e) => match field_error(&e, console.lang) {
-            Some(error) => render_user(state, console, id, None, profile, Some(error)).await,
-            None => failure(console.lang, &e),
-        },
+        Err(e) => again(console.lang, &e, |error| render_user(state, console, id, None, profile, Some(error))).await,
     }
-}
-
-/// `text` for a URL's path or query.
-pub(crate) fn urlencode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// A user's line in other pages' tables.

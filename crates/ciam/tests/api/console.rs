@@ -346,8 +346,10 @@ async fn console_forms_need_their_token_and_pages_are_locked_down() {
         .send()
         .await
         .expect("post");
-    assert_eq!(bogus.status(), StatusCode::OK, "the form again, with its refusal");
-    assert!(bogus.text().await.expect("html").contains("access"));
+    assert_eq!(bogus.status(), StatusCode::UNPROCESSABLE_ENTITY, "the form again, with its refusal");
+    let html = bogus.text().await.expect("html");
+    assert!(html.contains(r#"<select name="access" aria-invalid="true">"#), "{html}");
+    assert!(html.contains(r#"Odd"#), "what was typed is kept");
     let (_, apps) = app.admin(Method::GET, "/apps", None).await;
     assert!(!apps.to_string().contains("Odd"), "{apps}");
 
@@ -364,8 +366,8 @@ async fn console_forms_need_their_token_and_pages_are_locked_down() {
     let (_, shop) = app.admin(Method::GET, &format!("/apps/{client_id}"), None).await;
     assert_eq!(shop["enabled"], false, "{shop}");
     let odd = edit("maybe").await.expect("post");
-    assert_eq!(odd.status(), StatusCode::OK, "the form again, with its refusal");
-    assert!(odd.text().await.expect("html").contains("enabled"));
+    assert_eq!(odd.status(), StatusCode::UNPROCESSABLE_ENTITY, "the form again, with its refusal");
+    assert!(odd.text().await.expect("html").contains("<code>enabled</code>: must be one of"));
 
     // In Chinese, a refusal is Chinese down to its reason.
     let zh = format!("{session}; ciam_console_lang=zh");
@@ -397,6 +399,15 @@ async fn console_forms_need_their_token_and_pages_are_locked_down() {
         assert!(answer.headers()["content-type"].to_str().expect("ascii").starts_with("text/html"));
         assert!(answer.text().await.expect("html").contains("lang=\"zh-CN\""));
     }
+    let bogus = http
+        .post(app.url("/console/policies/bogus"))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(bogus.status(), StatusCode::NOT_FOUND, "no such policy");
+
     // A page past the last one is an empty list, not an error.
     let far =
         http.get(app.url("/console/users?page=4294967295")).header("cookie", &session).send().await.expect("page");
