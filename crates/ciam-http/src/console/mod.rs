@@ -85,7 +85,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/policies", get(policies::page))
         .route("/policies/{which}", post(policies::update))
         .route("/audit", get(audit::page))
-        .fallback(no_such_page)
 }
 
 /// Every answer under [`PREFIX`], errors and redirects included: a strict
@@ -413,7 +412,7 @@ pub(crate) fn choice(
     error: Option<&(String, String)>,
 ) -> Markup {
     let chosen = options.iter().find(|(value, _)| *value == current).or(options.first()).map(|(value, _)| *value);
-    let why = error.filter(|(field, _)| field == name).map(|(_, why)| why.as_str());
+    let why = refusal_of(name, error);
     html! {
         label.field {
             span { (label) }
@@ -443,9 +442,14 @@ pub(crate) fn notice(message: Option<&str>) -> Markup {
     html! { @if let Some(message) = message { p.notice role="status" { (message) } } }
 }
 
+/// Why field `name` was refused, when the form's refusal is its.
+fn refusal_of<'a>(name: &str, error: Option<&'a (String, String)>) -> Option<&'a str> {
+    error.filter(|(field, _)| field == name).map(|(_, why)| why.as_str())
+}
+
 /// A labelled text input, with its refusal under it when it has one.
 pub(crate) fn field(label: &str, name: &str, value: &str, kind: &str, error: Option<&(String, String)>) -> Markup {
-    let why = error.filter(|(field, _)| field == name).map(|(_, why)| why.as_str());
+    let why = refusal_of(name, error);
     html! {
         label.field {
             span { (label) }
@@ -583,13 +587,6 @@ fn sign_in_form(lang: Lang, error: Option<&str>) -> Html<String> {
             }
         },
     )
-}
-
-/// A console path that is no page: a page that says so, in the console's
-/// language, with the way back.
-async fn no_such_page(headers: HeaderMap) -> Response {
-    let lang = lang_of(&headers);
-    error_page(lang, StatusCode::NOT_FOUND, texts(lang).no_such_page)
 }
 
 async fn sign_in_page(headers: HeaderMap) -> Response {
