@@ -223,19 +223,13 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// Why a value is refused, in both languages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reason {
-    /// In English.
-    pub en: String,
-    /// In Chinese.
-    pub zh: String,
-}
+/// Why a value is refused: a text in both languages, like the policy's tip.
+pub type Reason = crate::policy::Localised;
 
 impl Reason {
     /// A reason in both languages.
     pub fn new(en: impl Into<String>, zh: impl Into<String>) -> Self {
-        Self { en: en.into(), zh: zh.into() }
+        Self { zh: zh.into(), en: en.into() }
     }
 
     /// "must be between `low` and `high`".
@@ -251,14 +245,6 @@ impl Reason {
     /// "is required".
     pub fn required() -> Self {
         Self::new("is required", "必填")
-    }
-
-    /// The reason in `lang`.
-    pub fn get(&self, lang: Lang) -> &str {
-        match lang {
-            Lang::En => &self.en,
-            Lang::Zh => &self.zh,
-        }
     }
 }
 
