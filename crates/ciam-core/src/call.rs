@@ -13,7 +13,9 @@ use std::net::IpAddr;
 use crate::error::{CiamError, ErrorCode, Lang};
 use crate::hashpool::Owner;
 use crate::inflight::Place;
-use crate::model::{Action, AddressKey, App, AuditEvent, Device, Outcome, Reservation, Status, UserId, audit_text};
+use crate::model::{
+    Action, AddressKey, App, AuditEvent, Device, LockKey, Outcome, Reservation, Status, UserId, audit_text,
+};
 use crate::service::Ciam;
 
 /// The longest client id kept in the audit log.
@@ -45,6 +47,9 @@ pub struct Call {
     /// A password attempt counted in the address's window, not yet known
     /// to be a failure.
     reserved: Option<Reservation>,
+    /// The failure counters on which the call's password check holds a
+    /// place, until it is counted or given back.
+    guesses: Vec<LockKey>,
     /// The call's place among its address's calls in progress.
     _place: Option<Place>,
 }
@@ -119,6 +124,16 @@ impl Call {
         self.reserved.take()
     }
 
+    /// Holds a place for the call's password check on counter `key`.
+    pub(crate) fn hold_guess(&mut self, key: LockKey) {
+        self.guesses.push(key);
+    }
+
+    /// The counters the call's check holds a place on, to count or give back.
+    pub(crate) fn take_guesses(&mut self) -> Vec<LockKey> {
+        std::mem::take(&mut self.guesses)
+    }
+
     /// Notes the mobile the call is about, as the audit log keeps it.
     pub(crate) fn note_mobile(&mut self, mobile: String) {
         self.draft.mobile = Some(mobile);
@@ -152,9 +167,9 @@ impl Ciam {
         // log with them (CONTRACT §8).
         let app = self.registered_app(&draft.caller).await?;
         match self.take_place(&draft.caller).await {
-            Ok(place) => Ok(Call { app, draft, stored: None, reserved: None, _place: place }),
+            Ok(place) => Ok(Call { app, draft, stored: None, reserved: None, guesses: Vec::new(), _place: place }),
             Err(refusal) => {
-                self.store().insert_audit(&draft.event(Outcome::Refused(refusal.code()))).await?;
+                self.audit(&draft.event(Outcome::Refused(refusal.code()))).await?;
                 Err(refusal)
             }
         }
@@ -188,8 +203,16 @@ impl Ciam {
     /// into `IDAAS.SDK.COM.0002`, so no call answers without its event.
     ///
     /// An attempt still held in the address's window (a right password that
-    /// did not end in a session, or a hash that never ran) is given back.
+    /// did not end in a session, or a hash that never ran) is given back, and
+    /// so are places on failure counters held by a check never counted.
     pub async fn close_call<T: Answered>(&self, mut call: Call, result: Result<T, CiamError>) -> Result<T, CiamError> {
+        let guesses = call.take_guesses();
+        if !guesses.is_empty()
+            && let Err(e) = self.store().release_guesses(&guesses).await
+        {
+            // Their places lapse by themselves (`GUESS_HOLD`).
+            tracing::warn!(error = %e, "a password check's place was not given back");
+        }
         if let Some(reserved) = call.take_reservation()
             && let Err(e) = self.store().release_attempt(&reserved).await
         {
@@ -200,8 +223,19 @@ impl Ciam {
             Err(error) => Outcome::Refused(error.code()),
         };
         if call.stored != Some(outcome) {
-            self.store().insert_audit(&call.event(outcome)).await?;
+            self.audit(&call.event(outcome)).await?;
         }
         result
+    }
+
+    /// Stores a call's event; a refusal that cost no hash is counted in its
+    /// address's and outcome's event of the minute instead (so a flood of
+    /// them grows the log by one row a minute).
+    async fn audit(&self, event: &AuditEvent) -> Result<(), CiamError> {
+        match event.outcome {
+            Outcome::Refused(code) if code.costs_no_hash() => self.store().count_refusal(event).await?,
+            _ => self.store().insert_audit(event).await?,
+        }
+        Ok(())
     }
 }

@@ -186,6 +186,25 @@ error_codes! {
 }
 
 impl ErrorCode {
+    /// Whether the code refuses a request before any password hash: a body
+    /// that cannot be read, a throttled address. Such refusals cost an
+    /// attacker nothing, so they are audited one event per address and
+    /// outcome a minute, with a count, and their log lines sampled alike.
+    pub fn costs_no_hash(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::ContentTypeInvalid
+                | ErrorCode::BodyNotJson
+                | ErrorCode::BodyShapeInvalid
+                | ErrorCode::BodyTooLarge
+                | ErrorCode::RouteNotFound
+                | ErrorCode::MethodNotAllowed
+                | ErrorCode::AddressThrottled
+                | ErrorCode::BodyTimeout
+                | ErrorCode::RequestUnreadable
+        )
+    }
+
     /// The code with this text, if there is one.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|code| code.as_str() == text)

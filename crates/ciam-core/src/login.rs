@@ -168,8 +168,10 @@ impl Attempt {
             let audit = FailureAudit { event: &event, locked: Outcome::Refused(ErrorCode::AccountLocked) };
             let counters: Vec<Counter> = self.counters.iter().map(|(c, _)| c.clone()).collect();
             let (counted, _) = ciam.store().record_failure(&counters, self.now, &self.policy, audit).await?;
-            // The attempt held in the address's window is this failure.
+            // The attempt held in the address's window, and the places on
+            // the counters, are this failure.
             call.take_reservation();
+            call.take_guesses();
             let refusal = self.refusal(&counted);
             if refusal.code() == ErrorCode::AccountLocked {
                 telemetry::lockout();
@@ -177,12 +179,50 @@ impl Attempt {
             call.stored(Outcome::Refused(refusal.code()));
             return Err(refusal);
         };
-        if self.counters.iter().any(|(_, state)| state.is_some_and(|s| s.failures > 0)) {
-            ciam.store().clear_failures(&keys()).await?;
+        // A right password whose check ends after a burst locked the
+        // counter is refused like any attempt on a locked account.
+        let now = ciam.now();
+        let states = ciam.store().settle_match(&keys(), now).await?;
+        call.take_guesses();
+        let locked = states.iter().flatten().filter_map(|s| s.locked_until).filter(|until| *until > now).max();
+        match locked {
+            Some(until) => Err(locked_refusal(until - now)),
+            None => Ok(matched),
         }
-        Ok(matched)
+    }
+
+    /// Takes a place for the password check on each counter, so that checks
+    /// in flight count against the attempts left: at most a counter's limit
+    /// of passwords is ever verified per countdown, however many attempts
+    /// arrive at once. An attempt that finds no place is refused with the
+    /// lock (its time left, or the whole `lock_seconds` when the places are
+    /// all taken by checks in flight), before any hash. The places are held
+    /// by the call (see [`Ciam::close_call`]).
+    async fn take_places(&self, ciam: &Ciam, call: &mut Call) -> Result<(), CiamError> {
+        let id = OpaqueToken::generate(PLACE_ID_LEN)?;
+        let until = self.now + GUESS_HOLD_SECONDS;
+        for (counter, _) in &self.counters {
+            let guess = ciam
+                .store()
+                .reserve_guess(counter, self.now, self.policy.failure_reset_seconds, until, id.expose())
+                .await?;
+            if !guess.reserved {
+                let left = guess.state.locked_until.filter(|u| *u > self.now).map(|u| u - self.now);
+                return Err(locked_refusal(left.unwrap_or(self.policy.lock_seconds)));
+            }
+            call.hold_guess(counter.key.clone());
+        }
+        Ok(())
     }
 }
+
+/// How long a password check's place on a failure counter lasts unless it
+/// is counted or given back first: the longest a check could still be
+/// running (an instance that died mid-hash never gives its place back).
+pub const GUESS_HOLD_SECONDS: i64 = 30;
+
+/// Characters of the random id that tells an attempt its place was taken.
+const PLACE_ID_LEN: usize = 16;
 
 impl Ciam {
     /// The address throttle as it applies to the call: the policy, and the
@@ -205,8 +245,9 @@ impl Ciam {
     /// Begins a password attempt on `account` for the call: reads its
     /// counters, its address's window and the user with `mobile` (when
     /// given) in one read; refuses a throttled address, then a lock; then
-    /// counts the attempt in the address's window (CONTRACT §7). All before
-    /// any hash. Returns the attempt and the user.
+    /// takes the check's places on the counters (the lock bounds guesses),
+    /// then counts the attempt in the address's window. All before any
+    /// hash. Returns the attempt and the user.
     pub(crate) async fn begin_attempt(
         &self,
         call: &mut Call,
@@ -227,6 +268,7 @@ impl Ciam {
         let states = lookup.counts.into_iter().chain(std::iter::repeat(None));
         let attempt = Attempt { counters: counters.into_iter().zip(states).collect(), policy, now, miss };
         attempt.check_lock()?;
+        attempt.take_places(self, call).await?;
         if let Some(address) = counted {
             let window = self.store().reserve_attempt(&address, now, &throttle).await?;
             self.refuse_closed(&throttle, &address, window, now, 0)?;

@@ -219,6 +219,16 @@ pub struct FailureState {
     pub locked_until: Option<UnixTime>,
 }
 
+/// What taking a place for a password check found (see
+/// [`crate::Store::reserve_guess`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Guess {
+    /// The counter's state, its checks in flight not included.
+    pub state: FailureState,
+    /// Whether the check got its place.
+    pub reserved: bool,
+}
+
 /// A live session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -439,6 +449,10 @@ pub struct AuditEntry {
     pub id: i64,
     /// The event.
     pub event: AuditEvent,
+    /// How many calls it stands for: 1, or for refusals that cost no hash
+    /// (kept one event per address and outcome a minute) how many there
+    /// were.
+    pub count: i64,
 }
 
 /// A failed attempt's audit event, stored in the same commit as the failure

@@ -27,6 +27,7 @@ use zeroize::Zeroize;
 use crate::error::CiamError;
 use crate::hashes::{self, Limits, Refused, Scheme};
 use crate::hashpool::{Owner, Pool};
+use crate::telemetry;
 use crate::token::fill_random;
 
 /// A password as typed by a user. Its `Debug` never shows it and its memory is
@@ -196,6 +197,7 @@ impl PasswordHasher {
             .pool
             .run(owner, move || {
                 let started = Instant::now();
+                telemetry::password_verified();
                 let outcome = verify_blocking(&inner.params, inner.limits, password.expose().as_bytes(), &phc);
                 let took = started.elapsed();
                 let own = matches!(outcome, Ok((_, Cost::Own)));

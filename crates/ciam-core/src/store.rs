@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::clock::UnixTime;
 use crate::mobile::Mobile;
 use crate::model::{
-    AddressKey, App, AuditEntry, AuditEvent, AuditQuery, ClientId, Counter, FailureAudit, FailureState, Flow,
+    AddressKey, App, AuditEntry, AuditEvent, AuditQuery, ClientId, Counter, FailureAudit, FailureState, Flow, Guess,
     HistoryEntry, LockKey, Lookup, Reservation, Session, SigningKeyRecord, StateGrant, StoredSession, ThrottleState,
     TokenDigest, User, UserId,
 };
@@ -164,8 +164,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         policy: &LockoutPolicy,
         audit: FailureAudit<'_>,
     ) -> StoreResult<(Vec<FailureState>, i64)>;
-    /// Forgets the failures of keys (a success).
-    async fn clear_failures(&self, keys: &[LockKey]) -> StoreResult<()>;
+    /// Atomically takes a place for one password check on `counter`
+    /// (the lock bounds guesses, not answers): only while it is not locked at
+    /// `now` and its failures and the checks in flight together are below
+    /// its limit. A count that would restart (as in
+    /// [`Store::record_failure`]) is restarted first. Places lapse at
+    /// `until`. Returns the counter's state and whether the place was taken
+    /// (by the attempt named `id`). Exact under concurrent calls on every
+    /// instance.
+    async fn reserve_guess(
+        &self,
+        counter: &Counter,
+        now: UnixTime,
+        reset_seconds: i64,
+        until: UnixTime,
+        id: &str,
+    ) -> StoreResult<Guess>;
+    /// Gives back the places of checks that were not counted (a hash that
+    /// never ran, an attempt refused by another counter or its address).
+    async fn release_guesses(&self, keys: &[LockKey]) -> StoreResult<()>;
+    /// A right password: gives back its places on `keys` and forgets their
+    /// failures, unless a key was locked meanwhile (at `now`); returns each
+    /// key's state afterwards, in order (`None` for a key with no row).
+    async fn settle_match(&self, keys: &[LockKey], now: UnixTime) -> StoreResult<Vec<Option<FailureState>>>;
     /// Forgets the failures of an account: its own counter and those kept
     /// for it per address (an operator's unlock).
     async fn unlock_account(&self, account: &LockKey) -> StoreResult<()>;
@@ -245,6 +266,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Appends an event.
     async fn insert_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Counts a refusal that cost no hash: the first of its address and
+    /// outcome in the minute of `event.at` is stored as an event with count
+    /// 1, and each later one adds one to that event's count (on every
+    /// instance: one row per address, outcome and minute).
+    async fn count_refusal(&self, event: &AuditEvent) -> StoreResult<()>;
     /// Reads events, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
     /// Login attempts since `since`, counted by hour and outcome.

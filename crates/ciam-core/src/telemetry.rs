@@ -18,6 +18,9 @@ pub const HASH_REJECTED: &str = "ciam_hash_rejected_total";
 pub const THROTTLED: &str = "ciam_throttled_total";
 /// Failures that locked an account (or an account and address).
 pub const LOCKOUTS: &str = "ciam_lockouts_total";
+/// Password hashes verified, the dummy hash of an unknown mobile included:
+/// the guesses attempts actually got.
+pub const PASSWORD_VERIFICATIONS: &str = "ciam_password_verifications_total";
 /// Admin requests refused for a missing or wrong token.
 pub const ADMIN_AUTH_FAILURES: &str = "ciam_admin_auth_failures_total";
 /// Database calls that failed (unreachable, timed out, refused).
@@ -62,6 +65,11 @@ pub(crate) fn hash_rejected(reason: Rejection) {
 /// Counts one lockout.
 pub(crate) fn lockout() {
     metrics::counter!(LOCKOUTS).increment(1);
+}
+
+/// Counts one password hash verified.
+pub(crate) fn password_verified() {
+    metrics::counter!(PASSWORD_VERIFICATIONS).increment(1);
 }
 
 /// Counts one failed database call.

@@ -64,6 +64,7 @@ pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
         auth_failures: Arc::default(),
         console_sign_ins: Arc::default(),
     };
+    let sampler = observe::Sampler::new(Arc::clone(&state.trusted_proxies));
     let (router, mut document) = api(state.clone());
     openapi::link_resources(&mut document);
     let document: Arc<str> = document.to_json().unwrap_or_default().into();
@@ -81,6 +82,7 @@ pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
         .layer(axum::middleware::from_fn(observe::count_sdk_calls))
         .layer(axum::middleware::from_fn(api_headers))
         .layer(axum::middleware::from_fn(console::console_headers))
+        .layer(axum::middleware::from_fn(move |request, next| Arc::clone(&sampler).sample(request, next)))
         .layer(observe::access_log(Arc::clone(&state.trusted_proxies)))
         .layer(observe::propagate_request_id())
         .layer(observe::set_request_id())

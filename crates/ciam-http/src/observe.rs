@@ -5,14 +5,16 @@
 //! any other is replaced by a new one. The id is echoed in the response,
 //! written in error bodies, the audit event and the log line.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderName;
 use axum::middleware::Next;
 use axum::response::Response;
+use ciam_core::ErrorCode;
 use ciam_core::telemetry::{SDK_REQUEST_DURATION, SDK_REQUESTS};
 use ipnet::IpNet;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
@@ -100,21 +102,107 @@ impl std::fmt::Display for Shown {
     }
 }
 
-/// The line written when a response leaves: status, outcome, duration.
+/// The line written when a response leaves: status, outcome, duration;
+/// none for a refusal the [`Sampler`] leaves out, and for the first of a
+/// new minute the number it left out in the last.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LogLine;
 
 impl<B> OnResponse<B> for LogLine {
     fn on_response(self, response: &axum::http::Response<B>, latency: Duration, span: &Span) {
+        let sampled = response.extensions().get::<Sampled>().copied();
+        if sampled == Some(Sampled::LeftOut) {
+            return;
+        }
         let outcome = response.extensions().get::<OutcomeCode>().map_or("-", |code| code.0);
-        tracing::info!(
-            target: "ciam::access",
-            parent: span,
-            status = response.status().as_u16(),
-            outcome = %outcome,
-            duration_ms = latency.as_micros() as f64 / 1e3,
-            "request"
-        );
+        let status = response.status().as_u16();
+        let duration_ms = latency.as_micros() as f64 / 1e3;
+        match sampled {
+            Some(Sampled::Logged { left_out }) => tracing::info!(
+                target: "ciam::access", parent: span, status, outcome = %outcome, duration_ms, sampled = true,
+                left_out_last_minute = left_out, "request"
+            ),
+            _ => {
+                tracing::info!(target: "ciam::access", parent: span, status, outcome = %outcome, duration_ms, "request")
+            }
+        }
+    }
+}
+
+/// Whether the access log writes a refusal that cost no hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sampled {
+    /// Written: the first of its address and outcome this minute, after
+    /// `left_out` lines of the same were left out in the last minute it had.
+    Logged { left_out: u64 },
+    /// Left out: its address and outcome were already written this minute.
+    LeftOut,
+}
+
+/// Samples the access log's lines of refusals that cost no hash (a body
+/// that does not parse, a throttled address) as the audit log keeps them:
+/// one line per address and outcome a minute, so that a flood of them
+/// costs a line a minute, not one per request. Other lines are all written.
+#[derive(Debug)]
+pub(crate) struct Sampler {
+    started: Instant,
+    trusted: Arc<[IpNet]>,
+    /// Per address and outcome: the minute last written, and the lines left
+    /// out since.
+    windows: Mutex<HashMap<SampleKey, (u64, u64)>>,
+}
+
+/// What the sampler counts lines under: the client's address and the
+/// outcome.
+type SampleKey = (Option<IpAddr>, &'static str);
+
+/// Addresses and outcomes the sampler keeps; past this it forgets those of
+/// earlier minutes, and writes every line while it still has no room.
+const SAMPLED_KEYS: usize = 10_000;
+
+impl Sampler {
+    pub fn new(trusted: Arc<[IpNet]>) -> Arc<Self> {
+        Arc::new(Self { started: Instant::now(), trusted, windows: Mutex::default() })
+    }
+
+    /// Marks a refusal that cost no hash as written or left out.
+    pub async fn sample(self: Arc<Self>, request: Request, next: Next) -> Response {
+        let ip = client_ip(request.headers(), request.extensions(), &self.trusted);
+        let mut response = next.run(request).await;
+        let Some(code) = response.extensions().get::<OutcomeCode>().map(|code| code.0) else {
+            return response;
+        };
+        if response.status().is_client_error() && ErrorCode::parse(code).is_some_and(ErrorCode::costs_no_hash) {
+            let minute = self.started.elapsed().as_secs() / 60;
+            let sampled = self.decide((ip, code), minute);
+            response.extensions_mut().insert(sampled);
+        }
+        response
+    }
+
+    fn decide(&self, key: SampleKey, minute: u64) -> Sampled {
+        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        if windows.len() >= SAMPLED_KEYS && !windows.contains_key(&key) {
+            windows.retain(|_, (last, _)| *last == minute);
+            if windows.len() >= SAMPLED_KEYS {
+                return Sampled::Logged { left_out: 0 };
+            }
+        }
+        match windows.get_mut(&key) {
+            Some((last, left_out)) if *last == minute => {
+                *left_out += 1;
+                Sampled::LeftOut
+            }
+            Some((last, left_out)) => {
+                let before = std::mem::take(left_out);
+                *last = minute;
+                Sampled::Logged { left_out: before }
+            }
+            None => {
+                windows.insert(key, (minute, 0));
+                Sampled::Logged { left_out: 0 }
+            }
+        }
     }
 }
 
@@ -135,6 +223,25 @@ pub(crate) async fn count_sdk_calls(request: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_is_written_once_per_address_outcome_and_minute() {
+        let sampler = Sampler::new(Arc::from([]));
+        let ip = Some(IpAddr::from([127, 0, 0, 9]));
+        let key = (ip, "IDAAS.SDK.REQ.0002");
+        assert_eq!(sampler.decide(key, 0), Sampled::Logged { left_out: 0 });
+        assert_eq!(sampler.decide(key, 0), Sampled::LeftOut);
+        assert_eq!(sampler.decide(key, 0), Sampled::LeftOut);
+        assert_eq!(sampler.decide((ip, "IDAAS.SDK.REQ.0007"), 0), Sampled::Logged { left_out: 0 }, "another outcome");
+        assert_eq!(sampler.decide((None, "IDAAS.SDK.REQ.0002"), 0), Sampled::Logged { left_out: 0 }, "another address");
+        assert_eq!(sampler.decide(key, 1), Sampled::Logged { left_out: 2 }, "the next minute says what was left out");
+        for n in 0..SAMPLED_KEYS {
+            let other = Some(IpAddr::from([10, 0, (n / 256) as u8, (n % 256) as u8]));
+            sampler.decide((other, "IDAAS.SDK.REQ.0002"), 2);
+        }
+        assert_eq!(sampler.decide(key, 2), Sampled::Logged { left_out: 0 }, "no room: written");
+        assert_eq!(sampler.decide(key, 2), Sampled::Logged { left_out: 0 }, "still no room: written");
+    }
 
     #[test]
     fn request_ids_of_the_allowed_shape_are_kept() {

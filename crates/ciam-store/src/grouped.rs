@@ -30,9 +30,7 @@ fn release(ip: usize, window: usize) -> String {
 /// `$1` is now, `$2` the lock's seconds, `$3` the seconds after which a
 /// count below the limit is forgotten.
 fn record_failure(key: usize, limit: usize) -> String {
-    let restart = "(login_failures.locked_until IS NOT NULL AND login_failures.locked_until <= $1) \
-                   OR (login_failures.locked_until IS NULL AND login_failures.last_failure_at IS NOT NULL \
-                       AND login_failures.last_failure_at + $3 <= $1)";
+    let restart = restarts("$1", "$3");
     format!(
         "INSERT INTO login_failures (lock_key, failures, locked_until, last_failure_at) \
          VALUES (${key}, 1, CASE WHEN 1 >= ${limit} THEN $1 + $2 END, $1) \
@@ -42,9 +40,63 @@ fn record_failure(key: usize, limit: usize) -> String {
                  WHEN {restart} THEN CASE WHEN 1 >= ${limit} THEN $1 + $2 END \
                  WHEN login_failures.failures + 1 >= ${limit} THEN $1 + $2 \
                  ELSE NULL END, \
-             last_failure_at = $1"
+             last_failure_at = $1, \
+             pending = CASE WHEN login_failures.pending > 0 THEN login_failures.pending - 1 ELSE 0 END"
     )
 }
+
+/// Whether the counter's row as it was before an update must start a new
+/// count (`$now`): its lock has run out, or its last failure is older than
+/// the reset (`$reset` seconds).
+fn restarts(now: &str, reset: &str) -> String {
+    format!(
+        "((login_failures.locked_until IS NOT NULL AND login_failures.locked_until <= {now}) \
+          OR (login_failures.locked_until IS NULL AND login_failures.last_failure_at IS NOT NULL \
+              AND login_failures.last_failure_at + {reset} <= {now}))"
+    )
+}
+
+/// Takes a place for one password check on counter `$1`, which locks at
+/// `$2` failures, at `$3` now, with `$4` the seconds after which a count
+/// below the limit is forgotten, `$5` when the place lapses and `$6` the
+/// attempt's id. A place is taken only while the counter is not locked and
+/// its failures and the checks in flight together are below the limit; the
+/// row lock the upsert takes makes that exact under concurrent attempts,
+/// on every instance. `reserved_by` comes back as `$6` when it was taken.
+pub(crate) static RESERVE_GUESS: LazyLock<String> = LazyLock::new(|| {
+    let restart = restarts("$3", "$4");
+    let live = "(CASE WHEN login_failures.pending_until > $3 THEN login_failures.pending ELSE 0 END)";
+    let open = format!(
+        "(NOT (login_failures.locked_until IS NOT NULL AND login_failures.locked_until > $3) \
+          AND (CASE WHEN {restart} THEN 0 ELSE login_failures.failures END) + {live} < $2)"
+    );
+    format!(
+        "INSERT INTO login_failures (lock_key, failures, locked_until, last_failure_at, pending, pending_until, \
+                                     reserved_by) \
+         VALUES ($1, 0, NULL, NULL, CASE WHEN 0 < $2 THEN 1 ELSE 0 END, $5, $6) \
+         ON CONFLICT (lock_key) DO UPDATE SET \
+             failures = CASE WHEN {restart} THEN 0 ELSE login_failures.failures END, \
+             locked_until = CASE WHEN {restart} THEN NULL ELSE login_failures.locked_until END, \
+             pending = CASE WHEN {open} THEN {live} + 1 ELSE {live} END, \
+             pending_until = CASE WHEN {open} THEN $5 ELSE login_failures.pending_until END, \
+             reserved_by = CASE WHEN {open} THEN $6 ELSE login_failures.reserved_by END \
+         RETURNING failures, locked_until, reserved_by"
+    )
+});
+
+/// Gives back the place of a check that was not counted (`$1` the key).
+pub(crate) const RELEASE_GUESS: &str = "UPDATE login_failures \
+     SET pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END WHERE lock_key = $1";
+
+/// Gives back the place of a right password's check on counter `$1` at `$2`
+/// now, and forgets the counter's failures unless it was locked meanwhile;
+/// the lock, if any, comes back.
+pub(crate) const SETTLE_MATCH: &str = "UPDATE login_failures SET \
+     pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END, \
+     failures = CASE WHEN locked_until IS NOT NULL AND locked_until > $2 THEN failures ELSE 0 END, \
+     locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until > $2 THEN locked_until END, \
+     last_failure_at = CASE WHEN locked_until IS NOT NULL AND locked_until > $2 THEN last_failure_at END \
+     WHERE lock_key = $1 RETURNING failures, locked_until";
 
 /// The parameters of a failure group before its counters': now, the lock's
 /// seconds, the reset's seconds, the outcome of a failure that locks.

@@ -111,6 +111,14 @@ impl TryFrom<FailureRow> for FailureState {
     }
 }
 
+/// A counter after a guess's reservation (see `RESERVE_GUESS`).
+#[derive(Debug, FromRow)]
+pub(crate) struct GuessRow {
+    pub failures: i64,
+    pub locked_until: Option<i64>,
+    pub reserved_by: Option<String>,
+}
+
 /// A password attempt's first read: the state of up to two failure
 /// counters and of the address's window (NULLs where none is kept), and the
 /// user (NULLs when there is none).
@@ -275,6 +283,7 @@ pub(crate) struct AuditRow {
     device: DeviceRow,
     ip: Option<String>,
     request_id: Option<String>,
+    count: i64,
 }
 
 /// The device headers of an audit event, as the log keeps them.
@@ -308,7 +317,7 @@ impl TryFrom<AuditRow> for AuditEntry {
             ip: r.ip,
             request_id: r.request_id,
         };
-        Ok(AuditEntry { id: r.id, event })
+        Ok(AuditEntry { id: r.id, event, count: r.count })
     }
 }
 

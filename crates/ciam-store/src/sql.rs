@@ -12,8 +12,8 @@ use ciam_core::UnixTime;
 use ciam_core::mobile::Mobile;
 use ciam_core::model::{
     Action, AddressKey, App, AuditEntry, AuditEvent, AuditQuery, ClientId, Counter, FailureAudit, FailureState, Flow,
-    HistoryEntry, LockKey, Lookup, Reservation, Session, SigningKeyRecord, StateGrant, StoredSession, ThrottleState,
-    TokenDigest, User, UserId,
+    Guess, HistoryEntry, LockKey, Lookup, Reservation, Session, SigningKeyRecord, StateGrant, StoredSession,
+    ThrottleState, TokenDigest, User, UserId,
 };
 use ciam_core::policy::{LockoutPolicy, ThrottlePolicy};
 use ciam_core::store::{ActivityCount, Purge, Store, StoreError, StoreResult};
@@ -21,10 +21,10 @@ use ciam_core::store::{ActivityCount, Purge, Store, StoreError, StoreResult};
 use crate::audit::AuditWriter;
 use crate::conns::Conns;
 use crate::exec::{Arg, Exec, Record, Stmt, db_err};
-use crate::grouped::{INSERT_SESSION, RELEASE_ATTEMPT, RESERVE_ATTEMPT};
+use crate::grouped::{INSERT_SESSION, RELEASE_ATTEMPT, RELEASE_GUESS, RESERVE_ATTEMPT, RESERVE_GUESS, SETTLE_MATCH};
 use crate::rows::{
-    AUDIT_FIELDS, ActivityRow, AppRow, AuditRow, ConsoleSessionRow, FailureRow, GrantRow, GroupedRow, HashRow,
-    HistoryRow, IdRow, KeyRow, LockedUserRow, LookupRow, MemberRow, SessionRow, SessionUserRow, SettingRow,
+    AUDIT_FIELDS, ActivityRow, AppRow, AuditRow, ConsoleSessionRow, FailureRow, GrantRow, GroupedRow, GuessRow,
+    HashRow, HistoryRow, IdRow, KeyRow, LockedUserRow, LookupRow, MemberRow, SessionRow, SessionUserRow, SettingRow,
     ThrottleRow, UserRow, audit_args,
 };
 
@@ -90,7 +90,7 @@ const GRANT_COLUMNS: &str = "user_id, client_id, flow, expires_at";
 
 static SELECT_APP: LazyLock<String> = LazyLock::new(|| format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1"));
 static SELECT_USER: LazyLock<String> = LazyLock::new(|| format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"));
-static AUDIT_COLUMNS: LazyLock<String> = LazyLock::new(|| format!("id, {}", AUDIT_FIELDS.join(", ")));
+static AUDIT_COLUMNS: LazyLock<String> = LazyLock::new(|| format!("id, {}, count", AUDIT_FIELDS.join(", ")));
 
 /// The user columns as `u.<column>`, for joins.
 fn prefixed_user_columns() -> String {
@@ -394,12 +394,40 @@ impl<DB: Exec> Store for SqlStore<DB> {
         Ok((states, id))
     }
 
-    async fn clear_failures(&self, keys: &[LockKey]) -> StoreResult<()> {
-        if keys.is_empty() {
-            return Ok(());
+    async fn reserve_guess(
+        &self,
+        counter: &Counter,
+        now: UnixTime,
+        reset_seconds: i64,
+        until: UnixTime,
+        id: &str,
+    ) -> StoreResult<Guess> {
+        let stmt = Stmt::new(RESERVE_GUESS.as_str())
+            .bind(&counter.key)
+            .bind(counter.limit)
+            .bind(now)
+            .bind(reset_seconds)
+            .bind(until)
+            .bind(id);
+        let row: Option<GuessRow> = self.fetch_opt::<GuessRow, _>(stmt).await?;
+        let row = row.ok_or_else(|| StoreError::Backend("a guess's reservation returned no row".into()))?;
+        let reserved = row.reserved_by.as_deref() == Some(id);
+        Ok(Guess { state: FailureRow::new(row.failures, row.locked_until).try_into().map_err(db_err)?, reserved })
+    }
+
+    async fn release_guesses(&self, keys: &[LockKey]) -> StoreResult<()> {
+        for key in keys {
+            self.execute(Stmt::new(RELEASE_GUESS).bind(key)).await?;
         }
-        let sql = format!("DELETE FROM login_failures WHERE lock_key IN ({})", placeholders(1, keys.len()));
-        self.execute(Stmt::new(sql).bind_all(keys.iter().map(Arg::from))).await.map(drop)
+        Ok(())
+    }
+
+    async fn settle_match(&self, keys: &[LockKey], now: UnixTime) -> StoreResult<Vec<Option<FailureState>>> {
+        let mut states = Vec::with_capacity(keys.len());
+        for key in keys {
+            states.push(self.fetch_opt::<FailureRow, _>(Stmt::new(SETTLE_MATCH).bind(key).bind(now)).await?);
+        }
+        Ok(states)
     }
 
     async fn unlock_account(&self, account: &LockKey) -> StoreResult<()> {
@@ -534,6 +562,10 @@ impl<DB: Exec> Store for SqlStore<DB> {
         self.audit.insert(event).await
     }
 
+    async fn count_refusal(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.audit.count(event).await
+    }
+
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
         let sql = format!(
             "SELECT {} FROM audit_events WHERE ($1 IS NULL OR mobile = $1) \
@@ -555,7 +587,7 @@ impl<DB: Exec> Store for SqlStore<DB> {
     }
 
     async fn login_activity(&self, since: UnixTime) -> StoreResult<Vec<ActivityCount>> {
-        let sql = "SELECT at / 3600 AS hour, outcome, COUNT(*) AS count FROM audit_events \
+        let sql = "SELECT at / 3600 AS hour, outcome, CAST(SUM(count) AS BIGINT) AS count FROM audit_events \
                    WHERE at >= $1 AND action = $2 GROUP BY at / 3600, outcome ORDER BY hour, outcome";
         let stmt = Stmt::new(sql).bind(since).bind(Action::Login.as_str());
         self.fetch_all::<ActivityRow, _>(stmt).await
@@ -664,7 +696,8 @@ impl<DB: Exec> Store for SqlStore<DB> {
             Purge::Failures { now, reset_seconds } => (
                 "DELETE FROM login_failures WHERE lock_key IN (SELECT lock_key FROM login_failures WHERE \
                  (locked_until IS NOT NULL AND locked_until <= $1) \
-                 OR (locked_until IS NULL AND (last_failure_at IS NULL OR last_failure_at + $3 <= $1)) LIMIT $2)",
+                 OR (locked_until IS NULL AND (last_failure_at IS NULL OR last_failure_at + $3 <= $1) \
+                     AND (pending_until IS NULL OR pending_until <= $1)) LIMIT $2)",
                 now,
                 Some(reset_seconds),
             ),

@@ -11,8 +11,8 @@ use ciam_core::ErrorCode;
 use ciam_core::mobile::Mobile;
 use ciam_core::model::{
     Action, AddressKey, App, AppAccess, AuditEntry, AuditEvent, AuditQuery, ClientId, Counter, Device, FailureAudit,
-    FailureState, Flow, HistoryEntry, LockKey, Outcome, Reservation, Session, SigningKeyRecord, StateGrant, Status,
-    ThrottleState, TokenDigest, User, UserId,
+    FailureState, Flow, Guess, HistoryEntry, LockKey, Outcome, Reservation, Session, SigningKeyRecord, StateGrant,
+    Status, ThrottleState, TokenDigest, User, UserId,
 };
 use ciam_core::policy::{LockoutPolicy, ThrottlePolicy};
 use ciam_core::store::{ActivityCount, Purge, Store, StoreError};
@@ -45,6 +45,7 @@ macro_rules! conformance {
 
 conformance!(
     failure_counter_is_atomic_under_concurrency,
+    checks_in_flight_count_against_the_limit,
     expired_lock_starts_a_new_count,
     users_are_unique_by_mobile,
     a_batch_of_users_skips_taken_mobiles_and_ids,
@@ -55,6 +56,7 @@ conformance!(
     apps_members_settings_and_audit,
     export_reads_back_what_was_written,
     concurrent_audit_events_are_each_stored_once,
+    refusals_are_counted_one_event_per_address_outcome_and_minute,
     a_session_and_its_audit_event_commit_together,
     two_counters_count_and_lock_in_one_commit,
     a_count_below_the_limit_is_forgotten_after_the_reset_time,
@@ -204,8 +206,99 @@ async fn failure_counter_is_atomic_under_concurrency(store: Arc<dyn Store>) {
     let state = store.failure_state(&key("+8615200000000")).await.expect("state").expect("row");
     assert_eq!(state.failures, 40);
     assert_eq!(state.locked_until, Some(2800));
-    store.clear_failures(&[key("+8615200000000")]).await.expect("clear");
-    assert!(store.failure_state(&key("+8615200000000")).await.expect("state").is_none());
+    // A right password while locked forgets nothing; once the lock has run
+    // out it forgets the count.
+    let held = store.settle_match(&[key("+8615200000000")], 2000).await.expect("settle");
+    assert_eq!(held, vec![Some(FailureState { failures: 40, locked_until: Some(2800) })]);
+    let cleared = store.settle_match(&[key("+8615200000000")], 2800).await.expect("settle");
+    assert_eq!(cleared, vec![Some(FailureState { failures: 0, locked_until: None })]);
+    assert_eq!(store.settle_match(&[key("nobody")], 2800).await.expect("settle"), vec![None]);
+}
+
+async fn refusals_are_counted_one_event_per_address_outcome_and_minute(store: Arc<dyn Store>) {
+    let refused = |at: i64, ip: &str, code: ErrorCode| AuditEvent {
+        outcome: Outcome::Refused(code),
+        ip: Some(ip.to_owned()),
+        ..audit_event(at, "")
+    };
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let event = refused(600 + i % 60, "10.0.0.1", ErrorCode::BodyNotJson);
+            tokio::spawn(async move { store.count_refusal(&event).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task").expect("count");
+    }
+    store.count_refusal(&refused(660, "10.0.0.1", ErrorCode::BodyNotJson)).await.expect("next minute");
+    store.count_refusal(&refused(601, "10.0.0.2", ErrorCode::BodyNotJson)).await.expect("another address");
+    store.count_refusal(&refused(602, "10.0.0.1", ErrorCode::AddressThrottled)).await.expect("another outcome");
+    store.insert_audit(&refused(603, "10.0.0.1", ErrorCode::BodyNotJson)).await.expect("a plain event");
+    let mut events: Vec<(i64, Option<String>, &str, i64)> = newest(store.as_ref(), 100)
+        .await
+        .iter()
+        .map(|e| (e.event.at, e.event.ip.clone(), e.event.outcome.as_str(), e.count))
+        .collect();
+    events.sort();
+    let body = ErrorCode::BodyNotJson.as_str();
+    let first = events.iter().find(|e| e.3 == 50).expect("one event for the 50 of one minute");
+    assert!((600..660).contains(&first.0) && first.2 == body, "{events:?}");
+    assert_eq!(events.len(), 5, "{events:?}");
+    assert!(events.contains(&(660, Some("10.0.0.1".into()), body, 1)), "{events:?}");
+    assert!(events.contains(&(601, Some("10.0.0.2".into()), body, 1)), "{events:?}");
+    assert!(events.contains(&(602, Some("10.0.0.1".into()), ErrorCode::AddressThrottled.as_str(), 1)));
+    assert!(events.contains(&(603, Some("10.0.0.1".into()), body, 1)), "plain events are not merged");
+}
+
+/// Takes a place for one check on `k` (limit 10) at `now`, named `id`.
+async fn reserve(store: &dyn Store, k: &str, now: i64, id: &str) -> Guess {
+    let counter = Counter { key: key(k), limit: 10 };
+    store.reserve_guess(&counter, now, 86_400, now + 30, id).await.expect("reserve")
+}
+
+async fn checks_in_flight_count_against_the_limit(store: Arc<dyn Store>) {
+    // 40 checks at once on a limit of 10: exactly 10 get a place.
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { reserve(store.as_ref(), "k", 1000, &format!("attempt-{i}")).await.reserved })
+        })
+        .collect();
+    let mut taken = 0;
+    for t in tasks {
+        taken += usize::from(t.await.expect("task"));
+    }
+    assert_eq!(taken, 10, "checks in flight are bounded by the attempts left");
+    // Nine of them fail: each failure gives its place back as it counts.
+    for _ in 0..9 {
+        fail_once(store.as_ref(), "k", 1001, policy(10, 60), counted(&failed(1001))).await.expect("record");
+    }
+    let refused = reserve(store.as_ref(), "k", 1002, "late").await;
+    assert!(!refused.reserved, "9 failures and 1 check in flight leave no place");
+    assert_eq!(refused.state, FailureState { failures: 9, locked_until: None });
+    // The last check is given back (its hash never ran): one place again.
+    store.release_guesses(&[key("k")]).await.expect("release");
+    assert!(reserve(store.as_ref(), "k", 1003, "again").await.reserved);
+    // A right password forgets the failures and gives its place back.
+    let settled = store.settle_match(&[key("k")], 1004).await.expect("settle");
+    assert_eq!(settled, vec![Some(FailureState { failures: 0, locked_until: None })]);
+    for i in 0..10 {
+        assert!(reserve(store.as_ref(), "k", 1005, &format!("fresh-{i}")).await.reserved, "place {i}");
+    }
+    assert!(!reserve(store.as_ref(), "k", 1005, "eleventh").await.reserved);
+    // Places nobody gave back (an instance died mid-hash) lapse.
+    assert!(reserve(store.as_ref(), "k", 1036, "after").await.reserved, "held places lapse after 30 s");
+    // A locked counter gives no place, and says until when.
+    let locked = fail_once(store.as_ref(), "l", 1000, policy(1, 60), counted(&failed(1000))).await.expect("lock");
+    assert_eq!(locked.0.locked_until, Some(1060));
+    let refused = reserve(store.as_ref(), "l", 1010, "locked").await;
+    assert!(!refused.reserved);
+    assert_eq!(refused.state.locked_until, Some(1060));
+    // Once the lock has run out, the count starts again.
+    let after = reserve(store.as_ref(), "l", 1060, "unlocked").await;
+    assert!(after.reserved);
+    assert_eq!(after.state, FailureState { failures: 0, locked_until: None });
 }
 
 async fn expired_lock_starts_a_new_count(store: Arc<dyn Store>) {
@@ -457,7 +550,7 @@ async fn a_session_and_its_audit_event_commit_together(store: Arc<dyn Store>) {
     let id = store.insert_session_audited(&digest("d1"), &session, 100, &event, None).await.expect("session");
     assert!(store.get_session_user(&digest("d1"), 100).await.expect("get").is_some());
     let stored = store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.expect("list");
-    assert_eq!(stored, vec![AuditEntry { id, event: event.clone() }]);
+    assert_eq!(stored, vec![AuditEntry { id, event: event.clone(), count: 1 }]);
 
     // A session that cannot be stored takes its event with it.
     let dup = store.insert_session_audited(&digest("d1"), &session, 100, &audit_event(101, "+1"), None).await;
@@ -494,7 +587,7 @@ async fn two_counters_count_and_lock_in_one_commit(store: Arc<dyn Store>) {
     assert_eq!(states[1], FailureState { failures: 3, locked_until: None });
     assert_eq!(
         newest(store.as_ref(), 1).await[0],
-        AuditEntry { id, event: AuditEvent { outcome: LOCKED, ..failed(100) } }
+        AuditEntry { id, event: AuditEvent { outcome: LOCKED, ..failed(100) }, count: 1 }
     );
     // From another address: a new pair, and the account reaches its limit.
     let other = [Counter { key: key("+8615200000000|198.51.100.1"), limit: 3 }, account.clone()];

@@ -72,6 +72,7 @@ fn describe() {
     describe_counter!(names::HASH_REJECTED, "Password attempts the hashing pool refused, by reason");
     describe_counter!(names::THROTTLED, "Answers IDAAS.SDK.REQ.0007 (address throttled)");
     describe_counter!(names::LOCKOUTS, "Failures that locked an account");
+    describe_counter!(names::PASSWORD_VERIFICATIONS, "Password hashes verified (dummy hashes of unknown mobiles too)");
     describe_counter!(names::ADMIN_AUTH_FAILURES, "Admin requests with a missing or wrong token");
     describe_counter!(names::DB_ERRORS, "Database calls that failed");
     describe_counter!(names::AUDIT_PURGED, "Audit events deleted by retention");
@@ -83,7 +84,14 @@ fn describe() {
     for reason in Rejection::ALL {
         metrics::counter!(names::HASH_REJECTED, "reason" => reason.as_str()).absolute(0);
     }
-    for name in [names::THROTTLED, names::LOCKOUTS, names::ADMIN_AUTH_FAILURES, names::DB_ERRORS, names::AUDIT_PURGED] {
+    for name in [
+        names::THROTTLED,
+        names::LOCKOUTS,
+        names::PASSWORD_VERIFICATIONS,
+        names::ADMIN_AUTH_FAILURES,
+        names::DB_ERRORS,
+        names::AUDIT_PURGED,
+    ] {
         metrics::counter!(name).absolute(0);
     }
 }

@@ -56,10 +56,15 @@ pub(crate) struct AuditView {
     device_ip: Option<String>,
     /// `X-agent`.
     agent: Option<String>,
+    /// How many calls the event stands for: 1, or for refusals that cost
+    /// no hash (a body that does not parse, a throttled address), which
+    /// are kept as one event per address and outcome a minute, how many
+    /// there were in that minute.
+    count: i64,
 }
 
 impl From<AuditEntry> for AuditView {
-    fn from(AuditEntry { id, event: e }: AuditEntry) -> Self {
+    fn from(AuditEntry { id, event: e, count }: AuditEntry) -> Self {
         AuditView {
             id,
             at: e.at,
@@ -75,6 +80,7 @@ impl From<AuditEntry> for AuditView {
             device_fingerprint: e.device.fingerprint,
             device_ip: e.device.claimed_ip,
             agent: e.device.agent,
+            count,
         }
     }
 }

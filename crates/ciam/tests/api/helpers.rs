@@ -1,7 +1,11 @@
 //! The test harness: a real server on a free port with a fresh database,
 //! and an HTTP client that speaks to it as a client app would.
 
+use std::collections::HashMap;
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ciam::{Config, Server};
 use ciam_core::OffsetClock;
@@ -267,4 +271,80 @@ pub async fn tally_failures(tasks: Vec<tokio::task::JoinHandle<(StatusCode, Valu
 /// a test as many client addresses as it needs.
 pub fn client_at(last: u8) -> reqwest::Client {
     reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, last])).build().expect("client")
+}
+
+/// A `ciam serve` process whose standard error is collected, killed on
+/// drop.
+pub struct Serving {
+    pub child: Child,
+    pub base: String,
+    pub metrics: String,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serving {
+    /// Stops the process and returns what it wrote to standard error.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut log = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            stderr.read_to_string(&mut log).expect("read the log");
+        }
+        log
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Starts `ciam serve` on `database_url` with `env`, and waits until it
+/// is ready. The listening address is given as a flag, over an environment
+/// variable that names a port nobody can bind: the flag wins.
+pub async fn serve(database_url: &str, env: &[(&str, &str)]) -> Serving {
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ciam"));
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("CIAM_LISTEN", "127.0.0.1:1")
+        .env("CIAM_DATABASE_URL", database_url)
+        .env("CIAM_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("CIAM_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let serving = Serving {
+        child: command.spawn().expect("spawn ciam"),
+        base: format!("http://127.0.0.1:{port}"),
+        metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
+    };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if client.get(format!("{}/readyz", serving.base)).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+            return serving;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("ciam serve did not become ready: {}", serving.stop());
+}
+
+/// The samples of a Prometheus text page, by series (`name{labels}`).
+pub fn samples(page: &str) -> HashMap<String, f64> {
+    page.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
 }

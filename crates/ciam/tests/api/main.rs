@@ -8,6 +8,7 @@ mod helpers;
 
 mod admin;
 mod attack;
+mod burst;
 mod cli;
 mod cluster;
 mod console;

@@ -1,19 +1,20 @@
 //! Seen from outside (CONTRACT §9): request ids, the access log, metrics,
 //! every setting in `ciam serve --help`, and backups of a live database.
 
-use std::collections::HashMap;
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, Backend, PASSWORD, TestApp, TestDatabase, assert_error, read};
+use crate::helpers::{ADMIN_TOKEN, Backend, PASSWORD, TestApp, TestDatabase, assert_error, read, samples, serve};
 
-crate::on_both_backends!(request_ids_are_kept_or_made_and_reach_the_answer_and_the_audit_event);
+crate::on_both_backends!(
+    request_ids_are_kept_or_made_and_reach_the_answer_and_the_audit_event,
+    refusals_that_cost_no_hash_are_one_event_and_one_log_line_a_minute,
+);
 
 async fn request_ids_are_kept_or_made_and_reach_the_answer_and_the_audit_event(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -68,82 +69,6 @@ async fn request_ids_are_kept_or_made_and_reach_the_answer_and_the_audit_event(b
     assert_eq!(body["request_id"], id.as_str());
     let resp = app.client.get(app.url("/healthz")).header("X-Request-Id", "probe-1").send().await.expect("request");
     assert_eq!(resp.headers()["x-request-id"], "probe-1");
-}
-
-/// A `ciam serve` process whose standard error is collected, killed on
-/// drop.
-struct Serving {
-    child: Child,
-    base: String,
-    metrics: String,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serving {
-    /// Stops the process and returns what it wrote to standard error.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut log = String::new();
-        if let Some(mut stderr) = self.child.stderr.take() {
-            stderr.read_to_string(&mut log).expect("read the log");
-        }
-        log
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// Starts `ciam serve` on `database_url` with `env`, and waits until it
-/// is ready. The listening address is given as a flag, over an environment
-/// variable that names a port nobody can bind: the flag wins.
-async fn serve(database_url: &str, env: &[(&str, &str)]) -> Serving {
-    let (port, metrics_port) = (free_port(), free_port());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ciam"));
-    command
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("CIAM_LISTEN", "127.0.0.1:1")
-        .env("CIAM_DATABASE_URL", database_url)
-        .env("CIAM_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("CIAM_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let serving = Serving {
-        child: command.spawn().expect("spawn ciam"),
-        base: format!("http://127.0.0.1:{port}"),
-        metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
-    };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if client.get(format!("{}/readyz", serving.base)).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
-            return serving;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("ciam serve did not become ready: {}", serving.stop());
-}
-
-/// The samples of a Prometheus text page, by series (`name{labels}`).
-fn samples(page: &str) -> HashMap<String, f64> {
-    page.lines()
-        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
 }
 
 fn sdk(client: &reqwest::Client, base: &str, path: &str, client_id: &str, request_id: &str) -> reqwest::RequestBuilder {
@@ -225,6 +150,7 @@ async fn metrics_count_known_traffic_and_the_json_log_has_one_line_per_request_w
     assert_eq!(at(r#"ciam_sdk_request_duration_seconds_count{call="login"}"#), 7.0);
     assert_eq!(at(r#"ciam_sdk_request_duration_seconds_bucket{call="refresh",le="+Inf"}"#), 1.0);
     assert_eq!(at("ciam_lockouts_total"), 1.0);
+    assert_eq!(at("ciam_password_verifications_total"), 6.0, "one right and five wrong passwords were hashed");
     assert_eq!(at("ciam_admin_auth_failures_total"), 1.0);
     assert_eq!(at("ciam_throttled_total"), 0.0);
     assert_eq!(at("ciam_db_errors_total"), 0.0);
@@ -392,4 +318,50 @@ async fn backup_of_a_postgres_database_names_pg_dump() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("pg_dump"), "{said}");
     assert!(!std::env::temp_dir().join("ciam-never-written.db").exists());
+}
+
+/// Client ids ship inside apps, so a registered app's refusals that cost
+/// no hash prove nothing: 300 bodies that do not parse grow the audit log
+/// by one event (two if a minute turns) with a count, and write as many
+/// access log lines.
+async fn refusals_that_cost_no_hash_are_one_event_and_one_log_line_a_minute(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let server = serve(&db.url, &[("CIAM_LOG_FORMAT", "json")]).await;
+    let (client, base) = (reqwest::Client::new(), server.base.clone());
+    let app = admin(&client, &base, Method::POST, "/apps", json!({"name": "Shop"})).await;
+    let client_id = app["client_id"].as_str().expect("client_id").to_owned();
+    let sent = 300;
+    for chunk in 0..sent / 50 {
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let req = sdk(&client, &base, "/login/mobile-pwd", &client_id, &format!("junk-{chunk}-{i}"))
+                    .header("Content-Type", "application/json")
+                    .body("{not json");
+                tokio::spawn(async move { read(req.send().await.expect("request")).await })
+            })
+            .collect();
+        for t in tasks {
+            assert_error(&t.await.expect("task"), 400, "IDAAS.SDK.REQ.0002", None);
+        }
+    }
+    let events = admin(&client, &base, Method::GET, "/audit-events?ip=127.0.0.1&limit=1000", json!({})).await;
+    let events = events.as_array().expect("events");
+    assert!((1..=2).contains(&events.len()), "{events:?}");
+    assert!(events.iter().all(|e| e["outcome"] == "IDAAS.SDK.REQ.0002"), "{events:?}");
+    let counted: i64 = events.iter().map(|e| e["count"].as_i64().expect("count")).sum();
+    assert_eq!(counted, sent, "every refusal is counted");
+    // A refusal that cost a hash is still one event each.
+    for _ in 0..2 {
+        let wrong = login(&client, &base, &client_id, "15200000000", "Wrong-pass1", "wrong").await;
+        assert_eq!(wrong["error_code"], "IDAAS.SDK.LOGIN.0002");
+    }
+    let events = admin(&client, &base, Method::GET, "/audit-events?mobile=15200000000", json!({})).await;
+    assert_eq!(events.as_array().map(Vec::len), Some(2), "{events}");
+    assert!(events.as_array().expect("events").iter().all(|e| e["count"] == 1));
+
+    let log = server.stop();
+    let junk = log.lines().filter(|line| line.contains("junk-")).count();
+    assert!((1..=2).contains(&junk), "{junk} access log lines for {sent} refusals:\n{log}");
+    let first = log.lines().find(|line| line.contains("junk-")).expect("a line");
+    assert!(first.contains("\"sampled\":true"), "{first}");
 }
