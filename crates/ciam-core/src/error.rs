@@ -180,6 +180,10 @@ error_codes! {
     /// The admin API exists, but not with this method.
     AdminMethodNotAllowed = "IDAAS.ADMIN.REQ.0007", 405,
         "The request method is not supported by this API", "该接口不支持此请求方法";
+    /// Too many wrong admin tokens from the caller's address: refused, even
+    /// with the right token, until the window ends.
+    AdminThrottled = "IDAAS.ADMIN.REQ.0008", 429,
+        "Too many failed sign-ins from your address, please try again later", "您的地址登录失败次数过多,请稍后再试";
     /// An internal failure in an admin call.
     AdminInternal = "IDAAS.ADMIN.COM.0001", 500,
         "The server could not complete the request, please try again later", "服务器暂时无法完成请求,请稍后再试";
@@ -222,6 +226,7 @@ impl ErrorCode {
             ErrorCode::RouteNotFound => ErrorCode::AdminRouteNotFound,
             ErrorCode::MethodNotAllowed => ErrorCode::AdminMethodNotAllowed,
             ErrorCode::SystemBusy => ErrorCode::AdminInternal,
+            ErrorCode::AddressThrottled => ErrorCode::AdminThrottled,
             other => other,
         }
     }

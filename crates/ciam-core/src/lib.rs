@@ -17,6 +17,7 @@ pub mod keys;
 pub mod login;
 pub mod mobile;
 pub mod model;
+pub mod operator;
 pub mod password;
 pub mod policy;
 pub mod retention;

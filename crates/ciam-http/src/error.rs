@@ -59,7 +59,9 @@ pub(crate) fn error_response(error: &CiamError, lang: Lang, admin: bool, request
     response.extensions_mut().insert(OutcomeCode(code.as_str()));
     let headers = response.headers_mut();
     if let CiamError::Throttled { retry_after } = error {
-        metrics::counter!(ciam_core::telemetry::THROTTLED).increment(1);
+        if code == ErrorCode::AddressThrottled {
+            metrics::counter!(ciam_core::telemetry::THROTTLED).increment(1);
+        }
         headers.insert(RETRY_AFTER, HeaderValue::from((*retry_after).max(1)));
     }
     if status == StatusCode::UNAUTHORIZED {

@@ -39,8 +39,6 @@ pub struct AppState {
     pub trusted_proxies: Arc<[IpNet]>,
     /// Failed admin authentications.
     pub(crate) auth_failures: Arc<admin::AuthFailures>,
-    /// Failed console sign-ins by address.
-    pub(crate) console_sign_ins: Arc<console::SignIns>,
 }
 
 /// How the HTTP layer is set up.
@@ -58,12 +56,7 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_millis(4500);
 
 /// The whole HTTP API.
 pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
-    let state = AppState {
-        ciam,
-        trusted_proxies: options.trusted_proxies.into(),
-        auth_failures: Arc::default(),
-        console_sign_ins: Arc::default(),
-    };
+    let state = AppState { ciam, trusted_proxies: options.trusted_proxies.into(), auth_failures: Arc::default() };
     let sampler = observe::Sampler::new(Arc::clone(&state.trusted_proxies));
     let (router, mut document) = api(state.clone());
     openapi::link_resources(&mut document);

@@ -63,6 +63,9 @@ pub struct Config {
     pub calls_per_address: usize,
     /// Connections open at once.
     pub max_connections: usize,
+    /// Connections open at once from one peer address (trusted proxies are
+    /// not held to it).
+    pub max_connections_per_address: usize,
     /// How long a request's head may take to arrive, milliseconds.
     pub header_timeout_ms: u64,
     /// How long an idle keep-alive connection stays open, milliseconds.
@@ -99,6 +102,7 @@ impl Default for Config {
             trusted_proxies: String::new(),
             calls_per_address: 64,
             max_connections: 10_000,
+            max_connections_per_address: 256,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             audit_retention_days: 90,
@@ -227,6 +231,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("trusted_proxies", "Proxies whose X-Forwarded-For names the client: addresses or CIDR, comma-separated"),
     setting("calls_per_address", "SDK calls one client address may have in progress; more wait their turn"),
     setting("max_connections", "Connections open at once"),
+    setting("max_connections_per_address", "Connections open at once from one peer address (trusted proxies exempt)"),
     setting("header_timeout_ms", "Longest wait for a request's head, ms"),
     setting("idle_timeout_ms", "How long an idle keep-alive connection stays open, ms"),
     setting("audit_retention_days", "Days audit events are kept"),
@@ -307,6 +312,7 @@ impl Config {
             "trusted_proxies" => self.trusted_proxies = text,
             "calls_per_address" => self.calls_per_address = parse(name, &text)?,
             "max_connections" => self.max_connections = parse(name, &text)?,
+            "max_connections_per_address" => self.max_connections_per_address = parse(name, &text)?,
             "header_timeout_ms" => self.header_timeout_ms = parse(name, &text)?,
             "idle_timeout_ms" => self.idle_timeout_ms = parse(name, &text)?,
             "audit_retention_days" => self.audit_retention_days = parse(name, &text)?,
@@ -342,8 +348,15 @@ impl Config {
         if self.state_token_ttl <= 0 {
             return Err(ConfigError("state_token_ttl must be positive".into()));
         }
-        if self.max_connections == 0 || self.header_timeout_ms == 0 || self.idle_timeout_ms == 0 {
-            return Err(ConfigError("max_connections, header_timeout_ms and idle_timeout_ms must be positive".into()));
+        if self.max_connections == 0
+            || self.max_connections_per_address == 0
+            || self.header_timeout_ms == 0
+            || self.idle_timeout_ms == 0
+        {
+            return Err(ConfigError(
+                "max_connections, max_connections_per_address, header_timeout_ms and idle_timeout_ms must be positive"
+                    .into(),
+            ));
         }
         if self.audit_retention_days == 0 {
             return Err(ConfigError("audit_retention_days must be at least 1".into()));
@@ -429,6 +442,8 @@ impl Config {
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             max_header_bytes: MAX_HEADER_BYTES,
             max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            exempt: self.trusted_proxies().unwrap_or_default().into(),
             drain_timeout: Duration::from_secs(10),
         }
     }

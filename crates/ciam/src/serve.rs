@@ -7,6 +7,8 @@
 //! - an idle keep-alive connection is closed after `idle_timeout`;
 //! - at most `max_connections` are open at once: the next is accepted when
 //!   one closes (it waits in the kernel's backlog meanwhile);
+//! - at most `max_connections_per_address` from one peer address (trusted
+//!   proxies exempt): the next one from it is closed once accepted;
 //! - on shutdown no connection is accepted, idle ones close at once and
 //!   requests in flight finish (for at most `drain_timeout`).
 //!
@@ -14,10 +16,11 @@
 //! idle connections after the header bound; each connection here keeps its
 //! own phase (head, busy, idle) and deadline instead.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -48,6 +51,13 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Connections open at once.
     pub max_connections: usize,
+    /// Connections open at once from one peer address; the next one from
+    /// it is closed as soon as it is accepted, so that one address cannot
+    /// take every connection.
+    pub max_connections_per_address: usize,
+    /// Peers not held to `max_connections_per_address`: the trusted
+    /// proxies, behind which every client shares the proxy's address.
+    pub exempt: Arc<[ipnet::IpNet]>,
     /// The longest shutdown waits for requests in flight.
     pub drain_timeout: Duration,
 }
@@ -206,13 +216,60 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Open connections per peer address.
+#[derive(Debug, Default)]
+struct PerAddress {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection counted against its address, given back on drop.
+#[derive(Debug)]
+struct AddressSlot {
+    ip: IpAddr,
+    counts: Arc<PerAddress>,
+}
+
+impl PerAddress {
+    /// A slot for a connection from `ip`, unless it has `cap` open already.
+    fn take(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<AddressSlot> {
+        let ip = ip.to_canonical();
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(ip).or_insert(0);
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot { ip, counts: Arc::clone(self) })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.counts.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What a connection holds while it is open: its place among all
+/// connections and, unless its peer is exempt, among its address's.
+#[derive(Debug)]
+struct Slots {
+    _all: OwnedSemaphorePermit,
+    _address: Option<AddressSlot>,
+}
+
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
     limits: Arc<Limits>,
     watcher: Watcher,
-    _slot: OwnedSemaphorePermit,
+    _slots: Slots,
 ) {
     let conn = Arc::new(Conn { phase: Mutex::new(Phase::Head(Instant::now())), changed: Notify::new() });
     let io = TokioIo::new(Tracked { inner: stream, conn: Arc::clone(&conn) });
@@ -240,6 +297,7 @@ async fn connection(
 pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: impl Future<Output = ()>) {
     let limits = Arc::new(limits);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_address = Arc::new(PerAddress::default());
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     loop {
@@ -263,9 +321,19 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
             },
             () = &mut shutdown => break,
         };
+        let address = if limits.exempt.iter().any(|net| net.contains(&peer.ip().to_canonical())) {
+            None
+        } else {
+            match per_address.take(peer.ip(), limits.max_connections_per_address) {
+                Some(address) => Some(address),
+                // Closed at once: the address has its share open already.
+                None => continue,
+            }
+        };
         let _ = stream.set_nodelay(true);
         let watcher = graceful.watcher();
-        tokio::spawn(connection(stream, peer, router.clone(), Arc::clone(&limits), watcher, slot));
+        let slots = Slots { _all: slot, _address: address };
+        tokio::spawn(connection(stream, peer, router.clone(), Arc::clone(&limits), watcher, slots));
     }
     drop(listener);
     tokio::select! {

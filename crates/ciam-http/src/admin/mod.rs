@@ -62,19 +62,22 @@ fn bearer(parts: &Request) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
-/// 401 unless the bearer token is the admin token (constant-time compare).
+/// 401 unless the bearer token is the admin token (constant-time compare);
+/// 429 for an address with too many wrong tokens of late, whatever it
+/// presents ([`ciam_core::operator`]).
 async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let ip = client_ip(request.headers(), request.extensions(), &state.trusted_proxies);
     let verdict = match bearer(&request) {
-        Some(token) => state.ciam.is_admin_token(&token).await,
-        None => Ok(false),
+        Some(token) => {
+            let ciam = &state.ciam;
+            ciam.operator_attempt(ip, async || Ok(ciam.is_admin_token(&token).await?.then_some(()))).await
+        }
+        None => Ok(None),
     };
     match verdict {
-        Ok(true) => next.run(request).await,
-        Ok(false) => {
-            let (parts, _) = request.into_parts();
-            state
-                .auth_failures
-                .record(client_ip(&parts.headers, &parts.extensions, &state.trusted_proxies).map(|ip| ip.to_string()));
+        Ok(Some(())) => next.run(request).await,
+        Ok(None) => {
+            state.auth_failures.record(ip.map(|ip| ip.to_string()));
             Failure::from(ErrorCode::AdminUnauthorized).into_response()
         }
         Err(e) => Failure(e).into_response(),

@@ -19,10 +19,6 @@ mod policies;
 mod texts;
 mod users;
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
@@ -37,7 +33,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use ciam_core::clock::{UnixTime, to_rfc3339};
 use ciam_core::console::CONSOLE_SESSION_SECONDS;
-use ciam_core::model::AddressKey;
 use ciam_core::token::sha256_hex;
 use ciam_core::{CiamError, Lang, Reason};
 use maud::{DOCTYPE, Markup, html};
@@ -513,58 +508,6 @@ struct SignInForm {
     token: String,
 }
 
-/// Sign-in attempts from each address (an IPv6 /64 counts as one) in
-/// the current window; a right token gives its attempt back.
-#[derive(Debug, Default)]
-pub(crate) struct SignIns {
-    attempts: Mutex<HashMap<AddressKey, (u32, Instant)>>,
-}
-
-impl SignIns {
-    /// Failed sign-ins one address may make in [`SignIns::WINDOW`].
-    const MAX_FAILURES: u32 = 10;
-    const WINDOW: Duration = Duration::from_secs(15 * 60);
-    /// Addresses remembered at most; past it the oldest window is dropped.
-    const MAX_ADDRESSES: usize = 10_000;
-
-    /// Takes an attempt for `key` before the token is checked, so that
-    /// concurrent attempts cannot pass the limit; when they are spent, how
-    /// long until the window ends.
-    fn attempt(&self, key: Option<&AddressKey>) -> Result<(), Duration> {
-        let Some(key) = key else {
-            return Ok(());
-        };
-        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
-        if !attempts.contains_key(key) && attempts.len() >= Self::MAX_ADDRESSES {
-            attempts.retain(|_, (_, since)| since.elapsed() < Self::WINDOW);
-            let oldest = attempts.iter().min_by_key(|(_, (_, since))| *since).map(|(key, _)| key.clone());
-            if let Some(oldest) = oldest.filter(|_| attempts.len() >= Self::MAX_ADDRESSES) {
-                attempts.remove(&oldest);
-            }
-        }
-        let entry = attempts.entry(key.clone()).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= Self::WINDOW {
-            *entry = (0, Instant::now());
-        }
-        if entry.0 >= Self::MAX_FAILURES {
-            return Err(Self::WINDOW.saturating_sub(entry.1.elapsed()));
-        }
-        entry.0 += 1;
-        Ok(())
-    }
-
-    /// Gives back the attempt of a right token.
-    fn give_back(&self, key: Option<&AddressKey>) {
-        let Some(key) = key else {
-            return;
-        };
-        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = attempts.get_mut(key) {
-            entry.0 = entry.0.saturating_sub(1);
-        }
-    }
-}
-
 fn sign_in_form(lang: Lang, error: Option<&str>) -> Html<String> {
     let t = texts(lang);
     let other = if lang == Lang::Zh { "en" } else { "zh" };
@@ -598,20 +541,14 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
     let lang = lang_of(&parts.headers);
     let t = texts(lang);
     let ip = client_ip(&parts.headers, &parts.extensions, &state.trusted_proxies);
-    let address = ip.map(AddressKey::of);
-    if let Err(wait) = state.console_sign_ins.attempt(address.as_ref()) {
-        let minutes = wait.as_secs().div_ceil(60).max(1);
-        let message = t.too_many_sign_ins.replace("{0}", &minutes.to_string());
-        let retry_after = [(RETRY_AFTER, wait.as_secs().max(1).to_string())];
-        return (StatusCode::TOO_MANY_REQUESTS, retry_after, sign_in_form(lang, Some(&message))).into_response();
-    }
     let form: SignInForm = match axum::body::to_bytes(body, FORM_LIMIT).await {
         Ok(bytes) => serde_urlencoded::from_bytes(&bytes).unwrap_or(SignInForm { token: String::new() }),
         Err(_) => SignInForm { token: String::new() },
     };
-    match state.ciam.open_console_session(form.token.trim()).await {
+    let ciam = &state.ciam;
+    let opened = ciam.operator_attempt(ip, async || ciam.open_console_session(form.token.trim()).await).await;
+    match opened {
         Ok(Some((session, _))) => {
-            state.console_sign_ins.give_back(address.as_ref());
             let secure = if state.ciam.config().issuer.starts_with("https://") { "; Secure" } else { "" };
             let cookie = format!(
                 "{SESSION_COOKIE}={}; Path={PREFIX}; Max-Age={CONSOLE_SESSION_SECONDS}; HttpOnly; SameSite=Strict{secure}",
@@ -622,6 +559,12 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
         Ok(None) => {
             state.auth_failures.record(ip.map(|ip| ip.to_string()));
             (StatusCode::UNAUTHORIZED, sign_in_form(lang, Some(t.wrong_token))).into_response()
+        }
+        Err(CiamError::Throttled { retry_after }) => {
+            let minutes = (retry_after.max(1) + 59) / 60;
+            let message = t.too_many_sign_ins.replace("{0}", &minutes.to_string());
+            let retry_after = [(RETRY_AFTER, retry_after.max(1).to_string())];
+            (StatusCode::TOO_MANY_REQUESTS, retry_after, sign_in_form(lang, Some(&message))).into_response()
         }
         Err(e) => failure(lang, &e),
     }

@@ -16,6 +16,7 @@ crate::on_both_backends!(
     jwks_publishes_rsa_keys_with_kid,
     membership_and_unlock,
     audit_records_every_attempt,
+    wrong_admin_tokens_are_throttled_per_address_with_the_console,
 );
 
 async fn apps_crud(backend: Backend) {
@@ -120,6 +121,53 @@ async fn admin_token_is_required(backend: Backend) {
     assert_error(&got, 401, "IDAAS.ADMIN.AUTH.0001", Some("需要有效的管理员令牌"));
     let ok = app.client.get(&url).bearer_auth(ADMIN_TOKEN).send().await.expect("request");
     assert_eq!(ok.status(), StatusCode::OK);
+}
+
+/// Wrong admin tokens on the API and wrong console sign-ins share one
+/// store-backed count per address: after 10 in 15 minutes the address gets
+/// 429 even with the right token, other addresses do not, and the count is
+/// kept by every instance (three on PostgreSQL).
+pub async fn operators_are_throttled_across(instances: &[&TestApp]) {
+    let guesser = crate::helpers::client_at(90);
+    let apps = |i: usize| instances[i % instances.len()].url("/api/v2/admin/apps");
+    let mut answers = Vec::new();
+    for i in 0..7 {
+        let resp = guesser.get(apps(i)).bearer_auth(format!("wrong-token-{i}")).send().await.expect("request");
+        answers.push(resp.status());
+    }
+    for i in 0..3 {
+        let console = instances[i % instances.len()].url("/console/sign-in");
+        let resp = guesser.post(console).form(&[("token", "wrong")]).send().await.expect("sign-in");
+        answers.push(resp.status());
+    }
+    assert!(answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{answers:?}");
+    for i in 0..instances.len() {
+        let right = guesser.get(apps(i)).bearer_auth(ADMIN_TOKEN).send().await.expect("request");
+        let retry: u64 = right.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+        assert!((1..=900).contains(&retry), "{retry}");
+        let got = crate::helpers::read(right).await;
+        let message = "Too many failed sign-ins from your address, please try again later";
+        assert_error(&got, 429, "IDAAS.ADMIN.REQ.0008", Some(message));
+    }
+    let console = guesser.post(instances[0].url("/console/sign-in")).form(&[("token", ADMIN_TOKEN)]);
+    assert_eq!(console.send().await.expect("sign-in").status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another address is not held back, and a right token counts nothing.
+    let operator = crate::helpers::client_at(91);
+    for i in 0..12 {
+        let ok = operator.get(apps(i)).bearer_auth(ADMIN_TOKEN).send().await.expect("request");
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+    // The window ends.
+    for app in instances {
+        app.clock.advance(ciam_core::operator::OPERATOR_WINDOW_SECONDS);
+    }
+    let again = guesser.get(apps(0)).bearer_auth(ADMIN_TOKEN).send().await.expect("request");
+    assert_eq!(again.status(), StatusCode::OK);
+}
+
+async fn wrong_admin_tokens_are_throttled_per_address_with_the_console(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    operators_are_throttled_across(&[&app]).await;
 }
 
 async fn duplicate_mobile_conflicts_in_any_spelling(backend: Backend) {

@@ -172,6 +172,16 @@ async fn the_address_throttle_is_exact_across_three_instances() {
     c.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_admin_tokens_are_counted_across_three_instances() {
+    let a = TestApp::spawn(Backend::Postgres).await;
+    let b = TestApp::start(a.config.clone(), Arc::clone(&a.db)).await;
+    let c = TestApp::start(a.config.clone(), Arc::clone(&a.db)).await;
+    crate::admin::operators_are_throttled_across(&[&a, &b, &c]).await;
+    b.stop().await;
+    c.stop().await;
+}
+
 /// A TCP proxy in front of PostgreSQL that the test can cut and restore.
 struct Proxy {
     port: u16,

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::helpers::{ADMIN_TOKEN, Backend, PASSWORD, TestApp, assert_error, read};
 
-crate::on_both_backends!(logout_takes_only_the_calling_apps_session);
+crate::on_both_backends!(logout_takes_only_the_calling_apps_session, one_address_cannot_take_every_connection,);
 
 // --- raw HTTP/1.1 ---
 
@@ -276,6 +276,50 @@ async fn connections_over_the_cap_wait_for_a_free_slot() {
     for silent in [&mut a, &mut b] {
         let (after, _) = closed_after(silent, opened, Duration::from_secs(3)).await;
         assert!(after >= Duration::from_millis(560), "closed after {after:?}");
+    }
+}
+
+/// A connection from `127.0.0.<last>` that has been served once and stays
+/// open (keep-alive).
+async fn served_from(app: &TestApp, last: u8) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, last], 0))).expect("bind");
+    let mut stream = socket.connect(address(app).parse().expect("address")).await.expect("connect");
+    stream.write_all(healthz_request()).await.expect("write");
+    assert_eq!(read_response(&mut stream, Duration::from_secs(3)).await.status, 200);
+    stream
+}
+
+/// At most `max_connections_per_address` connections from one peer: the
+/// next one from it is closed at once, while another address is served at
+/// once; a trusted proxy is not held to it.
+async fn one_address_cannot_take_every_connection(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.max_connections_per_address = 20;
+        c.trusted_proxies = "127.0.0.82".into();
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(served_from(&app, 80).await);
+    }
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 80], 0))).expect("bind");
+    let mut over = socket.connect(address(&app).parse().expect("address")).await.expect("connect");
+    let _ = over.write_all(healthz_request()).await;
+    let (_, answered) = closed_after(&mut over, Instant::now(), Duration::from_secs(2)).await;
+    assert!(answered.is_empty(), "the 21st connection was answered: {:?}", String::from_utf8_lossy(&answered));
+    // Another address is served at once.
+    let started = Instant::now();
+    let _newcomer = served_from(&app, 81).await;
+    assert!(started.elapsed() < Duration::from_millis(500), "a newcomer waited {:?}", started.elapsed());
+    // One closes: the address may open one more.
+    held.pop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    held.push(served_from(&app, 80).await);
+    // The proxy is every client's peer: it is not held to the cap.
+    for _ in 0..25 {
+        held.push(served_from(&app, 82).await);
     }
 }
 
