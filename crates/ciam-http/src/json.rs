@@ -30,7 +30,7 @@ fn declares_json(parts: &Parts) -> bool {
 
 /// Whether a body error is the size limit (rather than bad framing or a
 /// broken connection).
-fn over_limit(error: &axum::Error) -> bool {
+pub(crate) fn over_limit(error: &axum::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = cause {
         if e.is::<http_body_util::LengthLimitError>() {
@@ -56,9 +56,79 @@ pub(crate) async fn object(parts: &Parts, body: Body, limit: usize) -> Result<Ma
     };
     match serde_json::from_slice(&bytes) {
         // serde would read `[]` as a struct of defaults: only an object will do.
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Unique(Value::Object(map))) => Ok(map),
         Ok(_) => Err(CiamError::refused(ErrorCode::BodyShapeInvalid)),
         Err(_) => Err(CiamError::refused(ErrorCode::BodyNotJson)),
+    }
+}
+
+/// A JSON value in which no object names a key twice. serde_json keeps the
+/// last of duplicate keys, while a proxy or a WAF in front may read the
+/// first: such a body is refused like a malformed one, so that what was
+/// checked is what ciam acts on.
+struct Unique(Value);
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value without duplicate keys")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(A::Error::custom("duplicate key"));
+            }
+            let Unique(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -156,6 +226,17 @@ mod tests {
     fn parse(value: Value) -> Result<Body, String> {
         let Value::Object(map) = value else { panic!("an object") };
         fields::<Body>(map).map_err(|e| e.message(Lang::En))
+    }
+
+    #[test]
+    fn a_key_named_twice_at_any_depth_is_refused() {
+        let read = |text: &str| serde_json::from_str::<Unique>(text).map(|u| u.0);
+        assert!(read(r#"{"mobile": "1", "mobile": "2"}"#).is_err());
+        assert!(read(r#"{"a": {"b": 1, "b": 1}}"#).is_err());
+        assert!(read(r#"[{"b": 1}, {"b": 2, "b": 3}]"#).is_err());
+        let same = r#"{"a": [1, -2, 3.5, "x", null, true], "b": {"c": {}}, "c": 18446744073709551615}"#;
+        assert_eq!(read(same).expect("no duplicates"), serde_json::from_str::<Value>(same).expect("json"));
+        assert!(read(r#"{"a": 1,}"#).is_err(), "still strict JSON");
     }
 
     #[test]

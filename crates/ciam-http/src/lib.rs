@@ -68,6 +68,7 @@ pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
         )
         .nest(console::PREFIX, console::routes())
         .route(console::HOME, get(console::home))
+        .route("/favicon.ico", get(console::favicon))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(deadline))

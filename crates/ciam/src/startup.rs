@@ -117,13 +117,18 @@ impl DataLock {
         if let Some(folder) = shown.parent().filter(|folder| !folder.is_dir()) {
             return Err(StartError::Lock(format!("the SQLite folder {} does not exist", folder.display())));
         }
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(failed)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).map_err(failed)?;
+        // Like every file of the data folder, whatever the umask (and for a
+        // lock file an older version made with another mode).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
+        }
         if file.try_lock().is_err() {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);

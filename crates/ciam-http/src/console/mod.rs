@@ -67,6 +67,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/lang/{lang}", get(set_lang))
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
+        .route("/assets/favicon.svg", get(favicon))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", get(users::show).post(users::update))
         .route("/users/{id}/password", post(users::set_password))
@@ -190,9 +191,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         let console = Console::from_request_parts(&mut parts, state).await?;
-        let bytes = axum::body::to_bytes(body, FORM_LIMIT)
-            .await
-            .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
+        let bytes = read_form(body).await.map_err(|status| as_page(console.lang, status.into_response()))?;
         let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
             .map_err(|_| (StatusCode::BAD_REQUEST, "not a form").into_response())?;
         let presented = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
@@ -202,6 +201,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
         let form = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| (StatusCode::BAD_REQUEST, format!("form: {e}")).into_response())?;
         Ok(Posted(console, form))
+    }
+}
+
+/// A form's bytes, within [`FORM_LIMIT`] and [`crate::json::BODY_TIMEOUT`]:
+/// a form that stops arriving is 408, one too large 413, one broken in
+/// transit 400.
+async fn read_form(body: axum::body::Body) -> Result<axum::body::Bytes, StatusCode> {
+    match tokio::time::timeout(crate::json::BODY_TIMEOUT, axum::body::to_bytes(body, FORM_LIMIT)).await {
+        Err(_) => Err(StatusCode::REQUEST_TIMEOUT),
+        Ok(Err(e)) if crate::json::over_limit(&e) => Err(StatusCode::PAYLOAD_TOO_LARGE),
+        Ok(Err(_)) => Err(StatusCode::BAD_REQUEST),
+        Ok(Ok(bytes)) => Ok(bytes),
     }
 }
 
@@ -293,6 +304,7 @@ fn page_shell(lang: Lang, title: &str, content: Markup) -> Html<String> {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
+                link rel="icon" type="image/svg+xml" href=(FAVICON_PATH);
                 link rel="stylesheet" href=(format!("{PREFIX}/assets/console.css"));
                 script src=(format!("{PREFIX}/assets/console.js")) defer {}
             }
@@ -359,6 +371,7 @@ fn as_page(lang: Lang, response: Response) -> Response {
     let message = match status {
         StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => t.no_such_page,
         StatusCode::PAYLOAD_TOO_LARGE => t.form_too_large,
+        StatusCode::REQUEST_TIMEOUT => t.form_too_slow,
         _ if status.is_server_error() => t.busy_page,
         _ => t.bad_request,
     };
@@ -541,9 +554,9 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
     let lang = lang_of(&parts.headers);
     let t = texts(lang);
     let ip = client_ip(&parts.headers, &parts.extensions, &state.trusted_proxies);
-    let form: SignInForm = match axum::body::to_bytes(body, FORM_LIMIT).await {
+    let form: SignInForm = match read_form(body).await {
         Ok(bytes) => serde_urlencoded::from_bytes(&bytes).unwrap_or(SignInForm { token: String::new() }),
-        Err(_) => SignInForm { token: String::new() },
+        Err(status) => return as_page(lang, status.into_response()),
     };
     let ciam = &state.ciam;
     let opened = ciam.operator_attempt(ip, async || ciam.open_console_session(form.token.trim()).await).await;
@@ -623,6 +636,17 @@ async fn stylesheet() -> Response {
 
 async fn script() -> Response {
     asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+const FAVICON: &str = include_str!("../../assets/favicon.svg");
+/// Where the pages' icon is served; `/favicon.ico` answers it too, for
+/// agents that ask there without reading the page.
+pub(crate) const FAVICON_PATH: &str = "/console/assets/favicon.svg";
+
+/// The icon of every page ciam draws (without one, every page load logs a
+/// 404 in the browser's console).
+pub(crate) async fn favicon() -> Response {
+    asset("image/svg+xml", FAVICON)
 }
 
 fn asset(kind: &'static str, text: &'static str) -> Response {

@@ -18,7 +18,11 @@ use tokio::time::Instant;
 
 use crate::helpers::{ADMIN_TOKEN, Backend, PASSWORD, TestApp, assert_error, read};
 
-crate::on_both_backends!(logout_takes_only_the_calling_apps_session, one_address_cannot_take_every_connection,);
+crate::on_both_backends!(
+    logout_takes_only_the_calling_apps_session,
+    one_address_cannot_take_every_connection,
+    a_json_body_with_a_key_named_twice_is_refused,
+);
 
 // --- raw HTTP/1.1 ---
 
@@ -364,6 +368,55 @@ async fn bad_chunked_framing_answers_req_0009() {
     let body = got.json();
     assert_eq!(body["error_code"], "IDAAS.SDK.REQ.0009", "{body}");
     assert_eq!(body["error_msg"], "The request could not be read", "{body}");
+}
+
+/// A console form that stops short of its `Content-Length`: a 408 page
+/// after the body timeout, not the request deadline's 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_console_form_gets_a_408_page() {
+    let app = sqlite_with(|_| {}).await;
+    let mut conn = connect(&app).await;
+    let head = "POST /console/sign-in HTTP/1.1\r\nHost: ciam.test\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntoken=";
+    conn.write_all(head.as_bytes()).await.expect("write");
+    let sent = Instant::now();
+    let got = read_response(&mut conn, Duration::from_secs(6)).await;
+    assert_eq!(got.status, 408, "{got:?}");
+    assert!(sent.elapsed() < Duration::from_millis(4400), "answered after {:?}", sent.elapsed());
+    assert!(got.header("content-type").is_some_and(|ct| ct.starts_with("text/html")), "{got:?}");
+    assert!(String::from_utf8_lossy(&got.body).contains("The form did not arrive in time"), "{got:?}");
+}
+
+/// Pages have an icon, so a browser logs no 404 for one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_have_an_icon() {
+    let app = sqlite_with(|_| {}).await;
+    let page = app.client.get(app.url("/console/sign-in")).send().await.expect("page").text().await.expect("html");
+    assert!(page.contains(r#"<link rel="icon" type="image/svg+xml" href="/console/assets/favicon.svg">"#), "{page}");
+    for path in ["/console/assets/favicon.svg", "/favicon.ico"] {
+        let icon = app.client.get(app.url(path)).send().await.expect("icon");
+        assert_eq!(icon.status(), StatusCode::OK, "{path}");
+        assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+        assert!(icon.text().await.expect("svg").starts_with("<svg"));
+    }
+}
+
+/// A JSON body that names a key twice is refused like a malformed one: a
+/// proxy that reads the first `password` must see what ciam would check.
+async fn a_json_body_with_a_key_named_twice_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client_id = app.default_app().await;
+    app.create_user("15200000000", PASSWORD).await;
+    let body = format!(r#"{{"mobile": "15200000000", "password": "Wrong-pass1", "password": "{PASSWORD}"}}"#);
+    let req = app.sdk(Method::POST, "/login/mobile-pwd", &client_id).header("Content-Type", "application/json");
+    let got = read(req.body(body).send().await.expect("request")).await;
+    assert_error(&got, 400, "IDAAS.SDK.REQ.0002", None);
+    let nested = r#"{"name": "x", "tip": {"en": "a", "en": "b"}}"#;
+    let req = app.client.put(app.url("/api/v2/admin/policies/password")).bearer_auth(ADMIN_TOKEN);
+    let got = read(req.header("Content-Type", "application/json").body(nested).send().await.expect("admin")).await;
+    assert_error(&got, 400, "IDAAS.ADMIN.REQ.0001", None);
+    // Nothing was counted: the right password logs in with all attempts left.
+    app.login_ok(&client_id, "15200000000", PASSWORD).await;
 }
 
 /// A body that stops short of its `Content-Length`: 408 `REQ.0008` after the

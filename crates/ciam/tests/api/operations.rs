@@ -85,12 +85,13 @@ impl Drop for Folder {
     }
 }
 
-/// `ciam ARGS` in `dir` with only `env` set (and a umask of 022).
+/// `ciam ARGS` in `dir` with only `env` set, under a umask of 000 (every
+/// file must be owner-only all the same).
 fn ciam_in(dir: &Path, args: &str, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new("sh");
     command
         .arg("-c")
-        .arg(format!("umask 022; exec {} {args}", env!("CARGO_BIN_EXE_ciam")))
+        .arg(format!("umask 000; exec {} {args}", env!("CARGO_BIN_EXE_ciam")))
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -153,7 +154,8 @@ async fn data_files_are_owner_only_and_one_server_holds_them() {
     let (first, _) = serve(&dir.0).await;
     let data = dir.0.join("data");
     assert_eq!(mode(&data), 0o700, "the data folder, whatever the umask");
-    for file in ["ciam.db", "ciam.db-wal", "ciam.db-shm"] {
+    assert!(data.join("ciam.db.lock").exists());
+    for file in ["ciam.db", "ciam.db-wal", "ciam.db-shm", "ciam.db.lock"] {
         let path = data.join(file);
         if path.exists() {
             assert_eq!(mode(&path), 0o600, "{file}");
