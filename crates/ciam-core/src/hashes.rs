@@ -227,6 +227,18 @@ pub fn from_export(text: &str) -> Result<String, Refused> {
     Ok(text.to_owned())
 }
 
+/// What decides the cost of verifying `phc`, for comparing hashes: the
+/// string without its salt and digest (bcrypt's `$2b$13$`, argon2's
+/// `$argon2id$v=19$m=…,t=…,p=…`), so hashes with one parameter set share it.
+pub fn cost_key(phc: &str) -> &str {
+    let cut = if phc.starts_with("$2") { 1 } else { 2 };
+    let mut end = phc.len();
+    for _ in 0..cut {
+        end = phc[..end].rfind('$').unwrap_or(0);
+    }
+    &phc[..end]
+}
+
 /// `<iterations>$<salt>$<base64 hash>`, Django's PBKDF2-SHA256 (the salt is
 /// text, used as its bytes).
 fn django_pbkdf2(rest: &str) -> Result<String, Refused> {
@@ -295,6 +307,14 @@ fn keycloak_argon2(parameters: &serde_json::Value, t: u32, salt: &[u8], hash: &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cost_key_is_the_hash_without_salt_and_digest() {
+        assert_eq!(cost_key("$2b$13$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234"), "$2b$13");
+        assert_eq!(cost_key("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"), "$argon2id$v=19$m=19456,t=2,p=1");
+        assert_eq!(cost_key("$pbkdf2-sha256$i=600000$c2FsdA$aGFzaA"), "$pbkdf2-sha256$i=600000");
+        assert_eq!(cost_key("$scrypt$ln=15,r=8,p=1$c2FsdA$aGFzaA"), "$scrypt$ln=15,r=8,p=1");
+    }
     use argon2::password_hash::{PasswordHasher, SaltString};
 
     const LIMITS: Limits = Limits { max_memory_kib: 4 * 19_456, max_argon2_work: ARGON2_MAX_WORK };

@@ -230,6 +230,20 @@ impl Ciam {
         Ok(user)
     }
 
+    /// How long one verification of `exported` (a hash as exported, see
+    /// [`crate::hashes::from_export`]) takes on this machine, measured with
+    /// a wrong password (a miss costs what a match does); `None` for a hash
+    /// the server does not take. An import can refuse hashes costlier than
+    /// the server's own, which a wrong password's timing would show until
+    /// the user's next login upgrades them.
+    pub fn verify_cost(&self, exported: &str) -> Option<std::time::Duration> {
+        let phc = crate::hashes::from_export(exported).ok()?;
+        self.hasher().check_importable(&phc).ok()?;
+        let started = std::time::Instant::now();
+        self.hasher().verify_now(&crate::Password::new(String::from("\u{0}not the password")), &phc);
+        Some(started.elapsed())
+    }
+
     /// A page of users for an export: those whose id comes after `after`,
     /// in id order.
     pub async fn users_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>, CiamError> {

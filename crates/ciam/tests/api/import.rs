@@ -109,6 +109,7 @@ crate::on_both_backends!(
     an_expired_imported_password_is_changed_through_the_password_flow,
     hashes_beyond_the_bounds_are_refused_naming_the_parameter,
     files_from_other_systems_come_in_and_go_out,
+    max_cost_refuses_hashes_costlier_than_asked,
 );
 
 async fn hashes_from_other_systems_log_in_and_are_upgraded(backend: Backend) {
@@ -289,4 +290,29 @@ async fn files_from_other_systems_come_in_and_go_out(backend: Backend) {
     let (_, alice) = second.admin(Method::GET, "/users/old-system-1", None).await;
     assert_eq!(alice["mobile"], "+8615200000001", "{granted}");
     let _ = std::fs::remove_dir_all(&folder);
+}
+
+/// `--max-cost MS` refuses a hash that takes longer to verify here (bcrypt
+/// 13 takes about half a second), naming its line and its time, and lets
+/// cheaper ones in; one measurement per parameter set.
+async fn max_cost_refuses_hashes_costlier_than_asked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let dir = std::env::temp_dir().join(format!("ciam-max-cost-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("users.jsonl");
+    let lines = [
+        json!({"mobile": "15200000031", "password_hash": bcrypt_hash(PASSWORD, 4)}).to_string(),
+        json!({"mobile": "15200000032", "password_hash": bcrypt_hash(PASSWORD, 13)}).to_string(),
+        json!({"mobile": "15200000033", "password_hash": bcrypt_hash(PASSWORD, 4)}).to_string(),
+    ];
+    std::fs::write(&file, lines.join("\n")).expect("write");
+    let (ok, summary, stderr) = import(&app.db.url, &file, &["--max-cost", "100"]);
+    assert!(!ok, "a rejected line fails the import");
+    assert_eq!((summary["imported"].as_u64(), summary["rejected"].as_u64()), (Some(2), Some(1)), "{summary}");
+    let line = stderr.lines().find(|l| l.contains("rejected")).expect("a rejected line");
+    assert!(line.starts_with("line 2: rejected: password_hash takes "), "{stderr}");
+    assert!(line.ends_with("ms to verify here, over --max-cost 100 ms"), "{stderr}");
+    let client_id = app.default_app().await;
+    app.login_ok(&client_id, "15200000033", PASSWORD).await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
