@@ -481,13 +481,18 @@ impl Ciam {
         self.unlock(&user.mobile).await
     }
 
-    /// Lifts the lock of a mobile number, registered or not (unknown numbers
-    /// count down and lock too), and forgets its failures; returns it in
-    /// E.164.
-    pub async fn unlock_mobile(&self, typed: &str) -> Result<Mobile, CiamError> {
+    /// Lifts the lock of a user's mobile number and forgets its failures;
+    /// returns it in E.164 with the user's id. A number nobody has is
+    /// refused as an unknown user unless `unregistered` says to clear its
+    /// counts all the same (unknown numbers count down and lock too).
+    pub async fn unlock_mobile(&self, typed: &str, unregistered: bool) -> Result<(Mobile, Option<UserId>), CiamError> {
         let mobile = self.normalise_mobile(typed).ok_or_else(|| invalid("mobile", not_a_phone_number()))?;
+        let user = self.store().list_users(Some(&mobile), 1, 0).await?.into_iter().next().map(|u| u.id);
+        if user.is_none() && !unregistered {
+            return Err(not_found(Resource::User));
+        }
         self.unlock(&mobile).await?;
-        Ok(mobile)
+        Ok((mobile, user))
     }
 
     async fn unlock(&self, mobile: &Mobile) -> Result<(), CiamError> {

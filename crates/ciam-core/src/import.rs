@@ -65,7 +65,7 @@ pub fn from_ciam_line(line: &str) -> Result<Incoming, String> {
         #[serde(default, rename = "updated_at")]
         _updated_at: Option<String>,
     }
-    let line: Line = serde_json::from_str(line).map_err(|e| format!("not a user object: {e}"))?;
+    let line: Line = serde_json::from_str(line).map_err(|e| format!("not a user object: {}", json_why(&e)))?;
     let password_changed_at = match line.password_changed_at.as_deref() {
         Some(text) => Some(crate::clock::from_rfc3339(text).ok_or("password_changed_at: not an RFC 3339 time")?),
         None => None,
@@ -85,12 +85,23 @@ pub fn from_ciam_line(line: &str) -> Result<Incoming, String> {
     })
 }
 
+/// serde_json's reason for refusing one line, placed by column only (its
+/// own "at line 1" would contradict the file's line number beside it).
+fn json_why(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let reason = text.rsplit_once(" at line ").map_or(text.as_str(), |(reason, _)| reason);
+    match e.column() {
+        0 => reason.to_owned(),
+        column => format!("{reason} at column {column}"),
+    }
+}
+
 /// A line of an Auth0 user export (JSON Lines): `phone_number`, and the
 /// hash as `passwordHash` (the export Auth0 support hands over) or as
 /// `custom_password_hash.hash.value` (Auth0's bulk-import shape); `user_id`
 /// is kept as the id, `blocked` users are imported disabled.
 pub fn from_auth0_line(line: &str) -> Result<Incoming, String> {
-    let user: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let user: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {}", json_why(&e)))?;
     let text = |field: &str| user[field].as_str().map(str::to_owned);
     let hash = text("passwordHash")
         .or_else(|| user["custom_password_hash"]["hash"]["value"].as_str().map(str::to_owned))
@@ -206,6 +217,9 @@ impl Ciam {
     /// The second half of [`Ciam::import_users`]: one write.
     pub async fn store_users(&self, checked: CheckedBatch) -> Result<BatchReport, CiamError> {
         let CheckedBatch { users, mut report } = checked;
+        if users.is_empty() {
+            return Ok(report);
+        }
         let stored: Vec<User> = users.iter().map(|(_, u)| u.clone()).collect();
         let inserted = self.store().insert_users(&stored).await?;
         for ((at, user), inserted) in users.into_iter().zip(inserted) {

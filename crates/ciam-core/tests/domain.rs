@@ -128,12 +128,19 @@ async fn unlock_by_mobile_lifts_a_lock_on_any_number() {
         let _ = d.login(mobile, "Wrong-pass1").await;
         assert_eq!(code(d.login(mobile, "Wrong-pass1").await), ErrorCode::AccountLocked);
         assert_eq!(code(d.login(mobile, "Wrong-pass1").await), ErrorCode::AccountLocked);
-        let unlocked = d.ciam.unlock_mobile(&format!("+86 {mobile}")).await.expect("unlock");
+        let registered = mobile == "15200000000";
+        if !registered {
+            let refused = d.ciam.unlock_mobile(&format!("+86 {mobile}"), false).await;
+            assert_eq!(code(refused), ErrorCode::AdminNotFound, "nobody has it: said, not done");
+            assert_eq!(code(d.login(mobile, "Wrong-pass1").await), ErrorCode::AccountLocked);
+        }
+        let (unlocked, user) = d.ciam.unlock_mobile(&format!("+86 {mobile}"), !registered).await.expect("unlock");
         assert_eq!(unlocked.as_str(), format!("+86{mobile}"));
+        assert_eq!(user.is_some(), registered);
         assert_eq!(code(d.login(mobile, "Wrong-pass1").await), ErrorCode::InvalidCredentials);
     }
     assert!(matches!(d.login("15200000000", PASSWORD).await, Ok(LoginOutcome::Success(_))));
-    assert_eq!(code(d.ciam.unlock_mobile("not a number").await), ErrorCode::AdminFieldInvalid);
+    assert_eq!(code(d.ciam.unlock_mobile("not a number", true).await), ErrorCode::AdminFieldInvalid);
 }
 
 #[tokio::test]

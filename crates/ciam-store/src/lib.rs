@@ -199,7 +199,7 @@ fn prepare_sqlite_file(path: &Path, create: bool) -> Result<(), StoreError> {
     if !path.exists() {
         if !create {
             return Err(StoreError::Backend(format!(
-                "there is no database at {}; start `ciam serve` there first, or set CIAM_DATABASE_URL",
+                "there is no database at {}; run `ciam init` (or start `ciam serve`) there first, or set CIAM_DATABASE_URL",
                 shown.display()
             )));
         }

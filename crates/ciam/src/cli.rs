@@ -35,6 +35,11 @@ pub enum Command {
     /// then its CIAM_* environment variable, then its flag (each wins over
     /// the one before).
     Serve(ServeArgs),
+    /// Create the database (and the data folder of the embedded one) with
+    /// its first signing key and admin token, without serving: to bring
+    /// users in with `user import` before the first start. Run again, it
+    /// changes nothing.
+    Init,
     /// Manage client applications.
     #[command(subcommand)]
     App(AppCommand),
@@ -172,11 +177,15 @@ pub enum UserCommand {
     Import(crate::transfer::ImportArgs),
     /// Export every user with its password hash as JSON Lines.
     Export(crate::transfer::ExportArgs),
-    /// Lift a lockout on a mobile number.
+    /// Lift a lockout on a user's mobile number.
     Unlock {
         /// The mobile number, in any spelling.
         #[arg(long)]
         mobile: String,
+        /// Clear the counts of a number no user has (unknown numbers count
+        /// down and lock too); without it such a number is refused.
+        #[arg(long)]
+        unregistered: bool,
     },
 }
 
@@ -215,6 +224,7 @@ pub enum Scope {
     /// One count per account.
     Account,
     /// One count per account and address, and one per account with --account-max-failures.
+    #[value(name = "account_ip", alias = "account-ip")]
     AccountIp,
 }
 
@@ -230,7 +240,7 @@ pub struct LockoutArgs {
     /// What a lock counts.
     #[arg(long, value_enum)]
     pub scope: Option<Scope>,
-    /// With --scope account-ip: failures from all addresses that lock the account for everyone.
+    /// With --scope account_ip: failures from all addresses that lock the account for everyone.
     #[arg(long)]
     pub account_max_failures: Option<u32>,
     /// Seconds after its last failure at which a count below the limit is forgotten.
@@ -317,13 +327,14 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         Command::Serve(_) => return serve(&config).await,
         Command::Copy { from, to } => return copy(from, to, &config).await,
         Command::Backup { to } => return backup(to, &config).await,
+        Command::Init => return init(&config).await,
         _ => {}
     }
     let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{}", config.listen));
     let opened = startup::open(&config, Arc::new(SystemClock), issuer, startup::Opener::Command).await?;
     let ciam = &opened.ciam;
     let result = match cli.command {
-        Command::Serve(_) | Command::Copy { .. } | Command::Backup { .. } => Ok(()),
+        Command::Serve(_) | Command::Copy { .. } | Command::Backup { .. } | Command::Init => Ok(()),
         Command::App(AppCommand::Create(a)) => {
             let input = AppInput {
                 name: Some(a.name),
@@ -362,9 +373,14 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         }
         Command::User(UserCommand::Import(args)) => crate::transfer::import(ciam, &args).await,
         Command::User(UserCommand::Export(args)) => crate::transfer::export(ciam, &args).await,
-        Command::User(UserCommand::Unlock { mobile }) => {
-            let unlocked = ciam.unlock_mobile(&mobile).await?;
-            print_json(&json!({ "unlocked": unlocked.as_str() }))
+        Command::User(UserCommand::Unlock { mobile, unregistered }) => {
+            let (unlocked, user) = ciam.unlock_mobile(&mobile, unregistered).await.map_err(|e| match e.code() {
+                ciam_core::ErrorCode::AdminNotFound => CliError::Input(format!(
+                    "no user has mobile {mobile:?}; --unregistered clears the counts of a number nobody has"
+                )),
+                _ => e.into(),
+            })?;
+            print_json(&json!({ "unlocked": unlocked.as_str(), "user_id": user }))
         }
         Command::AdminToken(AdminTokenCommand::Reset) => {
             let token = ciam.reset_admin_token().await?;
@@ -434,22 +450,52 @@ async fn copy(from: &str, to: &str, config: &Config) -> Result<(), CliError> {
 }
 
 async fn backup(to: &std::path::Path, config: &Config) -> Result<(), CliError> {
-    let bytes = ciam_store::backup(&config.database_url(), to, &config.db_options()).await.map_err(StartError::from)?;
+    // Its own words: "backup: FILE already exists; name a new file", not
+    // a database error.
+    let bytes = ciam_store::backup(&config.database_url(), to, &config.db_options())
+        .await
+        .map_err(|e| CliError::Input(format!("backup --to: {e}")))?;
     let shown = std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf());
     print_json(&json!({ "backup": shown.display().to_string(), "bytes": bytes }))
 }
 
+async fn init(config: &Config) -> Result<(), CliError> {
+    let url = config.database_url();
+    let existed = ciam_store::sqlite_path(&url).map(|path| path.exists());
+    if config.database_url.is_none() {
+        startup::owner_only_dir(&config.data_dir)
+            .map_err(|e| crate::config::ConfigError(format!("data_dir {}: {e}", config.data_dir.display())))
+            .map_err(StartError::from)?;
+    }
+    let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+    let opened = startup::open(config, Arc::new(SystemClock), issuer, startup::Opener::Server).await?;
+    let token = opened.ciam.ensure_admin_token(config.admin_token.as_deref()).await;
+    opened.store.close().await;
+    if let Some(token) = token? {
+        println!("ciam: generated the admin token (shown only now; keep it safe):\n{}", token.expose());
+    }
+    let created = existed.map(|existed| !existed);
+    print_json(&json!({ "database": redact(&url), "created": created }))
+}
+
 async fn serve(config: &Config) -> Result<(), CliError> {
+    // Every listener is bound before anything is made or printed: a start
+    // that fails on a taken port leaves nothing behind (no admin token
+    // shown for a server that never ran).
+    let metrics = match config.metrics_listen.as_str() {
+        "" => None,
+        listen => Some(startup::bind("CIAM_METRICS_LISTEN", listen).await?),
+    };
     let mut server = Server::build(config).await?;
+    if let Some(listener) = metrics {
+        let addr = crate::metrics::start(listener, server.ciam(), server.limits()).await?;
+        tracing::info!(addr = %addr, "metrics at /metrics");
+    }
     if let Some(token) = server.take_first_admin_token() {
-        // The contract: generated on first start, printed once, stored as a hash.
+        // Generated on first start, printed once, stored as a digest.
         println!("ciam: generated the admin token (shown only now; keep it safe):\n{}", token.expose());
     }
     tracing::info!(addr = %server.local_addr(), database = %redact(&config.database_url()), "ciam listening");
-    if !config.metrics_listen.is_empty() {
-        let addr = crate::metrics::start(&config.metrics_listen, server.ciam(), server.limits()).await?;
-        tracing::info!(addr = %addr, "metrics at /metrics");
-    }
     server.run(startup::shutdown_signal()).await?;
     Ok(())
 }

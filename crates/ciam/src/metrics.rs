@@ -25,11 +25,11 @@ const DURATION_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
 /// when nobody scrapes, so memory stays bounded.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// Installs the Prometheus recorder, binds `listen` and serves `/metrics`
-/// there for as long as the process runs. Returns the bound address.
-pub async fn start(listen: &str, ciam: Ciam, limits: crate::serve::Limits) -> Result<SocketAddr, StartError> {
-    let listener = TcpListener::bind(listen).await.map_err(|e| StartError::Bind(listen.to_owned(), e))?;
-    let addr = listener.local_addr().map_err(|e| StartError::Bind(listen.to_owned(), e))?;
+/// Installs the Prometheus recorder and serves `/metrics` on `listener`
+/// (bound from `CIAM_METRICS_LISTEN`) for as long as the process runs.
+/// Returns the bound address.
+pub async fn start(listener: TcpListener, ciam: Ciam, limits: crate::serve::Limits) -> Result<SocketAddr, StartError> {
+    let addr = listener.local_addr().map_err(|e| StartError::Metrics(e.to_string()))?;
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(names::SDK_REQUEST_DURATION.into()), &DURATION_BUCKETS)
         .and_then(PrometheusBuilder::install_recorder)

@@ -30,9 +30,10 @@ pub enum StartError {
     /// The domain could not be set up.
     #[error("{0}")]
     Domain(#[from] ciam_core::CiamError),
-    /// The address could not be bound.
-    #[error("listen on {0}: {1}")]
-    Bind(String, std::io::Error),
+    /// The address of a setting (`CIAM_LISTEN`, `CIAM_METRICS_LISTEN`)
+    /// could not be bound.
+    #[error("{0}={1}: cannot listen there: {2}")]
+    Bind(&'static str, String, std::io::Error),
     /// The data is in use by another server.
     #[error("{0}")]
     Lock(String),
@@ -87,7 +88,7 @@ pub async fn open(
 
 /// The data directory, made if missing, readable by its owner only
 /// whatever the umask (CONTRACT §8).
-fn owner_only_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn owner_only_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -144,6 +145,11 @@ impl DataLock {
     }
 }
 
+/// Binds the address `listen` of `setting`; the error names the setting.
+pub async fn bind(setting: &'static str, listen: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(listen).await.map_err(|e| StartError::Bind(setting, listen.to_owned(), e))
+}
+
 /// A bound, ready server.
 #[derive(Debug)]
 pub struct Server {
@@ -163,9 +169,8 @@ impl Server {
 
     /// As [`Server::build`], with an injected clock (tests).
     pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
-        let listener =
-            TcpListener::bind(&config.listen).await.map_err(|e| StartError::Bind(config.listen.clone(), e))?;
-        let addr = listener.local_addr().map_err(|e| StartError::Bind(config.listen.clone(), e))?;
+        let listener = bind("CIAM_LISTEN", &config.listen).await?;
+        let addr = listener.local_addr().map_err(|e| StartError::Bind("CIAM_LISTEN", config.listen.clone(), e))?;
         let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
         if config.database_url.is_none() {
             owner_only_dir(&config.data_dir)

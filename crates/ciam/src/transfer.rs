@@ -133,8 +133,9 @@ pub async fn import(ciam: &Ciam, args: &ImportArgs) -> Result<(), CliError> {
     }
 }
 
-/// A batch being written: its report, and its line numbers.
-type Writing = tokio::task::JoinHandle<(Result<BatchReport, CiamError>, Vec<usize>)>;
+/// A batch being written: its report, its line numbers, and the lines of
+/// it refused as they were read.
+type Writing = tokio::task::JoinHandle<(Result<BatchReport, CiamError>, Vec<usize>, Vec<(usize, String)>)>;
 
 /// Users read and not yet written, with their line numbers. A batch is
 /// checked while the one before it is being written.
@@ -147,6 +148,8 @@ struct Importer<'a> {
     /// The batch being written, with its line numbers.
     writing: Option<Writing>,
     bar: ProgressBar,
+    /// Lines of the batch being read that were refused as they were read.
+    rejected: Vec<(usize, String)>,
     /// `--max-cost`, and the verification time measured per parameter set.
     max_cost: Option<(Duration, HashMap<String, Option<Duration>>)>,
 }
@@ -161,7 +164,8 @@ impl<'a> Importer<'a> {
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         let users = Vec::with_capacity(BATCH);
-        Importer { ciam, unit, lines: Vec::with_capacity(BATCH), users, writing: None, bar, max_cost: None }
+        let lines = Vec::with_capacity(BATCH);
+        Importer { ciam, unit, lines, users, writing: None, bar, rejected: Vec::new(), max_cost: None }
     }
 
     async fn add(&mut self, line: usize, user: Result<Incoming, String>, tally: &mut Tally) -> Result<(), CliError> {
@@ -173,8 +177,9 @@ impl<'a> Importer<'a> {
                 self.users.push(user);
             }
             Err(why) => {
+                // Reported with its batch's own refusals, in line order.
                 tally.rejected += 1;
-                self.bar.suspend(|| eprintln!("{} {line}: rejected: {why}", self.unit));
+                self.rejected.push((line, why));
                 self.bar.inc(1);
             }
         }
@@ -210,12 +215,11 @@ impl<'a> Importer<'a> {
     async fn flush(&mut self, tally: &mut Tally) -> Result<(), CliError> {
         let users = std::mem::take(&mut self.users);
         let lines = std::mem::take(&mut self.lines);
-        let checked = (!users.is_empty()).then(|| self.ciam.check_users(users));
+        let rejected = std::mem::take(&mut self.rejected);
+        let checked = self.ciam.check_users(users);
         self.wait(tally).await?;
-        if let Some(checked) = checked {
-            let ciam = self.ciam.clone();
-            self.writing = Some(tokio::spawn(async move { (ciam.store_users(checked).await, lines) }));
-        }
+        let ciam = self.ciam.clone();
+        self.writing = Some(tokio::spawn(async move { (ciam.store_users(checked).await, lines, rejected) }));
         Ok(())
     }
 
@@ -224,11 +228,13 @@ impl<'a> Importer<'a> {
         let Some(writing) = self.writing.take() else {
             return Ok(());
         };
-        let (report, lines) = writing.await.map_err(|e| CliError::Input(format!("import: {e}")))?;
+        let (report, lines, mut rejected) = writing.await.map_err(|e| CliError::Input(format!("import: {e}")))?;
         let report = report?;
+        rejected.extend(report.rejected.iter().map(|(at, why)| (lines[*at], why.clone())));
+        rejected.sort_unstable_by_key(|(line, _)| *line);
         self.bar.suspend(|| {
-            for (at, why) in &report.rejected {
-                eprintln!("{} {}: rejected: {why}", self.unit, lines[*at]);
+            for (line, why) in &rejected {
+                eprintln!("{} {line}: rejected: {why}", self.unit);
             }
             for (shown, (at, mobile)) in report.skipped.iter().enumerate() {
                 if tally.skipped + shown < SKIPPED_SHOWN {

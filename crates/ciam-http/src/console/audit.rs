@@ -42,7 +42,9 @@ pub(crate) struct Filter {
     before: Option<i64>,
 }
 
-/// A time typed in a `datetime-local` or date field, taken as UTC.
+/// A time typed as the hint shows it (`YYYY-MM-DD HH:MM`, or a date, or
+/// RFC 3339), taken as UTC. Plain text fields: a `datetime-local` field
+/// shows the browser's own format (`mm/dd/yyyy, --:--`), not the hint's.
 fn typed_time(text: &str) -> Option<UnixTime> {
     let text = text.trim();
     match text.len() {
@@ -102,8 +104,8 @@ pub(crate) async fn page(State(state): State<AppState>, console: Console, Query(
                 (input(t.user, "user_id", &filter.user_id, "search"))
                 (input(t.address, "ip", &filter.ip, "search"))
                 (choice(t.outcome, "outcome", &filter.outcome, &outcomes, None))
-                (input(t.since, "since", &filter.since, "datetime-local"))
-                (input(t.before, "until", &filter.until, "datetime-local"))
+                (input(t.since, "since", &filter.since, "text"))
+                (input(t.before, "until", &filter.until, "text"))
             }
             p.muted { (t.time_hint) }
             button type="submit" { (t.filter) }

@@ -56,7 +56,29 @@ async fn operators_manage_apps_users_locks_and_the_admin_token_without_http() {
     let unlocked: Value =
         serde_json::from_str(&ciam(&db.url, &["user", "unlock", "--mobile", "152 0000 0000"], "")).expect("json");
     assert_eq!(unlocked["unlocked"], "+8615200000000");
+    assert!(unlocked["user_id"].is_string(), "{unlocked}");
     server.login_ok(&client_id, "15200000000", PASSWORD).await;
+    // A number nobody has is refused, unless the operator says so.
+    let nobody = Command::new(env!("CARGO_BIN_EXE_ciam"))
+        .args(["user", "unlock", "--mobile", "13900000000"])
+        .env("CIAM_DATABASE_URL", &db.url)
+        .env("CIAM_LOG", "warn")
+        .output()
+        .expect("run");
+    assert!(!nobody.status.success());
+    let why = String::from_utf8_lossy(&nobody.stderr);
+    assert!(why.contains("no user has mobile \"13900000000\"; --unregistered clears"), "{why}");
+    let cleared: Value =
+        serde_json::from_str(&ciam(&db.url, &["user", "unlock", "--mobile", "13900000000", "--unregistered"], ""))
+            .expect("json");
+    assert_eq!((cleared["unlocked"].as_str(), cleared["user_id"].is_null()), (Some("+8613900000000"), true));
+    // The scope is spelled as the API spells it (the old spelling still works).
+    for scope in ["account_ip", "account-ip"] {
+        let policy: Value =
+            serde_json::from_str(&ciam(&db.url, &["policy", "lockout", "--scope", scope], "")).expect("json");
+        assert_eq!(policy["scope"], "account_ip", "{policy}");
+    }
+    ciam(&db.url, &["policy", "lockout", "--scope", "account"], "");
 
     // A reset admin token replaces the configured one at once.
     let token = ciam(&db.url, &["admin-token", "reset"], "");

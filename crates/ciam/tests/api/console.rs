@@ -20,11 +20,36 @@ struct Browser {
     profile: PathBuf,
 }
 
+impl Browser {
+    /// Ends the browser session (chromedriver then quits Chromium) and
+    /// stops chromedriver.
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
 impl Drop for Browser {
+    /// Whatever happened (a failed test ends without [`Browser::close`]),
+    /// no Chromium of this test's profile is left running.
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        kill_chromium_of(&self.profile);
         let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Kills the processes whose command line names `profile` (the Chromium
+/// of one test: its `--user-data-dir`).
+fn kill_chromium_of(profile: &std::path::Path) {
+    let needle = format!("--user-data-dir={}", profile.display());
+    let Ok(processes) = std::fs::read_dir("/proc") else { return };
+    for process in processes.flatten() {
+        let Ok(cmdline) = std::fs::read(process.path().join("cmdline")) else { continue };
+        if cmdline.split(|b| *b == 0).any(|arg| arg == needle.as_bytes()) {
+            let pid = process.file_name().to_string_lossy().into_owned();
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
     }
 }
 
@@ -141,7 +166,8 @@ async fn path(browser: &Client) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_finds_a_locked_user_in_the_browser_and_unlocks_them() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let Browser { client: browser, .. } = &browser().await;
+    let session = browser().await;
+    let browser = &session.client;
     let console = app.url("/console/");
 
     // Closed until signed in; a wrong token is refused.
@@ -258,6 +284,7 @@ async fn an_operator_finds_a_locked_user_in_the_browser_and_unlocks_them() {
     assert_eq!(path(browser).await, "/console/sign-in");
     browser.goto(&app.url("/console/users")).await.expect("users");
     assert_eq!(path(browser).await, "/console/sign-in");
+    session.close().await;
 }
 
 /// Signs in over plain HTTP; returns the session cookie and a page's form

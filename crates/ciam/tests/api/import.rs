@@ -210,7 +210,13 @@ async fn files_from_other_systems_come_in_and_go_out(backend: Backend) {
     assert_eq!((summary["skipped"].as_u64(), summary["rejected"].as_u64()), (Some(1), Some(3)), "{summary}");
     assert!(said.contains("line 3: rejected: ") && said.contains("mobile"), "{said}");
     assert!(said.contains("line 5: rejected: ") && said.contains("cost"), "{said}");
-    assert!(said.contains("line 6: rejected: "), "{said}");
+    assert!(said.contains("line 6: rejected: not a user object: key must be a string at column 2"), "{said}");
+    assert!(!said.contains("at line 1"), "a line's own position only: {said}");
+    let order: Vec<usize> = ["line 3: rejected", "line 5: rejected", "line 6: rejected"]
+        .iter()
+        .map(|needle| said.find(needle).expect("reported"))
+        .collect();
+    assert!(order.is_sorted(), "rejected lines in line order: {said}");
     assert!(said.contains("line 7: skipped: +8615200000001"), "{said}");
     app.login_ok(&client_id, "15200000001", PASSWORD).await;
     app.login_ok(&client_id, "15200000002", PASSWORD).await;

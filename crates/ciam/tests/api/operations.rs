@@ -282,3 +282,67 @@ fn sealed_count(backend: Backend) -> &'static str {
         }
     }
 }
+
+/// With the metrics port taken (a second instance on one machine), `serve`
+/// fails naming `CIAM_METRICS_LISTEN`, before it makes or prints anything:
+/// the next start, on a free port, is the one that shows the admin token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_fails_the_start_naming_its_setting_and_printing_nothing() {
+    let dir = Folder::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = taken.local_addr().expect("addr").to_string();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let failed = run(&dir.0, "serve", &[("CIAM_LISTEN", &listen), ("CIAM_METRICS_LISTEN", &taken)]);
+    assert!(!failed.status.success());
+    let why = stderr(&failed);
+    assert!(why.contains(&format!("CIAM_METRICS_LISTEN={taken}: cannot listen there")), "{why}");
+    assert!(String::from_utf8_lossy(&failed.stdout).trim().is_empty(), "nothing is printed by a failed start");
+    let failed = run(&dir.0, "serve", &[("CIAM_LISTEN", &taken)]);
+    assert!(stderr(&failed).contains(&format!("CIAM_LISTEN={taken}: cannot listen there")), "{}", stderr(&failed));
+    assert!(String::from_utf8_lossy(&failed.stdout).trim().is_empty());
+    let (serving, _) = serve(&dir.0).await;
+    let out = serving_stdout(serving);
+    assert!(out.contains("generated the admin token (shown only now"), "the first start to run shows it: {out:?}");
+}
+
+/// Stops a server and returns what it printed.
+fn serving_stdout(mut serving: Serving) -> String {
+    use std::io::Read;
+    let _ = serving.0.kill();
+    let _ = serving.0.wait();
+    let mut out = String::new();
+    if let Some(mut stdout) = serving.0.stdout.take() {
+        let _ = stdout.read_to_string(&mut out);
+    }
+    out
+}
+
+/// `ciam init` makes the database (with its admin token, shown once) so
+/// that users can be imported before the first start; run again it changes
+/// nothing. A backup over an existing file says so in its own words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_makes_a_database_to_import_into_before_the_first_start() {
+    let dir = Folder::new();
+    let refused = run(&dir.0, "user export", &[]);
+    assert!(stderr(&refused).contains("run `ciam init` (or start `ciam serve`) there first"), "{}", stderr(&refused));
+    let made = run(&dir.0, "init", &[]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let out = String::from_utf8_lossy(&made.stdout);
+    assert!(out.contains("generated the admin token (shown only now"), "{out}");
+    assert!(out.contains("\"created\": true"), "{out}");
+    #[cfg(unix)]
+    assert_eq!(mode(&dir.0.join("data/ciam.db")), 0o600);
+    let line = serde_json::json!({"mobile": "15200000000", "password_hash": "$2b$04$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234"});
+    std::fs::write(dir.0.join("users.jsonl"), line.to_string()).expect("write");
+    let imported = run(&dir.0, "user import users.jsonl", &[]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let again = run(&dir.0, "init", &[]);
+    let out = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success() && !out.contains("admin token") && out.contains("\"created\": false"), "{out}");
+    std::fs::write(dir.0.join("taken.db"), b"").expect("write");
+    let backup = run(&dir.0, "backup --to taken.db", &[]);
+    assert!(!backup.status.success());
+    let why = stderr(&backup);
+    assert!(why.contains("backup --to: ") && why.contains("taken.db already exists; name a new file"), "{why}");
+    assert!(!why.contains("database:"), "{why}");
+}
