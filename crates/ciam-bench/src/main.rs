@@ -822,13 +822,27 @@ async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, S
         eprintln!("stuffing: one address tries {STUFFING} numbers once each, under the default throttle");
         let stuffing = stuffing_phase(&api, pid).await?;
         eprintln!(
-            "  hashed {}, throttled {}, other {}; server cpu per throttled attempt {} ms",
-            stuffing.hashed, stuffing.throttled, stuffing.other, stuffing.throttled_cpu_ms
+            "  hashed {}, throttled {}, other {}; server cpu per throttled attempt {} ms, {} audit rows for {}",
+            stuffing.hashed,
+            stuffing.throttled,
+            stuffing.other,
+            stuffing.throttled_cpu_ms,
+            stuffing.throttled_rows,
+            stuffing.throttled_counted
+        );
+        eprintln!(
+            "  {JUNK} unparsable bodies: server cpu {} ms each, {} audit rows for {}",
+            stuffing.junk_cpu_ms, stuffing.junk_rows, stuffing.junk_counted
         );
         out.insert("stuffing_hashed".into(), json!(stuffing.hashed));
         out.insert("stuffing_throttled".into(), json!(stuffing.throttled));
         out.insert("stuffing_other".into(), json!(stuffing.other));
         out.insert("stuffing_throttled_cpu_ms".into(), json!(stuffing.throttled_cpu_ms));
+        out.insert("stuffing_throttled_audit_rows".into(), json!(stuffing.throttled_rows));
+        out.insert("stuffing_throttled_audit_counted".into(), json!(stuffing.throttled_counted));
+        out.insert("junk_cpu_ms".into(), json!(stuffing.junk_cpu_ms));
+        out.insert("junk_audit_rows".into(), json!(stuffing.junk_rows));
+        out.insert("junk_audit_counted".into(), json!(stuffing.junk_counted));
     }
 
     if plan.runs("flood") {
@@ -1067,6 +1081,26 @@ struct Stuffing {
     throttled: u64,
     other: u64,
     throttled_cpu_ms: f64,
+    /// Audit rows the throttled attempts added, and the refusals they count
+    /// (one row per address and outcome a minute).
+    throttled_rows: u64,
+    throttled_counted: u64,
+    /// The same for [`JUNK`] bodies that do not parse.
+    junk_cpu_ms: f64,
+    junk_rows: u64,
+    junk_counted: u64,
+}
+
+/// Bodies that do not parse, sent by one address in the stuffing phase.
+const JUNK: usize = 5_000;
+
+/// The audit events from `ip` with `outcome`: how many rows, and how many
+/// calls they count.
+async fn audit_rows(api: &Api, ip: &str, outcome: &str) -> Result<(u64, u64), String> {
+    let events = api.admin(reqwest::Method::GET, &format!("/audit-events?ip={ip}&limit=1000"), json!({})).await?;
+    let rows: Vec<&Value> =
+        events.as_array().map(|e| e.iter().filter(|e| e["outcome"] == outcome).collect()).unwrap_or_default();
+    Ok((rows.len() as u64, rows.iter().filter_map(|e| e["count"].as_u64()).sum()))
 }
 
 /// One address tries [`STUFFING`] distinct numbers once each under the
@@ -1102,6 +1136,25 @@ async fn stuffing_phase(api: &Arc<Api>, pid: u32) -> Result<Stuffing, String> {
     }
     let cpu = meter.used();
     api.admin(reqwest::Method::PUT, "/policies/throttle", OPEN_THROTTLE.clone()).await?;
+    let (throttled_rows, throttled_counted) = audit_rows(api, "127.0.0.3", "IDAAS.SDK.REQ.0007").await?;
+    // Bodies that do not parse from another address: refused before any
+    // read of the database, counted in one event a minute.
+    let junk = client_from([127, 0, 0, 4], 64)?;
+    let meter = CpuMeter::start(pid);
+    for batch in (0..JUNK).collect::<Vec<_>>().chunks(64) {
+        let sent: Vec<_> = batch
+            .iter()
+            .map(|_| {
+                let req = api.sdk(&junk, "/login/mobile-pwd").header("Content-Type", "application/json");
+                tokio::spawn(req.body("{not json").send())
+            })
+            .collect();
+        for s in sent {
+            s.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+        }
+    }
+    let junk_cpu = meter.used();
+    let (junk_rows, junk_counted) = audit_rows(api, "127.0.0.4", "IDAAS.SDK.REQ.0002").await?;
     let mut take = |answer: &str| answers.remove(answer).unwrap_or(0);
     let (hashed, throttled) = (take("IDAAS.SDK.LOGIN.0002"), take("IDAAS.SDK.REQ.0007"));
     Ok(Stuffing {
@@ -1109,5 +1162,10 @@ async fn stuffing_phase(api: &Arc<Api>, pid: u32) -> Result<Stuffing, String> {
         throttled,
         other: answers.values().sum(),
         throttled_cpu_ms: round3(cpu.server / refused_after.max(1) as f64),
+        throttled_rows,
+        throttled_counted,
+        junk_cpu_ms: round3(junk_cpu.server / JUNK as f64),
+        junk_rows,
+        junk_counted,
     })
 }

@@ -231,7 +231,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("trusted_proxies", "Proxies whose X-Forwarded-For names the client: addresses or CIDR, comma-separated"),
     setting("calls_per_address", "SDK calls one client address may have in progress; more wait their turn"),
     setting("max_connections", "Connections open at once"),
-    setting("max_connections_per_address", "Connections open at once from one peer address (trusted proxies exempt)"),
+    setting("max_connections_per_address", "Connections open at once from one peer (proxies exempt)"),
     setting("header_timeout_ms", "Longest wait for a request's head, ms"),
     setting("idle_timeout_ms", "How long an idle keep-alive connection stays open, ms"),
     setting("audit_retention_days", "Days audit events are kept"),

@@ -213,13 +213,22 @@ fn serve_help_lists_every_setting_with_its_variable_and_default_and_hides_secret
         .expect("run ciam");
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).expect("utf-8");
+    // A flag's entry: its line and, when clap puts the help below it, the
+    // lines up to the next flag.
+    let entry = |flag: &str| {
+        let lines: Vec<&str> = help.lines().collect();
+        let at = lines
+            .iter()
+            .position(|line| line.trim_start().starts_with(&format!("--{flag} ")))
+            .unwrap_or_else(|| panic!("--{flag} is not in:\n{help}"));
+        let end =
+            lines[at + 1..].iter().position(|l| l.trim_start().starts_with('-')).map_or(lines.len(), |n| at + 1 + n);
+        lines[at..end].join(" ")
+    };
     for setting in ciam::config::SETTINGS {
-        let line = help
-            .lines()
-            .find(|line| line.contains(&format!("--{} ", setting.flag())))
-            .unwrap_or_else(|| panic!("--{} is not in:\n{help}", setting.flag()));
-        assert!(line.contains(&format!("[env: {}", setting.env())), "{line}");
-        assert!(line.contains("[default: "), "{line}");
+        let text = entry(&setting.flag());
+        assert!(text.contains(&format!("[env: {}", setting.env())), "{text}");
+        assert!(text.contains("[default: "), "{text}");
     }
     assert!(!help.contains("a-secret-admin-token"), "{help}");
     assert!(help.contains("[env: CIAM_LOG=debug]"), "a value that is no secret is shown:\n{help}");
