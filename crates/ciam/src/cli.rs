@@ -469,7 +469,7 @@ async fn init(config: &Config) -> Result<(), CliError> {
     }
     let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{}", config.listen));
     let opened = startup::open(config, Arc::new(SystemClock), issuer, startup::Opener::Server).await?;
-    let token = opened.ciam.ensure_admin_token(config.admin_token.as_deref()).await;
+    let token = opened.ciam.ensure_admin_token(config.admin_token.as_ref().map(crate::config::Secret::expose)).await;
     opened.store.close().await;
     if let Some(token) = token? {
         println!("ciam: generated the admin token (shown only now; keep it safe):\n{}", token.expose());

@@ -178,7 +178,8 @@ impl Server {
         }
         let lock = ciam_store::sqlite_path(&config.database_url()).map(|db| DataLock::take(&db)).transpose()?;
         let opened = open(config, clock, issuer, Opener::Server).await?;
-        let first_admin_token = opened.ciam.ensure_admin_token(config.admin_token.as_deref()).await?;
+        let first_admin_token =
+            opened.ciam.ensure_admin_token(config.admin_token.as_ref().map(crate::config::Secret::expose)).await?;
         Ok(Self {
             listener,
             opened,

@@ -251,7 +251,7 @@ async fn signing_keys_are_sealed_at_rest_and_refused_without_their_key(backend: 
     let sealed_keys = || db.count(sealed_count(backend));
     assert_eq!(sealed_keys().await.expect("count"), 0);
 
-    let sealed_config = ciam::Config { key_encryption_key: Some(kek(7)), ..config.clone() };
+    let sealed_config = ciam::Config { key_encryption_key: Some(kek(7).into()), ..config.clone() };
     let sealed = TestApp::start(sealed_config.clone(), std::sync::Arc::clone(&db)).await;
     assert_eq!(sealed_keys().await.expect("count"), 1, "the key in clear was sealed at start");
     assert_eq!(sealed.jwks().await["keys"][0]["kid"], kid, "the same key signs");
@@ -263,7 +263,7 @@ async fn signing_keys_are_sealed_at_rest_and_refused_without_their_key(backend: 
     sealed.stop().await;
 
     // Without the key, or with another, the server refuses to start.
-    for config in [config.clone(), ciam::Config { key_encryption_key: Some(kek(8)), ..config }] {
+    for config in [config.clone(), ciam::Config { key_encryption_key: Some(kek(8).into()), ..config }] {
         let refused = ciam::Server::build(&config).await.expect_err("refused");
         assert!(refused.to_string().contains("CIAM_KEY_ENCRYPTION_KEY"), "{refused}");
     }
