@@ -6,7 +6,6 @@ pub mod config;
 pub mod metrics;
 pub mod serve;
 pub mod startup;
-pub mod transfer;
 
 pub use config::Config;
 pub use startup::Server;
