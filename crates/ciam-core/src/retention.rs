@@ -69,7 +69,12 @@ impl Ciam {
             Purge::Sessions(now),
             Purge::StateGrants(now),
             Purge::Failures { now, reset_seconds: lockout.failure_reset_seconds },
-            Purge::Windows { now, window_seconds: throttle.ip_window_seconds },
+            // The operators' sign-in windows share the table: none is
+            // purged before the longer of the two windows has passed.
+            Purge::Windows {
+                now,
+                window_seconds: throttle.ip_window_seconds.max(crate::operator::OPERATOR_WINDOW_SECONDS),
+            },
             Purge::ConsoleSessions(now),
         ];
         let mut report = PurgeReport::default();

@@ -40,7 +40,8 @@ pub(crate) struct AuditView {
     action: &'static str,
     /// The answer's `status`, or its error code.
     outcome: &'static str,
-    /// E.164, or as typed (at most 32 characters) when it is no number.
+    /// E.164, or `***` when what was typed is no phone number (people type
+    /// passwords there).
     mobile: Option<String>,
     user_id: Option<String>,
     client_id: Option<String>,
