@@ -902,7 +902,7 @@ async fn floor_phase(api: &Arc<Api>, client: &reqwest::Client, plan: &Plan, task
 
 /// The best ratios this machine allows, whatever the server: each request
 /// is at least its HTTP exchange (the floor, server and driver together)
-/// plus the work CONTRACT and the issue require of it, an argon2id
+/// plus the work the API (docs/api.md) requires of it, an argon2id
 /// verification for every login attempt and an RS256 signature for every
 /// id_token, all on the same cores as the limits they are judged against.
 struct Bounds {

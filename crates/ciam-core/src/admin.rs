@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use crate::clock::UnixTime;
-use crate::error::{CiamError, ErrorCode, Lang, Reason, Refusal};
+use crate::error::{CiamError, ErrorCode, FieldRefusal, Lang, Localised, Reason, Refusal};
 use crate::keys::MAX_ID_TOKEN_TTL;
 use crate::mobile::Mobile;
 use crate::model::{App, AppAccess, AuditEntry, AuditQuery, ClientId, LockKey, User, UserId, audit_text};
@@ -33,7 +33,7 @@ pub const MAX_SESSION_TTL: i64 = 31_536_000;
 
 /// `422` for `field`, saying why.
 pub fn invalid(field: &str, why: Reason) -> CiamError {
-    CiamError::Refused(Refusal::with_args(ErrorCode::AdminFieldInvalid, vec![field.to_owned(), why.en, why.zh]))
+    CiamError::Invalid(FieldRefusal { field: field.to_owned(), why })
 }
 
 /// "must be between 1 and `most` seconds".
@@ -70,7 +70,7 @@ impl Resource {
 /// `404` for a kind of resource.
 pub fn not_found(kind: Resource) -> CiamError {
     let (en, zh) = kind.names();
-    CiamError::Refused(Refusal::with_args(ErrorCode::AdminNotFound, vec![en.to_owned(), zh.to_owned()]))
+    CiamError::Refused(Refusal::with_args(ErrorCode::AdminNotFound, [Localised::new(en, zh)]))
 }
 
 /// Identifiers are printable; anything else names nothing (and must not
@@ -346,7 +346,7 @@ impl Ciam {
         Mobile::parse(typed, self.config().region)
     }
 
-    /// A hash brought from another system (CONTRACT §10), as it is stored:
+    /// A hash brought from another system (docs/api.md §10), as it is stored:
     /// refused with 422 naming the parameter when it is malformed, of an
     /// unknown kind, or beyond the bounds on its cost.
     pub fn importable_hash(&self, exported: &str) -> Result<String, CiamError> {

@@ -1,4 +1,4 @@
-//! One SDK call as the domain sees it (CONTRACT §1): who is calling, the
+//! One SDK call as the domain sees it (docs/api.md §1): who is calling, the
 //! app it is for, and the audit event it leaves.
 //!
 //! The HTTP layer turns a request into a [`Caller`] and opens the call with
@@ -29,11 +29,11 @@ pub struct Caller {
     /// The device headers, each `None` when missing or blank.
     pub device: Device,
     /// The client's address: the TCP peer, or behind a trusted proxy the
-    /// address it forwarded for (CONTRACT §7).
+    /// address it forwarded for (docs/api.md §7).
     pub ip: Option<IpAddr>,
     /// The language of the answer (`X-L`).
     pub lang: Lang,
-    /// The request's id (`X-Request-Id`, CONTRACT §9).
+    /// The request's id (`X-Request-Id`, docs/api.md §9).
     pub request_id: Option<String>,
 }
 
@@ -164,7 +164,7 @@ impl Ciam {
     pub async fn open_call(&self, caller: Caller, action: Action) -> Result<Call, CiamError> {
         let draft = Draft { at: self.now(), action, caller, mobile: None, user_id: None };
         // Calls of no registered app are not audited: anyone could grow the
-        // log with them (CONTRACT §8).
+        // log with them (docs/api.md §8).
         let app = self.registered_app(&draft.caller).await?;
         match self.take_place(&draft.caller).await {
             Ok(place) => Ok(Call { app, draft, stored: None, reserved: None, guesses: Vec::new(), _place: place }),

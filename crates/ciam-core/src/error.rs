@@ -151,14 +151,14 @@ error_codes! {
     /// The addressed resource does not exist; `{0}` names its kind in
     /// English, `{1}` in Chinese.
     AdminNotFound = "IDAAS.ADMIN.RES.0001", 404,
-        "{0} not found", "{1}不存在";
+        "{0} not found", "{0}不存在";
     /// Another user already has this mobile number.
     AdminMobileTaken = "IDAAS.ADMIN.USER.0001", 409,
         "A user with this mobile number already exists", "该手机号已被其他用户使用";
     /// A field has an invalid value; `{0}` names it, `{1}` says why in
     /// English, `{2}` in Chinese.
     AdminFieldInvalid = "IDAAS.ADMIN.PARAM.0001", 422,
-        "Invalid value for field '{0}': {1}", "字段 '{0}' 的值无效:{2}";
+        "Invalid value for field '{0}': {1}", "字段 '{0}' 的值无效:{1}";
     /// The admin request body is not a JSON object of the documented shape.
     AdminBodyInvalid = "IDAAS.ADMIN.REQ.0001", 400,
         "The request body is not a valid JSON object for this call", "请求体不是此接口所需的JSON对象";
@@ -247,13 +247,38 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// Why a value is refused: a text in both languages, like the policy's tip.
-pub type Reason = crate::policy::Localised;
+/// A text in both languages: a policy's tip, why a value is refused, a
+/// kind of resource. Every translated placeholder of a message is one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Localised {
+    /// Chinese.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
+    pub zh: String,
+    /// English.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
+    pub en: String,
+}
 
-impl Reason {
-    /// A reason in both languages.
+impl Localised {
+    /// A text in both languages.
     pub fn new(en: impl Into<String>, zh: impl Into<String>) -> Self {
         Self { zh: zh.into(), en: en.into() }
+    }
+
+    /// The same text in both languages (a number, a name, an identifier).
+    pub fn same(text: impl Into<String>) -> Self {
+        let text = text.into();
+        Self { zh: text.clone(), en: text }
+    }
+
+    /// The text in `lang`.
+    pub fn get(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Zh => &self.zh,
+            Lang::En => &self.en,
+        }
     }
 
     /// "must be between `low` and `high`".
@@ -272,13 +297,17 @@ impl Reason {
     }
 }
 
-/// A refusal with its code and the values for its placeholders.
+/// Why a value is refused.
+pub type Reason = Localised;
+
+/// A refusal with its code and the values for its placeholders, each in
+/// both languages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// What went wrong.
     pub code: ErrorCode,
     /// Values for `{0}`, `{1}`, … in the message.
-    pub args: Vec<String>,
+    pub args: Vec<Localised>,
 }
 
 impl Refusal {
@@ -288,9 +317,25 @@ impl Refusal {
     }
 
     /// A refusal with placeholder values.
-    pub fn with_args(code: ErrorCode, args: Vec<String>) -> Self {
-        Self { code, args }
+    pub fn with_args(code: ErrorCode, args: impl IntoIterator<Item = Localised>) -> Self {
+        Self { code, args: args.into_iter().collect() }
     }
+
+    /// The message in `lang`.
+    pub fn message(&self, lang: Lang) -> String {
+        let args: Vec<String> = self.args.iter().map(|arg| arg.get(lang).to_owned()).collect();
+        self.code.message(lang, &args)
+    }
+}
+
+/// A field of an operator's request refused (`ADMIN.PARAM.0001`): which,
+/// and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldRefusal {
+    /// The field, as the request names it.
+    pub field: String,
+    /// Why its value is refused.
+    pub why: Localised,
 }
 
 /// What can go wrong in a domain operation.
@@ -299,17 +344,9 @@ pub enum CiamError {
     /// A refusal the client is told about, in its language.
     #[error("refused: {}", .0.code)]
     Refused(Refusal),
-    /// A localised refusal whose placeholder must be filled per language
-    /// (the password-policy tip).
-    #[error("refused: {code}")]
-    RefusedLocalised {
-        /// The code.
-        code: ErrorCode,
-        /// `{0}` in English.
-        en: String,
-        /// `{0}` in Chinese.
-        zh: String,
-    },
+    /// A field of an operator's request refused (`ADMIN.PARAM.0001`).
+    #[error("invalid field {}", .0.field)]
+    Invalid(FieldRefusal),
     /// An infrastructure failure: logged, answered with `IDAAS.SDK.COM.0002`.
     #[error("internal: {0}")]
     Internal(String),
@@ -336,20 +373,17 @@ impl CiamError {
     pub fn code(&self) -> ErrorCode {
         match self {
             CiamError::Refused(r) => r.code,
-            CiamError::RefusedLocalised { code, .. } => *code,
+            CiamError::Invalid(_) => ErrorCode::AdminFieldInvalid,
             CiamError::Internal(_) | CiamError::Overloaded => ErrorCode::SystemBusy,
             CiamError::Throttled { .. } => ErrorCode::AddressThrottled,
         }
     }
 
-    /// The field an admin call refused and why in `lang`
-    /// (`ADMIN.PARAM.0001`), for a form that shows it next to the field.
-    pub fn invalid_field(&self, lang: Lang) -> Option<(&str, &str)> {
+    /// The field an admin call refused and why (`ADMIN.PARAM.0001`), for a
+    /// form that shows it next to the field.
+    pub fn invalid_field(&self) -> Option<&FieldRefusal> {
         match self {
-            CiamError::Refused(Refusal { code: ErrorCode::AdminFieldInvalid, args }) => match (args.as_slice(), lang) {
-                ([field, why, _], Lang::En) | ([field, _, why], Lang::Zh) => Some((field.as_str(), why.as_str())),
-                _ => None,
-            },
+            CiamError::Invalid(refusal) => Some(refusal),
             _ => None,
         }
     }
@@ -357,27 +391,14 @@ impl CiamError {
     /// The message the client sees, in `lang`.
     pub fn message(&self, lang: Lang) -> String {
         match self {
-            CiamError::Refused(r) => r.code.message(lang, &r.args),
-            CiamError::RefusedLocalised { code, en, zh } => {
-                let arg = match lang {
-                    Lang::En => en.clone(),
-                    Lang::Zh => zh.clone(),
-                };
-                code.message(lang, &[arg])
+            CiamError::Refused(r) => r.message(lang),
+            CiamError::Invalid(FieldRefusal { field, why }) => {
+                ErrorCode::AdminFieldInvalid.message(lang, &[field.clone(), why.get(lang).to_owned()])
             }
             CiamError::Internal(_) | CiamError::Overloaded | CiamError::Throttled { .. } => {
                 self.code().message(lang, &[])
             }
         }
-    }
-}
-
-impl From<crate::store::StoreError> for CiamError {
-    /// Every failed database call becomes a `CiamError` here, and is
-    /// counted on the way ([`crate::telemetry::DB_ERRORS`]).
-    fn from(e: crate::store::StoreError) -> Self {
-        crate::telemetry::db_error();
-        CiamError::Internal(format!("store: {e}"))
     }
 }
 

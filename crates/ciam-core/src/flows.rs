@@ -1,4 +1,4 @@
-//! The calls around the login (CONTRACT §4): password update and skip with
+//! The calls around the login (docs/api.md §4): password update and skip with
 //! a state_token, id_token refresh and logout with a session_token.
 
 use crate::call::Call;
@@ -150,7 +150,7 @@ impl Ciam {
 
     /// `/api/v2/sdk/logout`: revokes a session of the call's app. Idempotent:
     /// a session that is gone answers as one just ended; a live session of
-    /// another app is refused, as refresh refuses it (CONTRACT §8).
+    /// another app is refused, as refresh refuses it (docs/api.md §8).
     pub async fn logout(&self, call: &mut Call, session_token: &str) -> Result<Status, CiamError> {
         let token = OpaqueToken::from_client(session_token);
         let invalid = || CiamError::refused(ErrorCode::SessionTokenInvalid);

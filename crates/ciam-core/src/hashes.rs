@@ -1,4 +1,4 @@
-//! Stored password hashes (CONTRACT §10): the server's argon2id, and the
+//! Stored password hashes (docs/api.md §10): the server's argon2id, and the
 //! formats users bring from the systems they leave — bcrypt, PBKDF2,
 //! scrypt, argon2 with other parameters — verified as they are and replaced
 //! by the server's argon2id at the next successful login.

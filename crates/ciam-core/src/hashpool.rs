@@ -1,5 +1,5 @@
 //! The hashing pool: a fixed set of threads that run password hashes, fed
-//! by a bounded queue that is fair between client addresses (CONTRACT §7).
+//! by a bounded queue that is fair between client addresses (docs/api.md §7).
 //!
 //! Hashing is CPU-bound (tens of milliseconds), so it never runs on the
 //! async runtime's threads. Each job belongs to an owner: the address of

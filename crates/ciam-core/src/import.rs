@@ -1,4 +1,4 @@
-//! Users in and out in bulk (CONTRACT §10): the files other systems export,
+//! Users in and out in bulk (docs/api.md §10): the files other systems export,
 //! read into [`UserInput`]s with their hashes, and checked and stored a
 //! batch at a time by [`Ciam::import_users`]. Nothing here hashes: an
 //! import runs at the speed of the database, not of argon2.

@@ -1,4 +1,4 @@
-//! SDK calls in progress per client address (CONTRACT §7).
+//! SDK calls in progress per client address (docs/api.md §7).
 //!
 //! Each address has at most `cap` calls in progress; the next waits for one
 //! of them to end, at most [`WAIT`], then is refused with `REQ.0007`. A flood

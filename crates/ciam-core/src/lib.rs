@@ -29,7 +29,7 @@ pub mod token;
 
 pub use call::{Call, Caller};
 pub use clock::{Clock, OffsetClock, SystemClock, UnixTime};
-pub use error::{CiamError, ErrorCode, Lang, Reason, Refusal};
+pub use error::{CiamError, ErrorCode, FieldRefusal, Lang, Localised, Reason, Refusal};
 pub use login::{LoginOutcome, SessionGrant};
 pub use password::{HashingConfig, Password};
 pub use service::{Ciam, CiamConfig};

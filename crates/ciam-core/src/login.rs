@@ -1,4 +1,4 @@
-//! The login state machine (CONTRACT §2) and the steps the flows around it
+//! The login state machine (docs/api.md §2) and the steps the flows around it
 //! share: the lockout attempt, admission to the app, and the session.
 //!
 //! Order of a mobile + password login: empty fields → lock → password (a
@@ -7,7 +7,7 @@
 
 use crate::call::{Answered, Call};
 use crate::clock::UnixTime;
-use crate::error::{CiamError, ErrorCode, Refusal};
+use crate::error::{CiamError, ErrorCode, Localised, Refusal};
 use crate::mobile::Mobile;
 use crate::model::{
     AddressKey, AppAccess, Counter, FailureAudit, FailureState, Flow, LockKey, Outcome, Reservation, Session,
@@ -88,7 +88,7 @@ pub fn locked_refusal(seconds_left: i64) -> CiamError {
     let left = seconds_left.max(1);
     CiamError::Refused(Refusal::with_args(
         ErrorCode::AccountLocked,
-        vec![(left / 60).to_string(), (left % 60).to_string()],
+        [Localised::same((left / 60).to_string()), Localised::same((left % 60).to_string())],
     ))
 }
 
@@ -153,7 +153,7 @@ impl Attempt {
         }
         match locked_until {
             Some(until) => locked_refusal(until - self.now),
-            None => CiamError::Refused(Refusal::with_args(self.miss, vec![left.to_string()])),
+            None => CiamError::Refused(Refusal::with_args(self.miss, [Localised::same(left.to_string())])),
         }
     }
 

@@ -100,7 +100,7 @@ pub struct Counter {
     pub limit: u32,
 }
 
-/// An address's window of failed password attempts (CONTRACT §7).
+/// An address's window of failed password attempts (docs/api.md §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleState {
     /// When the window began (the first failure in it).
@@ -388,7 +388,7 @@ impl Action {
         }
     }
 
-    /// The call's name in metrics (CONTRACT §9).
+    /// The call's name in metrics (docs/api.md §9).
     pub fn label(self) -> &'static str {
         match self {
             Action::Login => "login",
@@ -405,7 +405,7 @@ impl Action {
     }
 }
 
-/// What an SDK request says about the device it came from (CONTRACT §1),
+/// What an SDK request says about the device it came from (docs/api.md §1),
 /// made fit for the audit log by [`audit_text`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Device {
@@ -436,9 +436,9 @@ pub struct AuditEvent {
     pub client_id: Option<String>,
     /// The device headers.
     pub device: Device,
-    /// The client's address (CONTRACT §7).
+    /// The client's address (docs/api.md §7).
     pub ip: Option<String>,
-    /// The request's id (CONTRACT §9).
+    /// The request's id (docs/api.md §9).
     pub request_id: Option<String>,
 }
 

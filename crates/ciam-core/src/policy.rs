@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
-use crate::error::{CiamError, ErrorCode, Lang, Reason};
+use crate::error::{CiamError, ErrorCode, Lang, Reason, Refusal};
 use crate::model::{AddressKey, Counter, LockKey, ThrottleState};
 use crate::password::Password;
 
@@ -21,28 +21,7 @@ pub const SEED_TIP_ZH: &str = "至少包含数字、大写字母、小写字母�
 pub const SEED_TIP_EN: &str =
     "At least 3 of the following: digits, uppercase letters, lowercase letters and special characters";
 
-/// A text in both languages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Localised {
-    /// Chinese.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
-    pub zh: String,
-    /// English.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
-    pub en: String,
-}
-
-impl Localised {
-    /// The text in `lang`.
-    pub fn get(&self, lang: Lang) -> &str {
-        match lang {
-            Lang::Zh => &self.zh,
-            Lang::En => &self.en,
-        }
-    }
-}
+pub use crate::error::Localised;
 
 /// What a new password must satisfy, and when passwords expire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,11 +140,10 @@ impl PasswordPolicy {
         if fits {
             Ok(())
         } else {
-            Err(CiamError::RefusedLocalised {
-                code: ErrorCode::PasswordPolicyViolated,
-                en: self.describe(Lang::En),
-                zh: self.describe(Lang::Zh),
-            })
+            Err(CiamError::Refused(Refusal::with_args(
+                ErrorCode::PasswordPolicyViolated,
+                [Localised::new(self.describe(Lang::En), self.describe(Lang::Zh))],
+            )))
         }
     }
 
@@ -228,12 +206,12 @@ impl PasswordPolicyPatch {
     }
 }
 
-/// What a failure counter is kept for (CONTRACT §7).
+/// What a failure counter is kept for (docs/api.md §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LockScope {
-    /// One counter per account, whoever fails (CONTRACT §2).
+    /// One counter per account, whoever fails (docs/api.md §2).
     #[default]
     Account,
     /// One counter per account and address, so a lock made from one
@@ -367,7 +345,7 @@ impl LockoutPolicy {
 }
 
 /// How many failed password attempts one address may make in a window
-/// before its password attempts are refused (CONTRACT §7).
+/// before its password attempts are refused (docs/api.md §7).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ThrottlePolicy {

@@ -1,4 +1,4 @@
-//! Retention (CONTRACT §8): what the server no longer needs is deleted by a
+//! Retention (docs/api.md §8): what the server no longer needs is deleted by a
 //! background task, in bounded batches with a pause between them, so the
 //! purge never holds the database long enough to stall a login. Where
 //! several instances share a database, one at a time purges: the one that

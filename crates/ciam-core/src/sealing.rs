@@ -1,4 +1,4 @@
-//! Private signing keys sealed at rest (CONTRACT §8): with
+//! Private signing keys sealed at rest (docs/api.md §8): with
 //! `CIAM_KEY_ENCRYPTION_KEY` set, each key's PKCS#8 is stored encrypted with
 //! AES-256-GCM, bound to its `kid`, so a copy of the database alone cannot
 //! sign id_tokens.

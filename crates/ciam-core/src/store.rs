@@ -15,6 +15,15 @@ use crate::model::{
 };
 use crate::policy::{LockoutPolicy, ThrottlePolicy};
 
+impl From<StoreError> for crate::error::CiamError {
+    /// Every failed database call becomes a `CiamError` here, and is
+    /// counted on the way ([`crate::telemetry::DB_ERRORS`]).
+    fn from(e: StoreError) -> Self {
+        crate::telemetry::db_error();
+        crate::error::CiamError::Internal(format!("store: {e}"))
+    }
+}
+
 /// Why a store operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -29,7 +38,7 @@ pub enum StoreError {
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// What a retention purge deletes (CONTRACT §8).
+/// What a retention purge deletes (docs/api.md §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purge {
     /// Audit events from before this time.

@@ -1,4 +1,4 @@
-//! What the server counts for its operators (CONTRACT §9), through the
+//! What the server counts for its operators (docs/api.md §9), through the
 //! `metrics` facade. The binary installs the Prometheus recorder; without
 //! one (tests, embedding) each count is a no-op.
 

@@ -10,7 +10,7 @@ use ciam_core::model::{Device, audit_text};
 use ciam_core::{Caller, Lang};
 use ipnet::IpNet;
 
-/// The header that carries a request's id (CONTRACT §9).
+/// The header that carries a request's id (docs/api.md §9).
 pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// The longest header value kept in the audit log.
@@ -46,7 +46,7 @@ fn forwarded_address(entry: &str) -> Option<IpAddr> {
         .map(|ip| ip.to_canonical())
 }
 
-/// The client's address (CONTRACT §7): the TCP peer; or, when the peer is
+/// The client's address (docs/api.md §7): the TCP peer; or, when the peer is
 /// a trusted proxy, the right-most `X-Forwarded-For` address that is not
 /// itself trusted, or the peer when there is none. An entry that is no
 /// address ends the walk: nothing left of it can be trusted.
@@ -71,7 +71,7 @@ pub(crate) fn client_ip(headers: &HeaderMap, extensions: &Extensions, trusted: &
     Some(peer)
 }
 
-/// Who is calling an SDK API, as the request says (CONTRACT §1).
+/// Who is calling an SDK API, as the request says (docs/api.md §1).
 pub(crate) fn caller(parts: &Parts, trusted: &[IpNet]) -> Caller {
     let headers = &parts.headers;
     Caller {

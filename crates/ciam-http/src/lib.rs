@@ -9,6 +9,7 @@ mod headers;
 mod json;
 mod observe;
 mod openapi;
+mod pages;
 mod sdk;
 
 use std::sync::Arc;
@@ -35,7 +36,7 @@ use crate::error::{Failure, render_errors};
 pub struct AppState {
     /// The domain.
     pub ciam: Ciam,
-    /// Proxies whose `X-Forwarded-For` is believed (CONTRACT §7).
+    /// Proxies whose `X-Forwarded-For` is believed (docs/api.md §7).
     pub trusted_proxies: Arc<[IpNet]>,
     /// Failed admin authentications.
     pub(crate) auth_failures: Arc<admin::AuthFailures>,
@@ -68,7 +69,7 @@ pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
         )
         .nest(console::PREFIX, console::routes())
         .route(console::HOME, get(console::home))
-        .route("/favicon.ico", get(console::favicon))
+        .route("/favicon.ico", get(pages::layout::favicon))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(deadline))
@@ -98,7 +99,7 @@ fn api(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// Every answer under `/api/` carries `Cache-Control: no-store` (tokens and
 /// account data must not be kept by caches) and `X-Content-Type-Options:
-/// nosniff` (CONTRACT §8).
+/// nosniff` (docs/api.md §8).
 async fn api_headers(request: Request, next: axum::middleware::Next) -> Response {
     let api = request.uri().path().starts_with("/api/");
     let mut response = next.run(request).await;

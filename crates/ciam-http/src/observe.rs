@@ -1,4 +1,4 @@
-//! What an operator sees of each request (CONTRACT §9): its id, one access
+//! What an operator sees of each request (docs/api.md §9): its id, one access
 //! log line, and the SDK calls' counts and durations.
 //!
 //! A client's `X-Request-Id` of 1–64 characters `[A-Za-z0-9._-]` is kept;

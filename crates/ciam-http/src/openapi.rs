@@ -10,7 +10,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 use ciam_core::ErrorCode;
 
-/// The body of every refusal (CONTRACT §1).
+/// The body of every refusal (docs/api.md §1).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ErrorBody {
     /// The error code; see the README's error table.

@@ -1,7 +1,7 @@
 //! The client-facing calls under `/api/v2/sdk/`.
 //!
 //! Every call goes through [`run`]: it opens the call in the domain (device
-//! headers, `X-client-id`, the app: CONTRACT §1), runs the call's work
+//! headers, `X-client-id`, the app: docs/api.md §1), runs the call's work
 //! within the deadline, and closes it, which stores its audit event before
 //! the answer is sent.
 
@@ -195,7 +195,7 @@ impl From<Status> for SdkBody {
     }
 }
 
-/// The device headers every SDK call sends (CONTRACT §1), checked in this
+/// The device headers every SDK call sends (docs/api.md §1), checked in this
 /// order: the three required ones (`PARAM.0001`), then `X-client-id`
 /// (`PARAM.0002`, and `PARAM.0003` when it names no registered, enabled app).
 #[derive(IntoParams, serde::Deserialize)]

@@ -192,7 +192,7 @@ async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sq
 /// The database file, readable by its owner only (it holds the signing
 /// keys and the password hashes): made `0600` when it is not there and
 /// `create` allows it, and set `0600` with its `-wal` and `-shm` when it is,
-/// whatever the umask (CONTRACT §8). A folder or file that is not there is
+/// whatever the umask (docs/api.md §8). A folder or file that is not there is
 /// named in the refusal.
 fn prepare_sqlite_file(path: &Path, create: bool) -> Result<(), StoreError> {
     let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());

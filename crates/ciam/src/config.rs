@@ -249,7 +249,7 @@ impl SettingValue for Secret {
 /// The largest request head (request line and headers): 32 KiB.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
-/// The shortest admin token accepted (CONTRACT §8).
+/// The shortest admin token accepted (docs/api.md §8).
 pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
 
 /// Refuses an admin token that is short or of few distinct characters
@@ -451,7 +451,7 @@ impl Config {
         }
     }
 
-    /// The bounds on connections (CONTRACT §8).
+    /// The bounds on connections (docs/api.md §8).
     pub fn connection_limits(&self) -> crate::serve::Limits {
         crate::serve::Limits {
             header_timeout: Duration::from_millis(self.header_timeout_ms),

@@ -1,4 +1,4 @@
-//! `GET /metrics` on `CIAM_METRICS_LISTEN` (CONTRACT §9): the counters of
+//! `GET /metrics` on `CIAM_METRICS_LISTEN` (docs/api.md §9): the counters of
 //! [`ciam_core::telemetry`] in the Prometheus text format, with the hashing
 //! pool's load and the process's CPU and memory read at each scrape.
 

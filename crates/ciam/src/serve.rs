@@ -1,4 +1,4 @@
-//! The accept loop: HTTP/1.1 connections with the bounds of CONTRACT §8.
+//! The accept loop: HTTP/1.1 connections with the bounds of docs/api.md §8.
 //!
 //! - a request's head must arrive within `header_timeout` of the connection
 //!   opening, or of the first byte after an idle spell; a connection that

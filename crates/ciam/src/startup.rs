@@ -87,7 +87,7 @@ pub async fn open(
 }
 
 /// The data directory, made if missing, readable by its owner only
-/// whatever the umask (CONTRACT §8).
+/// whatever the umask (docs/api.md §8).
 pub(crate) fn owner_only_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {

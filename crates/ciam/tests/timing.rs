@@ -1,7 +1,7 @@
 //! Timing, in a test binary of its own so that no other test's hashing
 //! shares the cores while it measures: a failed attempt on an imported
 //! hash, however cheap, answers as slowly as one on an unknown number
-//! (CONTRACT §10).
+//! (docs/api.md §10).
 
 #![expect(clippy::expect_used, reason = "a test fails loudly on the first broken step")]
 

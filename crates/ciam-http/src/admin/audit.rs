@@ -45,7 +45,7 @@ pub(crate) struct AuditView {
     mobile: Option<String>,
     user_id: Option<String>,
     client_id: Option<String>,
-    /// The client's address (CONTRACT §7).
+    /// The client's address (docs/api.md §7).
     ip: Option<String>,
     /// The request's id (`X-Request-Id`).
     request_id: Option<String>,

@@ -1,4 +1,4 @@
-//! The operator API under `/api/v2/admin/` (CONTRACT §5), behind
+//! The operator API under `/api/v2/admin/` (docs/api.md §5), behind
 //! `Authorization: Bearer`. Each resource has its module; this one holds the
 //! token check and the extractors every handler uses, so that whatever a
 //! request gets wrong is answered with the admin API's own codes.

@@ -4,18 +4,15 @@
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use ciam_core::admin::{AppInput, UserFilter};
-use ciam_core::model::{App, AppAccess};
+use ciam_core::model::{App, AppAccess, User};
 use ciam_core::{CiamError, Lang, Reason};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::urlencode;
 use super::users::link;
-use super::{
-    Console, Done, Empty, Nav, PREFIX, Posted, again, checkbox, choice, done_message, failure, field, form_error,
-    notice, number, one_of, see_other, texts, ticked, when,
-};
+use super::{Console, Done, Empty, Nav, PREFIX, Posted, again, done_message, failure, see_other, texts, when};
 use crate::AppState;
+use crate::pages::forms::{Refused, checkbox, choice, field, form_error, notice, number, one_of, ticked, urlencode};
 
 /// Members listed on an app's page.
 const MEMBERS_SHOWN: u32 = 200;
@@ -69,7 +66,7 @@ impl AppForm {
 }
 
 /// The fields of an app, for the new-app and edit forms.
-fn fields(console: &Console, form: &AppForm, error: Option<&(String, String)>, new: bool) -> maud::Markup {
+fn fields(console: &Console, form: &AppForm, error: Option<&Refused>, new: bool) -> Markup {
     let t = console.t;
     html! {
         div.grid {
@@ -99,7 +96,7 @@ async fn render_list(
     console: &Console,
     done: Option<&str>,
     form: &AppForm,
-    error: Option<(String, String)>,
+    error: Option<Refused>,
 ) -> Response {
     let t = console.t;
     let apps = match state.ciam.apps().await {
@@ -167,35 +164,59 @@ enum Typed<'a> {
     Member(&'a str),
 }
 
+/// An app's page.
+struct AppView {
+    app: App,
+    /// Its first [`MEMBERS_SHOWN`] members.
+    members: Vec<User>,
+    /// Whether it has more.
+    more: bool,
+}
+
+async fn load_app(state: &AppState, client_id: &str) -> Result<AppView, CiamError> {
+    let app = state.ciam.app(client_id).await?;
+    let mut members = state.ciam.app_members(client_id, MEMBERS_SHOWN + 1).await?;
+    let more = members.len() > MEMBERS_SHOWN as usize;
+    members.truncate(MEMBERS_SHOWN as usize);
+    Ok(AppView { app, members, more })
+}
+
 async fn render_app(
     state: &AppState,
     console: &Console,
     client_id: &str,
     done: Option<&str>,
     typed: Option<Typed<'_>>,
-    error: Option<(String, String)>,
+    refused: Option<Refused>,
 ) -> Response {
+    match load_app(state, client_id).await {
+        Ok(view) => {
+            let body = app_view(console, &view, done, typed, refused.as_ref());
+            console.page(Nav::Apps, &view.app.name, body)
+        }
+        Err(e) => failure(console.lang, &e),
+    }
+}
+
+fn app_view(
+    console: &Console,
+    view: &AppView,
+    done: Option<&str>,
+    typed: Option<Typed<'_>>,
+    refused: Option<&Refused>,
+) -> Markup {
     let t = console.t;
-    let loaded = async {
-        let app = state.ciam.app(client_id).await?;
-        let members = state.ciam.app_members(client_id, MEMBERS_SHOWN + 1).await?;
-        Ok::<_, CiamError>((app, members))
-    };
-    let (app, mut members) = match loaded.await {
-        Ok(loaded) => loaded,
-        Err(e) => return failure(console.lang, &e),
-    };
-    let more = members.len() > MEMBERS_SHOWN as usize;
-    members.truncate(MEMBERS_SHOWN as usize);
+    let app = &view.app;
     let base = format!("{PREFIX}/apps/{}", app.client_id.as_str());
-    let current = AppForm::of(&app);
+    let current = AppForm::of(app);
     let (form, member) = match typed {
         Some(Typed::App(form)) => (form, ""),
         Some(Typed::Member(mobile)) => (&current, mobile),
         None => (&current, ""),
     };
-    let error = error.as_ref();
-    let body = html! {
+    // A refused member's mobile is shown by the members' form only.
+    let for_app = refused.filter(|r| !matches!(r, Refused::Field { name, .. } if name == "mobile"));
+    html! {
         (notice(done_message(t, done)))
         @if done == Some("created") { p.notice role="status" { (t.app_created) } }
         p.client-id {
@@ -206,15 +227,23 @@ async fn render_app(
         section.card #edit-app {
             form method="post" action=(base) {
                 (console.csrf_field())
-                (fields(console, form, error.filter(|(f, _)| f != "mobile"), false))
+                (fields(console, form, for_app, false))
                 button type="submit" { (t.save) }
             }
         }
+        (members_card(console, view, &base, member, refused))
+        p { a.danger href=(format!("{base}/delete")) { (t.delete_app) } }
+    }
+}
+
+fn members_card(console: &Console, view: &AppView, base: &str, member: &str, refused: Option<&Refused>) -> Markup {
+    let t = console.t;
+    html! {
         section.card #members {
             h2 { (t.members) }
-            @if members.is_empty() { p.muted { (t.no_memberships) } }
+            @if view.members.is_empty() { p.muted { (t.no_memberships) } }
             ul.plain {
-                @for user in &members {
+                @for user in &view.members {
                     li {
                         (link(user))
                         form.inline method="post" action=(format!("{base}/members/{}/remove", urlencode(user.id.as_str()))) {
@@ -224,16 +253,14 @@ async fn render_app(
                     }
                 }
             }
-            @if more { p.muted { (t.more_members) } }
+            @if view.more { p.muted { (t.more_members) } }
             form method="post" action=(format!("{base}/members")) {
                 (console.csrf_field())
-                (field(t.add_member, "mobile", member, "text", error))
+                (field(t.add_member, "mobile", member, "text", refused))
                 button type="submit" { (t.add_member) }
             }
         }
-        p { a.danger href=(format!("{base}/delete")) { (t.delete_app) } }
-    };
-    console.page(Nav::Apps, &app.name, body)
+    }
 }
 
 pub(crate) async fn update(

@@ -11,9 +11,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::chart::Kind;
-use super::{Console, Nav, PREFIX, choice, failure, field, when};
-use super::{nonblank, urlencode};
+use super::{Console, Nav, PREFIX, failure, when};
 use crate::AppState;
+use crate::pages::forms::{Refused, choice, field, nonblank, urlencode};
 
 /// Events per page.
 const PAGE: u32 = 50;
@@ -54,50 +54,64 @@ fn typed_time(text: &str) -> Option<UnixTime> {
     }
 }
 
+impl Filter {
+    /// The domain's filter, or the field whose time does not parse (it is
+    /// refused next to its field, not dropped from the filter).
+    fn query(&self) -> Result<AuditFilter, &'static str> {
+        for (name, text) in [("since", &self.since), ("until", &self.until)] {
+            if !text.trim().is_empty() && typed_time(text).is_none() {
+                return Err(name);
+            }
+        }
+        Ok(AuditFilter {
+            mobile: nonblank(&self.mobile),
+            user_id: nonblank(&self.user_id),
+            ip: nonblank(&self.ip),
+            outcome: nonblank(&self.outcome),
+            since: typed_time(&self.since),
+            until: typed_time(&self.until),
+            before_id: self.before,
+            limit: Some(PAGE),
+        })
+    }
+
+    /// The filters as a query, kept from page to page (`&name=value…`).
+    fn kept(&self) -> String {
+        [
+            ("mobile", &self.mobile),
+            ("user_id", &self.user_id),
+            ("ip", &self.ip),
+            ("outcome", &self.outcome),
+            ("since", &self.since),
+            ("until", &self.until),
+        ]
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("&{k}={}", urlencode(v)))
+        .collect()
+    }
+}
+
 pub(crate) async fn page(State(state): State<AppState>, console: Console, Query(filter): Query<Filter>) -> Response {
-    let t = console.t;
-    let query = AuditFilter {
-        mobile: nonblank(&filter.mobile),
-        user_id: nonblank(&filter.user_id),
-        ip: nonblank(&filter.ip),
-        outcome: nonblank(&filter.outcome),
-        since: typed_time(&filter.since),
-        until: typed_time(&filter.until),
-        before_id: filter.before,
-        limit: Some(PAGE),
-    };
-    // A time that does not parse is refused next to its field, not dropped
-    // from the filter.
-    let bad_time = [("since", &filter.since), ("until", &filter.until)]
-        .into_iter()
-        .find(|(_, text)| !text.trim().is_empty() && typed_time(text).is_none())
-        .map(|(name, _)| (name.to_owned(), t.bad_time.to_owned()));
-    let events = match bad_time {
-        Some(_) => Vec::new(),
-        None => match state.ciam.audit_events(&query).await {
-            Ok(events) => events,
+    let (events, refused) = match filter.query() {
+        Ok(query) => match state.ciam.audit_events(&query).await {
+            Ok(events) => (events, None),
             Err(e) => return failure(console.lang, &e),
         },
+        Err(name) => (Vec::new(), Some(Refused::Field { name: name.to_owned(), why: console.t.bad_time.to_owned() })),
     };
-    // The filters, kept from page to page.
-    let kept: String = [
-        ("mobile", &filter.mobile),
-        ("user_id", &filter.user_id),
-        ("ip", &filter.ip),
-        ("outcome", &filter.outcome),
-        ("since", &filter.since),
-        ("until", &filter.until),
-    ]
-    .iter()
-    .filter(|(_, v)| !v.is_empty())
-    .map(|(k, v)| format!("&{k}={}", urlencode(v)))
-    .collect();
+    console.page(Nav::Audit, console.t.audit, view(&console, &filter, &events, refused.as_ref()))
+}
+
+fn view(console: &Console, filter: &Filter, events: &[AuditEntry], refused: Option<&Refused>) -> Markup {
+    let t = console.t;
+    let kept = filter.kept();
     let next = (events.len() == PAGE as usize).then(|| events.last().map(|e| e.id)).flatten();
     let older = next.map(|before| format!("{PREFIX}/audit?before={before}{kept}"));
     let newest = filter.before.is_some().then(|| format!("{PREFIX}/audit?{}", kept.trim_start_matches('&')));
-    let input = |label: &str, name: &str, value: &str, kind: &str| field(label, name, value, kind, bad_time.as_ref());
+    let input = |label: &str, name: &str, value: &str, kind: &str| field(label, name, value, kind, refused);
     let outcomes: Vec<(&str, &str)> = [("", "—")].into_iter().chain(outcomes().map(|o| (o, o))).collect();
-    let body = html! {
+    html! {
         form.filters method="get" action=(format!("{PREFIX}/audit")) {
             div.grid {
                 (input(t.mobile, "mobile", &filter.mobile, "search"))
@@ -110,13 +124,12 @@ pub(crate) async fn page(State(state): State<AppState>, console: Console, Query(
             p.muted { (t.time_hint) }
             button type="submit" { (t.filter) }
         }
-        (table(&console, &events))
+        (table(console, events))
         nav.pages {
             @if let Some(newest) = newest { a href=(newest) { (t.newest) } }
             @if let Some(older) = older { a href=(older) { (t.older) } }
         }
-    };
-    console.page(Nav::Audit, t.audit, body)
+    }
 }
 
 /// Events as a table (also on a user's page).
@@ -134,7 +147,11 @@ pub(crate) fn table(console: &Console, events: &[AuditEntry]) -> Markup {
                             tr data-outcome=(Kind::of(outcome).slug()) {
                                 td { (when(e.at)) }
                                 td { (e.action.as_str()) }
-                                td { span class=(format!("tag o-{}", Kind::of(outcome).slug())) { (outcome) } }
+                                td {
+                                    span class=(format!("tag o-{}", Kind::of(outcome).slug())) { (outcome) }
+                                    // Refusals that cost no hash: one event a minute, counted.
+                                    @if entry.count > 1 { " " span.count { "× " (entry.count) } }
+                                }
                                 td {
                                     @match (&e.user_id, &e.mobile) {
                                         (Some(user), Some(mobile)) => a href=(format!("{PREFIX}/users/{}", urlencode(user.as_str()))) { (mobile) },

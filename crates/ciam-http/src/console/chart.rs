@@ -122,14 +122,18 @@ struct Piece {
     height: i64,
 }
 
-/// The chart, with a legend of totals.
-pub(crate) fn draw(hours: &Hours, t: &Texts) -> Markup {
-    let peak = hours.counts.iter().map(|h| h.iter().sum::<i64>()).max().unwrap_or(0).max(1);
-    let plot_height = HEIGHT - BOTTOM - 8;
+/// One hour's bar: where it starts, the hour of the day, and its pieces.
+struct Bar {
+    x: i64,
+    hour: i64,
+    pieces: Vec<Piece>,
+}
+
+/// The bars of `hours`, scaled so that the busiest reaches the top.
+fn bars(hours: &Hours, peak: i64) -> Vec<Bar> {
     let slot = (WIDTH - LEFT) / hours.counts.len().max(1) as i64;
-    let bar = (slot - 4).max(2);
-    let y = |value: i64| HEIGHT - BOTTOM - value * plot_height / peak;
-    let bars: Vec<(i64, i64, Vec<Piece>)> = hours
+    let y = |value: i64| y_of(value, peak);
+    hours
         .counts
         .iter()
         .enumerate()
@@ -145,9 +149,22 @@ pub(crate) fn draw(hours: &Hours, t: &Texts) -> Markup {
                     piece
                 })
                 .collect();
-            (LEFT + i as i64 * slot + 2, (hours.first_hour + i as i64).rem_euclid(24), pieces)
+            Bar { x: LEFT + i as i64 * slot + 2, hour: (hours.first_hour + i as i64).rem_euclid(24), pieces }
         })
-        .collect();
+        .collect()
+}
+
+/// The height of `value` on a plot whose top is `peak`.
+fn y_of(value: i64, peak: i64) -> i64 {
+    let plot_height = HEIGHT - BOTTOM - 8;
+    HEIGHT - BOTTOM - value * plot_height / peak
+}
+
+/// The chart, with a legend of totals.
+pub(crate) fn draw(hours: &Hours, t: &Texts) -> Markup {
+    let peak = hours.counts.iter().map(|h| h.iter().sum::<i64>()).max().unwrap_or(0).max(1);
+    let slot = (WIDTH - LEFT) / hours.counts.len().max(1) as i64;
+    let bar = (slot - 4).max(2);
     html! {
         figure.chart {
             // Scrolls sideways on a narrow screen rather than shrink
@@ -155,9 +172,9 @@ pub(crate) fn draw(hours: &Hours, t: &Texts) -> Markup {
             div.plot {
                 svg viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-label=(t.logins_24h) {
                     line.axis x1=(LEFT) y1=(HEIGHT - BOTTOM) x2=(WIDTH) y2=(HEIGHT - BOTTOM) {}
-                    text.tick x=(LEFT - 6) y=(y(peak) + 4) text-anchor="end" { (peak) }
+                    text.tick x=(LEFT - 6) y=(y_of(peak, peak) + 4) text-anchor="end" { (peak) }
                     text.tick x=(LEFT - 6) y=(HEIGHT - BOTTOM) text-anchor="end" { "0" }
-                    @for (x, hour, pieces) in &bars {
+                    @for Bar { x, hour, pieces } in &bars(hours, peak) {
                         g data-hour=(hour) {
                             @for piece in pieces {
                                 rect class=(format!("o-{}", piece.kind.slug())) data-outcome=(piece.kind.slug())
@@ -172,13 +189,19 @@ pub(crate) fn draw(hours: &Hours, t: &Texts) -> Markup {
                     }
                 }
             }
-            figcaption {
-                ul.legend {
-                    @for (kind, total) in Kind::ALL.iter().zip(hours.totals()) {
-                        li data-outcome=(kind.slug()) data-total=(total) {
-                            span class=(format!("swatch o-{}", kind.slug())) {}
-                            (kind.label(t)) ": " strong { (total) }
-                        }
+            (legend(hours, t))
+        }
+    }
+}
+
+fn legend(hours: &Hours, t: &Texts) -> Markup {
+    html! {
+        figcaption {
+            ul.legend {
+                @for (kind, total) in Kind::ALL.iter().zip(hours.totals()) {
+                    li data-outcome=(kind.slug()) data-total=(total) {
+                        span class=(format!("swatch o-{}", kind.slug())) {}
+                        (kind.label(t)) ": " strong { (total) }
                     }
                 }
             }

@@ -3,7 +3,9 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use maud::html;
+use ciam_core::CiamError;
+use ciam_core::console::{KeySummary, LockedAccount};
+use maud::{Markup, html};
 
 use super::chart::{Hours, draw};
 use super::users::link;
@@ -15,64 +17,93 @@ const HOURS: u32 = 24;
 /// Locked accounts listed; past it the count says "50+".
 const LOCKED_SHOWN: u32 = 50;
 
-pub(crate) async fn page(State(state): State<AppState>, console: Console) -> Response {
-    let t = console.t;
+/// What the overview shows.
+struct OverviewView {
+    hours: Hours,
+    /// The first [`LOCKED_SHOWN`] locked accounts, and whether there are more.
+    locked: Vec<LockedAccount>,
+    more_locked: bool,
+    keys: Vec<KeySummary>,
+    /// Hashes running and waiting, and the pool's workers.
+    running: usize,
+    waiting: usize,
+    workers: usize,
+}
+
+async fn load(state: &AppState) -> Result<OverviewView, CiamError> {
     let ciam = &state.ciam;
-    let loaded = async {
-        let activity = ciam.login_activity(HOURS).await?;
-        let locked = ciam.locked_accounts(LOCKED_SHOWN + 1).await?;
-        let keys = ciam.signing_keys().await?;
-        Ok::<_, ciam_core::CiamError>((activity, locked, keys))
-    };
-    let (activity, mut locked, keys) = match loaded.await {
-        Ok(loaded) => loaded,
-        Err(e) => return failure(console.lang, &e),
-    };
+    let activity = ciam.login_activity(HOURS).await?;
+    let mut locked = ciam.locked_accounts(LOCKED_SHOWN + 1).await?;
+    let keys = ciam.signing_keys().await?;
     let more_locked = locked.len() > LOCKED_SHOWN as usize;
     locked.truncate(LOCKED_SHOWN as usize);
     let hours = Hours::new(&activity, ciam.now().div_euclid(3600), HOURS as usize);
     let (running, waiting) = ciam.hashing_load();
     let workers = ciam.config().hashing.workers;
-    let body = html! {
+    Ok(OverviewView { hours, locked, more_locked, keys, running, waiting, workers })
+}
+
+pub(crate) async fn page(State(state): State<AppState>, console: Console) -> Response {
+    match load(&state).await {
+        Ok(view) => console.page(Nav::Overview, console.t.overview, overview(&console, &view)),
+        Err(e) => failure(console.lang, &e),
+    }
+}
+
+fn overview(console: &Console, view: &OverviewView) -> Markup {
+    let t = console.t;
+    html! {
         section.card {
             h2 { (t.logins_24h) }
-            @if hours.totals().iter().sum::<i64>() == 0 { p.muted { (t.no_logins) } }
-            (draw(&hours, t))
+            @if view.hours.totals().iter().sum::<i64>() == 0 { p.muted { (t.no_logins) } }
+            (draw(&view.hours, t))
         }
         div.columns {
-            section.card #locked {
-                h2 {
-                    (t.locked_now) " "
-                    span.count { @if more_locked { (LOCKED_SHOWN) "+" } @else { (locked.len()) } }
-                }
-                @if locked.is_empty() {
-                    p.muted { (t.none_locked) }
-                } @else {
-                    ul.plain {
-                        @for account in &locked {
-                            li {
-                                (link(&account.user))
-                                " " span.muted { (t.until) " " (when(account.until)) }
-                            }
-                        }
-                    }
-                }
-            }
+            (locked_card(console, view))
             section.card #hashing {
                 h2 { (t.hashing_pool) }
                 p.gauge {
-                    meter min="0" max=(workers) value=(running) {}
-                    " " strong { (running) "/" (workers) } " " (t.running) ", " strong { (waiting) } " " (t.waiting)
+                    meter min="0" max=(view.workers) value=(view.running) {}
+                    " " strong { (view.running) "/" (view.workers) } " " (t.running) ", "
+                    strong { (view.waiting) } " " (t.waiting)
                 }
             }
         }
+        (keys_card(console, &view.keys))
+    }
+}
+
+fn locked_card(console: &Console, view: &OverviewView) -> Markup {
+    let t = console.t;
+    html! {
+        section.card #locked {
+            h2 {
+                (t.locked_now) " "
+                span.count { @if view.more_locked { (LOCKED_SHOWN) "+" } @else { (view.locked.len()) } }
+            }
+            @if view.locked.is_empty() {
+                p.muted { (t.none_locked) }
+            } @else {
+                ul.plain {
+                    @for account in &view.locked {
+                        li { (link(&account.user)) " " span.muted { (t.until) " " (when(account.until)) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn keys_card(console: &Console, keys: &[KeySummary]) -> Markup {
+    let t = console.t;
+    html! {
         section.card #keys {
             h2 { (t.signing_keys) }
             div.scroll {
                 table {
                     thead { tr { th { "kid" } th { (t.created) } th { (t.status) } } }
                     tbody {
-                        @for key in &keys {
+                        @for key in keys {
                             tr {
                                 td { code { (key.kid) } }
                                 td { (when(key.created_at)) }
@@ -89,6 +120,5 @@ pub(crate) async fn page(State(state): State<AppState>, console: Console) -> Res
                 }
             }
         }
-    };
-    console.page(Nav::Overview, t.overview, body)
+    }
 }

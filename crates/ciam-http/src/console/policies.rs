@@ -11,11 +11,9 @@ use ciam_core::policy::{
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{
-    Console, Done, Nav, PREFIX, Posted, again, choice, done_message, failure, field, form_error, notice, number,
-    one_of, see_other,
-};
+use super::{Console, Done, Nav, PREFIX, Posted, again, done_message, failure, see_other};
 use crate::AppState;
+use crate::pages::forms::{Refused, choice, field, form_error, notice, number, one_of};
 
 /// Every field of the three forms, as typed (one struct: a post carries
 /// the fields of its own form only).
@@ -82,87 +80,98 @@ pub(crate) async fn page(State(state): State<AppState>, console: Console, Query(
     render(&state, &console, done.done.as_deref(), None, None).await
 }
 
-/// Which form a post was, the form as typed, and its refusal.
+/// Which form a post was, and the form as typed.
 type Typed<'a> = (&'a str, &'a PolicyForm);
+
+/// The three policies, as their forms show them.
+async fn load(state: &AppState) -> Result<PolicyForm, CiamError> {
+    let password = state.ciam.password_policy().await?;
+    let lockout = state.ciam.lockout_policy().await?;
+    let throttle = state.ciam.throttle_policy().await?;
+    Ok(PolicyForm::of(&password, &lockout, &throttle))
+}
 
 async fn render(
     state: &AppState,
     console: &Console,
     done: Option<&str>,
     typed: Option<Typed<'_>>,
-    error: Option<(String, String)>,
+    refused: Option<Refused>,
 ) -> Response {
-    let t = console.t;
-    let loaded = async {
-        let password = state.ciam.password_policy().await?;
-        let lockout = state.ciam.lockout_policy().await?;
-        let throttle = state.ciam.throttle_policy().await?;
-        Ok::<_, CiamError>((password, lockout, throttle))
-    };
-    let (password, lockout, throttle) = match loaded.await {
-        Ok(loaded) => loaded,
+    let stored = match load(state).await {
+        Ok(stored) => stored,
         Err(e) => return failure(console.lang, &e),
     };
-    let stored = PolicyForm::of(&password, &lockout, &throttle);
     // The form that was posted shows what was typed and its refusal; the
     // others show what is stored.
     let shown = |which: &str| match typed {
-        Some((posted, form)) if posted == which => (form, error.as_ref()),
+        Some((posted, form)) if posted == which => (form, refused.as_ref()),
         _ => (&stored, None),
     };
-    let (form, error_of_password) = shown("password");
-    // A refusal of `tip` shows at both of its fields.
-    let tip = |name: &str| {
-        error_of_password.filter(|(field, _)| field == "tip").map(|(_, why)| (name.to_owned(), why.clone()))
-    };
-    let (tip_zh, tip_en) = (tip("tip_zh"), tip("tip_en"));
-    let password_form = html! {
-        div.grid {
-            (field(t.min_length, "min_length", &form.min_length, "number", error_of_password))
-            (field(t.max_length, "max_length", &form.max_length, "number", error_of_password))
-            (field(t.max_age_days, "max_age_days", &form.max_age_days, "number", error_of_password))
-            (field(t.warn_days, "warn_days", &form.warn_days, "number", error_of_password))
-            (field(t.history, "history", &form.history, "number", error_of_password))
-        }
-        (field(t.regex, "regex", &form.regex, "text", error_of_password))
-        (field(t.tip_zh, "tip_zh", &form.tip_zh, "text", tip_zh.as_ref()))
-        (field(t.tip_en, "tip_en", &form.tip_en, "text", tip_en.as_ref()))
-        (form_error(error_of_password, &["min_length", "max_length", "max_age_days", "warn_days", "history", "regex", "tip"]))
-    };
-    let (form, error_of_lockout) = shown("lockout");
-    let lockout_form = html! {
-        div.grid {
-            (field(t.max_failures, "max_failures", &form.max_failures, "number", error_of_lockout))
-            (field(t.lock_seconds, "lock_seconds", &form.lock_seconds, "number", error_of_lockout))
-            (choice(
-                t.scope,
-                "scope",
-                &form.scope,
-                &[("account", t.scope_account), ("account_ip", t.scope_account_ip)],
-                error_of_lockout
-            ))
-            (field(t.account_max_failures, "account_max_failures", &form.account_max_failures, "number", error_of_lockout))
-            (field(t.failure_reset_seconds, "failure_reset_seconds", &form.failure_reset_seconds, "number", error_of_lockout))
-        }
-        (form_error(error_of_lockout, &["max_failures", "lock_seconds", "scope", "account_max_failures", "failure_reset_seconds"]))
-    };
-    let (form, error_of_throttle) = shown("throttle");
-    let throttle_form = html! {
-        div.grid {
-            (field(t.ip_max_failures, "ip_max_failures", &form.ip_max_failures, "number", error_of_throttle))
-            (field(t.ip_window_seconds, "ip_window_seconds", &form.ip_window_seconds, "number", error_of_throttle))
-        }
-        (field(t.ip_allowlist, "ip_allowlist", &form.ip_allowlist, "text", error_of_throttle))
-        p.muted { (t.ip_allowlist_hint) }
-        (form_error(error_of_throttle, &["ip_max_failures", "ip_window_seconds", "ip_allowlist"]))
-    };
+    let t = console.t;
     let body = html! {
         (notice(done_message(t, done)))
-        (section(console, "password", t.password_policy, password_form))
-        (section(console, "lockout", t.lockout_policy, lockout_form))
-        (section(console, "throttle", t.throttle_policy, throttle_form))
+        (section(console, "password", t.password_policy, password_fields(console, shown("password"))))
+        (section(console, "lockout", t.lockout_policy, lockout_fields(console, shown("lockout"))))
+        (section(console, "throttle", t.throttle_policy, throttle_fields(console, shown("throttle"))))
     };
     console.page(Nav::Policies, t.policies, body)
+}
+
+/// A form's fields as shown, and its refusal.
+type Shown<'a> = (&'a PolicyForm, Option<&'a Refused>);
+
+fn password_fields(console: &Console, (form, refused): Shown<'_>) -> Markup {
+    let t = console.t;
+    // A refusal of `tip` shows at both of its fields.
+    let tip = |name: &str| match refused {
+        Some(Refused::Field { name: field, why }) if field == "tip" => {
+            Some(Refused::Field { name: name.to_owned(), why: why.clone() })
+        }
+        _ => None,
+    };
+    let (tip_zh, tip_en) = (tip("tip_zh"), tip("tip_en"));
+    html! {
+        div.grid {
+            (field(t.min_length, "min_length", &form.min_length, "number", refused))
+            (field(t.max_length, "max_length", &form.max_length, "number", refused))
+            (field(t.max_age_days, "max_age_days", &form.max_age_days, "number", refused))
+            (field(t.warn_days, "warn_days", &form.warn_days, "number", refused))
+            (field(t.history, "history", &form.history, "number", refused))
+        }
+        (field(t.regex, "regex", &form.regex, "text", refused))
+        (field(t.tip_zh, "tip_zh", &form.tip_zh, "text", tip_zh.as_ref()))
+        (field(t.tip_en, "tip_en", &form.tip_en, "text", tip_en.as_ref()))
+        (form_error(refused, &["min_length", "max_length", "max_age_days", "warn_days", "history", "regex", "tip"]))
+    }
+}
+
+fn lockout_fields(console: &Console, (form, refused): Shown<'_>) -> Markup {
+    let t = console.t;
+    let scopes = [("account", t.scope_account), ("account_ip", t.scope_account_ip)];
+    html! {
+        div.grid {
+            (field(t.max_failures, "max_failures", &form.max_failures, "number", refused))
+            (field(t.lock_seconds, "lock_seconds", &form.lock_seconds, "number", refused))
+            (choice(t.scope, "scope", &form.scope, &scopes, refused))
+            (field(t.account_max_failures, "account_max_failures", &form.account_max_failures, "number", refused))
+            (field(t.failure_reset_seconds, "failure_reset_seconds", &form.failure_reset_seconds, "number", refused))
+        }
+        (form_error(refused, &["max_failures", "lock_seconds", "scope", "account_max_failures", "failure_reset_seconds"]))
+    }
+}
+
+fn throttle_fields(console: &Console, (form, refused): Shown<'_>) -> Markup {
+    let t = console.t;
+    html! {
+        div.grid {
+            (field(t.ip_max_failures, "ip_max_failures", &form.ip_max_failures, "number", refused))
+            (field(t.ip_window_seconds, "ip_window_seconds", &form.ip_window_seconds, "number", refused))
+        }
+        (field(t.ip_allowlist, "ip_allowlist", &form.ip_allowlist, "text", refused))
+        p.muted { (t.ip_allowlist_hint) }
+        (form_error(refused, &["ip_max_failures", "ip_window_seconds", "ip_allowlist"]))
+    }
 }
 
 fn section(console: &Console, which: &str, title: &str, fields: Markup) -> Markup {
@@ -185,60 +194,54 @@ pub(crate) async fn update(
 ) -> Response {
     let ciam = &state.ciam;
     let saved = match which.as_str() {
-        "password" => {
-            async {
-                let patch = PasswordPolicyPatch {
-                    min_length: number("min_length", &form.min_length)?,
-                    max_length: number("max_length", &form.max_length)?,
-                    regex: Some(form.regex.clone()),
-                    tip: Some(Localised { zh: form.tip_zh.trim().to_owned(), en: form.tip_en.trim().to_owned() }),
-                    max_age_days: number("max_age_days", &form.max_age_days)?,
-                    warn_days: number("warn_days", &form.warn_days)?,
-                    history: number("history", &form.history)?,
-                };
-                ciam.update_password_policy(patch).await.map(drop)
-            }
-            .await
-        }
-        "lockout" => {
-            async {
-                let patch =
-                    LockoutPolicyPatch {
-                        max_failures: number("max_failures", &form.max_failures)?,
-                        lock_seconds: number("lock_seconds", &form.lock_seconds)?,
-                        // Not sent: kept, as the API's PUT keeps it.
-                        scope: match form.scope.as_str() {
-                            "" => None,
-                            scope => Some(LockScope::parse(scope).ok_or_else(|| {
-                                ciam_core::admin::invalid("scope", one_of(&["account", "account_ip"]))
-                            })?),
-                        },
-                        account_max_failures: number("account_max_failures", &form.account_max_failures)?,
-                        failure_reset_seconds: number("failure_reset_seconds", &form.failure_reset_seconds)?,
-                    };
-                ciam.update_lockout_policy(patch).await.map(drop)
-            }
-            .await
-        }
-        "throttle" => {
-            async {
-                let allowlist =
-                    form.ip_allowlist.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
-                let patch = ThrottlePolicyPatch {
-                    ip_max_failures: number("ip_max_failures", &form.ip_max_failures)?,
-                    ip_window_seconds: number("ip_window_seconds", &form.ip_window_seconds)?,
-                    ip_allowlist: Some(allowlist),
-                };
-                ciam.update_throttle_policy(patch).await.map(drop)
-            }
-            .await
-        }
+        "password" => async { ciam.update_password_policy(password_patch(&form)?).await.map(drop) }.await,
+        "lockout" => async { ciam.update_lockout_policy(lockout_patch(&form)?).await.map(drop) }.await,
+        "throttle" => async { ciam.update_throttle_policy(throttle_patch(&form)?).await.map(drop) }.await,
         _ => return super::error_page(console.lang, axum::http::StatusCode::NOT_FOUND, console.t.no_such_page),
     };
     match saved {
         Ok(()) => see_other(&format!("{PREFIX}/policies?done=saved")),
         Err(e) => {
-            again(console.lang, &e, |error| render(&state, &console, None, Some((&which, &form)), Some(error))).await
+            again(console.lang, &e, |refused| render(&state, &console, None, Some((&which, &form)), Some(refused)))
+                .await
         }
     }
+}
+
+fn password_patch(form: &PolicyForm) -> Result<PasswordPolicyPatch, CiamError> {
+    Ok(PasswordPolicyPatch {
+        min_length: number("min_length", &form.min_length)?,
+        max_length: number("max_length", &form.max_length)?,
+        regex: Some(form.regex.clone()),
+        tip: Some(Localised::new(form.tip_en.trim(), form.tip_zh.trim())),
+        max_age_days: number("max_age_days", &form.max_age_days)?,
+        warn_days: number("warn_days", &form.warn_days)?,
+        history: number("history", &form.history)?,
+    })
+}
+
+fn lockout_patch(form: &PolicyForm) -> Result<LockoutPolicyPatch, CiamError> {
+    Ok(LockoutPolicyPatch {
+        max_failures: number("max_failures", &form.max_failures)?,
+        lock_seconds: number("lock_seconds", &form.lock_seconds)?,
+        // Not sent: kept, as the API's PUT keeps it.
+        scope: match form.scope.as_str() {
+            "" => None,
+            scope => Some(
+                LockScope::parse(scope)
+                    .ok_or_else(|| ciam_core::admin::invalid("scope", one_of(&["account", "account_ip"])))?,
+            ),
+        },
+        account_max_failures: number("account_max_failures", &form.account_max_failures)?,
+        failure_reset_seconds: number("failure_reset_seconds", &form.failure_reset_seconds)?,
+    })
+}
+
+fn throttle_patch(form: &PolicyForm) -> Result<ThrottlePolicyPatch, CiamError> {
+    let allowlist = form.ip_allowlist.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
+    Ok(ThrottlePolicyPatch {
+        ip_max_failures: number("ip_max_failures", &form.ip_max_failures)?,
+        ip_window_seconds: number("ip_window_seconds", &form.ip_window_seconds)?,
+        ip_allowlist: Some(allowlist),
+    })
 }

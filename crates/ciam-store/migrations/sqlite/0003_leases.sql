@@ -1,4 +1,4 @@
--- CONTRACT §8: background work that only one instance may do at a time
+-- docs/api.md §8: background work that only one instance may do at a time
 -- (the retention purge) takes a lease.
 CREATE TABLE leases (
     name       TEXT PRIMARY KEY,

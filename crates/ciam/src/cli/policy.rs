@@ -10,9 +10,9 @@ use super::{CliError, print_serialized};
 /// `ciam policy …`
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// The lockout policy (CONTRACT §2, §7).
+    /// The lockout policy (docs/api.md §2, §7).
     Lockout(LockoutArgs),
-    /// The address throttle (CONTRACT §7).
+    /// The address throttle (docs/api.md §7).
     Throttle(ThrottleArgs),
 }
 

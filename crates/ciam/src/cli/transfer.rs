@@ -1,4 +1,4 @@
-//! `ciam user import` and `ciam user export` (CONTRACT §10): users in and
+//! `ciam user import` and `ciam user export` (docs/api.md §10): users in and
 //! out in bulk, with their hashes, a batch per database write.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! The admin API (CONTRACT §5) and start-up.
+//! The admin API (docs/api.md §5) and start-up.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;

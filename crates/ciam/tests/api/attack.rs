@@ -1,4 +1,4 @@
-//! Under attack (CONTRACT §7): the client's address, the address throttle,
+//! Under attack (docs/api.md §7): the client's address, the address throttle,
 //! the per-address lockout scope, and fair hashing. Loopback gives each
 //! test as many client addresses as it needs (`127.0.0.x`).
 

@@ -1,4 +1,4 @@
-//! The calls around the login (CONTRACT §3–§4): password update and skip
+//! The calls around the login (docs/api.md §3–§4): password update and skip
 //! with a state_token, id_token refresh, logout, key rotation.
 
 use reqwest::{Method, StatusCode};

@@ -1,4 +1,4 @@
-//! Safe to leave running (CONTRACT §8), seen from the wire: connection
+//! Safe to leave running (docs/api.md §8), seen from the wire: connection
 //! bounds (header and idle timeouts, connection cap, head size), requests
 //! that stop or break mid-way, errors that stay JSON, the headers of every
 //! `/api/` answer, and logout bound to its app.

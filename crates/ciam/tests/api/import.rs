@@ -1,4 +1,4 @@
-//! Moving users in and out (CONTRACT §10): hashes from other systems log
+//! Moving users in and out (docs/api.md §10): hashes from other systems log
 //! in and are upgraded, their cost is bounded, a cheap one tells nothing by
 //! its timing, and whole files come in and go out through the command line.
 

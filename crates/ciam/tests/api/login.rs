@@ -1,4 +1,4 @@
-//! `POST /api/v2/sdk/login/mobile-pwd` (CONTRACT §1–§3).
+//! `POST /api/v2/sdk/login/mobile-pwd` (docs/api.md §1–§3).
 
 use std::collections::HashSet;
 

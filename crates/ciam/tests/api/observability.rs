@@ -1,4 +1,4 @@
-//! Seen from outside (CONTRACT §9): request ids, the access log, metrics,
+//! Seen from outside (docs/api.md §9): request ids, the access log, metrics,
 //! every setting in `ciam serve --help`, and backups of a live database.
 
 use std::process::Command;

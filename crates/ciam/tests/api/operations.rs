@@ -1,4 +1,4 @@
-//! Running it (CONTRACT §8): files readable by their owner only, one server
+//! Running it (docs/api.md §8): files readable by their owner only, one server
 //! per SQLite file, signing keys sealed at rest, and operator commands that
 //! say what is wrong instead of making an empty database.
 

@@ -1,4 +1,4 @@
-//! Retention (CONTRACT §8): what the server no longer needs is deleted in
+//! Retention (docs/api.md §8): what the server no longer needs is deleted in
 //! bounded batches, without stalling logins.
 
 use std::sync::Arc;
