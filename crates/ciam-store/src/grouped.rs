@@ -7,40 +7,120 @@
 //! data-modifying `WITH` parts, which is a transaction of its own. Both
 //! return rows of [`crate::rows::GroupedRow`]: one per failure counter, in
 //! order, then one with the event's id.
+//!
+//! Their parameters are named ([`Named`]): the text is written with names,
+//! numbered `$1, $2, …` in the order they are first used, and the values
+//! are bound by name. An audit column added to [`AUDIT_FIELDS`] is a new
+//! named parameter, and nobody counts positions.
 
 use std::sync::LazyLock;
 
+use ciam_core::store::{StoreError, StoreResult};
+
+use crate::exec::{Arg, Stmt};
 use crate::rows::AUDIT_FIELDS;
 
-/// Stores a session under the digest of its token.
-pub(crate) const INSERT_SESSION: &str =
-    "INSERT INTO sessions (token_digest, user_id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+/// A statement whose parameters are named: its SQL with `$1, $2, …`, and
+/// the name of each position.
+#[derive(Debug, Default)]
+pub(crate) struct Named {
+    sql: String,
+    names: Vec<String>,
+}
 
-/// Gives a reserved attempt back to its address's window: `$ip`, `$window`.
-fn release(ip: usize, window: usize) -> String {
+impl Named {
+    /// Builds the SQL with `write`, which asks [`Params::p`] for the
+    /// placeholder of each named value.
+    fn build(write: impl FnOnce(&mut Params) -> String) -> Self {
+        let mut params = Params::default();
+        let sql = write(&mut params);
+        Named { sql, names: params.0 }
+    }
+
+    /// The statement with `values` bound by name; a name without a value is
+    /// refused (a value without a place is ignored).
+    pub fn bind(&self, values: Vec<(String, Arg)>) -> StoreResult<Stmt> {
+        let mut values = values;
+        let mut args = Vec::with_capacity(self.names.len());
+        for name in &self.names {
+            let at = values
+                .iter()
+                .position(|(given, _)| given == name)
+                .ok_or_else(|| StoreError::Backend(format!("no value for the parameter {name}")))?;
+            args.push(values.swap_remove(at).1);
+        }
+        Ok(Stmt::new(self.sql.clone()).bind_all(args))
+    }
+}
+
+/// The named parameters of a statement being written, in order of first use.
+#[derive(Debug, Default)]
+pub(crate) struct Params(Vec<String>);
+
+impl Params {
+    /// The placeholder of `name`: the same one each time it is used.
+    pub fn p(&mut self, name: &str) -> String {
+        let at = match self.0.iter().position(|n| n == name) {
+            Some(at) => at,
+            None => {
+                self.0.push(name.to_owned());
+                self.0.len() - 1
+            }
+        };
+        format!("${}", at + 1)
+    }
+}
+
+/// The names and values of an audit event's fields.
+pub(crate) fn event_values(args: impl IntoIterator<Item = Arg>) -> impl Iterator<Item = (String, Arg)> {
+    AUDIT_FIELDS.iter().map(|f| format!("event.{f}")).zip(args)
+}
+
+/// The names and values of a new session: its token's digest, user, app,
+/// creation and expiry.
+pub(crate) fn session_values(args: [Arg; 5]) -> impl Iterator<Item = (String, Arg)> {
+    SESSION_FIELDS.iter().map(|f| format!("session.{f}")).zip(args)
+}
+
+/// The columns of a session, as [`session_values`] names them.
+const SESSION_FIELDS: [&str; 5] = ["token_digest", "user_id", "client_id", "created_at", "expires_at"];
+
+/// Stores a session under the digest of its token.
+fn insert_session(p: &mut Params) -> String {
+    let values: Vec<String> = SESSION_FIELDS.iter().map(|f| p.p(&format!("session.{f}"))).collect();
+    format!("INSERT INTO sessions ({}) VALUES ({})", SESSION_FIELDS.join(", "), values.join(", "))
+}
+
+/// A session on its own.
+pub(crate) static INSERT_SESSION: LazyLock<Named> = LazyLock::new(|| Named::build(insert_session));
+
+/// Gives a reserved attempt back to its address's window.
+fn release(p: &mut Params) -> String {
+    let (ip, window) = (p.p("reserved.ip"), p.p("reserved.window"));
     format!(
         "UPDATE ip_throttle SET failures = failures - 1 \
-         WHERE ip = ${ip} AND window_start = ${window} AND failures > 0"
+         WHERE ip = {ip} AND window_start = {window} AND failures > 0"
     )
 }
 
-/// Counts one more failure for key `$key`, which locks at `$limit`, in one
-/// statement, so concurrent failures are serialised by the database row
-/// lock. All SET expressions read the row as it was before this update.
-/// `$1` is now, `$2` the lock's seconds, `$3` the seconds after which a
-/// count below the limit is forgotten.
-fn record_failure(key: usize, limit: usize) -> String {
-    let restart = restarts("$1", "$3");
+/// Counts one more failure for counter `i`, which locks at its limit, in
+/// one statement, so concurrent failures are serialised by the database
+/// row lock. All SET expressions read the row as it was before this
+/// update. A count is forgotten `reset_seconds` after its last failure.
+fn record_failure(p: &mut Params, i: usize) -> String {
+    let (now, lock, reset) = (p.p("now"), p.p("lock_seconds"), p.p("reset_seconds"));
+    let (key, limit) = (p.p(&format!("key{i}")), p.p(&format!("limit{i}")));
+    let restart = restarts(&now, &reset);
     format!(
         "INSERT INTO login_failures (lock_key, failures, locked_until, last_failure_at) \
-         VALUES (${key}, 1, CASE WHEN 1 >= ${limit} THEN $1 + $2 END, $1) \
+         VALUES ({key}, 1, CASE WHEN 1 >= {limit} THEN {now} + {lock} END, {now}) \
          ON CONFLICT (lock_key) DO UPDATE SET \
              failures = CASE WHEN {restart} THEN 1 ELSE login_failures.failures + 1 END, \
              locked_until = CASE \
-                 WHEN {restart} THEN CASE WHEN 1 >= ${limit} THEN $1 + $2 END \
-                 WHEN login_failures.failures + 1 >= ${limit} THEN $1 + $2 \
+                 WHEN {restart} THEN CASE WHEN 1 >= {limit} THEN {now} + {lock} END \
+                 WHEN login_failures.failures + 1 >= {limit} THEN {now} + {lock} \
                  ELSE NULL END, \
-             last_failure_at = $1, \
+             last_failure_at = {now}, \
              pending = CASE WHEN login_failures.pending > 0 THEN login_failures.pending - 1 ELSE 0 END"
     )
 }
@@ -98,59 +178,39 @@ pub(crate) const SETTLE_MATCH: &str = "UPDATE login_failures SET \
      last_failure_at = CASE WHEN locked_until IS NOT NULL AND locked_until > $2 THEN last_failure_at END \
      WHERE lock_key = $1 RETURNING failures, locked_until";
 
-/// The parameters of a failure group before its counters': now, the lock's
-/// seconds, the reset's seconds, the outcome of a failure that locks.
-const FAILURE_PARAMS: usize = 4;
-
-/// The placeholders of counter `i`: its key and its limit.
-fn counter_params(i: usize) -> (usize, usize) {
-    (FAILURE_PARAMS + 1 + 2 * i, FAILURE_PARAMS + 2 + 2 * i)
-}
-
-/// The first placeholder of the event after `n` counters.
-fn failure_event_first(n: usize) -> usize {
-    FAILURE_PARAMS + 1 + 2 * n
-}
-
-/// The parameters of a session group before its event's: the session's
-/// five, then the address and window of the attempt it gives back.
-const SESSION_PARAMS: usize = 7;
-
-/// The SQL of the grouped writes in one dialect.
+/// The grouped writes in one dialect.
 #[derive(Debug)]
 pub(crate) struct Grouped {
     /// Failure counts (one counter, two counters) and their event.
-    failure: [String; 2],
+    failure: [Named; 2],
     /// A session, the attempt it gives back, and its event.
-    pub session: String,
+    pub session: Named,
 }
 
 impl Grouped {
     /// The failure group for `counters` counters (one or two).
-    pub fn failure(&self, counters: usize) -> Option<&str> {
-        self.failure.get(counters.checked_sub(1)?).map(String::as_str)
+    pub fn failure(&self, counters: usize) -> Option<&Named> {
+        self.failure.get(counters.checked_sub(1)?)
     }
 }
 
-/// `$first` … for each audit field, comma-separated; `outcome` given
-/// replaces the outcome's placeholder with that expression.
-fn event_values(first: usize, outcome: Option<&str>) -> String {
+/// The placeholders of an event's fields, comma-separated; `outcome`
+/// given replaces the outcome's with that expression.
+fn event_placeholders(p: &mut Params, outcome: Option<&str>) -> String {
     AUDIT_FIELDS
         .iter()
-        .enumerate()
-        .map(|(i, field)| match outcome {
+        .map(|field| match outcome {
             Some(expr) if *field == "outcome" => expr.to_owned(),
-            _ => format!("${}", first + i),
+            _ => p.p(&format!("event.{field}")),
         })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// The outcome of a failure: the lock's (`$4`) when `locked` holds,
-/// otherwise the event's own.
-fn failure_outcome(n: usize, locked: &str) -> String {
-    let own = AUDIT_FIELDS.iter().position(|f| *f == "outcome").map_or(0, |i| failure_event_first(n) + i);
-    format!("CASE WHEN {locked} THEN $4 ELSE ${own} END")
+/// The outcome of a failure: the lock's when `locked` holds, otherwise the
+/// event's own.
+fn failure_outcome(p: &mut Params, locked: &str) -> String {
+    format!("CASE WHEN {locked} THEN {} ELSE {} END", p.p("locked_outcome"), p.p("event.outcome"))
 }
 
 fn fields() -> String {
@@ -159,36 +219,28 @@ fn fields() -> String {
 
 const NO_COUNT: &str = "CAST(NULL AS BIGINT) AS failures, CAST(NULL AS BIGINT) AS locked_until";
 
-fn sqlite_failure(n: usize) -> String {
+fn sqlite_failure(p: &mut Params, n: usize) -> String {
     let counts: Vec<String> = (0..n)
-        .map(|i| {
-            let (key, limit) = counter_params(i);
-            format!("{} RETURNING failures, locked_until, CAST(NULL AS BIGINT) AS id", record_failure(key, limit))
-        })
+        .map(|i| format!("{} RETURNING failures, locked_until, CAST(NULL AS BIGINT) AS id", record_failure(p, i)))
         .collect();
     let reached: Vec<String> = (0..n)
-        .map(|i| {
-            let (key, limit) = counter_params(i);
-            format!("(lock_key = ${key} AND failures >= ${limit})")
-        })
+        .map(|i| format!("(lock_key = {} AND failures >= {})", p.p(&format!("key{i}")), p.p(&format!("limit{i}"))))
         .collect();
     let locked = format!("EXISTS (SELECT 1 FROM login_failures WHERE {})", reached.join(" OR "));
+    let outcome = failure_outcome(p, &locked);
     format!(
         "BEGIN IMMEDIATE; {}; INSERT INTO audit_events ({}) SELECT {} RETURNING {NO_COUNT}, id; COMMIT",
         counts.join("; "),
         fields(),
-        event_values(failure_event_first(n), Some(&failure_outcome(n, &locked))),
+        event_placeholders(p, Some(&outcome)),
     )
 }
 
-fn postgres_failure(n: usize) -> String {
-    let counts: Vec<String> = (0..n)
-        .map(|i| {
-            let (key, limit) = counter_params(i);
-            format!("f{i} AS ({} RETURNING failures, locked_until)", record_failure(key, limit))
-        })
-        .collect();
-    let reached: Vec<String> = (0..n).map(|i| format!("f{i}.failures >= ${}", counter_params(i).1)).collect();
+fn postgres_failure(p: &mut Params, n: usize) -> String {
+    let counts: Vec<String> =
+        (0..n).map(|i| format!("f{i} AS ({} RETURNING failures, locked_until)", record_failure(p, i))).collect();
+    let reached: Vec<String> = (0..n).map(|i| format!("f{i}.failures >= {}", p.p(&format!("limit{i}")))).collect();
+    let outcome = failure_outcome(p, &reached.join(" OR "));
     let from: Vec<String> = (0..n).map(|i| format!("f{i}")).collect();
     let rows: Vec<String> = (0..n)
         .map(|i| format!("SELECT {i} AS n, failures, locked_until, CAST(NULL AS BIGINT) AS id FROM f{i}"))
@@ -198,31 +250,36 @@ fn postgres_failure(n: usize) -> String {
          SELECT failures, locked_until, id FROM ({} UNION ALL SELECT {n}, NULL, NULL, id FROM a) AS r ORDER BY n",
         counts.join(", "),
         fields(),
-        event_values(failure_event_first(n), Some(&failure_outcome(n, &reached.join(" OR ")))),
+        event_placeholders(p, Some(&outcome)),
         from.join(" CROSS JOIN "),
         rows.join(" UNION ALL "),
     )
 }
 
 pub(crate) static SQLITE: LazyLock<Grouped> = LazyLock::new(|| Grouped {
-    failure: [sqlite_failure(1), sqlite_failure(2)],
-    session: format!(
-        "BEGIN IMMEDIATE; {INSERT_SESSION}; {}; INSERT INTO audit_events ({}) VALUES ({}) \
-         RETURNING {NO_COUNT}, id; COMMIT",
-        release(6, 7),
-        fields(),
-        event_values(SESSION_PARAMS + 1, None),
-    ),
+    failure: [Named::build(|p| sqlite_failure(p, 1)), Named::build(|p| sqlite_failure(p, 2))],
+    session: Named::build(|p| {
+        format!(
+            "BEGIN IMMEDIATE; {}; {}; INSERT INTO audit_events ({}) VALUES ({}) RETURNING {NO_COUNT}, id; COMMIT",
+            insert_session(p),
+            release(p),
+            fields(),
+            event_placeholders(p, None),
+        )
+    }),
 });
 
 pub(crate) static POSTGRES: LazyLock<Grouped> = LazyLock::new(|| Grouped {
-    failure: [postgres_failure(1), postgres_failure(2)],
-    session: format!(
-        "WITH s AS ({INSERT_SESSION}), r AS ({}) INSERT INTO audit_events ({}) VALUES ({}) RETURNING {NO_COUNT}, id",
-        release(6, 7),
-        fields(),
-        event_values(SESSION_PARAMS + 1, None),
-    ),
+    failure: [Named::build(|p| postgres_failure(p, 1)), Named::build(|p| postgres_failure(p, 2))],
+    session: Named::build(|p| {
+        format!(
+            "WITH s AS ({}), r AS ({}) INSERT INTO audit_events ({}) VALUES ({}) RETURNING {NO_COUNT}, id",
+            insert_session(p),
+            release(p),
+            fields(),
+            event_placeholders(p, None),
+        )
+    }),
 });
 
 /// Counts one password attempt in its address's window: `$1` the address,
@@ -235,24 +292,43 @@ ON CONFLICT (ip) DO UPDATE SET
     failures = CASE WHEN ip_throttle.window_start + $3 <= $2 THEN 1 ELSE ip_throttle.failures + 1 END
 RETURNING window_start, failures";
 
-/// Gives a reserved attempt back: `$1` the address, `$2` its window.
-pub(crate) static RELEASE_ATTEMPT: LazyLock<String> = LazyLock::new(|| release(1, 2));
+/// Gives a reserved attempt back (`ip`, `window`).
+pub(crate) static RELEASE_ATTEMPT: LazyLock<Named> = LazyLock::new(|| Named::build(release));
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_event_follows_the_counters_and_a_lock_names_its_own_outcome() {
-        let values = event_values(failure_event_first(2), Some("X"));
-        let placeholders: Vec<&str> = values.split(", ").collect();
-        assert_eq!(placeholders.len(), AUDIT_FIELDS.len());
-        assert_eq!(placeholders[0], "$9", "now, lock, reset, locked outcome, two keys and two limits come first");
-        assert_eq!(placeholders[2], "X", "outcome is the third field");
-        assert_eq!(failure_outcome(1, "L"), "CASE WHEN L THEN $4 ELSE $9 END");
-        assert_eq!(counter_params(1), (7, 8));
-        assert!(POSTGRES.failure(2).is_some_and(|sql| sql.contains("f1.failures >= $8")));
-        assert!(SQLITE.failure(3).is_none());
-        assert!(SQLITE.failure(0).is_none());
+    fn a_name_has_one_place_and_values_bind_by_name() {
+        let named = Named::build(|p| format!("{} {} {} {}", p.p("a"), p.p("b"), p.p("a"), p.p("c")));
+        assert_eq!(named.sql, "$1 $2 $1 $3");
+        let stmt = named.bind(vec![("c".into(), Arg::Int(3)), ("a".into(), Arg::Int(1)), ("b".into(), Arg::Int(2))]);
+        assert_eq!(
+            format!("{stmt:?}"),
+            format!("{:?}", Ok::<_, ()>(Stmt::new("$1 $2 $1 $3").bind(1i64).bind(2i64).bind(3i64)))
+        );
+        assert!(named.bind(vec![("a".into(), Arg::Int(1))]).is_err(), "a value is missing");
+    }
+
+    #[test]
+    fn every_group_names_each_audit_field_and_a_lock_names_its_own_outcome() {
+        for grouped in [&*SQLITE, &*POSTGRES] {
+            for named in [grouped.failure(1), grouped.failure(2), Some(&grouped.session)].into_iter().flatten() {
+                for field in AUDIT_FIELDS {
+                    assert!(named.names.contains(&format!("event.{field}")), "{field} in {}", named.sql);
+                }
+            }
+            let two = grouped.failure(2).map(|n| n.names.clone()).unwrap_or_default();
+            for name in ["now", "lock_seconds", "reset_seconds", "locked_outcome", "key0", "limit0", "key1", "limit1"] {
+                assert!(two.contains(&name.to_owned()), "{name}");
+            }
+            assert!(grouped.failure(3).is_none() && grouped.failure(0).is_none());
+        }
+        for named in [SQLITE.failure(2), POSTGRES.failure(2)].into_iter().flatten() {
+            let at = |name: &str| named.names.iter().position(|n| n == name).map(|i| format!("${}", i + 1));
+            let (locked, own) = (at("locked_outcome").unwrap_or_default(), at("event.outcome").unwrap_or_default());
+            assert!(named.sql.contains(&format!("THEN {locked} ELSE {own} END")), "{}", named.sql);
+        }
     }
 }

@@ -21,7 +21,10 @@ use ciam_core::store::{ActivityCount, Purge, Store, StoreError, StoreResult};
 use crate::audit::AuditWriter;
 use crate::conns::Conns;
 use crate::exec::{Arg, Exec, Record, Stmt, db_err};
-use crate::grouped::{INSERT_SESSION, RELEASE_ATTEMPT, RELEASE_GUESS, RESERVE_ATTEMPT, RESERVE_GUESS, SETTLE_MATCH};
+use crate::grouped::{
+    INSERT_SESSION, RELEASE_ATTEMPT, RELEASE_GUESS, RESERVE_ATTEMPT, RESERVE_GUESS, SETTLE_MATCH, event_values,
+    session_values,
+};
 use crate::rows::{
     AUDIT_FIELDS, ActivityRow, AppRow, AuditRow, ConsoleSessionRow, FailureRow, GrantRow, GroupedRow, GuessRow,
     HashRow, HistoryRow, IdRow, KeyRow, LockedUserRow, LookupRow, MemberRow, SessionRow, SessionUserRow, SettingRow,
@@ -149,6 +152,15 @@ fn profile_args(user: &User) -> [Arg; 6] {
         (&user.name).into(),
         (&user.email).into(),
         user.disabled.into(),
+    ]
+}
+
+/// The attempt a call gives back to its address's window, by name (none:
+/// nothing is given back).
+fn reserved_values(reserved: Option<&Reservation>) -> Vec<(String, Arg)> {
+    vec![
+        ("reserved.ip".into(), Arg::from(reserved.map(|r| r.key.as_str()))),
+        ("reserved.window".into(), Arg::from(reserved.map(|r| r.window_start))),
     ]
 }
 
@@ -364,16 +376,21 @@ impl<DB: Exec> Store for SqlStore<DB> {
         policy: &LockoutPolicy,
         audit: FailureAudit<'_>,
     ) -> StoreResult<(Vec<FailureState>, i64)> {
-        let sql = DB::grouped_sql()
+        let group = DB::grouped_sql()
             .failure(counters.len())
             .ok_or_else(|| StoreError::Backend(format!("no failure group for {} counters", counters.len())))?;
-        let stmt = Stmt::new(sql)
-            .bind(now)
-            .bind(policy.lock_seconds)
-            .bind(policy.failure_reset_seconds)
-            .bind(audit.locked.as_str())
-            .bind_all(counters.iter().flat_map(|c| [Arg::from(&c.key), Arg::from(c.limit)]))
-            .bind_all(audit_args(audit.event));
+        let mut values: Vec<(String, Arg)> = vec![
+            ("now".into(), now.into()),
+            ("lock_seconds".into(), policy.lock_seconds.into()),
+            ("reset_seconds".into(), policy.failure_reset_seconds.into()),
+            ("locked_outcome".into(), audit.locked.as_str().into()),
+        ];
+        for (i, counter) in counters.iter().enumerate() {
+            values.push((format!("key{i}"), Arg::from(&counter.key)));
+            values.push((format!("limit{i}"), Arg::from(counter.limit)));
+        }
+        values.extend(event_values(audit_args(audit.event)));
+        let stmt = group.bind(values)?;
         let rows = DB::grouped(&self.conns, stmt).await?;
         let rows: Vec<GroupedRow> =
             rows.iter().map(DB::decode::<GroupedRow>).collect::<Result<_, _>>().map_err(db_err)?;
@@ -449,12 +466,12 @@ impl<DB: Exec> Store for SqlStore<DB> {
     }
 
     async fn release_attempt(&self, reservation: &Reservation) -> StoreResult<()> {
-        let stmt = Stmt::new(RELEASE_ATTEMPT.as_str()).bind(&reservation.key).bind(reservation.window_start);
+        let stmt = RELEASE_ATTEMPT.bind(reserved_values(Some(reservation)))?;
         self.execute(stmt).await.map(drop)
     }
 
     async fn insert_session(&self, digest: &TokenDigest, session: &Session, now: UnixTime) -> StoreResult<()> {
-        self.execute(Stmt::new(INSERT_SESSION).bind_all(session_args(digest, session, now))).await.map(drop)
+        self.execute(INSERT_SESSION.bind(session_values(session_args(digest, session, now)).collect())?).await.map(drop)
     }
 
     async fn insert_session_audited(
@@ -465,11 +482,11 @@ impl<DB: Exec> Store for SqlStore<DB> {
         event: &AuditEvent,
         reserved: Option<&Reservation>,
     ) -> StoreResult<i64> {
-        let stmt = Stmt::new(DB::grouped_sql().session.as_str())
-            .bind_all(session_args(digest, session, now))
-            .bind(reserved.map(|r| r.key.as_str()))
-            .bind(reserved.map(|r| r.window_start))
-            .bind_all(audit_args(event));
+        let values = session_values(session_args(digest, session, now))
+            .chain(reserved_values(reserved))
+            .chain(event_values(audit_args(event)))
+            .collect();
+        let stmt = DB::grouped_sql().session.bind(values)?;
         let rows = DB::grouped(&self.conns, stmt).await?;
         let event: Option<GroupedRow> = rows.last().map(DB::decode::<GroupedRow>).transpose().map_err(db_err)?;
         event.and_then(|e| e.id).ok_or_else(|| StoreError::Backend("a session insert returned no event id".into()))
