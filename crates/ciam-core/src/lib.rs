@@ -1,31 +1,40 @@
 //! ciam's domain: phone numbers, passwords, policies, lockout, the login
 //! state machine, tokens and keys, messages, and the [`Store`] contract.
-//! Nothing here knows about HTTP or SQL.
+//! Nothing here knows about HTTP or SQL. [`Ciam`] is the one door in.
+//!
+//! The modules, by concern:
+//! - [`login`]: the login, the check against the locks, the SDK call
+//!   around it and the flows after it;
+//! - [`tokens`]: opaque tokens, signing keys, sealing;
+//! - [`passwords`]: argon2id, the hashing pool, hashes from other systems;
+//! - [`policy`]: the password, lockout and throttle policies, calls in
+//!   progress per address, the operators' sign-in throttle;
+//! - [`admin`]: operator actions, what the console reads, retention;
+//! - [`transfer`]: import and copy;
+//! - [`store`]: the storage contract and the model it stores;
+//! - and beside them [`service`] (the door), [`error`], [`clock`],
+//!   [`mobile`] and [`telemetry`].
 
 pub mod admin;
-pub mod call;
 pub mod clock;
-pub mod console;
-pub mod copy;
 pub mod error;
-pub mod flows;
-pub mod hashes;
-pub mod hashpool;
-pub mod import;
-pub mod inflight;
-pub mod keys;
 pub mod login;
 pub mod mobile;
-pub mod model;
-pub mod operator;
-pub mod password;
+pub mod passwords;
 pub mod policy;
-pub mod retention;
-pub mod sealing;
 pub mod service;
 pub mod store;
 pub mod telemetry;
-pub mod token;
+pub mod tokens;
+pub mod transfer;
+
+pub use admin::{console, retention};
+pub use login::{call, flows};
+pub use passwords::{hashes, hashpool, password};
+pub use policy::{inflight, operator};
+pub use store::model;
+pub use tokens::{keys, sealing, token};
+pub use transfer::{copy, import};
 
 pub use call::{Call, Caller};
 pub use clock::{Clock, OffsetClock, SystemClock, UnixTime};

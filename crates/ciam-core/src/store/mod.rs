@@ -4,6 +4,9 @@
 //! statement or one transaction — never as a read followed by a write in
 //! domain code.
 
+mod events;
+pub mod model;
+
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
