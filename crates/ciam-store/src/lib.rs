@@ -10,6 +10,7 @@ mod exec;
 mod grouped;
 mod rows;
 mod sql;
+mod statements;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -1,172 +1,7 @@
-//! The one SQL implementation of [`Store`], shared by SQLite and PostgreSQL.
-//!
-//! Both databases accept the same statements here: `$N` placeholders,
-//! `INSERT … ON CONFLICT … DO UPDATE … RETURNING`, `DELETE … RETURNING`.
-//! Only the DDL (`migrations/<backend>/`), the grouped writes
-//! ([`crate::grouped`]) and connection set-up differ.
+//! [`Store`] on [`SqlStore`]: each operation one statement, one
+//! transaction or one grouped write.
 
-use std::sync::LazyLock;
-
-use async_trait::async_trait;
-use ciam_core::UnixTime;
-use ciam_core::mobile::Mobile;
-use ciam_core::model::{
-    Action, AddressKey, App, AuditEntry, AuditEvent, AuditQuery, ClientId, Counter, FailureAudit, FailureState, Flow,
-    Guess, HistoryEntry, LockKey, Lookup, Reservation, Session, SigningKeyRecord, StateGrant, StoredSession,
-    ThrottleState, TokenDigest, User, UserId,
-};
-use ciam_core::policy::{LockoutPolicy, ThrottlePolicy};
-use ciam_core::store::{ActivityCount, Purge, Store, StoreError, StoreResult};
-
-use crate::audit::AuditWriter;
-use crate::conns::Conns;
-use crate::exec::{Arg, Exec, Record, Stmt, db_err};
-use crate::grouped::{
-    INSERT_SESSION, RELEASE_ATTEMPT, RELEASE_GUESS, RESERVE_ATTEMPT, RESERVE_GUESS, SETTLE_MATCH, event_values,
-    session_values,
-};
-use crate::rows::{
-    AUDIT_FIELDS, ActivityRow, AppRow, AuditRow, ConsoleSessionRow, FailureRow, GrantRow, GroupedRow, GuessRow,
-    HashRow, HistoryRow, IdRow, KeyRow, LockedUserRow, LookupRow, MemberRow, SessionRow, SessionUserRow, SettingRow,
-    ThrottleRow, UserRow, audit_args,
-};
-
-/// A [`Store`] on a SQL database.
-#[derive(Debug)]
-pub(crate) struct SqlStore<DB: sqlx::Database> {
-    /// Where the store's statements run.
-    conns: Conns<DB>,
-    /// Commits audit events in batches.
-    audit: AuditWriter,
-}
-
-impl<DB: sqlx::Database> Clone for SqlStore<DB> {
-    fn clone(&self) -> Self {
-        Self { conns: self.conns.clone(), audit: self.audit.clone() }
-    }
-}
-
-impl<DB: Exec> SqlStore<DB> {
-    /// Wraps migrated connections and starts the audit writer.
-    pub(crate) fn new(conns: Conns<DB>) -> Self {
-        let audit = AuditWriter::start(conns.clone());
-        Self { conns, audit }
-    }
-
-    /// Closes the store's connections.
-    pub async fn close(&self) {
-        self.conns.close().await;
-    }
-
-    async fn execute(&self, stmt: Stmt) -> StoreResult<u64> {
-        DB::execute(&self.conns, stmt).await
-    }
-
-    async fn fetch_all<T: Record, U: Model<T>>(&self, stmt: Stmt) -> StoreResult<Vec<U>> {
-        let rows = DB::rows(&self.conns, stmt).await?;
-        rows.iter().map(|row| decode::<DB, T, U>(row)).collect()
-    }
-
-    async fn fetch_opt<T: Record, U: Model<T>>(&self, stmt: Stmt) -> StoreResult<Option<U>> {
-        let rows = DB::rows(&self.conns, stmt).await?;
-        rows.first().map(|row| decode::<DB, T, U>(row)).transpose()
-    }
-}
-
-/// A domain type made from row struct `T`.
-trait Model<T>: TryFrom<T, Error: std::error::Error + Send + Sync + 'static> {}
-
-impl<T, U> Model<T> for U where U: TryFrom<T, Error: std::error::Error + Send + Sync + 'static> {}
-
-/// A row as the domain's type.
-fn decode<DB: Exec, T: Record, U: Model<T>>(row: &DB::Row) -> StoreResult<U> {
-    let record = DB::decode::<T>(row).map_err(db_err)?;
-    U::try_from(record).map_err(|e| db_err(sqlx::Error::Decode(Box::new(e))))
-}
-
-const APP_COLUMNS: &str =
-    "client_id, name, enabled, password_expiry_check, access, session_ttl, id_token_ttl, created_at";
-const USER_COLUMNS: &str =
-    "id, mobile, user_name, name, email, disabled, password_hash, password_changed_at, created_at, updated_at";
-const KEY_COLUMNS: &str = "kid, private_pkcs8, created_at, retired_at, publish_until";
-const GRANT_COLUMNS: &str = "user_id, client_id, flow, expires_at";
-
-static SELECT_APP: LazyLock<String> = LazyLock::new(|| format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1"));
-static SELECT_USER: LazyLock<String> = LazyLock::new(|| format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"));
-static AUDIT_COLUMNS: LazyLock<String> = LazyLock::new(|| format!("id, {}, count", AUDIT_FIELDS.join(", ")));
-
-/// The user columns as `u.<column>`, for joins.
-fn prefixed_user_columns() -> String {
-    USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
-}
-
-/// A password attempt's first read (see [`LookupRow`]), in one statement
-/// (built once: it runs on every login).
-static LOGIN_LOOKUP: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT f1.failures AS f1_failures, f1.locked_until AS f1_locked_until, \
-         f2.failures AS f2_failures, f2.locked_until AS f2_locked_until, \
-         t.window_start AS t_window_start, t.failures AS t_failures, {} FROM (SELECT 1 AS one) AS q \
-         LEFT JOIN login_failures f1 ON f1.lock_key = $1 LEFT JOIN login_failures f2 ON f2.lock_key = $2 \
-         LEFT JOIN ip_throttle t ON t.ip = $3 LEFT JOIN users u ON u.mobile = $4",
-        prefixed_user_columns()
-    )
-});
-
-/// A live session with its user (built once: it runs on every refresh).
-static SESSION_USER: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT s.client_id, s.expires_at, {} FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.token_digest = $1 AND s.expires_at > $2",
-        prefixed_user_columns()
-    )
-});
-
-/// Users per statement of an import.
-const INSERT_USERS_ROWS: usize = 20;
-
-/// The placeholders `$first`, `$first + 1`, … for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
-/// An app's fields from `client_id` to `id_token_ttl`, in [`APP_COLUMNS`] order.
-fn app_args(app: &App) -> [Arg; 7] {
-    [
-        (&app.client_id).into(),
-        (&app.name).into(),
-        app.enabled.into(),
-        app.password_expiry_check.into(),
-        app.access.as_str().into(),
-        app.session_ttl.into(),
-        app.id_token_ttl.into(),
-    ]
-}
-
-/// A user's fields from `id` to `disabled`, in [`USER_COLUMNS`] order.
-fn profile_args(user: &User) -> [Arg; 6] {
-    [
-        (&user.id).into(),
-        (&user.mobile).into(),
-        (&user.user_name).into(),
-        (&user.name).into(),
-        (&user.email).into(),
-        user.disabled.into(),
-    ]
-}
-
-/// The attempt a call gives back to its address's window, by name (none:
-/// nothing is given back).
-fn reserved_values(reserved: Option<&Reservation>) -> Vec<(String, Arg)> {
-    vec![
-        ("reserved.ip".into(), Arg::from(reserved.map(|r| r.key.as_str()))),
-        ("reserved.window".into(), Arg::from(reserved.map(|r| r.window_start))),
-    ]
-}
-
-fn session_args(digest: &TokenDigest, session: &Session, now: UnixTime) -> [Arg; 5] {
-    [digest.into(), (&session.user_id).into(), (&session.client_id).into(), now.into(), session.expires_at.into()]
-}
+use super::*;
 
 #[async_trait]
 impl<DB: Exec> Store for SqlStore<DB> {
@@ -251,28 +86,7 @@ impl<DB: Exec> Store for SqlStore<DB> {
         // is run again), and the ids given back say which were stored.
         // Statements stay small because SQLite's driver binds values in time
         // quadratic in their number.
-        let statements: Vec<Stmt> = users
-            .chunks(INSERT_USERS_ROWS)
-            .map(|chunk| {
-                let rows: Vec<String> =
-                    (0..chunk.len()).map(|row| format!("({})", placeholders(row * 10 + 1, 10))).collect();
-                let sql = format!(
-                    "INSERT INTO users ({USER_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-                    rows.join(", ")
-                );
-                let args = chunk.iter().flat_map(|user| {
-                    profile_args(user).into_iter().chain([
-                        (&user.password_hash).into(),
-                        user.password_changed_at.into(),
-                        user.created_at.into(),
-                        user.updated_at.into(),
-                    ])
-                });
-                // Full chunks share one text, kept prepared.
-                let stmt = if chunk.len() == INSERT_USERS_ROWS { Stmt::new(sql) } else { Stmt::once(sql) };
-                stmt.bind_all(args)
-            })
-            .collect();
+        let statements: Vec<Stmt> = users.chunks(INSERT_USERS_ROWS).map(insert_users).collect();
         let rows = DB::transaction_rows(&self.conns, statements).await?;
         let stored = rows.iter().map(|row| decode::<DB, IdRow, IdRow>(row).map(|r| r.id));
         let stored: std::collections::HashSet<String> = stored.collect::<StoreResult<_>>()?;
@@ -356,17 +170,7 @@ impl<DB: Exec> Store for SqlStore<DB> {
         address: Option<&AddressKey>,
         mobile: Option<&Mobile>,
     ) -> StoreResult<Lookup> {
-        let [first, rest @ ..] = keys else {
-            return Err(StoreError::Backend("a lookup needs a failure counter".into()));
-        };
-        let stmt = Stmt::new(LOGIN_LOOKUP.as_str())
-            .bind(first)
-            .bind(rest.first().map(LockKey::as_str))
-            .bind(address.map(AddressKey::as_str))
-            .bind(mobile.map(Mobile::as_str));
-        let row: Option<LookupRow> = self.fetch_opt::<LookupRow, _>(stmt).await?;
-        let row = row.ok_or_else(|| StoreError::Backend("the login lookup returned no row".into()))?;
-        row.into_lookup(keys.len()).map_err(db_err)
+        self.lookup(keys, address, mobile).await
     }
 
     async fn record_failure(
@@ -376,39 +180,7 @@ impl<DB: Exec> Store for SqlStore<DB> {
         policy: &LockoutPolicy,
         audit: FailureAudit<'_>,
     ) -> StoreResult<(Vec<FailureState>, i64)> {
-        let group = DB::grouped_sql()
-            .failure(counters.len())
-            .ok_or_else(|| StoreError::Backend(format!("no failure group for {} counters", counters.len())))?;
-        let mut values: Vec<(String, Arg)> = vec![
-            ("now".into(), now.into()),
-            ("lock_seconds".into(), policy.lock_seconds.into()),
-            ("reset_seconds".into(), policy.failure_reset_seconds.into()),
-            ("locked_outcome".into(), audit.locked.as_str().into()),
-        ];
-        for (i, counter) in counters.iter().enumerate() {
-            values.push((format!("key{i}"), Arg::from(&counter.key)));
-            values.push((format!("limit{i}"), Arg::from(counter.limit)));
-        }
-        values.extend(event_values(audit_args(audit.event)));
-        let stmt = group.bind(values)?;
-        let rows = DB::grouped(&self.conns, stmt).await?;
-        let rows: Vec<GroupedRow> =
-            rows.iter().map(DB::decode::<GroupedRow>).collect::<Result<_, _>>().map_err(db_err)?;
-        // A row per counter, in order, then the event's.
-        let broken = || StoreError::Backend("a failure count returned no count or no event id".into());
-        let (event, counts) = rows.split_last().ok_or_else(broken)?;
-        let id = event.id.ok_or_else(broken)?;
-        let states = counts
-            .iter()
-            .map(|r| {
-                let failures = r.failures.ok_or_else(broken)?;
-                FailureRow::new(failures, r.locked_until).try_into().map_err(db_err)
-            })
-            .collect::<StoreResult<Vec<FailureState>>>()?;
-        if states.len() != counters.len() {
-            return Err(broken());
-        }
-        Ok((states, id))
+        self.count_failure(counters, now, policy, audit).await
     }
 
     async fn reserve_guess(
@@ -419,17 +191,7 @@ impl<DB: Exec> Store for SqlStore<DB> {
         until: UnixTime,
         id: &str,
     ) -> StoreResult<Guess> {
-        let stmt = Stmt::new(RESERVE_GUESS.as_str())
-            .bind(&counter.key)
-            .bind(counter.limit)
-            .bind(now)
-            .bind(reset_seconds)
-            .bind(until)
-            .bind(id);
-        let row: Option<GuessRow> = self.fetch_opt::<GuessRow, _>(stmt).await?;
-        let row = row.ok_or_else(|| StoreError::Backend("a guess's reservation returned no row".into()))?;
-        let reserved = row.reserved_by.as_deref() == Some(id);
-        Ok(Guess { state: FailureRow::new(row.failures, row.locked_until).try_into().map_err(db_err)?, reserved })
+        self.take_guess(counter, now, reset_seconds, until, id).await
     }
 
     async fn release_guesses(&self, keys: &[LockKey]) -> StoreResult<()> {
@@ -584,22 +346,7 @@ impl<DB: Exec> Store for SqlStore<DB> {
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
-        let sql = format!(
-            "SELECT {} FROM audit_events WHERE ($1 IS NULL OR mobile = $1) \
-             AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR ip = $3) AND ($5 IS NULL OR outcome = $5) \
-             AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7) AND ($8 IS NULL OR id < $8) \
-             ORDER BY id DESC LIMIT $4",
-            AUDIT_COLUMNS.as_str()
-        );
-        let stmt = Stmt::new(sql)
-            .bind(&q.mobile)
-            .bind(q.user_id.as_ref().map(UserId::as_str))
-            .bind(&q.ip)
-            .bind(q.limit)
-            .bind(&q.outcome)
-            .bind(q.since)
-            .bind(q.until)
-            .bind(q.before_id);
+        let stmt = list_audit(q);
         self.fetch_all::<AuditRow, _>(stmt).await
     }
 
@@ -690,53 +437,7 @@ impl<DB: Exec> Store for SqlStore<DB> {
     }
 
     async fn purge(&self, what: Purge, limit: u32) -> StoreResult<u64> {
-        // `$1` is the time that decides, `$2` the batch, `$3` a length of time.
-        let (sql, at, seconds) = match what {
-            Purge::AuditBefore(before) => (
-                "DELETE FROM audit_events WHERE id IN \
-                 (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)",
-                before,
-                None,
-            ),
-            Purge::Sessions(now) => (
-                "DELETE FROM sessions WHERE token_digest IN \
-                 (SELECT token_digest FROM sessions WHERE expires_at <= $1 LIMIT $2)",
-                now,
-                None,
-            ),
-            Purge::StateGrants(now) => (
-                "DELETE FROM state_grants WHERE token_digest IN \
-                 (SELECT token_digest FROM state_grants WHERE expires_at <= $1 LIMIT $2)",
-                now,
-                None,
-            ),
-            Purge::Failures { now, reset_seconds } => (
-                "DELETE FROM login_failures WHERE lock_key IN (SELECT lock_key FROM login_failures WHERE \
-                 (locked_until IS NOT NULL AND locked_until <= $1) \
-                 OR (locked_until IS NULL AND (last_failure_at IS NULL OR last_failure_at + $3 <= $1) \
-                     AND (pending_until IS NULL OR pending_until <= $1)) LIMIT $2)",
-                now,
-                Some(reset_seconds),
-            ),
-            Purge::Windows { now, window_seconds } => (
-                "DELETE FROM ip_throttle WHERE ip IN \
-                 (SELECT ip FROM ip_throttle WHERE window_start + $3 <= $1 LIMIT $2)",
-                now,
-                Some(window_seconds),
-            ),
-            Purge::ConsoleSessions(now) => (
-                "DELETE FROM console_sessions WHERE token_digest IN \
-                 (SELECT token_digest FROM console_sessions WHERE expires_at <= $1 LIMIT $2)",
-                now,
-                None,
-            ),
-        };
-        let stmt = Stmt::new(sql).bind(at).bind(limit);
-        self.execute(match seconds {
-            Some(seconds) => stmt.bind(seconds),
-            None => stmt,
-        })
-        .await
+        self.execute(purge(what, limit)).await
     }
 
     async fn take_lease(&self, name: &str, holder: &str, now: UnixTime, until: UnixTime) -> StoreResult<bool> {
@@ -745,13 +446,4 @@ impl<DB: Exec> Store for SqlStore<DB> {
                    WHERE leases.expires_at <= $4 OR leases.holder = $2";
         Ok(self.execute(Stmt::new(sql).bind(name).bind(holder).bind(until).bind(now)).await? == 1)
     }
-}
-
-fn insert_key(key: &SigningKeyRecord) -> Stmt {
-    Stmt::new(format!("INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
-        .bind(key.kid.as_str())
-        .bind(key.private_pkcs8.as_slice())
-        .bind(key.created_at)
-        .bind(key.retired_at)
-        .bind(key.publish_until)
 }

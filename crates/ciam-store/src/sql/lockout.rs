@@ -1,0 +1,88 @@
+//! The lockout and throttle reads and writes of every password attempt,
+//! each one statement or one grouped write (see [`crate::grouped`]).
+
+use super::*;
+
+impl<DB: Exec> SqlStore<DB> {
+    pub(super) async fn lookup(
+        &self,
+        keys: &[LockKey],
+        address: Option<&AddressKey>,
+        mobile: Option<&Mobile>,
+    ) -> StoreResult<Lookup> {
+        let [first, rest @ ..] = keys else {
+            return Err(StoreError::Backend("a lookup needs a failure counter".into()));
+        };
+        let stmt = Stmt::new(LOGIN_LOOKUP.as_str())
+            .bind(first)
+            .bind(rest.first().map(LockKey::as_str))
+            .bind(address.map(AddressKey::as_str))
+            .bind(mobile.map(Mobile::as_str));
+        let row: Option<LookupRow> = self.fetch_opt::<LookupRow, _>(stmt).await?;
+        let row = row.ok_or_else(|| StoreError::Backend("the login lookup returned no row".into()))?;
+        row.into_lookup(keys.len()).map_err(db_err)
+    }
+
+    pub(super) async fn count_failure(
+        &self,
+        counters: &[Counter],
+        now: UnixTime,
+        policy: &LockoutPolicy,
+        audit: FailureAudit<'_>,
+    ) -> StoreResult<(Vec<FailureState>, i64)> {
+        let group = DB::grouped_sql()
+            .failure(counters.len())
+            .ok_or_else(|| StoreError::Backend(format!("no failure group for {} counters", counters.len())))?;
+        let mut values: Vec<(String, Arg)> = vec![
+            ("now".into(), now.into()),
+            ("lock_seconds".into(), policy.lock_seconds.into()),
+            ("reset_seconds".into(), policy.failure_reset_seconds.into()),
+            ("locked_outcome".into(), audit.locked.as_str().into()),
+        ];
+        for (i, counter) in counters.iter().enumerate() {
+            values.push((format!("key{i}"), Arg::from(&counter.key)));
+            values.push((format!("limit{i}"), Arg::from(counter.limit)));
+        }
+        values.extend(event_values(audit_args(audit.event)));
+        let stmt = group.bind(values)?;
+        let rows = DB::grouped(&self.conns, stmt).await?;
+        let rows: Vec<GroupedRow> =
+            rows.iter().map(DB::decode::<GroupedRow>).collect::<Result<_, _>>().map_err(db_err)?;
+        // A row per counter, in order, then the event's.
+        let broken = || StoreError::Backend("a failure count returned no count or no event id".into());
+        let (event, counts) = rows.split_last().ok_or_else(broken)?;
+        let id = event.id.ok_or_else(broken)?;
+        let states = counts
+            .iter()
+            .map(|r| {
+                let failures = r.failures.ok_or_else(broken)?;
+                FailureRow::new(failures, r.locked_until).try_into().map_err(db_err)
+            })
+            .collect::<StoreResult<Vec<FailureState>>>()?;
+        if states.len() != counters.len() {
+            return Err(broken());
+        }
+        Ok((states, id))
+    }
+
+    pub(super) async fn take_guess(
+        &self,
+        counter: &Counter,
+        now: UnixTime,
+        reset_seconds: i64,
+        until: UnixTime,
+        id: &str,
+    ) -> StoreResult<Guess> {
+        let stmt = Stmt::new(RESERVE_GUESS.as_str())
+            .bind(&counter.key)
+            .bind(counter.limit)
+            .bind(now)
+            .bind(reset_seconds)
+            .bind(until)
+            .bind(id);
+        let row: Option<GuessRow> = self.fetch_opt::<GuessRow, _>(stmt).await?;
+        let row = row.ok_or_else(|| StoreError::Backend("a guess's reservation returned no row".into()))?;
+        let reserved = row.reserved_by.as_deref() == Some(id);
+        Ok(Guess { state: FailureRow::new(row.failures, row.locked_until).try_into().map_err(db_err)?, reserved })
+    }
+}
