@@ -18,8 +18,9 @@ pub const HASH_REJECTED: &str = "ciam_hash_rejected_total";
 pub const THROTTLED: &str = "ciam_throttled_total";
 /// Failures that locked an account (or an account and address).
 pub const LOCKOUTS: &str = "ciam_lockouts_total";
-/// Password hashes verified, the dummy hash of an unknown mobile included:
-/// the guesses attempts actually got.
+/// Password hashes verified: every login attempt's (the dummy hash of an
+/// unknown mobile included), and the old password and history checks of a
+/// password update.
 pub const PASSWORD_VERIFICATIONS: &str = "ciam_password_verifications_total";
 /// Admin requests refused for a missing or wrong token.
 pub const ADMIN_AUTH_FAILURES: &str = "ciam_admin_auth_failures_total";

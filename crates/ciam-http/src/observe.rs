@@ -15,6 +15,7 @@ use axum::http::HeaderName;
 use axum::middleware::Next;
 use axum::response::Response;
 use ciam_core::ErrorCode;
+use ciam_core::model::AddressKey;
 use ciam_core::telemetry::{SDK_REQUEST_DURATION, SDK_REQUESTS};
 use ipnet::IpNet;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
@@ -148,16 +149,21 @@ pub(crate) struct Sampler {
     started: Instant,
     trusted: Arc<[IpNet]>,
     /// Per address and outcome: the minute last written, and the lines left
-    /// out since.
-    windows: Mutex<HashMap<SampleKey, (u64, u64)>>,
+    /// out since; and the minute of the last sweep.
+    windows: Mutex<(Windows, u64)>,
 }
 
-/// What the sampler counts lines under: the client's address and the
-/// outcome.
-type SampleKey = (Option<IpAddr>, &'static str);
+/// Per address and outcome: the minute last written, and the lines left out
+/// since.
+type Windows = HashMap<SampleKey, (u64, u64)>;
 
-/// Addresses and outcomes the sampler keeps; past this it forgets those of
-/// earlier minutes, and writes every line while it still has no room.
+/// What the sampler counts lines under: the client's address (an IPv6
+/// /64 counts as one, as for the address throttle) and the outcome.
+type SampleKey = (Option<AddressKey>, &'static str);
+
+/// Addresses and outcomes the sampler keeps; those of earlier minutes are
+/// forgotten once a minute, and while it has no room every line is
+/// written.
 const SAMPLED_KEYS: usize = 10_000;
 
 impl Sampler {
@@ -174,19 +180,23 @@ impl Sampler {
         };
         if response.status().is_client_error() && ErrorCode::parse(code).is_some_and(ErrorCode::costs_no_hash) {
             let minute = self.started.elapsed().as_secs() / 60;
-            let sampled = self.decide((ip, code), minute);
+            let sampled = self.decide((ip.map(AddressKey::of), code), minute);
             response.extensions_mut().insert(sampled);
         }
         response
     }
 
     fn decide(&self, key: SampleKey, minute: u64) -> Sampled {
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        let (windows, swept) = &mut *guard;
+        if *swept != minute {
+            // Keys of the last minute are kept: their next line reports
+            // what that minute left out.
+            windows.retain(|_, (last, _)| *last + 1 >= minute);
+            *swept = minute;
+        }
         if windows.len() >= SAMPLED_KEYS && !windows.contains_key(&key) {
-            windows.retain(|_, (last, _)| *last == minute);
-            if windows.len() >= SAMPLED_KEYS {
-                return Sampled::Logged { left_out: 0 };
-            }
+            return Sampled::Logged { left_out: 0 };
         }
         match windows.get_mut(&key) {
             Some((last, left_out)) if *last == minute => {
@@ -227,20 +237,34 @@ mod tests {
     #[test]
     fn a_refusal_is_written_once_per_address_outcome_and_minute() {
         let sampler = Sampler::new(Arc::from([]));
-        let ip = Some(IpAddr::from([127, 0, 0, 9]));
-        let key = (ip, "IDAAS.SDK.REQ.0002");
-        assert_eq!(sampler.decide(key, 0), Sampled::Logged { left_out: 0 });
-        assert_eq!(sampler.decide(key, 0), Sampled::LeftOut);
-        assert_eq!(sampler.decide(key, 0), Sampled::LeftOut);
-        assert_eq!(sampler.decide((ip, "IDAAS.SDK.REQ.0007"), 0), Sampled::Logged { left_out: 0 }, "another outcome");
+        let ip = Some(AddressKey::of(IpAddr::from([127, 0, 0, 9])));
+        let key = (ip.clone(), "IDAAS.SDK.REQ.0002");
+        assert_eq!(sampler.decide(key.clone(), 0), Sampled::Logged { left_out: 0 });
+        assert_eq!(sampler.decide(key.clone(), 0), Sampled::LeftOut);
+        assert_eq!(sampler.decide(key.clone(), 0), Sampled::LeftOut);
+        assert_eq!(
+            sampler.decide((ip.clone(), "IDAAS.SDK.REQ.0007"), 0),
+            Sampled::Logged { left_out: 0 },
+            "another outcome"
+        );
         assert_eq!(sampler.decide((None, "IDAAS.SDK.REQ.0002"), 0), Sampled::Logged { left_out: 0 }, "another address");
-        assert_eq!(sampler.decide(key, 1), Sampled::Logged { left_out: 2 }, "the next minute says what was left out");
+        assert_eq!(
+            sampler.decide(key.clone(), 1),
+            Sampled::Logged { left_out: 2 },
+            "the next minute says what was left out"
+        );
+        // One /64 is one address.
+        let v6 = |last: u16| Some(AddressKey::of(IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, last])));
+        assert_eq!(sampler.decide((v6(1), "IDAAS.SDK.REQ.0002"), 1), Sampled::Logged { left_out: 0 });
+        assert_eq!(sampler.decide((v6(2), "IDAAS.SDK.REQ.0002"), 1), Sampled::LeftOut, "same /64");
         for n in 0..SAMPLED_KEYS {
-            let other = Some(IpAddr::from([10, 0, (n / 256) as u8, (n % 256) as u8]));
+            let other = Some(AddressKey::of(IpAddr::from([10, 0, (n / 256) as u8, (n % 256) as u8])));
             sampler.decide((other, "IDAAS.SDK.REQ.0002"), 2);
         }
-        assert_eq!(sampler.decide(key, 2), Sampled::Logged { left_out: 0 }, "no room: written");
-        assert_eq!(sampler.decide(key, 2), Sampled::Logged { left_out: 0 }, "still no room: written");
+        let fresh = (Some(AddressKey::of(IpAddr::from([127, 0, 0, 10]))), "IDAAS.SDK.REQ.0002");
+        assert_eq!(sampler.decide(fresh.clone(), 2), Sampled::Logged { left_out: 0 }, "no room: written");
+        assert_eq!(sampler.decide(fresh.clone(), 2), Sampled::Logged { left_out: 0 }, "still no room: written");
+        assert_eq!(sampler.decide(fresh, 4), Sampled::Logged { left_out: 0 }, "a new minute sweeps the old keys");
     }
 
     #[test]

@@ -19,6 +19,8 @@ const BATCH: usize = 256;
 struct Job {
     event: AuditEvent,
     aggregate: Option<String>,
+    /// How many refusals a counted job adds.
+    count: i64,
     done: oneshot::Sender<StoreResult<()>>,
 }
 
@@ -41,7 +43,13 @@ const AGGREGATE_SECONDS: i64 = 60;
 /// address and its outcome.
 pub(crate) fn aggregate_key(event: &AuditEvent) -> String {
     let minute = event.at.div_euclid(AGGREGATE_SECONDS);
-    format!("{minute}|{}|{}", event.ip.as_deref().unwrap_or("-"), event.outcome.as_str())
+    // An IPv6 /64 is one address, as for the address throttle.
+    let address = match event.ip.as_deref().map(str::parse::<std::net::IpAddr>) {
+        Some(Ok(ip)) => ciam_core::model::AddressKey::of(ip).to_string(),
+        Some(Err(_)) => event.ip.clone().unwrap_or_default(),
+        None => "-".to_owned(),
+    };
+    format!("{minute}|{address}|{}", event.outcome.as_str())
 }
 
 impl AuditWriter {
@@ -54,18 +62,19 @@ impl AuditWriter {
 
     /// Stores `event`; returns once it is committed.
     pub async fn insert(&self, event: &AuditEvent) -> StoreResult<()> {
-        self.send(event, None).await
+        self.send(event, None, 1).await
     }
 
-    /// Counts `event` under its [`aggregate_key`]; returns once committed.
-    pub async fn count(&self, event: &AuditEvent) -> StoreResult<()> {
-        self.send(event, Some(aggregate_key(event))).await
+    /// Counts `count` refusals like `event` under its [`aggregate_key`];
+    /// returns once committed.
+    pub async fn count(&self, event: &AuditEvent, count: i64) -> StoreResult<()> {
+        self.send(event, Some(aggregate_key(event)), count).await
     }
 
-    async fn send(&self, event: &AuditEvent, aggregate: Option<String>) -> StoreResult<()> {
+    async fn send(&self, event: &AuditEvent, aggregate: Option<String>, count: i64) -> StoreResult<()> {
         let stopped = || StoreError::Backend("audit writer stopped".into());
         let (done, committed) = oneshot::channel();
-        self.jobs.send(Job { event: event.clone(), aggregate, done }).await.map_err(|_| stopped())?;
+        self.jobs.send(Job { event: event.clone(), aggregate, count, done }).await.map_err(|_| stopped())?;
         committed.await.map_err(|_| stopped())?
     }
 }
@@ -114,8 +123,8 @@ fn count_rows(jobs: &[Job]) -> Stmt {
     for job in jobs {
         let key = job.aggregate.as_deref().unwrap_or_default();
         match rows.iter_mut().find(|(_, k, _)| *k == key) {
-            Some(row) => row.2 += 1,
-            None => rows.push((&job.event, key, 1)),
+            Some(row) => row.2 += job.count,
+            None => rows.push((&job.event, key, job.count)),
         }
     }
     let sql = format!(

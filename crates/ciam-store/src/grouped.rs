@@ -120,8 +120,7 @@ fn record_failure(p: &mut Params, i: usize) -> String {
                  WHEN {restart} THEN CASE WHEN 1 >= {limit} THEN {now} + {lock} END \
                  WHEN login_failures.failures + 1 >= {limit} THEN {now} + {lock} \
                  ELSE NULL END, \
-             last_failure_at = {now}, \
-             pending = CASE WHEN login_failures.pending > 0 THEN login_failures.pending - 1 ELSE 0 END"
+             last_failure_at = {now}"
     )
 }
 
@@ -136,47 +135,67 @@ fn restarts(now: &str, reset: &str) -> String {
     )
 }
 
-/// Takes a place for one password check on counter `$1`, which locks at
-/// `$2` failures, at `$3` now, with `$4` the seconds after which a count
-/// below the limit is forgotten, `$5` when the place lapses and `$6` the
-/// attempt's id. A place is taken only while the counter is not locked and
-/// its failures and the checks in flight together are below the limit; the
-/// row lock the upsert takes makes that exact under concurrent attempts,
-/// on every instance. `reserved_by` comes back as `$6` when it was taken.
-pub(crate) static RESERVE_GUESS: LazyLock<String> = LazyLock::new(|| {
-    let restart = restarts("$3", "$4");
-    let live = "(CASE WHEN login_failures.pending_until > $3 THEN login_failures.pending ELSE 0 END)";
-    let open = format!(
-        "(NOT (login_failures.locked_until IS NOT NULL AND login_failures.locked_until > $3) \
-          AND (CASE WHEN {restart} THEN 0 ELSE login_failures.failures END) + {live} < $2)"
-    );
-    format!(
-        "INSERT INTO login_failures (lock_key, failures, locked_until, last_failure_at, pending, pending_until, \
-                                     reserved_by) \
-         VALUES ($1, 0, NULL, NULL, CASE WHEN 0 < $2 THEN 1 ELSE 0 END, $5, $6) \
-         ON CONFLICT (lock_key) DO UPDATE SET \
-             failures = CASE WHEN {restart} THEN 0 ELSE login_failures.failures END, \
-             locked_until = CASE WHEN {restart} THEN NULL ELSE login_failures.locked_until END, \
-             pending = CASE WHEN {open} THEN {live} + 1 ELSE {live} END, \
-             pending_until = CASE WHEN {open} THEN $5 ELSE login_failures.pending_until END, \
-             reserved_by = CASE WHEN {open} THEN $6 ELSE login_failures.reserved_by END \
-         RETURNING failures, locked_until, reserved_by"
-    )
+/// Takes the row lock of a counter (`key`), making its row when it has
+/// none and starting its count again when it would restart (see
+/// [`restarts`]); returns its failures and lock. The first statement of a
+/// place's transaction: every later statement of it sees what the counter's
+/// earlier holders committed, and no one else takes a place meanwhile.
+pub(crate) static LOCK_COUNTER: LazyLock<Named> = LazyLock::new(|| {
+    Named::build(|p| {
+        let (key, now, reset) = (p.p("key"), p.p("now"), p.p("reset_seconds"));
+        let restart = restarts(&now, &reset);
+        format!(
+            "INSERT INTO login_failures (lock_key, failures, locked_until, last_failure_at) \
+             VALUES ({key}, 0, NULL, NULL) \
+             ON CONFLICT (lock_key) DO UPDATE SET \
+                 failures = CASE WHEN {restart} THEN 0 ELSE login_failures.failures END, \
+                 locked_until = CASE WHEN {restart} THEN NULL ELSE login_failures.locked_until END \
+             RETURNING failures, locked_until"
+        )
+    })
 });
 
-/// Gives back the place of a check that was not counted (`$1` the key).
-pub(crate) const RELEASE_GUESS: &str = "UPDATE login_failures \
-     SET pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END WHERE lock_key = $1";
+/// Takes place `place` on counter `key` (which locks at `limit`) until
+/// `until`, only while the counter is not locked at `now` and its failures
+/// and the live places together are below the limit; returns the place
+/// when it was taken. Runs after [`LOCK_COUNTER`] in one transaction.
+pub(crate) static TAKE_PLACE: LazyLock<Named> = LazyLock::new(|| {
+    Named::build(|p| {
+        let (place, key, until, now, limit) = (p.p("place"), p.p("key"), p.p("until"), p.p("now"), p.p("limit"));
+        format!(
+            "INSERT INTO login_checks (id, lock_key, until) SELECT {place}, {key}, {until} \
+             WHERE (SELECT COUNT(*) FROM login_checks WHERE lock_key = {key} AND until > {now}) \
+                 + (SELECT failures FROM login_failures WHERE lock_key = {key}) < {limit} \
+             AND NOT EXISTS (SELECT 1 FROM login_failures WHERE lock_key = {key} AND locked_until > {now}) \
+             RETURNING id"
+        )
+    })
+});
 
-/// Gives back the place of a right password's check on counter `$1` at `$2`
-/// now, and forgets the counter's failures unless it was locked meanwhile;
-/// the lock, if any, comes back.
-pub(crate) const SETTLE_MATCH: &str = "UPDATE login_failures SET \
-     pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END, \
-     failures = CASE WHEN locked_until IS NOT NULL AND locked_until > $2 THEN failures ELSE 0 END, \
-     locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until > $2 THEN locked_until END, \
-     last_failure_at = CASE WHEN locked_until IS NOT NULL AND locked_until > $2 THEN last_failure_at END \
-     WHERE lock_key = $1 RETURNING failures, locked_until";
+/// Gives back the places of check `place` (on every counter): a statement
+/// that changes nothing the second time.
+fn release_place(p: &mut Params) -> String {
+    format!("DELETE FROM login_checks WHERE id = {}", p.p("place"))
+}
+
+/// Gives back the places of a check that was not counted.
+pub(crate) static RELEASE_PLACE: LazyLock<Named> = LazyLock::new(|| Named::build(release_place));
+
+/// A right password on counter `key` at `now`: forgets its failures unless
+/// it was locked meanwhile; the lock, if any, comes back.
+pub(crate) static SETTLE_COUNTER: LazyLock<Named> = LazyLock::new(|| {
+    Named::build(|p| {
+        let (key, now) = (p.p("key"), p.p("now"));
+        let locked = format!("locked_until IS NOT NULL AND locked_until > {now}");
+        format!(
+            "UPDATE login_failures SET \
+                 failures = CASE WHEN {locked} THEN failures ELSE 0 END, \
+                 locked_until = CASE WHEN {locked} THEN locked_until END, \
+                 last_failure_at = CASE WHEN {locked} THEN last_failure_at END \
+             WHERE lock_key = {key} RETURNING failures, locked_until"
+        )
+    })
+});
 
 /// The grouped writes in one dialect.
 #[derive(Debug)]
@@ -220,6 +239,7 @@ fn fields() -> String {
 const NO_COUNT: &str = "CAST(NULL AS BIGINT) AS failures, CAST(NULL AS BIGINT) AS locked_until";
 
 fn sqlite_failure(p: &mut Params, n: usize) -> String {
+    let release = release_place(p);
     let counts: Vec<String> = (0..n)
         .map(|i| format!("{} RETURNING failures, locked_until, CAST(NULL AS BIGINT) AS id", record_failure(p, i)))
         .collect();
@@ -229,7 +249,7 @@ fn sqlite_failure(p: &mut Params, n: usize) -> String {
     let locked = format!("EXISTS (SELECT 1 FROM login_failures WHERE {})", reached.join(" OR "));
     let outcome = failure_outcome(p, &locked);
     format!(
-        "BEGIN IMMEDIATE; {}; INSERT INTO audit_events ({}) SELECT {} RETURNING {NO_COUNT}, id; COMMIT",
+        "BEGIN IMMEDIATE; {release}; {}; INSERT INTO audit_events ({}) SELECT {} RETURNING {NO_COUNT}, id; COMMIT",
         counts.join("; "),
         fields(),
         event_placeholders(p, Some(&outcome)),
@@ -237,6 +257,7 @@ fn sqlite_failure(p: &mut Params, n: usize) -> String {
 }
 
 fn postgres_failure(p: &mut Params, n: usize) -> String {
+    let release = release_place(p);
     let counts: Vec<String> =
         (0..n).map(|i| format!("f{i} AS ({} RETURNING failures, locked_until)", record_failure(p, i))).collect();
     let reached: Vec<String> = (0..n).map(|i| format!("f{i}.failures >= {}", p.p(&format!("limit{i}")))).collect();
@@ -246,7 +267,7 @@ fn postgres_failure(p: &mut Params, n: usize) -> String {
         .map(|i| format!("SELECT {i} AS n, failures, locked_until, CAST(NULL AS BIGINT) AS id FROM f{i}"))
         .collect();
     format!(
-        "WITH {}, a AS (INSERT INTO audit_events ({}) SELECT {} FROM {} RETURNING id) \
+        "WITH c AS ({release}), {}, a AS (INSERT INTO audit_events ({}) SELECT {} FROM {} RETURNING id) \
          SELECT failures, locked_until, id FROM ({} UNION ALL SELECT {n}, NULL, NULL, id FROM a) AS r ORDER BY n",
         counts.join(", "),
         fields(),
@@ -282,15 +303,22 @@ pub(crate) static POSTGRES: LazyLock<Grouped> = LazyLock::new(|| Grouped {
     }),
 });
 
-/// Counts one password attempt in its address's window: `$1` the address,
-/// `$2` now, `$3` the window's seconds. A window that has ended starts
-/// again. Every attempt is counted, refused ones too.
-pub(crate) const RESERVE_ATTEMPT: &str = "
-INSERT INTO ip_throttle (ip, window_start, failures) VALUES ($1, $2, 1)
-ON CONFLICT (ip) DO UPDATE SET
-    window_start = CASE WHEN ip_throttle.window_start + $3 <= $2 THEN $2 ELSE ip_throttle.window_start END,
-    failures = CASE WHEN ip_throttle.window_start + $3 <= $2 THEN 1 ELSE ip_throttle.failures + 1 END
-RETURNING window_start, failures";
+/// Counts one password attempt in the window of address `ip` at `now`
+/// (a window of `window_seconds`); a window that has ended starts again.
+/// Every attempt is counted, refused ones too.
+pub(crate) static RESERVE_ATTEMPT: LazyLock<Named> = LazyLock::new(|| {
+    Named::build(|p| {
+        let (ip, now, seconds) = (p.p("ip"), p.p("now"), p.p("window_seconds"));
+        let ended = format!("ip_throttle.window_start + {seconds} <= {now}");
+        format!(
+            "INSERT INTO ip_throttle (ip, window_start, failures) VALUES ({ip}, {now}, 1) \
+             ON CONFLICT (ip) DO UPDATE SET \
+                 window_start = CASE WHEN {ended} THEN {now} ELSE ip_throttle.window_start END, \
+                 failures = CASE WHEN {ended} THEN 1 ELSE ip_throttle.failures + 1 END \
+             RETURNING window_start, failures"
+        )
+    })
+});
 
 /// Gives a reserved attempt back (`ip`, `window`).
 pub(crate) static RELEASE_ATTEMPT: LazyLock<Named> = LazyLock::new(|| Named::build(release));
@@ -320,7 +348,9 @@ mod tests {
                 }
             }
             let two = grouped.failure(2).map(|n| n.names.clone()).unwrap_or_default();
-            for name in ["now", "lock_seconds", "reset_seconds", "locked_outcome", "key0", "limit0", "key1", "limit1"] {
+            for name in
+                ["place", "now", "lock_seconds", "reset_seconds", "locked_outcome", "key0", "limit0", "key1", "limit1"]
+            {
                 assert!(two.contains(&name.to_owned()), "{name}");
             }
             assert!(grouped.failure(3).is_none() && grouped.failure(0).is_none());

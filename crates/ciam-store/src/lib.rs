@@ -272,6 +272,68 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::
 mod tests {
     use super::*;
 
+    /// A database records the checksum of every migration it applied, and
+    /// refuses to start when a file differs by a byte (a comment too): a
+    /// released migration is never edited; a change is a new migration.
+    #[test]
+    fn released_migrations_never_change() {
+        let released: [(&[u8], &str, &str); 10] = [
+            (
+                include_bytes!("../migrations/postgres/0001_init.sql").as_slice(),
+                "migrations/postgres/0001_init.sql",
+                "c32790149a4236efe14d0dd70f748e6fcb80ae1aae0c840723037f8a5564a097",
+            ),
+            (
+                include_bytes!("../migrations/postgres/0002_throttle.sql").as_slice(),
+                "migrations/postgres/0002_throttle.sql",
+                "4a0a07c790b2a9c56ea6d98730bb91e930d8807846d9ab922e0cae2739498b5e",
+            ),
+            (
+                include_bytes!("../migrations/postgres/0003_leases.sql").as_slice(),
+                "migrations/postgres/0003_leases.sql",
+                "ecdd55f59569fc292240c3a384bc83331eb136abb9c166fbf0298788945fec66",
+            ),
+            (
+                include_bytes!("../migrations/postgres/0004_request_id.sql").as_slice(),
+                "migrations/postgres/0004_request_id.sql",
+                "d5b63e6817f26b88b2e8a738736f8ce82aecbce14176393e9f968a323b81e6e9",
+            ),
+            (
+                include_bytes!("../migrations/postgres/0005_console.sql").as_slice(),
+                "migrations/postgres/0005_console.sql",
+                "73c8359b91a7458b95b89121ecbd412e30bc64cb85a1eb05b83014c654865565",
+            ),
+            (
+                include_bytes!("../migrations/sqlite/0001_init.sql").as_slice(),
+                "migrations/sqlite/0001_init.sql",
+                "d9db438416a3e224380de6ca9d1a5588bcf33f1358368a76cf7ea6b44329ba25",
+            ),
+            (
+                include_bytes!("../migrations/sqlite/0002_throttle.sql").as_slice(),
+                "migrations/sqlite/0002_throttle.sql",
+                "4a0a07c790b2a9c56ea6d98730bb91e930d8807846d9ab922e0cae2739498b5e",
+            ),
+            (
+                include_bytes!("../migrations/sqlite/0003_leases.sql").as_slice(),
+                "migrations/sqlite/0003_leases.sql",
+                "ecdd55f59569fc292240c3a384bc83331eb136abb9c166fbf0298788945fec66",
+            ),
+            (
+                include_bytes!("../migrations/sqlite/0004_request_id.sql").as_slice(),
+                "migrations/sqlite/0004_request_id.sql",
+                "d5b63e6817f26b88b2e8a738736f8ce82aecbce14176393e9f968a323b81e6e9",
+            ),
+            (
+                include_bytes!("../migrations/sqlite/0005_console.sql").as_slice(),
+                "migrations/sqlite/0005_console.sql",
+                "73c8359b91a7458b95b89121ecbd412e30bc64cb85a1eb05b83014c654865565",
+            ),
+        ];
+        for (text, file, pinned) in released {
+            assert_eq!(ciam_core::token::sha256_hex(text), pinned, "{file} was edited after its release");
+        }
+    }
+
     #[tokio::test]
     async fn an_in_memory_sqlite_database_is_refused_with_a_reason() {
         for url in ["sqlite::memory:", "sqlite://ciam.db?mode=memory"] {

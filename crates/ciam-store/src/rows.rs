@@ -111,14 +111,6 @@ impl TryFrom<FailureRow> for FailureState {
     }
 }
 
-/// A counter after a guess's reservation (see `RESERVE_GUESS`).
-#[derive(Debug, FromRow)]
-pub(crate) struct GuessRow {
-    pub failures: i64,
-    pub locked_until: Option<i64>,
-    pub reserved_by: Option<String>,
-}
-
 /// A password attempt's first read: the state of up to two failure
 /// counters and of the address's window (NULLs where none is kept), and the
 /// user (NULLs when there is none).

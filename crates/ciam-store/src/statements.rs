@@ -164,7 +164,8 @@ pub(crate) fn purge(what: Purge, limit: u32) -> Stmt {
             "DELETE FROM login_failures WHERE lock_key IN (SELECT lock_key FROM login_failures WHERE \
              (locked_until IS NOT NULL AND locked_until <= $1) \
              OR (locked_until IS NULL AND (last_failure_at IS NULL OR last_failure_at + $3 <= $1) \
-                 AND (pending_until IS NULL OR pending_until <= $1)) LIMIT $2)",
+                 AND NOT EXISTS (SELECT 1 FROM login_checks c \
+                                 WHERE c.lock_key = login_failures.lock_key AND c.until > $1)) LIMIT $2)",
             now,
             Some(reset_seconds),
         ),
@@ -174,6 +175,9 @@ pub(crate) fn purge(what: Purge, limit: u32) -> Stmt {
             now,
             Some(window_seconds),
         ),
+        Purge::LapsedChecks(now) => {
+            ("DELETE FROM login_checks WHERE id IN (SELECT id FROM login_checks WHERE until <= $1 LIMIT $2)", now, None)
+        }
         Purge::ConsoleSessions(now) => (
             "DELETE FROM console_sessions WHERE token_digest IN \
              (SELECT token_digest FROM console_sessions WHERE expires_at <= $1 LIMIT $2)",

@@ -101,7 +101,7 @@ async fn fail_once(
     audit: FailureAudit<'_>,
 ) -> Result<(FailureState, i64), StoreError> {
     let counter = Counter { key: key(k), limit: policy.max_failures };
-    let (states, id) = store.record_failure(&[counter], now, &policy, audit).await?;
+    let (states, id) = store.record_failure(&[counter], now, &policy, audit, "no-place").await?;
     assert_eq!(states.len(), 1);
     Ok((states[0], id))
 }
@@ -208,11 +208,11 @@ async fn failure_counter_is_atomic_under_concurrency(store: Arc<dyn Store>) {
     assert_eq!(state.locked_until, Some(2800));
     // A right password while locked forgets nothing; once the lock has run
     // out it forgets the count.
-    let held = store.settle_match(&[key("+8615200000000")], 2000).await.expect("settle");
-    assert_eq!(held, vec![Some(FailureState { failures: 40, locked_until: Some(2800) })]);
-    let cleared = store.settle_match(&[key("+8615200000000")], 2800).await.expect("settle");
-    assert_eq!(cleared, vec![Some(FailureState { failures: 0, locked_until: None })]);
-    assert_eq!(store.settle_match(&[key("nobody")], 2800).await.expect("settle"), vec![None]);
+    let held = store.settle_match(&[key("+8615200000000")], "p", 2000).await.expect("settle");
+    assert_eq!(held, vec![FailureState { failures: 40, locked_until: Some(2800) }]);
+    let cleared = store.settle_match(&[key("+8615200000000")], "p", 2800).await.expect("settle");
+    assert_eq!(cleared, vec![FailureState { failures: 0, locked_until: None }]);
+    assert_eq!(store.settle_match(&[key("nobody")], "p", 2800).await.expect("settle"), vec![]);
 }
 
 async fn refusals_are_counted_one_event_per_address_outcome_and_minute(store: Arc<dyn Store>) {
@@ -249,6 +249,18 @@ async fn refusals_are_counted_one_event_per_address_outcome_and_minute(store: Ar
     assert!(events.contains(&(601, Some("10.0.0.2".into()), body, 1)), "{events:?}");
     assert!(events.contains(&(602, Some("10.0.0.1".into()), ErrorCode::AddressThrottled.as_str(), 1)));
     assert!(events.contains(&(603, Some("10.0.0.1".into()), body, 1)), "plain events are not merged");
+    // One /64 is one address; a copied minute keeps its count.
+    for ip in ["2001:db8:0:1::1", "2001:db8:0:1::2"] {
+        store.count_refusal(&refused(610, ip, ErrorCode::BodyNotJson)).await.expect("count");
+    }
+    store.insert_counted(&refused(620, "2001:db8:0:1::3", ErrorCode::BodyNotJson), 7).await.expect("copy");
+    let v6: Vec<i64> = newest(store.as_ref(), 100)
+        .await
+        .iter()
+        .filter(|e| e.event.ip.as_deref().is_some_and(|ip| ip.starts_with("2001:db8")))
+        .map(|e| e.count)
+        .collect();
+    assert_eq!(v6, vec![9], "one row for the /64 and the minute");
 }
 
 /// Takes a place for one check on `k` (limit 10) at `now`, named `id`.
@@ -262,33 +274,50 @@ async fn checks_in_flight_count_against_the_limit(store: Arc<dyn Store>) {
     let tasks: Vec<_> = (0..40)
         .map(|i| {
             let store = Arc::clone(&store);
-            tokio::spawn(async move { reserve(store.as_ref(), "k", 1000, &format!("attempt-{i}")).await.reserved })
+            tokio::spawn(async move {
+                let id = format!("attempt-{i}");
+                let taken = reserve(store.as_ref(), "k", 1000, &id).await.reserved;
+                (id, taken)
+            })
         })
         .collect();
-    let mut taken = 0;
+    let mut placed = Vec::new();
     for t in tasks {
-        taken += usize::from(t.await.expect("task"));
+        let (id, taken) = t.await.expect("task");
+        if taken {
+            placed.push(id);
+        }
     }
-    assert_eq!(taken, 10, "checks in flight are bounded by the attempts left");
+    assert_eq!(placed.len(), 10, "checks in flight are bounded by the attempts left");
     // Nine of them fail: each failure gives its place back as it counts.
-    for _ in 0..9 {
-        fail_once(store.as_ref(), "k", 1001, policy(10, 60), counted(&failed(1001))).await.expect("record");
+    let lockout = policy(10, 60);
+    let counter = Counter { key: key("k"), limit: 10 };
+    for id in &placed[..9] {
+        let event = failed(1001);
+        let audit = counted(&event);
+        store.record_failure(std::slice::from_ref(&counter), 1001, &lockout, audit, id).await.expect("record");
     }
     let refused = reserve(store.as_ref(), "k", 1002, "late").await;
     assert!(!refused.reserved, "9 failures and 1 check in flight leave no place");
     assert_eq!(refused.state, FailureState { failures: 9, locked_until: None });
-    // The last check is given back (its hash never ran): one place again.
-    store.release_guesses(&[key("k")]).await.expect("release");
+    // The last check is given back (its hash never ran): one place again,
+    // and giving it back twice changes nothing.
+    store.release_place(&placed[9]).await.expect("release");
+    store.release_place(&placed[9]).await.expect("release again");
     assert!(reserve(store.as_ref(), "k", 1003, "again").await.reserved);
+    assert!(!reserve(store.as_ref(), "k", 1003, "no room").await.reserved, "a double release made no room");
     // A right password forgets the failures and gives its place back.
-    let settled = store.settle_match(&[key("k")], 1004).await.expect("settle");
-    assert_eq!(settled, vec![Some(FailureState { failures: 0, locked_until: None })]);
+    let settled = store.settle_match(&[key("k")], "again", 1004).await.expect("settle");
+    assert_eq!(settled, vec![FailureState { failures: 0, locked_until: None }]);
     for i in 0..10 {
-        assert!(reserve(store.as_ref(), "k", 1005, &format!("fresh-{i}")).await.reserved, "place {i}");
+        assert!(reserve(store.as_ref(), "k", 1005 + i, &format!("fresh-{i}")).await.reserved, "place {i}");
     }
-    assert!(!reserve(store.as_ref(), "k", 1005, "eleventh").await.reserved);
-    // Places nobody gave back (an instance died mid-hash) lapse.
-    assert!(reserve(store.as_ref(), "k", 1036, "after").await.reserved, "held places lapse after 30 s");
+    assert!(!reserve(store.as_ref(), "k", 1020, "eleventh").await.reserved);
+    // Each place lapses 30 s after it was taken, whatever comes after it:
+    // the first (taken at 1005) at 1035, while the others still hold.
+    assert!(!reserve(store.as_ref(), "k", 1034, "busy").await.reserved);
+    assert!(reserve(store.as_ref(), "k", 1035, "after the first lapsed").await.reserved);
+    assert!(!reserve(store.as_ref(), "k", 1035, "one lapsed, one taken").await.reserved);
     // A locked counter gives no place, and says until when.
     let locked = fail_once(store.as_ref(), "l", 1000, policy(1, 60), counted(&failed(1000))).await.expect("lock");
     assert_eq!(locked.0.locked_until, Some(1060));
@@ -299,6 +328,8 @@ async fn checks_in_flight_count_against_the_limit(store: Arc<dyn Store>) {
     let after = reserve(store.as_ref(), "l", 1060, "unlocked").await;
     assert!(after.reserved);
     assert_eq!(after.state, FailureState { failures: 0, locked_until: None });
+    // Retention deletes lapsed places, and keeps a counter with live ones.
+    assert!(store.purge(Purge::LapsedChecks(2000), 1000).await.expect("purge") >= 10);
 }
 
 async fn expired_lock_starts_a_new_count(store: Arc<dyn Store>) {
@@ -578,11 +609,12 @@ async fn two_counters_count_and_lock_in_one_commit(store: Arc<dyn Store>) {
     let counters = [pair.clone(), account.clone()];
     let policy = policy(3, 60);
     for i in 1..=2 {
-        let (states, _) = store.record_failure(&counters, 100, &policy, counted(&failed(100))).await.expect("record");
+        let (states, _) =
+            store.record_failure(&counters, 100, &policy, counted(&failed(100)), "p").await.expect("record");
         assert_eq!(states.iter().map(|s| s.failures).collect::<Vec<_>>(), [i, i]);
         assert!(states.iter().all(|s| s.locked_until.is_none()));
     }
-    let (states, id) = store.record_failure(&counters, 100, &policy, counted(&failed(100))).await.expect("record");
+    let (states, id) = store.record_failure(&counters, 100, &policy, counted(&failed(100)), "p").await.expect("record");
     assert_eq!(states[0], FailureState { failures: 3, locked_until: Some(160) }, "the pair locks at its limit");
     assert_eq!(states[1], FailureState { failures: 3, locked_until: None });
     assert_eq!(
@@ -591,8 +623,8 @@ async fn two_counters_count_and_lock_in_one_commit(store: Arc<dyn Store>) {
     );
     // From another address: a new pair, and the account reaches its limit.
     let other = [Counter { key: key("+8615200000000|198.51.100.1"), limit: 3 }, account.clone()];
-    store.record_failure(&other, 110, &policy, counted(&failed(110))).await.expect("record");
-    let (states, _) = store.record_failure(&other, 110, &policy, counted(&failed(110))).await.expect("record");
+    store.record_failure(&other, 110, &policy, counted(&failed(110)), "p").await.expect("record");
+    let (states, _) = store.record_failure(&other, 110, &policy, counted(&failed(110)), "p").await.expect("record");
     assert_eq!(states[0].failures, 2);
     assert_eq!(states[1], FailureState { failures: 5, locked_until: Some(170) }, "the account locks for everyone");
     assert_eq!(newest(store.as_ref(), 1).await[0].event.outcome, LOCKED);

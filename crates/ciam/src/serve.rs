@@ -30,6 +30,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::response::Response;
+use ciam_core::model::AddressKey;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -216,40 +217,41 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Open connections per peer address.
+/// Open connections per peer address (an IPv6 /64 counts as one, as for
+/// the address throttle: one subscriber is handed a whole /64).
 #[derive(Debug, Default)]
 struct PerAddress {
-    open: Mutex<HashMap<IpAddr, usize>>,
+    open: Mutex<HashMap<AddressKey, usize>>,
 }
 
 /// One connection counted against its address, given back on drop.
 #[derive(Debug)]
 struct AddressSlot {
-    ip: IpAddr,
+    key: AddressKey,
     counts: Arc<PerAddress>,
 }
 
 impl PerAddress {
     /// A slot for a connection from `ip`, unless it has `cap` open already.
     fn take(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<AddressSlot> {
-        let ip = ip.to_canonical();
+        let key = AddressKey::of(ip);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(ip).or_insert(0);
+        let count = open.entry(key.clone()).or_insert(0);
         if *count >= cap {
             return None;
         }
         *count += 1;
-        Some(AddressSlot { ip, counts: Arc::clone(self) })
+        Some(AddressSlot { key, counts: Arc::clone(self) })
     }
 }
 
 impl Drop for AddressSlot {
     fn drop(&mut self) {
         let mut open = self.counts.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.ip) {
+        if let Some(count) = open.get_mut(&self.key) {
             *count -= 1;
             if *count == 0 {
-                open.remove(&self.ip);
+                open.remove(&self.key);
             }
         }
     }

@@ -13,7 +13,7 @@ use ciam_core::{Ciam, CiamConfig, Clock, SystemClock};
 use ciam_store::AnyStore;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, Setting};
 
 /// How often the retention purge runs.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
@@ -33,7 +33,7 @@ pub enum StartError {
     /// The address of a setting (`CIAM_LISTEN`, `CIAM_METRICS_LISTEN`)
     /// could not be bound.
     #[error("{0}={1}: cannot listen there: {2}")]
-    Bind(&'static str, String, std::io::Error),
+    Bind(String, String, std::io::Error),
     /// The data is in use by another server.
     #[error("{0}")]
     Lock(String),
@@ -145,9 +145,10 @@ impl DataLock {
     }
 }
 
-/// Binds the address `listen` of `setting`; the error names the setting.
-pub async fn bind(setting: &'static str, listen: &str) -> Result<TcpListener, StartError> {
-    TcpListener::bind(listen).await.map_err(|e| StartError::Bind(setting, listen.to_owned(), e))
+/// Binds the address `listen` of the setting called `setting`; the error
+/// names its variable.
+pub async fn bind(setting: &str, listen: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(listen).await.map_err(|e| StartError::Bind(Setting::env_of(setting), listen.to_owned(), e))
 }
 
 /// A bound, ready server.
@@ -169,8 +170,9 @@ impl Server {
 
     /// As [`Server::build`], with an injected clock (tests).
     pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
-        let listener = bind("CIAM_LISTEN", &config.listen).await?;
-        let addr = listener.local_addr().map_err(|e| StartError::Bind("CIAM_LISTEN", config.listen.clone(), e))?;
+        let listener = bind("listen", &config.listen).await?;
+        let addr =
+            listener.local_addr().map_err(|e| StartError::Bind(Setting::env_of("listen"), config.listen.clone(), e))?;
         let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
         if config.database_url.is_none() {
             owner_only_dir(&config.data_dir)

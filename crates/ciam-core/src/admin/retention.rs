@@ -42,6 +42,8 @@ pub struct PurgeReport {
     pub address_windows: u64,
     /// Console sessions that have expired.
     pub console_sessions: u64,
+    /// Places of password checks that lapsed (an instance died mid-hash).
+    pub lapsed_checks: u64,
 }
 
 impl PurgeReport {
@@ -53,6 +55,7 @@ impl PurgeReport {
             + self.failure_counters
             + self.address_windows
             + self.console_sessions
+            + self.lapsed_checks
     }
 }
 
@@ -76,6 +79,7 @@ impl Ciam {
                 window_seconds: throttle.ip_window_seconds.max(crate::operator::OPERATOR_WINDOW_SECONDS),
             },
             Purge::ConsoleSessions(now),
+            Purge::LapsedChecks(now),
         ];
         let mut report = PurgeReport::default();
         for kind in kinds {
@@ -92,6 +96,7 @@ impl Ciam {
                 Purge::Failures { .. } => report.failure_counters = deleted,
                 Purge::Windows { .. } => report.address_windows = deleted,
                 Purge::ConsoleSessions(_) => report.console_sessions = deleted,
+                Purge::LapsedChecks(_) => report.lapsed_checks = deleted,
             }
         }
         // Done: the lease is free for whichever instance comes next.

@@ -74,16 +74,36 @@ impl Attempt {
     /// audit event stored in the same commit as the count; a match forgets
     /// earlier failures and hands back what matched.
     pub async fn settle<T>(self, ciam: &Ciam, call: &mut Call, matched: Option<T>) -> Result<T, CiamError> {
-        let keys = || self.counters.iter().map(|(c, _)| c.key.clone()).collect::<Vec<_>>();
+        // Taken out of the call before the write that ends them, and put
+        // back if it fails: a call cut short after the write committed must
+        // not give them back a second time. A miss's attempt in the
+        // address's window is its failure; a match's is given back later.
+        let place = call.take_places().unwrap_or_default();
+        let reserved = if matched.is_none() { call.take_reservation() } else { None };
+        let settled = self.settle_places(ciam, call, matched, &place).await;
+        if settled.as_ref().is_err_and(|e| matches!(e, CiamError::Internal(_))) {
+            if let Some(reserved) = reserved {
+                call.reserve(reserved);
+            }
+            call.hold_places(place);
+        }
+        settled
+    }
+
+    async fn settle_places<T>(
+        &self,
+        ciam: &Ciam,
+        call: &mut Call,
+        matched: Option<T>,
+        place: &str,
+    ) -> Result<T, CiamError> {
         let Some(matched) = matched else {
+            // The attempt held in the address's window, and the places on
+            // the counters, are this failure.
             let event = call.event(Outcome::Refused(self.miss));
             let audit = FailureAudit { event: &event, locked: Outcome::Refused(ErrorCode::AccountLocked) };
             let counters: Vec<Counter> = self.counters.iter().map(|(c, _)| c.clone()).collect();
-            let (counted, _) = ciam.store().record_failure(&counters, self.now, &self.policy, audit).await?;
-            // The attempt held in the address's window, and the places on
-            // the counters, are this failure.
-            call.take_reservation();
-            call.take_guesses();
+            let (counted, _) = ciam.store().record_failure(&counters, self.now, &self.policy, audit, place).await?;
             let refusal = self.refusal(&counted);
             if refusal.code() == ErrorCode::AccountLocked {
                 telemetry::lockout();
@@ -94,10 +114,9 @@ impl Attempt {
         // A right password whose check ends after a burst locked the
         // counter is refused like any attempt on a locked account.
         let now = ciam.now();
-        let states = ciam.store().settle_match(&keys(), now).await?;
-        call.take_guesses();
-        let locked = states.iter().flatten().filter_map(|s| s.locked_until).filter(|until| *until > now).max();
-        match locked {
+        let keys: Vec<LockKey> = self.counters.iter().map(|(c, _)| c.key.clone()).collect();
+        let states = ciam.store().settle_match(&keys, place, now).await?;
+        match states.iter().filter_map(|s| s.locked_until).filter(|until| *until > now).max() {
             Some(until) => Err(locked_refusal(until - now)),
             None => Ok(matched),
         }
@@ -108,21 +127,19 @@ impl Attempt {
     /// of passwords is ever verified per countdown, however many attempts
     /// arrive at once. An attempt that finds no place is refused with the
     /// lock (its time left, or the whole `lock_seconds` when the places are
-    /// all taken by checks in flight), before any hash. The places are held
-    /// by the call (see [`Ciam::close_call`]).
+    /// all taken by checks in flight), before any hash. The places, one id
+    /// on every counter, are held by the call (see [`Ciam::close_call`]).
     async fn take_places(&self, ciam: &Ciam, call: &mut Call) -> Result<(), CiamError> {
-        let id = OpaqueToken::generate(PLACE_ID_LEN)?;
+        let id = OpaqueToken::generate(PLACE_ID_LEN)?.expose().to_owned();
+        call.hold_places(id.clone());
         let until = self.now + GUESS_HOLD_SECONDS;
         for (counter, _) in &self.counters {
-            let guess = ciam
-                .store()
-                .reserve_guess(counter, self.now, self.policy.failure_reset_seconds, until, id.expose())
-                .await?;
+            let guess =
+                ciam.store().reserve_guess(counter, self.now, self.policy.failure_reset_seconds, until, &id).await?;
             if !guess.reserved {
                 let left = guess.state.locked_until.filter(|u| *u > self.now).map(|u| u - self.now);
                 return Err(locked_refusal(left.unwrap_or(self.policy.lock_seconds)));
             }
-            call.hold_guess(counter.key.clone());
         }
         Ok(())
     }
@@ -133,7 +150,7 @@ impl Attempt {
 /// running (an instance that died mid-hash never gives its place back).
 pub const GUESS_HOLD_SECONDS: i64 = 30;
 
-/// Characters of the random id that tells an attempt its place was taken.
+/// Characters of the random id of a check's places.
 const PLACE_ID_LEN: usize = 16;
 
 impl Ciam {

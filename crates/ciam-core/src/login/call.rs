@@ -13,9 +13,7 @@ use std::net::IpAddr;
 use crate::error::{CiamError, ErrorCode, Lang};
 use crate::hashpool::Owner;
 use crate::inflight::Place;
-use crate::model::{
-    Action, AddressKey, App, AuditEvent, Device, LockKey, Outcome, Reservation, Status, UserId, audit_text,
-};
+use crate::model::{Action, AddressKey, App, AuditEvent, Device, Outcome, Reservation, Status, UserId, audit_text};
 use crate::service::Ciam;
 
 /// The longest client id kept in the audit log.
@@ -47,9 +45,9 @@ pub struct Call {
     /// A password attempt counted in the address's window, not yet known
     /// to be a failure.
     reserved: Option<Reservation>,
-    /// The failure counters on which the call's password check holds a
-    /// place, until it is counted or given back.
-    guesses: Vec<LockKey>,
+    /// The id of the places the call's password check holds on its failure
+    /// counters, until it is counted or given back.
+    places: Option<String>,
     /// The call's place among its address's calls in progress.
     _place: Option<Place>,
 }
@@ -124,14 +122,14 @@ impl Call {
         self.reserved.take()
     }
 
-    /// Holds a place for the call's password check on counter `key`.
-    pub(crate) fn hold_guess(&mut self, key: LockKey) {
-        self.guesses.push(key);
+    /// Holds the places of the call's password check (their id).
+    pub(crate) fn hold_places(&mut self, id: String) {
+        self.places = Some(id);
     }
 
-    /// The counters the call's check holds a place on, to count or give back.
-    pub(crate) fn take_guesses(&mut self) -> Vec<LockKey> {
-        std::mem::take(&mut self.guesses)
+    /// The id of the places the call's check holds, to count or give back.
+    pub(crate) fn take_places(&mut self) -> Option<String> {
+        self.places.take()
     }
 
     /// Notes the mobile the call is about, as the audit log keeps it.
@@ -167,7 +165,7 @@ impl Ciam {
         // log with them (docs/api.md §8).
         let app = self.registered_app(&draft.caller).await?;
         match self.take_place(&draft.caller).await {
-            Ok(place) => Ok(Call { app, draft, stored: None, reserved: None, guesses: Vec::new(), _place: place }),
+            Ok(place) => Ok(Call { app, draft, stored: None, reserved: None, places: None, _place: place }),
             Err(refusal) => {
                 self.audit(&draft.event(Outcome::Refused(refusal.code()))).await?;
                 Err(refusal)
@@ -206,9 +204,8 @@ impl Ciam {
     /// did not end in a session, or a hash that never ran) is given back, and
     /// so are places on failure counters held by a check never counted.
     pub async fn close_call<T: Answered>(&self, mut call: Call, result: Result<T, CiamError>) -> Result<T, CiamError> {
-        let guesses = call.take_guesses();
-        if !guesses.is_empty()
-            && let Err(e) = self.store().release_guesses(&guesses).await
+        if let Some(places) = call.take_places()
+            && let Err(e) = self.store().release_place(&places).await
         {
             // Their places lapse by themselves (`GUESS_HOLD`).
             tracing::warn!(error = %e, "a password check's place was not given back");

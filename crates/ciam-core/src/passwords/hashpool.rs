@@ -269,6 +269,10 @@ impl Pool {
         let (done, mut result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |verdict| {
             let result = match verdict {
+                // The caller has gone (its request was cut short, and its
+                // places on the failure counters given back): no hash runs
+                // for nobody, so no password is verified uncounted.
+                Verdict::Run if done.is_closed() => Err(CiamError::Internal("hashing job abandoned".into())),
                 Verdict::Run => Ok(job()),
                 Verdict::Refuse(e) => Err(e),
             };
@@ -337,6 +341,29 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         panic!("{owner:?} does not hold {jobs} jobs");
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_has_gone_does_not_run() {
+        let pool = Pool::start(1, 4, Duration::from_secs(5)).expect("pool");
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let running = tokio::spawn({
+            let (pool, job) = (Arc::clone(&pool), blocker(&gate));
+            async move { pool.run(owner(1), job).await.map(drop) }
+        });
+        settle(&pool, 1, 0).await;
+        let ran = Arc::new(AtomicUsize::new(0));
+        let abandoned = tokio::spawn({
+            let (pool, ran) = (Arc::clone(&pool), Arc::clone(&ran));
+            async move { pool.run(owner(2), move || ran.fetch_add(1, Ordering::SeqCst)).await.map(drop) }
+        });
+        settle(&pool, 1, 1).await;
+        abandoned.abort();
+        let _ = abandoned.await;
+        open(&gate);
+        running.await.expect("join").expect("ran");
+        settle(&pool, 0, 0).await;
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "the abandoned job's work never ran");
     }
 
     #[tokio::test]

@@ -67,6 +67,8 @@ pub enum Purge {
     },
     /// Console sessions expired at this time.
     ConsoleSessions(UnixTime),
+    /// Places of password checks lapsed at this time.
+    LapsedChecks(UnixTime),
 }
 
 /// Login attempts in one hour with one outcome (the console's chart).
@@ -162,9 +164,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         mobile: Option<&Mobile>,
     ) -> StoreResult<Lookup>;
     /// Atomically counts one more failure on each counter (one or two) and
-    /// stores the attempt's audit event in the same commit; returns the new
-    /// states, in the order of `counters`, and the event's id. A count whose
-    /// lock has run out (`locked_until <= now`), or that was last raised
+    /// stores the attempt's audit event in the same commit, giving back the
+    /// check's places (`place`); returns the new states, in the order of
+    /// `counters`, and the event's id. A count whose lock has run out
+    /// (`locked_until <= now`), or that was last raised
     /// `failure_reset_seconds` ago or more without a lock, starts again at 1.
     /// A counter that reaches its limit is locked for the policy's
     /// `lock_seconds`, and the event is stored with `audit.locked` as its
@@ -175,15 +178,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: UnixTime,
         policy: &LockoutPolicy,
         audit: FailureAudit<'_>,
+        place: &str,
     ) -> StoreResult<(Vec<FailureState>, i64)>;
-    /// Atomically takes a place for one password check on `counter`
-    /// (the lock bounds guesses, not answers): only while it is not locked at
-    /// `now` and its failures and the checks in flight together are below
-    /// its limit. A count that would restart (as in
-    /// [`Store::record_failure`]) is restarted first. Places lapse at
-    /// `until`. Returns the counter's state and whether the place was taken
-    /// (by the attempt named `id`). Exact under concurrent calls on every
-    /// instance.
+    /// Atomically takes place `id` for one password check on `counter`
+    /// (the lock bounds guesses, not answers): only while it is not locked
+    /// at `now` and its failures and the live places together are below its
+    /// limit. A count that would restart (as in [`Store::record_failure`])
+    /// is restarted first. The place lapses at `until`. Returns the
+    /// counter's state and whether the place was taken. Exact under
+    /// concurrent calls on every instance.
     async fn reserve_guess(
         &self,
         counter: &Counter,
@@ -192,13 +195,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         until: UnixTime,
         id: &str,
     ) -> StoreResult<Guess>;
-    /// Gives back the places of checks that were not counted (a hash that
-    /// never ran, an attempt refused by another counter or its address).
-    async fn release_guesses(&self, keys: &[LockKey]) -> StoreResult<()>;
-    /// A right password: gives back its places on `keys` and forgets their
-    /// failures, unless a key was locked meanwhile (at `now`); returns each
-    /// key's state afterwards, in order (`None` for a key with no row).
-    async fn settle_match(&self, keys: &[LockKey], now: UnixTime) -> StoreResult<Vec<Option<FailureState>>>;
+    /// Gives back the places of check `place` that was not counted (a hash
+    /// that never ran, an attempt refused by another counter or its
+    /// address); giving them back twice changes nothing.
+    async fn release_place(&self, place: &str) -> StoreResult<()>;
+    /// A right password: gives back the places of check `place` and forgets
+    /// the failures of `keys`, unless a key was locked meanwhile (at `now`),
+    /// in one transaction; returns the state of each key that has a counter.
+    async fn settle_match(&self, keys: &[LockKey], place: &str, now: UnixTime) -> StoreResult<Vec<FailureState>>;
     /// Forgets the failures of an account: its own counter and those kept
     /// for it per address (an operator's unlock).
     async fn unlock_account(&self, account: &LockKey) -> StoreResult<()>;
@@ -283,6 +287,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// 1, and each later one adds one to that event's count (on every
     /// instance: one row per address, outcome and minute).
     async fn count_refusal(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Stores an event that stands for `count` refusals that cost no hash,
+    /// as [`Store::count_refusal`] keeps them (a copy of one).
+    async fn insert_counted(&self, event: &AuditEvent, count: i64) -> StoreResult<()>;
     /// Reads events, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
     /// Login attempts since `since`, counted by hour and outcome.

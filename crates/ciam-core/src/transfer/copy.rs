@@ -84,7 +84,11 @@ pub async fn copy_store(from: &dyn Store, to: &dyn Store, now: UnixTime) -> Resu
     loop {
         let events = from.audit_page(after, PAGE).await?;
         for entry in &events {
-            to.insert_audit(&entry.event).await?;
+            match entry.count {
+                // A minute of refusals that cost no hash keeps its count.
+                1 => to.insert_audit(&entry.event).await?,
+                count => to.insert_counted(&entry.event, count).await?,
+            }
             after = entry.id;
         }
         report.audit_events += events.len();

@@ -1,9 +1,13 @@
--- Password checks in flight count against a counter's remaining attempts,
--- so a burst cannot get more guesses than the lock allows: `pending` checks
--- hold a place until they are counted as a failure or given back, and all
--- of them lapse at `pending_until` (a check whose instance died mid-hash
--- holds its place no longer than that). `reserved_by` names the attempt
--- that took the last place, so its statement can tell it got one.
-ALTER TABLE login_failures ADD COLUMN pending BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE login_failures ADD COLUMN pending_until BIGINT;
-ALTER TABLE login_failures ADD COLUMN reserved_by TEXT;
+-- Password checks in flight count against a failure counter's remaining
+-- attempts, so a burst cannot get more guesses than the lock allows: each
+-- check holds a place (a row) on its counter until its failure is counted,
+-- it is given back, or it lapses at `until` (a check whose instance died
+-- mid-hash holds its place no longer than that). A check on two counters
+-- (account and address, and account) holds one place on each, under one id.
+CREATE TABLE login_checks (
+    id       TEXT NOT NULL,
+    lock_key TEXT NOT NULL,
+    until    BIGINT NOT NULL,
+    PRIMARY KEY (id, lock_key)
+);
+CREATE INDEX login_checks_live ON login_checks (lock_key, until);

@@ -1,4 +1,4 @@
--- docs/api.md §7 and §8: the client's address in every audit event, windows of
+-- CONTRACT §7 and §8: the client's address in every audit event, windows of
 -- failed password attempts per address, and failure counts forgotten after
 -- `failure_reset_seconds`.
 ALTER TABLE audit_events RENAME COLUMN peer_ip TO ip;

@@ -1,4 +1,4 @@
--- docs/api.md §8: background work that only one instance may do at a time
+-- CONTRACT §8: background work that only one instance may do at a time
 -- (the retention purge) takes a lease.
 CREATE TABLE leases (
     name       TEXT PRIMARY KEY,

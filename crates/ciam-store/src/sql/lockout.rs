@@ -29,6 +29,7 @@ impl<DB: Exec> SqlStore<DB> {
         now: UnixTime,
         policy: &LockoutPolicy,
         audit: FailureAudit<'_>,
+        place: &str,
     ) -> StoreResult<(Vec<FailureState>, i64)> {
         let group = DB::grouped_sql()
             .failure(counters.len())
@@ -38,6 +39,7 @@ impl<DB: Exec> SqlStore<DB> {
             ("lock_seconds".into(), policy.lock_seconds.into()),
             ("reset_seconds".into(), policy.failure_reset_seconds.into()),
             ("locked_outcome".into(), audit.locked.as_str().into()),
+            ("place".into(), place.into()),
         ];
         for (i, counter) in counters.iter().enumerate() {
             values.push((format!("key{i}"), Arg::from(&counter.key)));
@@ -73,16 +75,36 @@ impl<DB: Exec> SqlStore<DB> {
         until: UnixTime,
         id: &str,
     ) -> StoreResult<Guess> {
-        let stmt = Stmt::new(RESERVE_GUESS.as_str())
-            .bind(&counter.key)
-            .bind(counter.limit)
-            .bind(now)
-            .bind(reset_seconds)
-            .bind(until)
-            .bind(id);
-        let row: Option<GuessRow> = self.fetch_opt::<GuessRow, _>(stmt).await?;
-        let row = row.ok_or_else(|| StoreError::Backend("a guess's reservation returned no row".into()))?;
-        let reserved = row.reserved_by.as_deref() == Some(id);
-        Ok(Guess { state: FailureRow::new(row.failures, row.locked_until).try_into().map_err(db_err)?, reserved })
+        let key = || ("key".to_owned(), Arg::from(&counter.key));
+        let lock = LOCK_COUNTER.bind(vec![
+            key(),
+            ("now".into(), now.into()),
+            ("reset_seconds".into(), reset_seconds.into()),
+        ])?;
+        let take = TAKE_PLACE.bind(vec![
+            key(),
+            ("place".into(), id.into()),
+            ("until".into(), until.into()),
+            ("now".into(), now.into()),
+            ("limit".into(), counter.limit.into()),
+        ])?;
+        let rows = DB::transaction_rows(&self.conns, vec![lock, take]).await?;
+        let broken = || StoreError::Backend("a place's transaction returned no counter".into());
+        let counter_row: FailureRow = rows.first().map(DB::decode::<FailureRow>).ok_or_else(broken)?.map_err(db_err)?;
+        Ok(Guess { state: counter_row.try_into().map_err(db_err)?, reserved: rows.len() == 2 })
+    }
+
+    pub(super) async fn give_back(&self, place: &str) -> StoreResult<()> {
+        self.execute(RELEASE_PLACE.bind(vec![("place".into(), place.into())])?).await.map(drop)
+    }
+
+    pub(super) async fn settle(&self, keys: &[LockKey], place: &str, now: UnixTime) -> StoreResult<Vec<FailureState>> {
+        let mut stmts = vec![RELEASE_PLACE.bind(vec![("place".into(), place.into())])?];
+        for key in keys {
+            stmts.push(SETTLE_COUNTER.bind(vec![("key".into(), key.into()), ("now".into(), now.into())])?);
+        }
+        // One transaction: the places go with the counts they were held on.
+        let rows = DB::transaction_rows(&self.conns, stmts).await?;
+        rows.iter().map(|row| DB::decode::<FailureRow>(row).map_err(db_err)?.try_into().map_err(db_err)).collect()
     }
 }

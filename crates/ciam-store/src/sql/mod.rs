@@ -23,12 +23,12 @@ use crate::audit::AuditWriter;
 use crate::conns::Conns;
 use crate::exec::{Arg, Exec, Record, Stmt, db_err};
 use crate::grouped::{
-    INSERT_SESSION, RELEASE_ATTEMPT, RELEASE_GUESS, RESERVE_ATTEMPT, RESERVE_GUESS, SETTLE_MATCH, event_values,
-    session_values,
+    INSERT_SESSION, LOCK_COUNTER, RELEASE_ATTEMPT, RELEASE_PLACE, RESERVE_ATTEMPT, SETTLE_COUNTER, TAKE_PLACE,
+    event_values, session_values,
 };
 use crate::rows::{
-    ActivityRow, AppRow, AuditRow, ConsoleSessionRow, FailureRow, GrantRow, GroupedRow, GuessRow, HashRow, HistoryRow,
-    IdRow, KeyRow, LockedUserRow, LookupRow, MemberRow, SessionRow, SessionUserRow, SettingRow, ThrottleRow, UserRow,
+    ActivityRow, AppRow, AuditRow, ConsoleSessionRow, FailureRow, GrantRow, GroupedRow, HashRow, HistoryRow, IdRow,
+    KeyRow, LockedUserRow, LookupRow, MemberRow, SessionRow, SessionUserRow, SettingRow, ThrottleRow, UserRow,
     audit_args,
 };
 use crate::statements::{

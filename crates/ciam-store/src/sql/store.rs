@@ -179,8 +179,9 @@ impl<DB: Exec> Store for SqlStore<DB> {
         now: UnixTime,
         policy: &LockoutPolicy,
         audit: FailureAudit<'_>,
+        place: &str,
     ) -> StoreResult<(Vec<FailureState>, i64)> {
-        self.count_failure(counters, now, policy, audit).await
+        self.count_failure(counters, now, policy, audit, place).await
     }
 
     async fn reserve_guess(
@@ -194,19 +195,12 @@ impl<DB: Exec> Store for SqlStore<DB> {
         self.take_guess(counter, now, reset_seconds, until, id).await
     }
 
-    async fn release_guesses(&self, keys: &[LockKey]) -> StoreResult<()> {
-        for key in keys {
-            self.execute(Stmt::new(RELEASE_GUESS).bind(key)).await?;
-        }
-        Ok(())
+    async fn release_place(&self, place: &str) -> StoreResult<()> {
+        self.give_back(place).await
     }
 
-    async fn settle_match(&self, keys: &[LockKey], now: UnixTime) -> StoreResult<Vec<Option<FailureState>>> {
-        let mut states = Vec::with_capacity(keys.len());
-        for key in keys {
-            states.push(self.fetch_opt::<FailureRow, _>(Stmt::new(SETTLE_MATCH).bind(key).bind(now)).await?);
-        }
-        Ok(states)
+    async fn settle_match(&self, keys: &[LockKey], place: &str, now: UnixTime) -> StoreResult<Vec<FailureState>> {
+        self.settle(keys, place, now).await
     }
 
     async fn unlock_account(&self, account: &LockKey) -> StoreResult<()> {
@@ -222,7 +216,11 @@ impl<DB: Exec> Store for SqlStore<DB> {
         now: UnixTime,
         policy: &ThrottlePolicy,
     ) -> StoreResult<ThrottleState> {
-        let stmt = Stmt::new(RESERVE_ATTEMPT).bind(address).bind(now).bind(policy.ip_window_seconds);
+        let stmt = RESERVE_ATTEMPT.bind(vec![
+            ("ip".into(), address.into()),
+            ("now".into(), now.into()),
+            ("window_seconds".into(), policy.ip_window_seconds.into()),
+        ])?;
         let window: Option<ThrottleState> = self.fetch_opt::<ThrottleRow, _>(stmt).await?;
         window.ok_or_else(|| StoreError::Backend("an attempt's reservation returned no window".into()))
     }
@@ -342,7 +340,11 @@ impl<DB: Exec> Store for SqlStore<DB> {
     }
 
     async fn count_refusal(&self, event: &AuditEvent) -> StoreResult<()> {
-        self.audit.count(event).await
+        self.audit.count(event, 1).await
+    }
+
+    async fn insert_counted(&self, event: &AuditEvent, count: i64) -> StoreResult<()> {
+        self.audit.count(event, count).await
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {

@@ -10,10 +10,18 @@ use super::CliError;
 
 /// `ciam serve`: a flag for each setting, shown with its environment
 /// variable and default.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ServeArgs {
     /// The settings given on the command line, by name.
     pub settings: Vec<(&'static str, String)>,
+}
+
+/// The names of the settings given, never their values (an admin token
+/// may be one).
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.settings.iter().map(|(name, _)| name)).finish()
+    }
 }
 
 impl clap::FromArgMatches for ServeArgs {
@@ -66,7 +74,7 @@ pub(super) async fn run(config: &Config) -> Result<(), CliError> {
     // shown for a server that never ran).
     let metrics = match config.metrics_listen.as_str() {
         "" => None,
-        listen => Some(startup::bind("CIAM_METRICS_LISTEN", listen).await?),
+        listen => Some(startup::bind("metrics_listen", listen).await?),
     };
     let mut server = Server::build(config).await?;
     if let Some(listener) = metrics {

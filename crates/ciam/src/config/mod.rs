@@ -99,7 +99,7 @@ settings! {
     listen: String = "127.0.0.1:8080".into(),
         help "Address to listen on";
     database_url: Option<String> = None,
-        help "Database URL: sqlite://PATH or postgres://USER@HOST/DB", unset "a SQLite file in data_dir";
+        help "Database URL: sqlite://PATH or postgres://USER@HOST/DB", unset "a SQLite file in data_dir", is secret;
     data_dir: PathBuf = PathBuf::from("data"),
         help "Folder of the default SQLite database (made with mode 0700)";
     admin_token: Option<Secret> = None,
@@ -179,6 +179,16 @@ fn check_admin_token(token: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Why a configuration file does not parse, placed by line: the parser's
+/// own text quotes the line, which may hold a secret (a misspelt
+/// `admin-token = "…"`).
+fn toml_why(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => format!("line {}: {}", text[..span.start.min(text.len())].matches('\n').count() + 1, e.message()),
+        None => e.message().to_owned(),
+    }
+}
+
 /// A configuration that cannot be used, with the reason.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -225,6 +235,11 @@ pub struct Setting {
 }
 
 impl Setting {
+    /// The environment variable of the setting called `name`.
+    pub fn env_of(name: &str) -> String {
+        SETTINGS.iter().find(|s| s.name == name).map_or_else(|| name.to_ascii_uppercase(), Setting::env)
+    }
+
     /// The environment variable.
     pub fn env(&self) -> String {
         format!("CIAM_{}", self.name.to_ascii_uppercase())
@@ -244,7 +259,8 @@ impl Config {
             Some(path) => {
                 let text =
                     std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-                toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError(format!("{}: {}", path.display(), toml_why(&text, &e))))?
             }
             None => Config::default(),
         };
@@ -395,13 +411,27 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_does_not_parse_is_refused_without_quoting_it() {
+        let folder = std::env::temp_dir().join(format!("ciam-config-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap_or_else(|e| panic!("{e}"));
+        let file = folder.join("ciam.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nadmin-token = \"a-secret-admin-token-0123456789-abcdef\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let why = Config::load(Some(&file), &[]).map(drop).expect_err("refused").0;
+        let _ = std::fs::remove_dir_all(&folder);
+        assert!(why.contains("line 2:") && why.contains("admin-token"), "{why}");
+        assert!(!why.contains("a-secret"), "the file's text is not quoted: {why}");
+    }
+
+    #[test]
     fn secrets_never_print() {
         let mut config = Config::default();
         config.set("admin_token", "a-secret-admin-token-0123456789-abcdef").unwrap_or_else(|e| panic!("{e}"));
         assert!(!format!("{config:?}").contains("a-secret"), "{config:?}");
         let shown: Vec<String> = Config::defaults().into_iter().map(|(_, text)| text).collect();
         assert!(shown.iter().all(|text| !text.contains("a-secret")));
-        assert!(SETTINGS.iter().filter(|s| s.secret).count() == 2);
+        let hidden: Vec<&str> = SETTINGS.iter().filter(|s| s.secret).map(|s| s.name).collect();
+        assert_eq!(hidden, ["database_url", "admin_token", "key_encryption_key"], "values --help never shows");
         assert_eq!(config.admin_token.as_ref().map(Secret::expose), Some("a-secret-admin-token-0123456789-abcdef"));
     }
 

@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::helpers::{
     ADMIN_TOKEN, Backend, PASSWORD, Serving, TestDatabase, assert_error, client_at, read, samples, serve,
@@ -61,20 +61,15 @@ fn login(base: &str, client: &reqwest::Client, client_id: &str, password: &str) 
 
 async fn burst_against(instances: &[Serving]) {
     let http = reqwest::Client::new();
-    let admin = |method: Method, path: &str, body: Value| {
-        http.request(method, format!("{}/api/v2/admin{path}", instances[0].base))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-    };
-    let app: Value =
-        admin(Method::POST, "/apps", json!({"name": "Shop"})).await.expect("app").json().await.expect("json");
-    let client_id = app["client_id"].as_str().expect("client_id").to_owned();
-    let user =
-        admin(Method::POST, "/users", json!({"mobile": "15200000000", "password": PASSWORD})).await.expect("user");
-    assert_eq!(user.status(), StatusCode::CREATED);
+    let client_id = crate::helpers::shop_with_a_user(&http, &instances[0].base).await;
     // The address throttle stays out of the way: only the lock is tested.
-    let throttle = admin(Method::PUT, "/policies/throttle", json!({"ip_max_failures": 100_000})).await.expect("policy");
+    let throttle = http
+        .put(format!("{}/api/v2/admin/policies/throttle", instances[0].base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"ip_max_failures": 100_000}))
+        .send()
+        .await
+        .expect("policy");
     assert_eq!(throttle.status(), StatusCode::OK);
     tokio::time::sleep(ciam_core::service::POLICY_CACHE).await;
     let before = metric(&http, instances, "ciam_password_verifications_total").await;

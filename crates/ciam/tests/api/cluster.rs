@@ -72,18 +72,7 @@ async fn three_processes_started_together_share_one_lockout() {
     for p in &processes {
         wait_ready(&http, &p.base).await;
     }
-    let admin = |method: Method, path: &str, body: Value| {
-        http.request(method, format!("{}/api/v2/admin{path}", processes[1].base))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-    };
-    let app: Value =
-        admin(Method::POST, "/apps", json!({"name": "Shop"})).await.expect("app").json().await.expect("json");
-    let client_id = app["client_id"].as_str().expect("client_id").to_owned();
-    let created =
-        admin(Method::POST, "/users", json!({"mobile": "15200000000", "password": PASSWORD})).await.expect("user");
-    assert_eq!(created.status(), StatusCode::CREATED);
+    let client_id = crate::helpers::shop_with_a_user(&http, &processes[1].base).await;
 
     let mut tasks = Vec::new();
     for i in 0..30 {

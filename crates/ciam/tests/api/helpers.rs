@@ -348,3 +348,17 @@ pub fn samples(page: &str) -> HashMap<String, f64> {
         })
         .collect()
 }
+
+/// Through the admin API at `base`: an app "Shop" and the user
+/// 15200000000 with [`PASSWORD`]; returns the app's client id.
+pub async fn shop_with_a_user(http: &reqwest::Client, base: &str) -> String {
+    let admin = |method: Method, path: &str, body: Value| {
+        http.request(method, format!("{base}/api/v2/admin{path}")).bearer_auth(ADMIN_TOKEN).json(&body).send()
+    };
+    let app: Value =
+        admin(Method::POST, "/apps", json!({"name": "Shop"})).await.expect("app").json().await.expect("json");
+    let created =
+        admin(Method::POST, "/users", json!({"mobile": "15200000000", "password": PASSWORD})).await.expect("user");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    app["client_id"].as_str().expect("client_id").to_owned()
+}
