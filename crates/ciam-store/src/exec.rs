@@ -154,6 +154,8 @@ pub(crate) trait Exec: Dialect {
     async fn transaction(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<u64>>;
     /// Runs statements in one transaction; returns the rows they gave.
     async fn transaction_rows(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<Self::Row>>;
+    /// Runs statements in one transaction; returns the rows of each.
+    async fn transaction_each(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<Vec<Self::Row>>>;
     /// Runs a statement group that holds its own transaction (see
     /// [`Grouped`]) in a task of its own, so it runs to its end even when
     /// the caller stops waiting: a group cut short would leave its
@@ -230,6 +232,17 @@ where
         }
         tx.commit().await.map_err(db_err)?;
         Ok(rows)
+    }
+
+    async fn transaction_each(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<Vec<Self::Row>>> {
+        let mut conn = conns.get().await?;
+        let mut tx = conn.begin().await.map_err(db_err)?;
+        let mut each = Vec::with_capacity(stmts.len());
+        for stmt in stmts {
+            each.push(DB::query(&stmt.sql, stmt.args, stmt.persistent).fetch_all(&mut *tx).await.map_err(db_err)?);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(each)
     }
 
     async fn grouped(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<Vec<Self::Row>> {

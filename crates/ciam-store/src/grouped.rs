@@ -320,6 +320,25 @@ pub(crate) static RESERVE_ATTEMPT: LazyLock<Named> = LazyLock::new(|| {
     })
 });
 
+/// [`RESERVE_ATTEMPT`] in a check's transaction, only when check `place`
+/// took its place on each of its `counters` counters (an attempt refused
+/// by a counter is no attempt of its address).
+pub(crate) static RESERVE_PLACED_ATTEMPT: LazyLock<Named> = LazyLock::new(|| {
+    Named::build(|p| {
+        let (ip, now, seconds) = (p.p("ip"), p.p("now"), p.p("window_seconds"));
+        let (place, counters) = (p.p("place"), p.p("counters"));
+        let ended = format!("ip_throttle.window_start + {seconds} <= {now}");
+        format!(
+            "INSERT INTO ip_throttle (ip, window_start, failures) SELECT {ip}, {now}, 1 \
+             WHERE (SELECT COUNT(*) FROM login_checks WHERE id = {place}) = {counters} \
+             ON CONFLICT (ip) DO UPDATE SET \
+                 window_start = CASE WHEN {ended} THEN {now} ELSE ip_throttle.window_start END, \
+                 failures = CASE WHEN {ended} THEN 1 ELSE ip_throttle.failures + 1 END \
+             RETURNING window_start, failures"
+        )
+    })
+});
+
 /// Gives a reserved attempt back (`ip`, `window`).
 pub(crate) static RELEASE_ATTEMPT: LazyLock<Named> = LazyLock::new(|| Named::build(release));
 

@@ -266,7 +266,9 @@ async fn refusals_are_counted_one_event_per_address_outcome_and_minute(store: Ar
 /// Takes a place for one check on `k` (limit 10) at `now`, named `id`.
 async fn reserve(store: &dyn Store, k: &str, now: i64, id: &str) -> Guess {
     let counter = Counter { key: key(k), limit: 10 };
-    store.reserve_guess(&counter, now, 86_400, now + 30, id).await.expect("reserve")
+    let (guesses, window) = store.begin_check(&[counter], now, 86_400, now + 30, id, None).await.expect("reserve");
+    assert_eq!(window, None, "no address, no window");
+    guesses[0]
 }
 
 async fn checks_in_flight_count_against_the_limit(store: Arc<dyn Store>) {
@@ -330,6 +332,22 @@ async fn checks_in_flight_count_against_the_limit(store: Arc<dyn Store>) {
     assert_eq!(after.state, FailureState { failures: 0, locked_until: None });
     // Retention deletes lapsed places, and keeps a counter with live ones.
     assert!(store.purge(Purge::LapsedChecks(2000), 1000).await.expect("purge") >= 10);
+    // A check on two counters counts in its address's window only when it
+    // got both places.
+    let address = AddressKey::new("10.0.0.9");
+    let two = [Counter { key: key("m|10.0.0.9"), limit: 10 }, Counter { key: key("m"), limit: 1 }];
+    let (guesses, window) =
+        store.begin_check(&two, 3000, 86_400, 3030, "both", Some((&address, 3600))).await.expect("check");
+    assert!(guesses.iter().all(|g| g.reserved));
+    assert_eq!(window, Some(ThrottleState { window_start: 3000, failures: 1 }));
+    let (guesses, window) =
+        store.begin_check(&two, 3001, 86_400, 3031, "refused", Some((&address, 3600))).await.expect("check");
+    assert_eq!(
+        guesses.iter().map(|g| g.reserved).collect::<Vec<_>>(),
+        [true, false],
+        "the account's one place is held"
+    );
+    assert_eq!(window, None, "an attempt refused by a counter is not counted at its address");
 }
 
 async fn expired_lock_starts_a_new_count(store: Arc<dyn Store>) {

@@ -127,21 +127,27 @@ impl Attempt {
     /// of passwords is ever verified per countdown, however many attempts
     /// arrive at once. An attempt that finds no place is refused with the
     /// lock (its time left, or the whole `lock_seconds` when the places are
-    /// all taken by checks in flight), before any hash. The places, one id
-    /// on every counter, are held by the call (see [`Ciam::close_call`]).
-    async fn take_places(&self, ciam: &Ciam, call: &mut Call) -> Result<(), CiamError> {
+    /// all taken by checks in flight), before any hash. In the same
+    /// transaction the attempt is counted in its address's window (when it
+    /// is counted there); that window comes back. The places, one id on
+    /// every counter, are held by the call (see [`Ciam::close_call`]).
+    async fn take_places(
+        &self,
+        ciam: &Ciam,
+        call: &mut Call,
+        address: Option<(&AddressKey, i64)>,
+    ) -> Result<Option<ThrottleState>, CiamError> {
         let id = OpaqueToken::generate(PLACE_ID_LEN)?.expose().to_owned();
         call.hold_places(id.clone());
+        let counters: Vec<Counter> = self.counters.iter().map(|(c, _)| c.clone()).collect();
         let until = self.now + GUESS_HOLD_SECONDS;
-        for (counter, _) in &self.counters {
-            let guess =
-                ciam.store().reserve_guess(counter, self.now, self.policy.failure_reset_seconds, until, &id).await?;
-            if !guess.reserved {
-                let left = guess.state.locked_until.filter(|u| *u > self.now).map(|u| u - self.now);
-                return Err(locked_refusal(left.unwrap_or(self.policy.lock_seconds)));
-            }
+        let reset = self.policy.failure_reset_seconds;
+        let (guesses, window) = ciam.store().begin_check(&counters, self.now, reset, until, &id, address).await?;
+        if let Some(refused) = guesses.iter().find(|g| !g.reserved) {
+            let left = refused.state.locked_until.filter(|u| *u > self.now).map(|u| u - self.now);
+            return Err(locked_refusal(left.unwrap_or(self.policy.lock_seconds)));
         }
-        Ok(())
+        Ok(window)
     }
 }
 
@@ -173,10 +179,10 @@ impl Ciam {
 
     /// Begins a password attempt on `account` for the call: reads its
     /// counters, its address's window and the user with `mobile` (when
-    /// given) in one read; refuses a throttled address, then a lock; then
-    /// takes the check's places on the counters (the lock bounds guesses),
-    /// then counts the attempt in the address's window. All before any
-    /// hash. Returns the attempt and the user.
+    /// given) in one read; refuses a throttled address, then a lock; then,
+    /// in one transaction, takes the check's places on the counters (the
+    /// lock bounds guesses) and counts the attempt in the address's window.
+    /// All before any hash. Returns the attempt and the user.
     pub(crate) async fn begin_attempt(
         &self,
         call: &mut Call,
@@ -197,9 +203,8 @@ impl Ciam {
         let states = lookup.counts.into_iter().chain(std::iter::repeat(None));
         let attempt = Attempt { counters: counters.into_iter().zip(states).collect(), policy, now, miss };
         attempt.check_lock()?;
-        attempt.take_places(self, call).await?;
-        if let Some(address) = counted {
-            let window = self.store().reserve_attempt(&address, now, &throttle).await?;
+        let window = attempt.take_places(self, call, counted.as_ref().map(|a| (a, throttle.ip_window_seconds))).await?;
+        if let (Some(address), Some(window)) = (counted, window) {
             self.refuse_closed(&throttle, &address, window, now, 0)?;
             call.reserve(Reservation { key: address, window_start: window.window_start });
         }

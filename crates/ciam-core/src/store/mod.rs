@@ -180,21 +180,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         audit: FailureAudit<'_>,
         place: &str,
     ) -> StoreResult<(Vec<FailureState>, i64)>;
-    /// Atomically takes place `id` for one password check on `counter`
-    /// (the lock bounds guesses, not answers): only while it is not locked
-    /// at `now` and its failures and the live places together are below its
-    /// limit. A count that would restart (as in [`Store::record_failure`])
-    /// is restarted first. The place lapses at `until`. Returns the
-    /// counter's state and whether the place was taken. Exact under
+    /// Begins a password check, in one transaction: takes place `id` on each
+    /// of `counters` (the lock bounds guesses, not answers), each only while
+    /// its counter is not locked at `now` and its failures and live places
+    /// together are below its limit (a count that would restart, as in
+    /// [`Store::record_failure`], is restarted first); places lapse at
+    /// `until`. When every place was taken and `address` is given (with its
+    /// window's seconds), the attempt is counted in the address's window, as
+    /// [`Store::reserve_attempt`] does. Returns each counter's state and
+    /// whether its place was taken, and the window when counted. Exact under
     /// concurrent calls on every instance.
-    async fn reserve_guess(
+    async fn begin_check(
         &self,
-        counter: &Counter,
+        counters: &[Counter],
         now: UnixTime,
         reset_seconds: i64,
         until: UnixTime,
         id: &str,
-    ) -> StoreResult<Guess>;
+        address: Option<(&AddressKey, i64)>,
+    ) -> StoreResult<(Vec<Guess>, Option<ThrottleState>)>;
     /// Gives back the places of check `place` that was not counted (a hash
     /// that never ran, an attempt refused by another counter or its
     /// address); giving them back twice changes nothing.

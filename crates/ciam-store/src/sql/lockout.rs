@@ -67,31 +67,53 @@ impl<DB: Exec> SqlStore<DB> {
         Ok((states, id))
     }
 
-    pub(super) async fn take_guess(
+    pub(super) async fn take_places(
         &self,
-        counter: &Counter,
+        counters: &[Counter],
         now: UnixTime,
         reset_seconds: i64,
         until: UnixTime,
         id: &str,
-    ) -> StoreResult<Guess> {
-        let key = || ("key".to_owned(), Arg::from(&counter.key));
-        let lock = LOCK_COUNTER.bind(vec![
-            key(),
-            ("now".into(), now.into()),
-            ("reset_seconds".into(), reset_seconds.into()),
-        ])?;
-        let take = TAKE_PLACE.bind(vec![
-            key(),
-            ("place".into(), id.into()),
-            ("until".into(), until.into()),
-            ("now".into(), now.into()),
-            ("limit".into(), counter.limit.into()),
-        ])?;
-        let rows = DB::transaction_rows(&self.conns, vec![lock, take]).await?;
-        let broken = || StoreError::Backend("a place's transaction returned no counter".into());
-        let counter_row: FailureRow = rows.first().map(DB::decode::<FailureRow>).ok_or_else(broken)?.map_err(db_err)?;
-        Ok(Guess { state: counter_row.try_into().map_err(db_err)?, reserved: rows.len() == 2 })
+        address: Option<(&AddressKey, i64)>,
+    ) -> StoreResult<(Vec<Guess>, Option<ThrottleState>)> {
+        let mut stmts = Vec::with_capacity(2 * counters.len() + 1);
+        for counter in counters {
+            let key = || ("key".to_owned(), Arg::from(&counter.key));
+            let at = || ("now".to_owned(), Arg::from(now));
+            stmts.push(LOCK_COUNTER.bind(vec![key(), at(), ("reset_seconds".into(), reset_seconds.into())])?);
+            stmts.push(TAKE_PLACE.bind(vec![
+                key(),
+                at(),
+                ("place".into(), id.into()),
+                ("until".into(), until.into()),
+                ("limit".into(), counter.limit.into()),
+            ])?);
+        }
+        if let Some((ip, window_seconds)) = address {
+            stmts.push(RESERVE_PLACED_ATTEMPT.bind(vec![
+                ("ip".into(), ip.into()),
+                ("now".into(), now.into()),
+                ("window_seconds".into(), window_seconds.into()),
+                ("place".into(), id.into()),
+                ("counters".into(), Arg::Int(counters.len() as i64)),
+            ])?);
+        }
+        // Each counter's row lock, then its place: every later statement
+        // sees what the counter's earlier holders committed.
+        let mut each = DB::transaction_each(&self.conns, stmts).await?.into_iter();
+        let broken = || StoreError::Backend("a check's transaction returned no counter".into());
+        let mut guesses = Vec::with_capacity(counters.len());
+        for _ in counters {
+            let counter = each.next().ok_or_else(broken)?;
+            let row = counter.first().ok_or_else(broken)?;
+            let state = DB::decode::<FailureRow>(row).map_err(db_err)?.try_into().map_err(db_err)?;
+            guesses.push(Guess { state, reserved: each.next().is_some_and(|place| !place.is_empty()) });
+        }
+        let window = match each.next().as_deref() {
+            Some([row, ..]) => Some(DB::decode::<ThrottleRow>(row).map_err(db_err)?.into()),
+            _ => None,
+        };
+        Ok((guesses, window))
     }
 
     pub(super) async fn give_back(&self, place: &str) -> StoreResult<()> {

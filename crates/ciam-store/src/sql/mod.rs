@@ -23,8 +23,8 @@ use crate::audit::AuditWriter;
 use crate::conns::Conns;
 use crate::exec::{Arg, Exec, Record, Stmt, db_err};
 use crate::grouped::{
-    INSERT_SESSION, LOCK_COUNTER, RELEASE_ATTEMPT, RELEASE_PLACE, RESERVE_ATTEMPT, SETTLE_COUNTER, TAKE_PLACE,
-    event_values, session_values,
+    INSERT_SESSION, LOCK_COUNTER, RELEASE_ATTEMPT, RELEASE_PLACE, RESERVE_ATTEMPT, RESERVE_PLACED_ATTEMPT,
+    SETTLE_COUNTER, TAKE_PLACE, event_values, session_values,
 };
 use crate::rows::{
     ActivityRow, AppRow, AuditRow, ConsoleSessionRow, FailureRow, GrantRow, GroupedRow, HashRow, HistoryRow, IdRow,

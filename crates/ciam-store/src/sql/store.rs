@@ -184,15 +184,16 @@ impl<DB: Exec> Store for SqlStore<DB> {
         self.count_failure(counters, now, policy, audit, place).await
     }
 
-    async fn reserve_guess(
+    async fn begin_check(
         &self,
-        counter: &Counter,
+        counters: &[Counter],
         now: UnixTime,
         reset_seconds: i64,
         until: UnixTime,
         id: &str,
-    ) -> StoreResult<Guess> {
-        self.take_guess(counter, now, reset_seconds, until, id).await
+        address: Option<(&AddressKey, i64)>,
+    ) -> StoreResult<(Vec<Guess>, Option<ThrottleState>)> {
+        self.take_places(counters, now, reset_seconds, until, id, address).await
     }
 
     async fn release_place(&self, place: &str) -> StoreResult<()> {
