@@ -202,7 +202,7 @@ pub(crate) static SETTLE_COUNTER: LazyLock<Named> = LazyLock::new(|| {
 pub(crate) struct Grouped {
     /// Failure counts (one counter, two counters) and their event.
     failure: [Named; 2],
-    /// A session, the attempt it gives back, and its event.
+    /// A session, the attempt and the places it gives back, and its event.
     pub session: Named,
 }
 
@@ -281,9 +281,10 @@ pub(crate) static SQLITE: LazyLock<Grouped> = LazyLock::new(|| Grouped {
     failure: [Named::build(|p| sqlite_failure(p, 1)), Named::build(|p| sqlite_failure(p, 2))],
     session: Named::build(|p| {
         format!(
-            "BEGIN IMMEDIATE; {}; {}; INSERT INTO audit_events ({}) VALUES ({}) RETURNING {NO_COUNT}, id; COMMIT",
+            "BEGIN IMMEDIATE; {}; {}; {}; INSERT INTO audit_events ({}) VALUES ({}) RETURNING {NO_COUNT}, id; COMMIT",
             insert_session(p),
             release(p),
+            release_place(p),
             fields(),
             event_placeholders(p, None),
         )
@@ -294,9 +295,10 @@ pub(crate) static POSTGRES: LazyLock<Grouped> = LazyLock::new(|| Grouped {
     failure: [Named::build(|p| postgres_failure(p, 1)), Named::build(|p| postgres_failure(p, 2))],
     session: Named::build(|p| {
         format!(
-            "WITH s AS ({}), r AS ({}) INSERT INTO audit_events ({}) VALUES ({}) RETURNING {NO_COUNT}, id",
+            "WITH s AS ({}), r AS ({}), c AS ({}) INSERT INTO audit_events ({}) VALUES ({}) RETURNING {NO_COUNT}, id",
             insert_session(p),
             release(p),
+            release_place(p),
             fields(),
             event_placeholders(p, None),
         )

@@ -596,13 +596,13 @@ async fn a_session_and_its_audit_event_commit_together(store: Arc<dyn Store>) {
     store.insert_user(&user("u1", "+8615200000000")).await.expect("user");
     let session = Session { user_id: uid("u1"), client_id: cid("c1"), expires_at: 9999 };
     let event = audit_event(100, "+8615200000000");
-    let id = store.insert_session_audited(&digest("d1"), &session, 100, &event, None).await.expect("session");
+    let id = store.insert_session_audited(&digest("d1"), &session, 100, &event, None, None).await.expect("session");
     assert!(store.get_session_user(&digest("d1"), 100).await.expect("get").is_some());
     let stored = store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.expect("list");
     assert_eq!(stored, vec![AuditEntry { id, event: event.clone(), count: 1 }]);
 
     // A session that cannot be stored takes its event with it.
-    let dup = store.insert_session_audited(&digest("d1"), &session, 100, &audit_event(101, "+1"), None).await;
+    let dup = store.insert_session_audited(&digest("d1"), &session, 100, &audit_event(101, "+1"), None, None).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     assert_eq!(store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.expect("list").len(), 1);
     // The failed group left no transaction open behind it: every connection
@@ -610,7 +610,7 @@ async fn a_session_and_its_audit_event_commit_together(store: Arc<dyn Store>) {
     for i in 2..8 {
         let name = format!("d{i}");
         store
-            .insert_session_audited(&digest(&name), &session, 100, &audit_event(100 + i, "+2"), None)
+            .insert_session_audited(&digest(&name), &session, 100, &audit_event(100 + i, "+2"), None, None)
             .await
             .expect("session");
         assert!(store.get_session_user(&digest(&name), 100).await.expect("get").is_some());
@@ -705,13 +705,22 @@ async fn a_session_gives_back_its_reserved_attempt(store: Arc<dyn Store>) {
     for _ in 0..3 {
         store.reserve_attempt(&address, 500, &throttle).await.expect("reserve");
     }
+    // The check's place on a counter with one place left goes back too.
+    let one = Counter { key: key("k"), limit: 1 };
+    let (placed, _) = store.begin_check(std::slice::from_ref(&one), 500, 86_400, 530, "p", None).await.expect("place");
+    assert!(placed[0].reserved);
     let session = Session { user_id: uid("u1"), client_id: cid("c1"), expires_at: 9999 };
     let reserved = Reservation { key: address.clone(), window_start: 500 };
     let event = audit_event(501, "+8615200000000");
-    store.insert_session_audited(&digest("d1"), &session, 501, &event, Some(&reserved)).await.expect("session");
+    store
+        .insert_session_audited(&digest("d1"), &session, 501, &event, Some(&reserved), Some("p"))
+        .await
+        .expect("session");
     let found = store.login_lookup(&[key("k")], Some(&address), None).await.expect("lookup");
     assert_eq!(found.throttle, Some(ThrottleState { window_start: 500, failures: 2 }));
     assert_eq!(newest(store.as_ref(), 5).await.len(), 1);
+    let (again, _) = store.begin_check(&[one], 502, 86_400, 532, "q", None).await.expect("place");
+    assert!(again[0].reserved, "the session's commit gave the place back");
 }
 
 async fn unlocking_an_account_clears_its_address_counters(store: Arc<dyn Store>) {

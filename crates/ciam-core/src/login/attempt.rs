@@ -74,6 +74,12 @@ impl Attempt {
     /// audit event stored in the same commit as the count; a match forgets
     /// earlier failures and hands back what matched.
     pub async fn settle<T>(self, ciam: &Ciam, call: &mut Call, matched: Option<T>) -> Result<T, CiamError> {
+        // A right password on counters that had no failures has nothing to
+        // forget: a read tells whether a lock landed meanwhile, and its
+        // places go back with the session's commit (or when the call ends).
+        if matched.is_some() && self.counters.iter().all(|(_, state)| state.is_none_or(|s| s.failures == 0)) {
+            return self.check_unlocked(ciam, matched).await;
+        }
         // Taken out of the call before the write that ends them, and put
         // back if it fails: a call cut short after the write committed must
         // not give them back a second time. A miss's attempt in the
@@ -88,6 +94,18 @@ impl Attempt {
             call.hold_places(place);
         }
         settled
+    }
+
+    /// `matched`, unless one of the counters was locked meanwhile.
+    async fn check_unlocked<T>(&self, ciam: &Ciam, matched: Option<T>) -> Result<T, CiamError> {
+        let now = ciam.now();
+        for (counter, _) in &self.counters {
+            let state = ciam.store().failure_state(&counter.key).await?;
+            if let Some(until) = state.and_then(|s| s.locked_until).filter(|until| *until > now) {
+                return Err(locked_refusal(until - now));
+            }
+        }
+        matched.ok_or_else(|| CiamError::Internal("a match without what matched".into()))
     }
 
     async fn settle_places<T>(

@@ -217,15 +217,27 @@ impl Ciam {
         let expire = app.session_ttl;
         let success = Outcome::Status(Status::Success);
         let event = call.event(success);
-        let reserved = call.take_reservation();
+        // The attempt held in the address's window and the check's places
+        // are given back in the session's own commit.
+        let (reserved, places) = (call.take_reservation(), call.take_places());
         let stored = self
             .store()
-            .insert_session_audited(&session_token.digest(), &session, now, &event, reserved.as_ref())
+            .insert_session_audited(
+                &session_token.digest(),
+                &session,
+                now,
+                &event,
+                reserved.as_ref(),
+                places.as_deref(),
+            )
             .await;
         if stored.is_err() {
             // Left for `close_call` to give back.
             if let Some(reserved) = reserved {
                 call.reserve(reserved);
+            }
+            if let Some(places) = places {
+                call.hold_places(places);
             }
         }
         stored?;

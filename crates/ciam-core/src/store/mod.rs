@@ -238,6 +238,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: UnixTime,
         event: &AuditEvent,
         reserved: Option<&Reservation>,
+        place: Option<&str>,
     ) -> StoreResult<i64>;
     /// A session alive at `now` together with its user, in one read.
     async fn get_session_user(&self, digest: &TokenDigest, now: UnixTime) -> StoreResult<Option<(Session, User)>>;

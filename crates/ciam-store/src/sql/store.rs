@@ -242,9 +242,11 @@ impl<DB: Exec> Store for SqlStore<DB> {
         now: UnixTime,
         event: &AuditEvent,
         reserved: Option<&Reservation>,
+        place: Option<&str>,
     ) -> StoreResult<i64> {
         let values = session_values(session_args(digest, session, now))
             .chain(reserved_values(reserved))
+            .chain([("place".to_owned(), Arg::from(place))])
             .chain(event_values(audit_args(event)))
             .collect();
         let stmt = DB::grouped_sql().session.bind(values)?;

@@ -18,7 +18,27 @@ crate::on_both_backends!(
     disabled_user_only_after_the_right_password,
     password_warn_and_expired_carry_the_seed_data,
     saturated_hashing_pool_answers_com_0002,
+    every_check_gives_its_place_back_whatever_it_answers,
 );
+
+/// A check holds a place on its counter only while it runs: logins in a
+/// row, far more than the limit, each answer as they would alone, whether
+/// they end in a session, a refusal after the password, or a failure that
+/// a success then forgets.
+async fn every_check_gives_its_place_back_whatever_it_answers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = app.default_app().await;
+    let members_only = app.create_app(json!({"name": "Members", "access": "assigned"})).await;
+    app.create_user("15200000000", PASSWORD).await;
+    app.set_lockout(3, 600).await;
+    for _ in 0..8 {
+        app.login_ok(&client, "15200000000", PASSWORD).await;
+        let (status, denied) = app.login(&members_only, "15200000000", PASSWORD).await;
+        assert_eq!((status, denied["status"].as_str()), (StatusCode::OK, Some("ACCESS_DENIED")), "{denied}");
+        let wrong = app.login(&client, "15200000000", "Wrong-pass1").await;
+        assert_error(&wrong, 400, "IDAAS.SDK.LOGIN.0002", Some("Invalid account or password. Remaining times: 2"));
+    }
+}
 
 async fn success_answers_the_seed_shape_with_a_verifiable_id_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
