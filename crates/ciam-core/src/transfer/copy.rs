@@ -80,7 +80,13 @@ pub async fn copy_store(from: &dyn Store, to: &dyn Store, now: UnixTime) -> Resu
         to.insert_session(&stored.digest, &stored.session, stored.created_at).await?;
         report.sessions += 1;
     }
-    let mut after = 0;
+    report.audit_events = copy_audit(from, to).await?;
+    Ok(report)
+}
+
+/// The audit log, a page at a time, oldest first; returns how many events.
+async fn copy_audit(from: &dyn Store, to: &dyn Store) -> Result<usize, CiamError> {
+    let (mut after, mut copied) = (0, 0);
     loop {
         let events = from.audit_page(after, PAGE).await?;
         for entry in &events {
@@ -91,10 +97,9 @@ pub async fn copy_store(from: &dyn Store, to: &dyn Store, now: UnixTime) -> Resu
             }
             after = entry.id;
         }
-        report.audit_events += events.len();
+        copied += events.len();
         if events.len() < PAGE as usize {
-            break;
+            return Ok(copied);
         }
     }
-    Ok(report)
 }
