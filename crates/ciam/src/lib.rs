@@ -8,4 +8,7 @@ pub mod serve;
 pub mod startup;
 
 pub use config::Config;
+
+/// The version and the commit it was built from: `0.1.0 (1e56f9c0a2b3)`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CIAM_COMMIT"), ")");
 pub use startup::Server;

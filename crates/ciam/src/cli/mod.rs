@@ -7,6 +7,7 @@ mod admin_token;
 mod app;
 mod backup;
 mod copy;
+mod health;
 mod init;
 mod keys;
 mod policy;
@@ -28,7 +29,7 @@ pub use serve::ServeArgs;
 
 /// ciam: a customer-identity login server (mobile number + password).
 #[derive(Debug, Parser)]
-#[command(name = "ciam", version, about)]
+#[command(name = "ciam", version = crate::VERSION, about)]
 pub struct Cli {
     /// A TOML configuration file (environment variables override it).
     #[arg(long, global = true, env = "CIAM_CONFIG")]
@@ -71,6 +72,9 @@ pub enum Command {
     /// Copy a whole deployment into a fresh database, e.g. from the embedded
     /// SQLite file to PostgreSQL. Stop the servers first.
     Copy(copy::CopyArgs),
+    /// Ask the server at CIAM_LISTEN for /healthz: exit 0 when it answers
+    /// 200 (a container's health check, where there is no curl).
+    Health,
 }
 
 /// Runs a parsed command line.
@@ -85,6 +89,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         Command::Policy(command) => with_ciam(&config, async |ciam| policy::run(ciam, command).await).await,
         Command::Backup(args) => backup::run(&config, args).await,
         Command::Copy(args) => copy::run(&config, args).await,
+        Command::Health => health::run(&config),
     }
 }
 

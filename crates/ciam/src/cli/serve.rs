@@ -85,7 +85,12 @@ pub(super) async fn run(config: &Config) -> Result<(), CliError> {
         // Generated on first start, printed once, stored as a digest.
         println!("ciam: generated the admin token (shown only now; keep it safe):\n{}", token.expose());
     }
-    tracing::info!(addr = %server.local_addr(), database = %redact(&config.database_url()), "ciam listening");
+    tracing::info!(
+        version = crate::VERSION,
+        addr = %server.local_addr(),
+        database = %redact(&config.database_url()),
+        "ciam listening"
+    );
     server.run(startup::shutdown_signal()).await?;
     Ok(())
 }

@@ -346,3 +346,23 @@ async fn init_makes_a_database_to_import_into_before_the_first_start() {
     assert!(why.contains("backup --to: ") && why.contains("taken.db already exists; name a new file"), "{why}");
     assert!(!why.contains("database:"), "{why}");
 }
+
+/// `ciam --version` names the version and the commit; `ciam health` asks a
+/// running server for /healthz (exit 0) and fails when none answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_names_its_commit_and_health_asks_the_server() {
+    let dir = Folder::new();
+    let version = run(&dir.0, "--version", &[]);
+    let text = String::from_utf8_lossy(&version.stdout).into_owned();
+    let expected = format!("ciam {} (", env!("CARGO_PKG_VERSION"));
+    assert!(version.status.success() && text.starts_with(&expected) && text.trim_end().ends_with(')'), "{text}");
+    let (_serving, port) = serve(&dir.0).await;
+    let listen = format!("127.0.0.1:{port}");
+    let healthy = run(&dir.0, "health", &[("CIAM_LISTEN", &listen)]);
+    assert!(healthy.status.success(), "{}", stderr(&healthy));
+    assert_eq!(String::from_utf8_lossy(&healthy.stdout).trim(), "ok");
+    let everywhere = run(&dir.0, "health", &[("CIAM_LISTEN", &format!("0.0.0.0:{port}"))]);
+    assert!(everywhere.status.success(), "a server listening everywhere is asked on loopback");
+    let nobody = run(&dir.0, "health", &[("CIAM_LISTEN", &format!("127.0.0.1:{}", free_port()))]);
+    assert!(!nobody.status.success());
+}
