@@ -84,6 +84,10 @@ pub(crate) enum AdminRefusals {
     /// names it and says why.
     #[response(status = 422)]
     Invalid(ErrorBody),
+    /// `ADMIN.REQ.0008`: the caller's address presented too many wrong
+    /// admin tokens of late; refused even with the right one.
+    #[response(status = 429, headers(("Retry-After" = i64, description = "Seconds until the address may try again")))]
+    Throttled(ErrorBody),
     /// `ADMIN.COM.0001`: the server could not complete the call.
     #[response(status = 500)]
     Internal(ErrorBody),

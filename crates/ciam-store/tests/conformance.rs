@@ -53,6 +53,7 @@ conformance!(
     state_grants_are_single_use_and_flow_bound,
     sessions_expire_and_revoke,
     key_rotation_retires_the_previous_key,
+    only_one_first_key_is_stored,
     apps_members_settings_and_audit,
     export_reads_back_what_was_written,
     concurrent_audit_events_are_each_stored_once,
@@ -473,6 +474,33 @@ async fn sessions_expire_and_revoke(store: Arc<dyn Store>) {
     store.insert_session(&digest("d3"), &s, 100).await.expect("insert");
     assert_eq!(store.purge(Purge::Sessions(600), 10).await.expect("purge"), 1);
     assert_eq!(store.purge(Purge::Sessions(600), 10).await.expect("purge"), 0);
+}
+
+async fn only_one_first_key_is_stored(store: Arc<dyn Store>) {
+    // Instances started together: one first key is stored, the others not.
+    let first = |kid: &str| SigningKeyRecord {
+        kid: kid.into(),
+        private_pkcs8: vec![1],
+        created_at: 1,
+        retired_at: None,
+        publish_until: None,
+    };
+    assert!(store.insert_first_signing_key(&first("a")).await.expect("first"));
+    assert!(!store.insert_first_signing_key(&first("b")).await.expect("second"));
+    let current: Vec<String> = store
+        .list_signing_keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .filter(|k| k.retired_at.is_none())
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(current, ["a"]);
+    // A rotation retires it, then stores the next: still one current key.
+    let next = SigningKeyRecord { kid: "c".into(), created_at: 2, ..first("c") };
+    store.rotate_signing_key(&next, 2, 90).await.expect("rotate");
+    let current = store.list_signing_keys().await.expect("keys").into_iter().filter(|k| k.retired_at.is_none()).count();
+    assert_eq!(current, 1);
 }
 
 async fn key_rotation_retires_the_previous_key(store: Arc<dyn Store>) {

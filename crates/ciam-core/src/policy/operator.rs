@@ -5,7 +5,8 @@
 //! is refused (429, `Retry-After`) even with the right token, until the
 //! window ends. Every presented token counts before it is checked, so a
 //! burst of guesses gets no more answers than the limit; a right one gives
-//! its count back.
+//! its count back. Addresses on the throttle policy's allowlist are not
+//! counted.
 
 use std::net::IpAddr;
 
@@ -47,7 +48,10 @@ impl Ciam {
         ip: Option<IpAddr>,
         check: impl AsyncFnOnce() -> Result<Option<T>, CiamError>,
     ) -> Result<Option<T>, CiamError> {
-        let Some(ip) = ip else {
+        // A caller with no known address, or on the throttle's allowlist
+        // (a trusted network), is not counted.
+        let allowlist = self.throttle_policy().await?;
+        let Some(ip) = ip.filter(|ip| !allowlist.allows(*ip)) else {
             return check().await;
         };
         let key = AddressKey::operator(ip);

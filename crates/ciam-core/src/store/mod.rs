@@ -282,6 +282,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn replace_private_key(&self, kid: &str, private_pkcs8: &[u8]) -> StoreResult<()>;
     /// Adds a key as current without retiring others (first start).
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Stores `key` as the first current signing key, unless another is
+    /// current already (an instance that started at the same moment made
+    /// one first); returns whether it was stored.
+    async fn insert_first_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
 
     // --- audit ---
 

@@ -258,7 +258,9 @@ impl KeyRing {
             records = store.list_signing_keys().await?;
         }
         if records.is_empty() {
-            store.insert_signing_key(&ring.new_key(now).await?).await?;
+            // Instances started together each make one; one is stored, and
+            // every instance signs with that one.
+            store.insert_first_signing_key(&ring.new_key(now).await?).await?;
             records = store.list_signing_keys().await?;
         }
         let set = build(&records, now, ring.sealer.as_deref())?;

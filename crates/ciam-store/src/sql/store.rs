@@ -334,6 +334,15 @@ impl<DB: Exec> Store for SqlStore<DB> {
         self.execute(Stmt::new(sql).bind(kid).bind(private_pkcs8)).await.map(drop)
     }
 
+    async fn insert_first_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
+        // The one-current-key index refuses a second current key: the first
+        // instance to store one wins, the others store nothing.
+        let sql =
+            format!("INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, NULL, NULL) ON CONFLICT DO NOTHING");
+        let stmt = Stmt::new(sql).bind(key.kid.as_str()).bind(key.private_pkcs8.as_slice()).bind(key.created_at);
+        Ok(self.execute(stmt).await? == 1)
+    }
+
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
         self.execute(insert_key(key)).await.map(drop)
     }

@@ -157,6 +157,18 @@ pub async fn operators_are_throttled_across(instances: &[&TestApp]) {
         let ok = operator.get(apps(i)).bearer_auth(ADMIN_TOKEN).send().await.expect("request");
         assert_eq!(ok.status(), StatusCode::OK);
     }
+    // An address on the throttle's allowlist (a trusted network) is not
+    // counted.
+    let (status, _) =
+        instances[0].admin(Method::PUT, "/policies/throttle", Some(json!({"ip_allowlist": ["127.0.0.92"]}))).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(ciam_core::service::POLICY_CACHE).await;
+    let trusted = crate::helpers::client_at(92);
+    for i in 0..12 {
+        let wrong = trusted.get(apps(i)).bearer_auth("wrong-token").send().await.expect("request");
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(trusted.get(apps(0)).bearer_auth(ADMIN_TOKEN).send().await.expect("request").status(), StatusCode::OK);
     // The window ends.
     for app in instances {
         app.clock.advance(ciam_core::operator::OPERATOR_WINDOW_SECONDS);
