@@ -9,8 +9,12 @@
 //!   one closes (it waits in the kernel's backlog meanwhile);
 //! - at most `max_connections_per_address` from one peer address (trusted
 //!   proxies exempt): the next one from it is closed once accepted;
-//! - on shutdown no connection is accepted, idle ones close at once and
-//!   requests in flight finish (for at most `drain_timeout`).
+//! - on shutdown the listener stops; connections still in its accept
+//!   queue are taken and served, since their clients may have sent a
+//!   request already. Each connection answers the request it is reading or
+//!   handling with `Connection: close`; an idle one closes at once, and one
+//!   that has sent nothing closes after [`FIRST_BYTE_GRACE`]. All of it
+//!   within `drain_timeout`.
 //!
 //! hyper's own header timeout also covers idle time, so one timer would close
 //! idle connections after the header bound; each connection here keeps its
@@ -34,10 +38,9 @@ use ciam_core::model::AddressKey;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
 /// The bounds on connections.
@@ -63,9 +66,15 @@ pub struct Limits {
     pub drain_timeout: Duration,
 }
 
+/// At shutdown, how long a connection that has sent nothing yet is given
+/// for its first byte (a request may be on its way).
+pub const FIRST_BYTE_GRACE: Duration = Duration::from_secs(1);
+
 /// Where a connection is in its request cycle, and since when.
 #[derive(Debug, Clone, Copy)]
 enum Phase {
+    /// Open, no byte received yet.
+    Open(Instant),
     Head(Instant),
     Busy,
     Idle(Instant),
@@ -85,21 +94,43 @@ impl Conn {
 
     fn deadline(&self, limits: &Limits) -> Option<Instant> {
         match *self.phase.lock().unwrap_or_else(PoisonError::into_inner) {
-            Phase::Head(since) => Some(since + limits.header_timeout),
+            Phase::Open(since) | Phase::Head(since) => Some(since + limits.header_timeout),
             Phase::Idle(since) => Some(since + limits.idle_timeout),
             Phase::Busy => None,
+        }
+    }
+
+    /// What a connection does at a shutdown that began at `stopped`.
+    fn at_shutdown(&self, stopped: Instant) -> Stopping {
+        match *self.phase.lock().unwrap_or_else(PoisonError::into_inner) {
+            // Keep-alive goes off: a request being handled is answered
+            // with `Connection: close`, an idle connection closes.
+            Phase::Busy | Phase::Idle(_) => Stopping::Now,
+            Phase::Open(_) if Instant::now() >= stopped + FIRST_BYTE_GRACE => Stopping::Now,
+            Phase::Open(_) => Stopping::At(stopped + FIRST_BYTE_GRACE),
+            // A head being read is waited for (within `header_timeout`).
+            Phase::Head(_) => Stopping::OnChange,
         }
     }
 
     /// A byte arrived: while idle, a new request's head has begun.
     fn read(&self) {
         let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Phase::Idle(_) = *phase {
+        if let Phase::Open(since) = *phase {
+            *phase = Phase::Head(since);
+        } else if let Phase::Idle(_) = *phase {
             *phase = Phase::Head(Instant::now());
             drop(phase);
             self.changed.notify_one();
         }
     }
+}
+
+/// See [`Conn::at_shutdown`].
+enum Stopping {
+    Now,
+    At(Instant),
+    OnChange,
 }
 
 /// The socket, noticing the first byte of each request.
@@ -261,7 +292,7 @@ impl Drop for AddressSlot {
 /// connections and, unless its peer is exempt, among its address's.
 #[derive(Debug)]
 struct Slots {
-    _all: OwnedSemaphorePermit,
+    _all: Option<OwnedSemaphorePermit>,
     _address: Option<AddressSlot>,
 }
 
@@ -270,18 +301,35 @@ async fn connection(
     peer: SocketAddr,
     router: Router,
     limits: Arc<Limits>,
-    watcher: Watcher,
+    mut shutdown: watch::Receiver<bool>,
     _slots: Slots,
 ) {
-    let conn = Arc::new(Conn { phase: Mutex::new(Phase::Head(Instant::now())), changed: Notify::new() });
+    let _ = stream.set_nodelay(true);
+    let conn = Arc::new(Conn { phase: Mutex::new(Phase::Open(Instant::now())), changed: Notify::new() });
     let io = TokioIo::new(Tracked { inner: stream, conn: Arc::clone(&conn) });
     let service = Service { router, peer, conn: Arc::clone(&conn) };
     let mut builder = http1::Builder::new();
     builder.header_read_timeout(None).keep_alive(true).max_header_size(limits.max_header_bytes);
-    let mut serving = pin!(watcher.watch(builder.serve_connection(io, service)));
+    let mut serving = pin!(builder.serve_connection(io, service));
+    // Once shutdown began: when, and whether the connection was told.
+    let mut stopped = None;
+    let mut told = false;
     loop {
+        let mut grace = None;
+        if let Some(since) = stopped.filter(|_| !told) {
+            match conn.at_shutdown(since) {
+                Stopping::Now => {
+                    serving.as_mut().graceful_shutdown();
+                    told = true;
+                }
+                Stopping::At(at) => grace = Some(at),
+                Stopping::OnChange => {}
+            }
+        }
         let deadline = conn.deadline(&limits);
         tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop), if stopped.is_none() => stopped = Some(Instant::now()),
+            () = sleep_until(grace) => {}
             _ = serving.as_mut() => break,
             () = sleep_until(deadline) => {
                 // Dropping the connection closes the socket.
@@ -300,7 +348,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
     let limits = Arc::new(limits);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let per_address = Arc::new(PerAddress::default());
-    let graceful = GracefulShutdown::new();
+    let (stop, stopping) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
     loop {
         // A free slot first: at most `max_connections` are ever open.
@@ -323,23 +371,56 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
             },
             () = &mut shutdown => break,
         };
-        let address = if limits.exempt.iter().any(|net| net.contains(&peer.ip().to_canonical())) {
-            None
-        } else {
-            match per_address.take(peer.ip(), limits.max_connections_per_address) {
-                Some(address) => Some(address),
-                // Closed at once: the address has its share open already.
-                None => continue,
-            }
+        let Some(slots) = admit(&per_address, &limits, peer, Some(slot)) else {
+            // Closed at once: the address has its share open already.
+            continue;
         };
-        let _ = stream.set_nodelay(true);
-        let watcher = graceful.watcher();
-        let slots = Slots { _all: slot, _address: address };
-        tokio::spawn(connection(stream, peer, router.clone(), Arc::clone(&limits), watcher, slots));
+        tokio::spawn(connection(stream, peer, router.clone(), Arc::clone(&limits), stopping.clone(), slots));
     }
-    drop(listener);
+    stop.send_replace(true);
+    serve_queued(listener, &router, &limits, &per_address, &stopping);
+    drop(stopping);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = stop.closed() => {}
         () = tokio::time::sleep(limits.drain_timeout) => tracing::warn!("requests still in flight at shutdown"),
     }
+}
+
+/// Serves the connections waiting in the accept queue as the listener
+/// goes: their clients may have sent a request already. They are outside
+/// `max_connections`, which would wait on connections not yet told to
+/// close.
+fn serve_queued(
+    listener: TcpListener,
+    router: &Router,
+    limits: &Arc<Limits>,
+    per_address: &Arc<PerAddress>,
+    stopping: &watch::Receiver<bool>,
+) {
+    let listener = match listener.into_std() {
+        Ok(listener) => listener,
+        Err(e) => return tracing::warn!(error = %e, "accept queue not drained"),
+    };
+    while let Ok((stream, peer)) = listener.accept() {
+        let stream = stream.set_nonblocking(true).and_then(|()| TcpStream::from_std(stream));
+        if let (Ok(stream), Some(slots)) = (stream, admit(per_address, limits, peer, None)) {
+            tokio::spawn(connection(stream, peer, router.clone(), Arc::clone(limits), stopping.clone(), slots));
+        }
+    }
+}
+
+/// The slots a connection from `peer` holds, unless its address has its
+/// share open already.
+fn admit(
+    per_address: &Arc<PerAddress>,
+    limits: &Limits,
+    peer: SocketAddr,
+    slot: Option<OwnedSemaphorePermit>,
+) -> Option<Slots> {
+    let address = if limits.exempt.iter().any(|net| net.contains(&peer.ip().to_canonical())) {
+        None
+    } else {
+        Some(per_address.take(peer.ip(), limits.max_connections_per_address)?)
+    };
+    Some(Slots { _all: slot, _address: address })
 }

@@ -177,3 +177,42 @@ async fn serve_starts_in_an_empty_directory_with_no_configuration() {
     assert!(out.contains("admin token") && token.len() == 48, "the admin token is printed once: {out:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A shutdown answers every request a client had sent before it: those on
+/// connections still in the accept queue, and those whose head had not
+/// been read yet. A connection idle after its answer is closed at once,
+/// with nothing lost.
+#[tokio::test]
+async fn shutdown_answers_every_request_already_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: ciam.test\r\n\r\n";
+    // One keep-alive connection that has had its answer and is idle.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    idle.write_all(request).await.expect("write");
+    let mut first = [0u8; 1024];
+    let n = idle.read(&mut first).await.expect("read");
+    assert!(first[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&first[..n]));
+    // Twenty requests sent, none of them read by the server yet (the test's
+    // runtime has one thread: the server runs only when this task waits).
+    let mut sent = Vec::new();
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        stream.write_all(request).await.expect("write");
+        sent.push(stream);
+    }
+    let stopping = tokio::spawn(app.stop());
+    for (i, mut stream) in sent.into_iter().enumerate() {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer).to_lowercase();
+        assert!(matches!(read, Ok(Ok(_))), "request {i}: {read:?}");
+        assert!(answer.starts_with("http/1.1 200"), "request {i}: {answer:?}");
+        assert!(answer.ends_with(r#"{"status":"ok"}"#), "request {i}: {answer:?}");
+    }
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), idle.read_to_end(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "the idle connection is closed: {closed:?}");
+    stopping.await.expect("stopped");
+}
