@@ -3,6 +3,7 @@
 //! lived copies of the policies.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -123,6 +124,8 @@ struct Inner {
     instance_id: String,
     /// The last readiness check and when it was made.
     ready: Mutex<Option<(Instant, bool)>>,
+    /// Set once the instance is shutting down: never ready again.
+    draining: AtomicBool,
 }
 
 impl Ciam {
@@ -153,6 +156,7 @@ impl Ciam {
                 lock_key_secret,
                 instance_id: crate::token::new_id(),
                 ready: Mutex::new(None),
+                draining: AtomicBool::new(false),
             }),
         })
     }
@@ -192,10 +196,20 @@ impl Ciam {
         self.inner.keys.jwks()
     }
 
+    /// From now on the instance answers not ready, so that a balancer
+    /// stops sending it calls before it shuts down.
+    pub fn drain(&self) {
+        self.inner.draining.store(true, Ordering::Relaxed);
+    }
+
     /// Whether the database takes a write (unreachable, full and read-only
     /// databases do not), checked at most every [`READY_CHECK`]: a
     /// balancer's probes cost one small write every two seconds at most.
+    /// An instance shutting down is not ready.
     pub async fn ready(&self) -> bool {
+        if self.inner.draining.load(Ordering::Relaxed) {
+            return false;
+        }
         if let Ok(last) = self.inner.ready.lock()
             && let Some((at, ready)) = *last
             && at.elapsed() < READY_CHECK

@@ -148,14 +148,14 @@ async fn healthz() -> Json<Health> {
 }
 
 /// The database takes a write (readiness; checked at most every two
-/// seconds).
+/// seconds) and the instance is not shutting down.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "discovery",
     responses(
         (status = 200, body = Health, description = "`{\"status\": \"ready\"}`"),
-        (status = 503, body = Health, description = "`{\"status\": \"unavailable\"}`"),
+        (status = 503, body = Health, description = "`{\"status\": \"unavailable\"}`: no write taken, or shutting down"),
     ),
 )]
 async fn readyz(State(state): State<AppState>) -> Response {

@@ -64,6 +64,9 @@ pub struct Limits {
     pub exempt: Arc<[ipnet::IpNet]>,
     /// The longest shutdown waits for requests in flight.
     pub drain_timeout: Duration,
+    /// From the shutdown signal to the listener closing: `/readyz` answers
+    /// 503 meanwhile, and calls are still served.
+    pub shutdown_delay: Duration,
 }
 
 /// At shutdown, how long a connection that has sent nothing yet is given

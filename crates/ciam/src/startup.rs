@@ -212,11 +212,20 @@ impl Server {
         self.first_admin_token.take()
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests.
+    /// Serves until `shutdown` completes; then answers not ready for the
+    /// shutdown delay, still serving, and drains.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Server { listener, opened, http, limits, .. } = self;
         let ciam = opened.ciam.clone();
         let background = tokio::spawn(housekeeping(ciam.clone()));
+        let (delay, draining) = (limits.shutdown_delay, ciam.clone());
+        let shutdown = async move {
+            shutdown.await;
+            // Not ready first, so that a balancer stops sending calls
+            // before the listener goes.
+            draining.drain();
+            tokio::time::sleep(delay).await;
+        };
         crate::serve::serve(listener, ciam_http::router(ciam, http), limits, shutdown).await;
         background.abort();
         opened.store.close().await;

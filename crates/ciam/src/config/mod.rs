@@ -146,6 +146,10 @@ settings! {
         help "Longest wait for a request's head, ms";
     idle_timeout_ms: u64 = 60_000,
         help "How long an idle keep-alive connection stays open, ms";
+    shutdown_delay_ms: u64 = 0,
+        help "After SIGTERM, how long /readyz answers 503 while calls are still served, ms (for a balancer to stop sending)";
+    drain_timeout_ms: u64 = 10_000,
+        help "Longest a shutdown waits for the calls it holds, ms";
     audit_retention_days: u32 = 90,
         help "Days audit events are kept";
     key_encryption_key: Option<Secret> = None,
@@ -382,7 +386,8 @@ impl Config {
             max_connections: self.max_connections,
             max_connections_per_address: self.max_connections_per_address,
             exempt: self.trusted_proxies().unwrap_or_default().into(),
-            drain_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_millis(self.drain_timeout_ms),
+            shutdown_delay: Duration::from_millis(self.shutdown_delay_ms),
         }
     }
 

@@ -216,3 +216,29 @@ async fn shutdown_answers_every_request_already_sent() {
     assert!(matches!(closed, Ok(Ok(0))), "the idle connection is closed: {closed:?}");
     stopping.await.expect("stopped");
 }
+
+/// With a shutdown delay, an instance told to stop answers `/readyz` 503
+/// first (a balancer stops sending it calls) while it still serves them,
+/// then stops.
+#[tokio::test]
+async fn shutdown_turns_readyz_503_first_and_keeps_serving() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.shutdown_delay_ms = 1500).await;
+    let (client, base) = (app.client.clone(), app.base.clone());
+    let ready = client.get(format!("{base}/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status(), StatusCode::OK);
+    let asked = std::time::Instant::now();
+    let stopping = tokio::spawn(app.stop());
+    let mut unready = None;
+    while unready.is_none() && asked.elapsed() < std::time::Duration::from_secs(1) {
+        let ready = client.get(format!("{base}/readyz")).send().await.expect("readyz while draining");
+        if ready.status() == StatusCode::SERVICE_UNAVAILABLE {
+            unready = Some(ready.json::<serde_json::Value>().await.expect("json"));
+        }
+    }
+    assert_eq!(unready, Some(json!({"status": "unavailable"})), "/readyz turns 503 at once");
+    let keys = client.get(format!("{base}/api/v1/oauth2/keys")).send().await.expect("still served");
+    assert_eq!(keys.status(), StatusCode::OK, "calls are still served during the delay");
+    stopping.await.expect("stopped");
+    assert!(asked.elapsed() >= std::time::Duration::from_millis(1500), "the listener waited for the delay");
+    assert!(client.get(format!("{base}/healthz")).send().await.is_err(), "then the listener is gone");
+}
