@@ -116,16 +116,18 @@ impl Conn {
         }
     }
 
-    /// A byte arrived: while idle, a new request's head has begun.
+    /// A byte arrived: on a new connection, or while idle, a request's head
+    /// has begun.
     fn read(&self) {
         let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Phase::Open(since) = *phase {
-            *phase = Phase::Head(since);
-        } else if let Phase::Idle(_) = *phase {
-            *phase = Phase::Head(Instant::now());
-            drop(phase);
-            self.changed.notify_one();
-        }
+        *phase = match *phase {
+            // The head's time still runs from the connection opening.
+            Phase::Open(since) => Phase::Head(since),
+            Phase::Idle(_) => Phase::Head(Instant::now()),
+            Phase::Head(_) | Phase::Busy => return,
+        };
+        drop(phase);
+        self.changed.notify_one();
     }
 }
 
