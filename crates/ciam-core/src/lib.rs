@@ -11,6 +11,8 @@
 //!   progress per address, the operators' sign-in throttle;
 //! - [`admin`]: operator actions, what the console reads, retention;
 //! - [`transfer`]: import and copy;
+//! - [`oidc`]: OpenID Connect: clients, the code flow, the hosted login
+//!   page's logins, browser sessions, tokens and logout;
 //! - [`store`]: the storage contract and the model it stores;
 //! - and beside them [`service`] (the door), [`error`], [`clock`],
 //!   [`mobile`] and [`telemetry`].
@@ -20,6 +22,7 @@ pub mod clock;
 pub mod error;
 pub mod login;
 pub mod mobile;
+pub mod oidc;
 pub mod passwords;
 pub mod policy;
 pub mod service;

@@ -55,6 +55,8 @@ pub struct CiamConfig {
     pub region: Region,
     /// state_token lifetime in seconds.
     pub state_token_ttl: i64,
+    /// How long a browser session of the hosted login page lasts, seconds.
+    pub sso_session_seconds: i64,
     /// argon2id parameters and pool bounds.
     pub hashing: HashingConfig,
     /// SDK calls one address may have in progress at once (see

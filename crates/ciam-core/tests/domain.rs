@@ -28,6 +28,7 @@ fn config() -> CiamConfig {
         issuer: "https://ciam.test".into(),
         region: parse_region("CN").expect("CN"),
         state_token_ttl: 600,
+        sso_session_seconds: 28_800,
         hashing: HashingConfig { workers: 2, ..HashingConfig::default() },
         calls_per_address: 64,
         audit_retention_days: 90,
@@ -40,7 +41,7 @@ async fn domain() -> Domain {
     let store = ciam_store::open(&db.url, &ciam_store::DbOptions::default()).await.expect("store");
     let clock = Arc::new(OffsetClock::default());
     let ciam = Ciam::open(store.shared(), clock.clone(), config()).await.expect("domain");
-    let app = ciam.create_app(AppInput { name: Some("Shop".into()), ..Default::default() }).await.expect("app");
+    let (app, _) = ciam.create_app(AppInput { name: Some("Shop".into()), ..Default::default() }).await.expect("app");
     let user = UserInput {
         mobile: Some("15200000000".into()),
         password: Some(ciam_core::Password::new(PASSWORD.into())),

@@ -8,6 +8,7 @@ mod error;
 mod headers;
 mod json;
 mod observe;
+mod oidc;
 mod openapi;
 mod pages;
 mod sdk;
@@ -67,6 +68,7 @@ pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
             "/openapi.json",
             get(move || async move { ([(CONTENT_TYPE, "application/json")], document.to_string()) }),
         )
+        .merge(oidc::routes())
         .nest(console::PREFIX, console::routes())
         .route(console::HOME, get(console::home))
         .route("/favicon.ico", get(pages::layout::favicon))
@@ -91,7 +93,7 @@ fn api(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .nest(sdk::SDK_PREFIX, sdk::routes())
         .nest("/api/v2/admin", admin::routes(state))
         .routes(routes!(jwks))
-        .routes(routes!(openid_configuration))
+        .routes(routes!(oidc::openid_configuration))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .split_for_parts()
@@ -177,32 +179,6 @@ async fn jwks(State(state): State<AppState>) -> Response {
         Ok(jwks) => Json(jwks.as_ref().clone()).into_response(),
         Err(e) => Failure(e).into_response(),
     }
-}
-
-/// OpenID Connect discovery metadata.
-#[derive(Serialize, ToSchema)]
-struct Discovery {
-    issuer: String,
-    jwks_uri: String,
-    id_token_signing_alg_values_supported: [&'static str; 1],
-    subject_types_supported: [&'static str; 1],
-    response_types_supported: [&'static str; 1],
-    claims_supported: [&'static str; 8],
-}
-
-/// Where the keys are and what the id_tokens hold (OpenID Connect
-/// Discovery).
-#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery", responses((status = 200, body = Discovery, description = "The metadata")))]
-async fn openid_configuration(State(state): State<AppState>) -> Json<Discovery> {
-    let issuer = state.ciam.config().issuer.clone();
-    Json(Discovery {
-        jwks_uri: format!("{}/api/v1/oauth2/keys", issuer.trim_end_matches('/')),
-        issuer,
-        id_token_signing_alg_values_supported: ["RS256"],
-        subject_types_supported: ["public"],
-        response_types_supported: ["id_token"],
-        claims_supported: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "api"],
-    })
 }
 
 /// A JWK Set, as `/api/v1/oauth2/keys` serves it.

@@ -3,8 +3,9 @@
 
 use ciam_core::mobile::Mobile;
 use ciam_core::model::{
-    Action, App, AppAccess, AuditEntry, AuditEvent, ClientId, Device, FailureState, Flow, HistoryEntry, Lookup,
-    Outcome, Session, SigningKeyRecord, StateGrant, StoredSession, ThrottleState, TokenDigest, User, UserId,
+    Action, App, AppAccess, AuditEntry, AuditEvent, ClientId, ClientType, Device, FailureState, Flow, HistoryEntry,
+    Lookup, OidcClient, Outcome, Session, SigningKeyRecord, StateGrant, StoredSession, ThrottleState, TokenDigest,
+    User, UserId,
 };
 use ciam_core::store::ActivityCount;
 use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
@@ -41,6 +42,11 @@ pub(crate) struct AppRow {
     session_ttl: i64,
     id_token_ttl: i64,
     created_at: i64,
+    client_type: String,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    initiate_login_uri: Option<String>,
+    secret_digest: Option<String>,
 }
 
 impl From<AppRow> for App {
@@ -55,6 +61,14 @@ impl From<AppRow> for App {
             session_ttl: r.session_ttl,
             id_token_ttl: r.id_token_ttl,
             created_at: r.created_at,
+            oidc: OidcClient {
+                // A type this version does not know must show a secret.
+                client_type: ClientType::parse(&r.client_type).unwrap_or(ClientType::Confidential),
+                redirect_uris: serde_json::from_str(&r.redirect_uris).unwrap_or_default(),
+                post_logout_redirect_uris: serde_json::from_str(&r.post_logout_redirect_uris).unwrap_or_default(),
+                initiate_login_uri: r.initiate_login_uri,
+                secret_digest: r.secret_digest,
+            },
         }
     }
 }

@@ -12,8 +12,8 @@ use ciam_core::store::Purge;
 use crate::exec::{Arg, Stmt};
 use crate::rows::AUDIT_FIELDS;
 
-pub(crate) const APP_COLUMNS: &str =
-    "client_id, name, enabled, password_expiry_check, access, session_ttl, id_token_ttl, created_at";
+pub(crate) const APP_COLUMNS: &str = "client_id, name, enabled, password_expiry_check, access, session_ttl, \
+     id_token_ttl, created_at, client_type, redirect_uris, post_logout_redirect_uris, initiate_login_uri, secret_digest";
 pub(crate) const USER_COLUMNS: &str =
     "id, mobile, user_name, name, email, disabled, password_hash, password_changed_at, created_at, updated_at";
 pub(crate) const KEY_COLUMNS: &str = "kid, private_pkcs8, created_at, retired_at, publish_until";
@@ -70,6 +70,20 @@ pub(crate) fn app_args(app: &App) -> [Arg; 7] {
         app.access.as_str().into(),
         app.session_ttl.into(),
         app.id_token_ttl.into(),
+    ]
+}
+
+/// An app's fields as an OpenID client, from `client_type` to
+/// `secret_digest`, in [`APP_COLUMNS`] order.
+pub(crate) fn client_args(app: &App) -> [Arg; 5] {
+    let uris = |list: &[String]| serde_json::to_string(list).unwrap_or_else(|_| "[]".into());
+    let oidc = &app.oidc;
+    [
+        oidc.client_type.as_str().into(),
+        Arg::Text(uris(&oidc.redirect_uris)),
+        Arg::Text(uris(&oidc.post_logout_redirect_uris)),
+        (&oidc.initiate_login_uri).into(),
+        (&oidc.secret_digest).into(),
     ]
 }
 
@@ -178,6 +192,12 @@ pub(crate) fn purge(what: Purge, limit: u32) -> Stmt {
         Purge::LapsedChecks(now) => {
             ("DELETE FROM login_checks WHERE id IN (SELECT id FROM login_checks WHERE until <= $1 LIMIT $2)", now, None)
         }
+        Purge::Grants(now) => (
+            "DELETE FROM oauth_grants WHERE digest IN \
+             (SELECT digest FROM oauth_grants WHERE expires_at <= $1 LIMIT $2)",
+            now,
+            None,
+        ),
         Purge::ConsoleSessions(now) => (
             "DELETE FROM console_sessions WHERE token_digest IN \
              (SELECT token_digest FROM console_sessions WHERE expires_at <= $1 LIMIT $2)",

@@ -172,6 +172,7 @@ fn app(id: &str) -> App {
         session_ttl: 432_000,
         id_token_ttl: 300,
         created_at: 100,
+        oidc: Default::default(),
     }
 }
 

@@ -77,6 +77,7 @@ pub async fn open(
         issuer,
         region: config.region()?,
         state_token_ttl: config.state_token_ttl,
+        sso_session_seconds: config.sso_session_seconds,
         hashing: config.hashing(),
         calls_per_address: config.calls_per_address,
         audit_retention_days: config.audit_retention_days,

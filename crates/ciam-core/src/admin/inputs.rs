@@ -4,7 +4,8 @@
 use crate::clock::UnixTime;
 use crate::error::{CiamError, Reason};
 use crate::keys::MAX_ID_TOKEN_TTL;
-use crate::model::{App, AppAccess, UserId};
+use crate::model::{App, AppAccess, ClientType, UserId};
+use crate::oidc::clients::{check_uri, check_uris};
 use crate::password::Password;
 
 use super::{DEFAULT_PAGE, MAX_PAGE, MAX_SESSION_TTL, invalid, seconds_between};
@@ -24,6 +25,15 @@ pub struct AppInput {
     pub session_ttl: Option<i64>,
     /// id_token lifetime, seconds.
     pub id_token_ttl: Option<i64>,
+    /// OpenID Connect: public or confidential.
+    pub client_type: Option<ClientType>,
+    /// OpenID Connect: where codes may be sent.
+    pub redirect_uris: Option<Vec<String>>,
+    /// OpenID Connect: where a logout may return.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// OpenID Connect: where an SSO ticket sends the browser; the inner
+    /// `None` clears it.
+    pub initiate_login_uri: Option<Option<String>>,
 }
 
 /// Which users to list.
@@ -136,7 +146,7 @@ pub(super) fn check_email(value: &Option<String>) -> Result<(), CiamError> {
 
 impl AppInput {
     pub(super) fn apply(self, app: &mut App) -> Result<(), CiamError> {
-        if let Some(name) = self.name {
+        if let Some(name) = &self.name {
             let name = name.trim().to_owned();
             if name.is_empty() {
                 return Err(invalid("name", Reason::new("must not be empty", "不能为空")));
@@ -164,6 +174,34 @@ impl AppInput {
                 return Err(invalid("id_token_ttl", seconds_between(MAX_ID_TOKEN_TTL)));
             }
             app.id_token_ttl = v;
+        }
+        self.apply_client(app)
+    }
+
+    /// The fields of an app as an OpenID Connect client (docs/oidc.md).
+    fn apply_client(self, app: &mut App) -> Result<(), CiamError> {
+        let oidc = &mut app.oidc;
+        if let Some(uris) = self.redirect_uris {
+            check_uris("redirect_uris", &uris)?;
+            oidc.redirect_uris = uris;
+        }
+        if let Some(uris) = self.post_logout_redirect_uris {
+            check_uris("post_logout_redirect_uris", &uris)?;
+            oidc.post_logout_redirect_uris = uris;
+        }
+        if let Some(uri) = self.initiate_login_uri {
+            if let Some(uri) = &uri {
+                check_uri(uri).map_err(|why| invalid("initiate_login_uri", why))?;
+            }
+            oidc.initiate_login_uri = uri;
+        }
+        if let Some(client_type) = self.client_type {
+            if client_type == ClientType::Public {
+                // A public client has no secret; made confidential again,
+                // it needs a new one.
+                oidc.secret_digest = None;
+            }
+            oidc.client_type = client_type;
         }
         Ok(())
     }

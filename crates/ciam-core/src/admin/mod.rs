@@ -14,13 +14,15 @@ use std::net::IpAddr;
 use crate::clock::UnixTime;
 use crate::error::{CiamError, ErrorCode, FieldRefusal, Lang, Localised, Reason, Refusal};
 use crate::mobile::Mobile;
-use crate::model::{App, AppAccess, AuditEntry, AuditQuery, ClientId, LockKey, User, UserId, audit_text};
+use crate::model::{
+    App, AppAccess, AuditEntry, AuditQuery, ClientId, ClientType, LockKey, OidcClient, User, UserId, audit_text,
+};
 use crate::policy::{
     LockoutPolicy, LockoutPolicyPatch, PasswordPolicy, PasswordPolicyPatch, ThrottlePolicy, ThrottlePolicyPatch,
 };
 use crate::service::Ciam;
 use crate::store::StoreError;
-use crate::token::{OpaqueToken, new_user_id};
+use crate::token::{OpaqueToken, new_user_id, sha256_hex};
 
 /// Listed when a listing call gives no `limit`.
 pub const DEFAULT_PAGE: u32 = 100;
@@ -103,8 +105,9 @@ fn conflict_to_taken(e: StoreError) -> CiamError {
 }
 
 impl Ciam {
-    /// Registers an app; the server makes its 32-character client id.
-    pub async fn create_app(&self, input: AppInput) -> Result<App, CiamError> {
+    /// Registers an app; the server makes its 32-character client id, and
+    /// for a confidential client its secret, answered here once.
+    pub async fn create_app(&self, input: AppInput) -> Result<(App, Option<OpaqueToken>), CiamError> {
         if input.name.is_none() {
             return Err(invalid("name", Reason::required()));
         }
@@ -117,10 +120,16 @@ impl Ciam {
             session_ttl: DEFAULT_SESSION_TTL,
             id_token_ttl: DEFAULT_ID_TOKEN_TTL,
             created_at: self.now(),
+            oidc: OidcClient::default(),
         };
         input.apply(&mut app)?;
+        let secret = match app.oidc.client_type {
+            ClientType::Confidential => Some(OpaqueToken::generate(crate::oidc::GRANT_TOKEN_LEN)?),
+            ClientType::Public => None,
+        };
+        app.oidc.secret_digest = secret.as_ref().map(|s| sha256_hex(s.expose().as_bytes()));
         self.store().insert_app(&app).await?;
-        Ok(app)
+        Ok((app, secret))
     }
 
     /// Changes an app's fields.

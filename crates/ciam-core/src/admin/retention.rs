@@ -44,6 +44,9 @@ pub struct PurgeReport {
     pub console_sessions: u64,
     /// Places of password checks that lapsed (an instance died mid-hash).
     pub lapsed_checks: u64,
+    /// OpenID Connect grants (codes, tokens, browser sessions) past their
+    /// time.
+    pub oidc_grants: u64,
 }
 
 impl PurgeReport {
@@ -56,6 +59,7 @@ impl PurgeReport {
             + self.address_windows
             + self.console_sessions
             + self.lapsed_checks
+            + self.oidc_grants
     }
 }
 
@@ -80,6 +84,7 @@ impl Ciam {
             },
             Purge::ConsoleSessions(now),
             Purge::LapsedChecks(now),
+            Purge::Grants(now),
         ];
         let mut report = PurgeReport::default();
         for kind in kinds {
@@ -97,6 +102,7 @@ impl Ciam {
                 Purge::Windows { .. } => report.address_windows = deleted,
                 Purge::ConsoleSessions(_) => report.console_sessions = deleted,
                 Purge::LapsedChecks(_) => report.lapsed_checks = deleted,
+                Purge::Grants(_) => report.oidc_grants = deleted,
             }
         }
         // Done: the lease is free for whichever instance comes next.

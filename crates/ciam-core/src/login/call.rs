@@ -164,6 +164,27 @@ impl Ciam {
         // Calls of no registered app are not audited: anyone could grow the
         // log with them (docs/api.md §8).
         let app = self.registered_app(&draft.caller).await?;
+        self.enter(draft, app).await
+    }
+
+    /// A call of the hosted login page for `app` (docs/oidc.md): no device
+    /// headers to check, the app already known from the stored request;
+    /// then, as an SDK call, its place among its address's calls in
+    /// progress.
+    pub(crate) async fn open_page_call(&self, caller: Caller, app: App, action: Action) -> Result<Call, CiamError> {
+        self.enter(Draft { at: self.now(), action, caller, mobile: None, user_id: None }, app).await
+    }
+
+    /// A call of `app` that holds no place among its address's calls (a
+    /// step that checks no password).
+    pub(crate) fn detached_call(&self, caller: Caller, app: App, action: Action) -> Call {
+        let draft = Draft { at: self.now(), action, caller, mobile: None, user_id: None };
+        Call { app, draft, stored: None, reserved: None, places: None, _place: None }
+    }
+
+    /// A call of `app` takes its place among its address's calls in
+    /// progress; a refusal is audited.
+    async fn enter(&self, draft: Draft, app: App) -> Result<Call, CiamError> {
         match self.take_place(&draft.caller).await {
             Ok(place) => Ok(Call { app, draft, stored: None, reserved: None, places: None, _place: place }),
             Err(refusal) => {

@@ -55,7 +55,13 @@ impl Ciam {
     }
 
     /// Whether `candidate` is the current password or one of the last `history`.
-    async fn is_reused(&self, call: &Call, user: &User, candidate: &Password, history: u32) -> Result<bool, CiamError> {
+    pub(crate) async fn is_reused(
+        &self,
+        call: &Call,
+        user: &User,
+        candidate: &Password,
+        history: u32,
+    ) -> Result<bool, CiamError> {
         let mut previous = vec![user.password_hash.clone()];
         if history > 0 {
             previous.extend(self.store().password_history(&user.id, history).await?);
@@ -84,7 +90,7 @@ impl Ciam {
     }
 
     /// The grant behind a live state_token of the call's app.
-    async fn state_grant(
+    pub(crate) async fn state_grant(
         &self,
         call: &Call,
         state_token: &str,
@@ -102,7 +108,7 @@ impl Ciam {
     }
 
     /// The user a grant is for, who must still exist and be enabled.
-    async fn grant_user(&self, call: &mut Call, grant: &StateGrant) -> Result<User, CiamError> {
+    pub(crate) async fn grant_user(&self, call: &mut Call, grant: &StateGrant) -> Result<User, CiamError> {
         let user = self
             .store()
             .get_user(&grant.user_id)

@@ -111,6 +111,25 @@ impl Ciam {
     /// `POST /api/v2/sdk/login/mobile-pwd`, after the checks of
     /// [`Ciam::open_call`].
     pub async fn login(&self, call: &mut Call, mobile: &str, password: &Password) -> Result<LoginOutcome, CiamError> {
+        let (user, now) = self.check_login(call, mobile, password).await?;
+        if !self.admits(call, &user).await? {
+            return Ok(LoginOutcome::AccessDenied);
+        }
+        if let Some(flow) = self.password_age_flow(call, &user, now).await? {
+            return Ok(flow);
+        }
+        Ok(LoginOutcome::Success(self.open_session(call, &user, now).await?))
+    }
+
+    /// Steps 1–5 of a login, wherever it is typed (the SDK call, the hosted
+    /// login page): empty fields, the lock and the throttle, the password,
+    /// a disabled user. Answers the user and when the check began.
+    pub(crate) async fn check_login(
+        &self,
+        call: &mut Call,
+        mobile: &str,
+        password: &Password,
+    ) -> Result<(User, UnixTime), CiamError> {
         if mobile.trim().is_empty() {
             return Err(CiamError::refused(ErrorCode::MobileEmpty));
         }
@@ -140,13 +159,7 @@ impl Ciam {
         if user.disabled {
             return Err(CiamError::refused(ErrorCode::UserDisabled));
         }
-        if !self.admits(call, &user).await? {
-            return Ok(LoginOutcome::AccessDenied);
-        }
-        if let Some(flow) = self.password_age_flow(call, &user, now).await? {
-            return Ok(flow);
-        }
-        Ok(LoginOutcome::Success(self.open_session(call, &user, now).await?))
+        Ok((user, now))
     }
 
     /// Replaces a weaker stored hash after a successful login. Best effort:
@@ -171,7 +184,7 @@ impl Ciam {
     /// Step 7: `PASSWORD_WARN` or `PASSWORD_EXPIRED` with a state_token when
     /// the app checks password age and the password is old; `None` when it
     /// is not.
-    async fn password_age_flow(
+    pub(crate) async fn password_age_flow(
         &self,
         call: &Call,
         user: &User,

@@ -84,11 +84,22 @@ pub enum Action {
     Refresh,
     /// `/api/v2/sdk/logout`.
     Logout,
+    /// A password login on the hosted login page (docs/oidc.md).
+    OidcLogin,
+    /// A password change on the hosted login page.
+    OidcPasswordUpdate,
 }
 
 impl Action {
-    pub(crate) const ALL: [Action; 5] =
-        [Action::Login, Action::PasswordUpdate, Action::PasswordSkip, Action::Refresh, Action::Logout];
+    pub(crate) const ALL: [Action; 7] = [
+        Action::Login,
+        Action::PasswordUpdate,
+        Action::PasswordSkip,
+        Action::Refresh,
+        Action::Logout,
+        Action::OidcLogin,
+        Action::OidcPasswordUpdate,
+    ];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {
@@ -98,6 +109,8 @@ impl Action {
             Action::PasswordSkip => "pwd.skip_update",
             Action::Refresh => "sso.id_token",
             Action::Logout => "logout",
+            Action::OidcLogin => "oidc.login",
+            Action::OidcPasswordUpdate => "oidc.pwd_update",
         }
     }
 
@@ -109,6 +122,8 @@ impl Action {
             Action::PasswordSkip => "pwd_skip",
             Action::Refresh => "refresh",
             Action::Logout => "logout",
+            Action::OidcLogin => "oidc_login",
+            Action::OidcPasswordUpdate => "oidc_pwd_update",
         }
     }
 

@@ -5,6 +5,7 @@
 //! domain code.
 
 mod events;
+pub mod grants;
 pub mod model;
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use crate::model::{
     TokenDigest, User, UserId,
 };
 use crate::policy::{LockoutPolicy, ThrottlePolicy};
+pub use grants::{Grant, GrantKind, GrantStore};
 
 impl From<StoreError> for crate::error::CiamError {
     /// Every failed database call becomes a `CiamError` here, and is
@@ -69,6 +71,8 @@ pub enum Purge {
     ConsoleSessions(UnixTime),
     /// Places of password checks lapsed at this time.
     LapsedChecks(UnixTime),
+    /// OpenID Connect grants expired at this time.
+    Grants(UnixTime),
 }
 
 /// Login attempts in one hour with one outcome (the console's chart).
@@ -85,7 +89,7 @@ pub struct ActivityCount {
 /// Persistent state of the server. Implementations must be safe to share
 /// between tasks and between server instances on the same database.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: GrantStore + Send + Sync + std::fmt::Debug {
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
     /// Whether the database takes a write: writes `value` to one row kept
@@ -142,7 +146,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_user(&self, id: &UserId) -> StoreResult<bool>;
     /// Sets a new password hash and its time in one transaction, moving the
     /// old hash into the history (keeping at most `keep` entries), and
-    /// revoking all of the user's sessions. False when the user is absent.
+    /// revoking all of the user's sessions and OpenID Connect grants. False when the user is absent.
     async fn set_password(&self, user_id: &UserId, hash: &str, changed_at: UnixTime, keep: u32) -> StoreResult<bool>;
     /// Replaces a hash with an upgraded one of the same password, only if it
     /// is still `old` (no history entry, no session change).
@@ -247,7 +251,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_session(&self, digest: &TokenDigest, client_id: &ClientId) -> StoreResult<bool>;
     /// The app of a session alive at `now`.
     async fn session_app(&self, digest: &TokenDigest, now: UnixTime) -> StoreResult<Option<ClientId>>;
-    /// Revokes all of a user's sessions; returns how many.
+    /// Revokes all of a user's sessions, with the user's OpenID Connect
+    /// grants (browser sessions, codes, tokens); returns how many.
     async fn delete_user_sessions(&self, user_id: &UserId) -> StoreResult<u64>;
 
     // --- state tokens ---

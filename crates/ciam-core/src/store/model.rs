@@ -185,6 +185,54 @@ pub struct App {
     pub id_token_ttl: i64,
     /// When it was registered.
     pub created_at: UnixTime,
+    /// What it is as an OpenID Connect client.
+    pub oidc: OidcClient,
+}
+
+/// Whether an OpenID Connect client can keep a secret (docs/oidc.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ClientType {
+    /// Native and single-page apps: no secret, PKCE required.
+    #[default]
+    Public,
+    /// Server-side apps: authenticate with a secret at the token endpoint.
+    Confidential,
+}
+
+impl ClientType {
+    /// The stored / wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientType::Public => "public",
+            ClientType::Confidential => "confidential",
+        }
+    }
+
+    /// Parses the stored / wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(ClientType::Public),
+            "confidential" => Some(ClientType::Confidential),
+            _ => None,
+        }
+    }
+}
+
+/// An app as an OpenID Connect client (docs/oidc.md).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OidcClient {
+    /// Public or confidential.
+    pub client_type: ClientType,
+    /// Where codes may be sent, matched exactly (but for a loopback port).
+    pub redirect_uris: Vec<String>,
+    /// Where a logout may send the browser back.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where an SSO ticket sends the browser to start the app's own login.
+    pub initiate_login_uri: Option<String>,
+    /// The hex SHA-256 of a confidential client's secret.
+    pub secret_digest: Option<String>,
 }
 
 /// A user account.

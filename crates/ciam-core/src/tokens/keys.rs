@@ -15,6 +15,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
+pub use super::claims::{IdTokenBase, IdTokenClaims, OidcClaims, at_hash};
 use crate::clock::UnixTime;
 use crate::error::CiamError;
 use crate::model::{ClientId, SigningKeyRecord, User};
@@ -328,66 +329,43 @@ impl KeyRing {
         now: UnixTime,
         ttl: i64,
     ) -> Result<String, CiamError> {
+        self.sign(&IdTokenClaims::new(issuer, client_id, user, now, ttl))
+    }
+
+    /// Signs an OpenID Connect id_token (docs/oidc.md): the claims of
+    /// [`Ciam::sign_id_token`](KeyRing::sign_id_token) without `api` (scopes
+    /// decide what a relying party learns), with `auth_time`, and `nonce`
+    /// and `at_hash` when given.
+    pub fn sign_oidc_id_token(&self, base: IdTokenBase<'_>, extra: OidcClaims) -> Result<String, CiamError> {
+        let mut claims = IdTokenClaims::new(base.issuer, base.client_id, base.user, base.now, base.ttl);
+        claims.api = None;
+        claims.oidc = Some(extra);
+        self.sign(&claims)
+    }
+
+    fn sign(&self, claims: &IdTokenClaims) -> Result<String, CiamError> {
         let set = self.snapshot()?;
-        let claims = IdTokenClaims::new(issuer, client_id, user, now, ttl);
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(set.signing.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &set.signing.encoding)
+        jsonwebtoken::encode(&header, claims, &set.signing.encoding)
             .map_err(|e| CiamError::Internal(format!("id_token signing: {e}")))
     }
-}
 
-/// The claims of an id_token.
-#[derive(Debug, Clone, Serialize)]
-pub struct IdTokenClaims {
-    /// Issuer.
-    pub iss: String,
-    /// Audience: the client id.
-    pub aud: String,
-    /// Subject: the user id.
-    pub sub: String,
-    /// Issued at.
-    pub iat: UnixTime,
-    /// Not before.
-    pub nbf: UnixTime,
-    /// Expiry.
-    pub exp: UnixTime,
-    /// Unique token id.
-    pub jti: String,
-    /// The vendor's user-info object, as a JSON string.
-    pub api: String,
-}
-
-/// The vendor's user-info shape carried in `api`.
-#[derive(Serialize)]
-struct ApiUser<'a> {
-    id: &'a str,
-    #[serde(rename = "userName")]
-    user_name: Option<&'a str>,
-    name: Option<&'a str>,
-    mobile: &'a str,
-    email: Option<&'a str>,
-}
-
-impl IdTokenClaims {
-    fn new(issuer: &str, client_id: &ClientId, user: &User, now: UnixTime, ttl: i64) -> Self {
-        let api = ApiUser {
-            id: user.id.as_str(),
-            user_name: user.user_name.as_deref(),
-            name: user.name.as_deref(),
-            mobile: user.mobile.as_str(),
-            email: user.email.as_deref(),
-        };
-        Self {
-            iss: issuer.to_owned(),
-            aud: client_id.to_string(),
-            sub: user.id.to_string(),
-            iat: now,
-            nbf: now,
-            exp: now + ttl,
-            jti: new_id(),
-            api: serde_json::to_string(&api).unwrap_or_default(),
-        }
+    /// The claims of an id_token this deployment signed with a key it
+    /// still publishes, its expiry not checked (a logout's
+    /// `id_token_hint`: relying parties send expired ones); `None` for any
+    /// other text.
+    pub fn verify_hint(&self, token: &str, issuer: &str) -> Option<serde_json::Value> {
+        let set = self.snapshot().ok()?;
+        let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
+        let jwk = set.jwks.keys.iter().find(|k| k.kid == kid)?;
+        let key = jsonwebtoken::DecodingKey::from_rsa_components(&jwk.n, &jwk.e).ok()?;
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        validation.set_issuer(&[issuer]);
+        jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).ok().map(|data| data.claims)
     }
 }
 

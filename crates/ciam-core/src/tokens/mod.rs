@@ -1,7 +1,8 @@
 //! Tokens and keys: opaque tokens and their digests ([`token`]), the id_token
-//! signing keys and their rotation ([`keys`]), and private keys sealed at
-//! rest ([`sealing`]).
+//! signing keys and their rotation ([`keys`]), what an id_token says
+//! ([`claims`]), and private keys sealed at rest ([`sealing`]).
 
+pub mod claims;
 pub mod keys;
 pub mod sealing;
 pub mod token;

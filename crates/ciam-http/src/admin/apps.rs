@@ -6,14 +6,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ciam_core::admin::AppInput;
 use ciam_core::clock::to_rfc3339;
-use ciam_core::model::{App, AppAccess};
+use ciam_core::model::{App, AppAccess, ClientType};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::{AdminResult, Body, Ids};
 use crate::AppState;
-use crate::json::{some, some_whole};
+use crate::json::{present, some, some_whole};
 use crate::openapi::AdminRefusals;
 
 /// The fields of an app an operator sets; each may be left out (to
@@ -45,6 +45,27 @@ pub(crate) struct AppBody {
     #[serde(default, deserialize_with = "some_whole")]
     #[schema(nullable = false, minimum = 1, maximum = 86_400)]
     id_token_ttl: Option<i64>,
+    /// OpenID Connect: `public` (default: no secret, PKCE required) or
+    /// `confidential` (a `client_secret`, answered once).
+    #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false)]
+    client_type: Option<ClientType>,
+    /// OpenID Connect: where codes may be sent, matched exactly (but for
+    /// the port of `http://127.0.0.1` and `http://[::1]`); `https`, or
+    /// `http` on a loopback host; at most 20.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false, max_items = 20)]
+    redirect_uris: Option<Vec<String>>,
+    /// OpenID Connect: where a logout may send the browser back; the same
+    /// rules.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false, max_items = 20)]
+    post_logout_redirect_uris: Option<Vec<String>>,
+    /// OpenID Connect: where an SSO ticket sends the browser, so the app
+    /// starts its own login; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    initiate_login_uri: Option<Option<String>>,
 }
 
 impl From<AppBody> for AppInput {
@@ -56,6 +77,10 @@ impl From<AppBody> for AppInput {
             access: b.access,
             session_ttl: b.session_ttl,
             id_token_ttl: b.id_token_ttl,
+            client_type: b.client_type,
+            redirect_uris: b.redirect_uris,
+            post_logout_redirect_uris: b.post_logout_redirect_uris,
+            initiate_login_uri: b.initiate_login_uri,
         }
     }
 }
@@ -109,6 +134,14 @@ pub(crate) struct AppView {
     id_token_ttl: i64,
     /// RFC 3339.
     created_at: String,
+    client_type: ClientType,
+    redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    initiate_login_uri: Option<String>,
+    /// A confidential client's secret: only in the answer that made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
 }
 
 impl From<App> for AppView {
@@ -122,6 +155,11 @@ impl From<App> for AppView {
             session_ttl: a.session_ttl,
             id_token_ttl: a.id_token_ttl,
             created_at: to_rfc3339(a.created_at),
+            client_type: a.oidc.client_type,
+            redirect_uris: a.oidc.redirect_uris,
+            post_logout_redirect_uris: a.oidc.post_logout_redirect_uris,
+            initiate_login_uri: a.oidc.initiate_login_uri,
+            client_secret: None,
         }
     }
 }
@@ -136,8 +174,30 @@ impl From<App> for AppView {
     responses((status = 201, body = AppView, description = "The app"), AdminRefusals),
 )]
 pub(crate) async fn create_app(State(s): State<AppState>, Body(body): Body<AppBody>) -> AdminResult<Response> {
-    let app = s.ciam.create_app(body.into()).await?;
-    Ok((StatusCode::CREATED, Json(AppView::from(app))).into_response())
+    let (app, secret) = s.ciam.create_app(body.into()).await?;
+    let view = AppView { client_secret: secret.map(|s| s.expose().to_owned()), ..AppView::from(app) };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// A confidential client's new secret.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct NewSecret {
+    /// 43 characters; shown only here, stored as a digest.
+    client_secret: String,
+}
+
+/// Replace a confidential client's secret: the old one stops working.
+#[utoipa::path(
+    post,
+    path = "/apps/{client_id}/secret",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(AppPath),
+    responses((status = 200, body = NewSecret, description = "The new secret, shown once"), AdminRefusals),
+)]
+pub(crate) async fn new_secret(State(s): State<AppState>, Ids(id): Ids<String>) -> AdminResult<Json<NewSecret>> {
+    let secret = s.ciam.new_client_secret(&id).await?;
+    Ok(Json(NewSecret { client_secret: secret.expose().to_owned() }))
 }
 
 /// Every app, oldest first.

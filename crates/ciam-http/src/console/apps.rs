@@ -61,6 +61,7 @@ impl AppForm {
             },
             session_ttl: number("session_ttl", &self.session_ttl)?,
             id_token_ttl: number("id_token_ttl", &self.id_token_ttl)?,
+            ..AppInput::default()
         })
     }
 }
@@ -141,7 +142,7 @@ pub(crate) async fn create(State(state): State<AppState>, Posted(console, form):
         Err(e) => Err(e),
     };
     match created {
-        Ok(app) => see_other(&format!("{PREFIX}/apps/{}?done=created", app.client_id.as_str())),
+        Ok((app, _)) => see_other(&format!("{PREFIX}/apps/{}?done=created", app.client_id.as_str())),
         Err(e) => again(console.lang, &e, |error| render_list(&state, &console, None, &form, Some(error))).await,
     }
 }

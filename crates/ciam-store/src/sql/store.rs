@@ -31,8 +31,10 @@ impl<DB: Exec> Store for SqlStore<DB> {
     }
 
     async fn insert_app(&self, app: &App) -> StoreResult<()> {
-        let sql = format!("INSERT INTO apps ({APP_COLUMNS}) VALUES ({})", placeholders(1, 8));
-        self.execute(Stmt::new(sql).bind_all(app_args(app)).bind(app.created_at)).await.map(drop)
+        let sql = format!("INSERT INTO apps ({APP_COLUMNS}) VALUES ({})", placeholders(1, 13));
+        self.execute(Stmt::new(sql).bind_all(app_args(app)).bind(app.created_at).bind_all(client_args(app)))
+            .await
+            .map(drop)
     }
 
     async fn get_app(&self, client_id: &ClientId) -> StoreResult<Option<App>> {
@@ -46,8 +48,9 @@ impl<DB: Exec> Store for SqlStore<DB> {
 
     async fn update_app(&self, app: &App) -> StoreResult<bool> {
         let sql = "UPDATE apps SET name = $2, enabled = $3, password_expiry_check = $4, access = $5, \
-                   session_ttl = $6, id_token_ttl = $7 WHERE client_id = $1";
-        Ok(self.execute(Stmt::new(sql).bind_all(app_args(app))).await? == 1)
+                   session_ttl = $6, id_token_ttl = $7, client_type = $8, redirect_uris = $9, \
+                   post_logout_redirect_uris = $10, initiate_login_uri = $11, secret_digest = $12 WHERE client_id = $1";
+        Ok(self.execute(Stmt::new(sql).bind_all(app_args(app)).bind_all(client_args(app))).await? == 1)
     }
 
     async fn delete_app(&self, client_id: &ClientId) -> StoreResult<bool> {
@@ -143,6 +146,7 @@ impl<DB: Exec> Store for SqlStore<DB> {
             .bind(user_id)
             .bind(keep),
             Stmt::new("DELETE FROM sessions WHERE user_id = $1").bind(user_id),
+            Stmt::new("DELETE FROM oauth_grants WHERE user_id = $1").bind(user_id),
         ];
         let touched = DB::transaction(&self.conns, statements).await?;
         Ok(touched.first().is_some_and(|moved| *moved == 1))
@@ -272,7 +276,11 @@ impl<DB: Exec> Store for SqlStore<DB> {
     }
 
     async fn delete_user_sessions(&self, user_id: &UserId) -> StoreResult<u64> {
-        self.execute(Stmt::new("DELETE FROM sessions WHERE user_id = $1").bind(user_id)).await
+        let statements = vec![
+            Stmt::new("DELETE FROM sessions WHERE user_id = $1").bind(user_id),
+            Stmt::new("DELETE FROM oauth_grants WHERE user_id = $1").bind(user_id),
+        ];
+        Ok(DB::transaction(&self.conns, statements).await?.iter().sum())
     }
 
     async fn insert_state_grant(&self, digest: &TokenDigest, grant: &StateGrant) -> StoreResult<()> {

@@ -3,7 +3,7 @@
 use ciam_core::Ciam;
 use ciam_core::admin::AppInput;
 use ciam_core::clock::to_rfc3339;
-use ciam_core::model::AppAccess;
+use ciam_core::model::{AppAccess, ClientType};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
@@ -45,6 +45,28 @@ pub struct AppCreate {
     /// id_token lifetime, seconds (default 300).
     #[arg(long)]
     pub id_token_ttl: Option<i64>,
+    /// OpenID Connect: a public client (no secret, PKCE) or a confidential
+    /// one (its secret is printed once).
+    #[arg(long, value_enum, default_value = "public")]
+    pub client_type: Kind,
+    /// OpenID Connect: a redirect URI (repeat for several).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// OpenID Connect: a post-logout redirect URI (repeat for several).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// OpenID Connect: where an SSO ticket sends the browser.
+    #[arg(long)]
+    pub initiate_login_uri: Option<String>,
+}
+
+/// An OpenID Connect client's type.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Kind {
+    /// No secret; PKCE required.
+    Public,
+    /// Authenticates with a secret.
+    Confidential,
 }
 
 pub(super) async fn run(ciam: &Ciam, command: AppCommand) -> Result<(), CliError> {
@@ -60,9 +82,20 @@ pub(super) async fn run(ciam: &Ciam, command: AppCommand) -> Result<(), CliError
                 }),
                 session_ttl: a.session_ttl,
                 id_token_ttl: a.id_token_ttl,
+                client_type: Some(match a.client_type {
+                    Kind::Public => ClientType::Public,
+                    Kind::Confidential => ClientType::Confidential,
+                }),
+                redirect_uris: Some(a.redirect_uris),
+                post_logout_redirect_uris: Some(a.post_logout_redirect_uris),
+                initiate_login_uri: Some(a.initiate_login_uri),
             };
-            let app = ciam.create_app(input).await?;
-            print_json(&app_json(&app))
+            let (app, secret) = ciam.create_app(input).await?;
+            let mut shown = app_json(&app);
+            if let Some(secret) = secret {
+                shown["client_secret"] = secret.expose().into();
+            }
+            print_json(&shown)
         }
         AppCommand::List => {
             let apps = ciam.apps().await?;
@@ -81,5 +114,9 @@ fn app_json(app: &ciam_core::model::App) -> serde_json::Value {
         "session_ttl": app.session_ttl,
         "id_token_ttl": app.id_token_ttl,
         "created_at": to_rfc3339(app.created_at),
+        "client_type": app.oidc.client_type,
+        "redirect_uris": app.oidc.redirect_uris,
+        "post_logout_redirect_uris": app.oidc.post_logout_redirect_uris,
+        "initiate_login_uri": app.oidc.initiate_login_uri,
     })
 }

@@ -124,6 +124,8 @@ settings! {
         help "Longest wait for a hashing worker, ms";
     state_token_ttl: i64 = 600,
         help "state_token lifetime, seconds";
+    sso_session_seconds: i64 = 28_800,
+        help "How long a browser stays signed in after a login on the hosted page, seconds";
     db_max_connections: Option<u32> = None,
         help "Database connections per instance", unset "SQLite 2, PostgreSQL 10";
     db_timeout_ms: u64 = 3000,
@@ -287,8 +289,8 @@ impl Config {
         })?;
         self.key_encryption_key()?;
         self.trusted_proxies()?;
-        if self.state_token_ttl <= 0 {
-            return Err(ConfigError("state_token_ttl must be positive".into()));
+        if self.state_token_ttl <= 0 || self.sso_session_seconds <= 0 {
+            return Err(ConfigError("state_token_ttl and sso_session_seconds must be positive".into()));
         }
         if self.max_connections == 0
             || self.max_connections_per_address == 0

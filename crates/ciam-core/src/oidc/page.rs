@@ -1,0 +1,253 @@
+//! The hosted login page's two forms (docs/oidc.md): the password login,
+//! which runs the very login of the SDK call for the requesting app, and
+//! the password change that an old password leads to. Both end, when all
+//! is well, in a browser session and a code.
+
+use crate::call::{Answered, Call, Caller};
+use crate::clock::UnixTime;
+use crate::error::{CiamError, ErrorCode};
+use crate::login::LoginOutcome;
+use crate::model::{Action, Flow, Status, User};
+use crate::password::Password;
+use crate::service::Ciam;
+use crate::store::GrantKind;
+use crate::token::OpaqueToken;
+
+use super::authorize::Change;
+use super::{AuthRequest, BrowserBody, NewGrant, body, read_body, with_query};
+
+/// How a form of the login page is answered.
+#[derive(Debug)]
+pub enum PageOutcome {
+    /// Signed in: the browser goes back to the app with a code, and keeps
+    /// `browser` as its session.
+    SignedIn {
+        /// The app's redirect URI with the code.
+        redirect: String,
+        /// The browser session's token, for its cookie.
+        browser: OpaqueToken,
+        /// Seconds the cookie lives.
+        max_age: i64,
+    },
+    /// The password must (or may) change first.
+    Change(Change),
+    /// The user may not use the app: back to it with `access_denied`.
+    Denied(String),
+    /// The stored request is gone (used, expired): the app must start again.
+    Expired,
+}
+
+impl Answered for PageOutcome {
+    fn status(&self) -> Status {
+        match self {
+            PageOutcome::SignedIn { .. } | PageOutcome::Expired => Status::Success,
+            PageOutcome::Change(change) if change.flow == Flow::PasswordWarn => Status::PasswordWarn,
+            PageOutcome::Change(_) => Status::PasswordExpired,
+            PageOutcome::Denied(_) => Status::AccessDenied,
+        }
+    }
+}
+
+/// What the login page shows of a stored request.
+#[derive(Debug, Clone)]
+pub struct PendingPage {
+    /// The app's name.
+    pub app_name: String,
+    /// Fills the mobile field.
+    pub login_hint: Option<String>,
+    /// The language asked for.
+    pub ui_locales: Option<String>,
+    /// Where the app's answer goes.
+    pub redirect_uri: String,
+}
+
+/// A form of the login page, as posted.
+#[derive(Debug)]
+pub struct PageForm<'a> {
+    /// Names the stored request.
+    pub request: &'a str,
+    /// Who is posting.
+    pub caller: Caller,
+    /// The browser's session cookie, if it has one (replaced by a login).
+    pub browser: Option<&'a str>,
+}
+
+impl Ciam {
+    /// The stored request a form names, and its app (enabled).
+    async fn pending(&self, request: &str) -> Result<Option<(AuthRequest, crate::model::App)>, CiamError> {
+        let Some(grant) = self.live_grant(request, GrantKind::Request).await? else {
+            return Ok(None);
+        };
+        let req: AuthRequest = read_body(&grant)?;
+        Ok(self.enabled_app(req.client_id.as_str()).await?.map(|app| (req, app)))
+    }
+
+    /// What the login page shows for stored request `request`: the app's
+    /// name, the mobile to fill in, the request's language and where the
+    /// app's redirect goes; `None` when the request is gone.
+    pub async fn pending_page(&self, request: &str) -> Result<Option<PendingPage>, CiamError> {
+        Ok(self.pending(request).await?.map(|(req, app)| PendingPage {
+            app_name: app.name,
+            login_hint: req.login_hint,
+            ui_locales: req.ui_locales,
+            redirect_uri: req.redirect_uri,
+        }))
+    }
+
+    /// The change form's contents again (after a refusal).
+    pub async fn change_form(
+        &self,
+        flow: Flow,
+        state_token: &str,
+        lang: crate::error::Lang,
+    ) -> Result<Change, CiamError> {
+        self.change(flow, OpaqueToken::from_client(state_token), lang).await
+    }
+
+    /// The login form: mobile and password.
+    pub async fn page_login(
+        &self,
+        form: PageForm<'_>,
+        mobile: &str,
+        password: &Password,
+    ) -> Result<PageOutcome, CiamError> {
+        let Some((req, app)) = self.pending(form.request).await? else {
+            return Ok(PageOutcome::Expired);
+        };
+        let lang = form.caller.lang;
+        let caller = Caller { client_id: Some(app.client_id.to_string()), ..form.caller };
+        let mut call = self.open_page_call(caller, app, Action::OidcLogin).await?;
+        let result = async {
+            let (user, now) = self.check_login(&mut call, mobile, password).await?;
+            self.after_password(&mut call, &req, &user, now, form.request, form.browser, lang).await
+        }
+        .await;
+        self.close_call(call, result).await
+    }
+
+    /// What follows a right password: the app's access rule, the password's
+    /// age, then the browser session and the code.
+    #[expect(clippy::too_many_arguments, reason = "the steps' state, passed on as it is")]
+    async fn after_password(
+        &self,
+        call: &mut Call,
+        req: &AuthRequest,
+        user: &User,
+        now: UnixTime,
+        request: &str,
+        browser: Option<&str>,
+        lang: crate::error::Lang,
+    ) -> Result<PageOutcome, CiamError> {
+        if !self.admits(call, user).await? {
+            return Ok(PageOutcome::Denied(self.denied(req)));
+        }
+        match self.password_age_flow(call, user, now).await? {
+            Some(LoginOutcome::PasswordWarn { state_token, .. }) => {
+                Ok(PageOutcome::Change(self.change(Flow::PasswordWarn, state_token, lang).await?))
+            }
+            Some(LoginOutcome::PasswordExpired { state_token, .. }) => {
+                Ok(PageOutcome::Change(self.change(Flow::PasswordExpired, state_token, lang).await?))
+            }
+            _ => self.sign_in(req, user, now, request, browser).await,
+        }
+    }
+
+    /// The change form: a new password (or, from PASSWORD_WARN, a skip).
+    pub async fn page_change_password(
+        &self,
+        form: PageForm<'_>,
+        state_token: &str,
+        new_password: Option<&Password>,
+    ) -> Result<PageOutcome, CiamError> {
+        let Some((req, app)) = self.pending(form.request).await? else {
+            return Ok(PageOutcome::Expired);
+        };
+        let action = if new_password.is_some() { Action::OidcPasswordUpdate } else { Action::PasswordSkip };
+        let caller = Caller { client_id: Some(app.client_id.to_string()), ..form.caller };
+        let mut call = self.open_page_call(caller, app, action).await?;
+        let result = async {
+            let now = self.now();
+            let (digest, grant) = self.state_grant(&call, state_token, now).await?;
+            call.note_user(&grant.user_id);
+            let user = self.grant_user(&mut call, &grant).await?;
+            let Some(new_password) = new_password else {
+                if grant.flow != Flow::PasswordWarn
+                    || self.store().take_state_grant(&digest, now, &[Flow::PasswordWarn]).await?.is_none()
+                {
+                    return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
+                }
+                return self.sign_in(&req, &user, now, form.request, form.browser).await;
+            };
+            let user = self.change_password(&call, user, &digest, new_password, now).await?;
+            self.sign_in(&req, &user, now, form.request, form.browser).await
+        }
+        .await;
+        self.close_call(call, result).await
+    }
+
+    /// Sets a new password from a state_token's flow: the policy and the
+    /// history apply, the state_token is used up, and every session and
+    /// grant of the user ends.
+    async fn change_password(
+        &self,
+        call: &Call,
+        user: User,
+        digest: &crate::model::TokenDigest,
+        new_password: &Password,
+        now: UnixTime,
+    ) -> Result<User, CiamError> {
+        if new_password.is_empty() {
+            return Err(CiamError::refused(ErrorCode::NewPasswordEmpty));
+        }
+        let policy = self.password_policy().await?;
+        policy.check(new_password)?;
+        if self.is_reused(call, &user, new_password, policy.history).await? {
+            return Err(CiamError::refused(ErrorCode::PasswordReused));
+        }
+        let new_hash = self.hasher().hash(new_password, call.owner()).await?;
+        let flows = [Flow::PasswordWarn, Flow::PasswordExpired];
+        if self.store().take_state_grant(digest, now, &flows).await?.is_none() {
+            return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
+        }
+        self.store().set_password(&user.id, &new_hash, now, policy.history).await?;
+        Ok(User { password_hash: new_hash, password_changed_at: now, ..user })
+    }
+
+    /// Back to the app with `access_denied`.
+    fn denied(&self, req: &AuthRequest) -> String {
+        let mut params = vec![("error", "access_denied"), ("error_description", "this user may not use this app")];
+        if let Some(state) = &req.state {
+            params.push(("state", state));
+        }
+        params.push(("iss", self.config().issuer.as_str()));
+        with_query(&req.redirect_uri, &params)
+    }
+
+    /// A login that went through: a new browser session (replacing the
+    /// browser's old one), the code, and the request used up, in one commit.
+    async fn sign_in(
+        &self,
+        req: &AuthRequest,
+        user: &User,
+        now: UnixTime,
+        request: &str,
+        old_browser: Option<&str>,
+    ) -> Result<PageOutcome, CiamError> {
+        let max_age = self.config().sso_session_seconds;
+        let (browser, session) = NewGrant {
+            kind: GrantKind::Browser,
+            client_id: None,
+            user_id: Some(user.id.clone()),
+            family: None,
+            expires_at: now + max_age,
+        }
+        .make(body(&BrowserBody { auth_time: now })?)?;
+        let (redirect, code) = self.code_for(req, user, now)?;
+        self.store().insert_grants(&[session, code]).await?;
+        self.store().delete_grant(&Self::digest_of(request), GrantKind::Request).await?;
+        if let Some(old) = old_browser {
+            self.store().delete_grant(&Self::digest_of(old), GrantKind::Browser).await?;
+        }
+        Ok(PageOutcome::SignedIn { redirect, browser, max_age })
+    }
+}

@@ -1,0 +1,96 @@
+//! `GET`/`POST /api/v1/logout` (docs/oidc.md): RP-initiated logout. The
+//! "Sign out?" page posts back here with `confirm`, bound to the browser.
+
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use ciam_core::oidc::logout::{LoggedOut, LogoutParams};
+use serde::Deserialize;
+
+use super::texts::texts;
+use super::view;
+use super::{Cookies, binding, bound, form_token, origin_of, page_lang};
+use crate::AppState;
+use crate::pages::{forms, layout};
+
+/// What the confirm form posts beside the logout's parameters.
+#[derive(Deserialize, Default)]
+struct Confirm {
+    confirm: Option<String>,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// What a binding token of the "Sign out?" form is made for.
+const LOGOUT_FORM: &str = "logout";
+
+/// `GET /api/v1/logout`.
+pub(super) async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    match serde_urlencoded::from_str::<LogoutParams>(&query) {
+        Ok(params) => answer(&state, &headers, &params, false).await,
+        Err(_) => bad(&headers),
+    }
+}
+
+/// `POST /api/v1/logout`: the parameters form-encoded; with `confirm`,
+/// the "Sign out?" page's answer.
+pub(super) async fn post(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = forms::read_form(body).await else {
+        return bad(&parts.headers);
+    };
+    let (Ok(params), Ok(confirm)) =
+        (serde_urlencoded::from_bytes::<LogoutParams>(&bytes), serde_urlencoded::from_bytes::<Confirm>(&bytes))
+    else {
+        return bad(&parts.headers);
+    };
+    let confirmed = confirm.confirm.is_some();
+    let issuer = state.ciam.config().issuer.clone();
+    if confirmed && !bound(&parts.headers, Cookies::of(&state), &issuer, LOGOUT_FORM, &confirm.csrf) {
+        let lang = page_lang(None, &parts.headers);
+        return view::message(lang, StatusCode::FORBIDDEN, texts(lang).unbound_form);
+    }
+    answer(&state, &parts.headers, &params, confirmed).await
+}
+
+fn bad(headers: &HeaderMap) -> Response {
+    let lang = page_lang(None, headers);
+    view::message(lang, StatusCode::BAD_REQUEST, texts(lang).bad_request)
+}
+
+async fn answer(state: &AppState, headers: &HeaderMap, params: &LogoutParams, confirmed: bool) -> Response {
+    let lang = page_lang(None, headers);
+    let cookies = Cookies::of(state);
+    let session = cookies.session(headers);
+    match state.ciam.end_session(params, session.as_deref(), confirmed).await {
+        Ok(LoggedOut::Confirm) => {
+            let (bind, cookie) = binding(headers, cookies);
+            let csrf = form_token(&bind, LOGOUT_FORM);
+            let fields: Vec<(&str, &str)> = [
+                ("client_id", &params.client_id),
+                ("post_logout_redirect_uri", &params.post_logout_redirect_uri),
+                ("redirect_url", &params.redirect_url),
+                ("state", &params.state),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+            .collect();
+            let target = params.post_logout_redirect_uri.as_deref().or(params.redirect_url.as_deref());
+            let origin = target.and_then(origin_of);
+            view::setting(view::confirm_logout(lang, &csrf, &fields, origin.as_deref()), cookie)
+        }
+        Ok(outcome) => {
+            let gone = cookies.set(cookies.session_name(), "", 0, "Lax");
+            let response = match outcome {
+                LoggedOut::Redirect(to) => layout::see_other(&to, "/"),
+                _ => view::signed_out(lang),
+            };
+            view::setting(response, Some(gone))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "logout failed");
+            view::message(lang, StatusCode::SERVICE_UNAVAILABLE, texts(lang).busy)
+        }
+    }
+}
