@@ -97,6 +97,11 @@ error_codes! {
     /// The session_token is missing, unknown, expired or revoked.
     SessionTokenInvalid = "IDAAS.SDK.PARAM.0023", 400,
         "The session_token is invalid or has expired", "session_token无效或已过期";
+    /// An SSO ticket's `client_id` names no enabled app with an
+    /// `initiate_login_uri` (docs/oidc.md §11).
+    SsoTargetInvalid = "IDAAS.SDK.SSO.0001", 400,
+        "The target app does not exist or cannot be signed into with a ticket",
+        "目标应用不存在或不支持票据登录";
     // --- local codes: request shape ---
     /// The body is not declared as JSON.
     ContentTypeInvalid = "IDAAS.SDK.REQ.0001", 400,

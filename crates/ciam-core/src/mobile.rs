@@ -39,6 +39,27 @@ impl Mobile {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The number as a page shows it to the person it belongs to, without
+    /// giving it away to anyone looking on: the national number with all
+    /// but its first three and last four digits masked (`152****0000`).
+    pub fn masked(&self) -> String {
+        let national = phonenumber::parse(None, &self.0)
+            .map(|n| n.national().value().to_string())
+            .unwrap_or_else(|_| self.0.trim_start_matches('+').to_owned());
+        let digits: Vec<char> = national.chars().collect();
+        if digits.len() <= 7 {
+            let shown = digits.len().saturating_sub(4);
+            return format!("{}{}", "*".repeat(shown), digits[shown..].iter().collect::<String>());
+        }
+        let (head, tail) = (&digits[..3], &digits[digits.len() - 4..]);
+        format!(
+            "{}{}{}",
+            head.iter().collect::<String>(),
+            "*".repeat(digits.len() - 7),
+            tail.iter().collect::<String>()
+        )
+    }
 }
 
 impl fmt::Display for Mobile {
@@ -56,6 +77,13 @@ impl fmt::Debug for Mobile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_masked_number_keeps_three_digits_and_the_last_four() {
+        assert_eq!(Mobile::from_stored("+8615200000000".into()).masked(), "152****0000");
+        assert_eq!(Mobile::from_stored("+14155550123".into()).masked(), "415***0123");
+        assert_eq!(Mobile::from_stored("+8615200001234".into()).masked(), "152****1234");
+    }
 
     fn cn() -> Region {
         parse_region("CN").expect("CN is a region")

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use ciam_core::call::{Answered, Call};
 use ciam_core::login::{LoginOutcome, SessionGrant};
 use ciam_core::model::{Action, Status};
+use ciam_core::oidc::tickets::Ticket;
 use ciam_core::{CiamError, ErrorCode, Password};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -37,6 +38,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(skip_password_update))
         .routes(routes!(refresh_id_token))
         .routes(routes!(logout))
+        .routes(routes!(sso_ticket))
 }
 
 /// Where the SDK calls are served.
@@ -50,6 +52,7 @@ pub(crate) fn call_of(route: &str) -> Option<&'static str> {
         "/pwd/skip-update" => Action::PasswordSkip,
         "/sso/session-token/id-token" => Action::Refresh,
         "/logout" => Action::Logout,
+        "/sso/session-token/sso-ticket" => Action::SsoTicket,
         _ => return None,
     };
     Some(action.label())
@@ -138,6 +141,10 @@ pub(crate) struct SdkBody {
     /// password policy, exactly as the vendor's page shows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<String>,
+    /// An SSO ticket, single use, for `/api/v1/sso/ticket`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9]{43}$")]
+    sso_ticket: Option<String>,
 }
 
 /// The `status` of an SDK answer.
@@ -185,6 +192,17 @@ impl From<LoginOutcome> for SdkBody {
 impl From<SessionGrant> for SdkBody {
     fn from(grant: SessionGrant) -> Self {
         SdkBody::session(grant, None)
+    }
+}
+
+/// A ticket answers the ticket and its lifetime.
+impl From<Ticket> for SdkBody {
+    fn from(ticket: Ticket) -> Self {
+        SdkBody {
+            sso_ticket: Some(ticket.sso_ticket.expose().to_owned()),
+            expire: Some(ticket.expire),
+            ..Default::default()
+        }
     }
 }
 
@@ -375,6 +393,36 @@ pub(crate) async fn logout(State(state): State<AppState>, request: Request) -> R
     run(&state, &parts, Action::Logout, async |call: &mut Call| {
         let token = token(&parts, "session-token", ErrorCode::SessionTokenInvalid)?;
         state.ciam.logout(call, &token).await
+    })
+    .await
+}
+
+/// `{"client_id"}`: the web app the ticket is for.
+#[derive(serde::Deserialize, ToSchema)]
+pub(crate) struct TicketBody {
+    /// The target app's client_id; it needs an `initiate_login_uri`
+    /// (`SSO.0001` otherwise).
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+/// Turn a session of the calling app into a single-use ticket (300 s)
+/// that signs a browser into one web app (docs/oidc.md §11): the app
+/// opens `/api/v1/sso/ticket?sso_ticket=…` in the browser.
+#[utoipa::path(
+    post,
+    path = "/sso/session-token/sso-ticket",
+    tag = "sdk",
+    params(DeviceHeaders, SessionTokenHeader),
+    request_body(content = TicketBody, content_type = "application/json"),
+    responses((status = 200, body = SdkBody, description = "sso_ticket and expire"), SdkRefusals),
+)]
+pub(crate) async fn sso_ticket(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    run(&state, &parts, Action::SsoTicket, async |call: &mut Call| {
+        let token = token(&parts, "session-token", ErrorCode::SessionTokenInvalid)?;
+        let body: TicketBody = read_json(&parts, body).await?;
+        state.ciam.sso_ticket(call, &token, &body.client_id.unwrap_or_default()).await
     })
     .await
 }

@@ -189,7 +189,10 @@ impl Ciam {
             Some(cookie) if !prompt.login => self.browser_session(cookie).await?,
             _ => None,
         };
-        let session = session.filter(|(_, auth_time)| req.max_age.is_none_or(|max| now - auth_time <= max));
+        // `max_age=0` asks for a password now, as `prompt=login` does
+        // (OpenID Connect Core §3.1.2.1).
+        let fresh = |auth_time: UnixTime| req.max_age.is_none_or(|max| max > 0 && now - auth_time <= max);
+        let session = session.filter(|(_, auth_time)| fresh(*auth_time));
         match session {
             Some((user, auth_time)) => self.single_sign_on(&app, req, &user, auth_time, prompt).await,
             None if prompt.none => Ok(refuse(&req, issuer, "login_required", "no one is signed in")),

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::error::CiamError;
 use crate::keys::{IdTokenBase, OidcClaims, at_hash};
-use crate::model::{App, User};
+use crate::model::{App, TokenDigest, User};
 use crate::service::Ciam;
 use crate::store::{Grant, GrantKind};
 use crate::token::constant_time_eq;
@@ -101,7 +101,24 @@ impl Ciam {
         let body = TokenBody { scope: code_body.scope, auth_time: code_body.auth_time };
         let family = digest.as_str().to_owned();
         let expires = has_scope(&body.scope, "offline_access").then_some(now + app.session_ttl);
-        self.issue(app, &user, body, family, code_body.nonce, expires).await
+        let answer = self.issue(app, &user, body, family, code_body.nonce, expires).await?;
+        self.still_first(&digest, GrantKind::Code, digest.as_str()).await?;
+        Ok(answer)
+    }
+
+    /// After issuing from a code or refresh token: when it was redeemed
+    /// again meanwhile (on any instance), that redemption revoked the
+    /// family before these tokens were stored, so they are revoked here and
+    /// refused. Whatever the order of the two, no token of a replayed grant
+    /// lives.
+    async fn still_first(&self, digest: &TokenDigest, kind: GrantKind, family: &str) -> Result<(), OAuthError> {
+        let now = self.now();
+        let used = self.store().get_grant(digest, kind, now).await?;
+        if used.is_some_and(|g| g.uses > 1) {
+            self.store().revoke_family(family).await?;
+            return Err(invalid_grant("redeemed twice; what it issued is revoked"));
+        }
+        Ok(())
     }
 
     /// A refresh token for new tokens and its successor. Each is used once;
@@ -128,7 +145,9 @@ impl Ciam {
             body.scope = kept.join(" ");
         }
         let user = self.grant_owner(&grant).await?;
-        self.issue(app, &user, body, family, None, Some(grant.expires_at)).await
+        let answer = self.issue(app, &user, body, family.clone(), None, Some(grant.expires_at)).await?;
+        self.still_first(&grant.digest, GrantKind::Refresh, &family).await?;
+        Ok(answer)
     }
 
     /// The enabled user a code or refresh token was issued to.

@@ -8,19 +8,21 @@
 //! - [`authorize`]: the authorization request, single sign-on, codes;
 //! - [`page`]: the hosted login page's password login and change;
 //! - [`exchange`]: the token endpoint, userinfo and revocation;
-//! - [`logout`]: RP-initiated logout.
+//! - [`logout`]: RP-initiated logout;
+//! - [`tickets`]: SSO tickets from a native app's session to a web app.
 
 pub mod authorize;
 pub mod clients;
 pub mod exchange;
 pub mod logout;
 pub mod page;
+pub mod tickets;
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
 use crate::error::CiamError;
-use crate::model::{ClientId, TokenDigest, UserId};
+use crate::model::{ClientId, TokenDigest, User, UserId};
 use crate::service::Ciam;
 use crate::store::{Grant, GrantKind};
 use crate::token::OpaqueToken;
@@ -145,13 +147,13 @@ pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
     if encoded.is_empty() {
         return uri.to_owned();
     }
-    let (base, fragment) = match uri.split_once('#') {
-        Some((base, _)) => (base, ""),
-        None => (uri, ""),
+    // Registered URIs have no fragment (see `clients::check_uri`).
+    let joiner = match uri.find('?') {
+        None => "?",
+        Some(_) if uri.ends_with('?') || uri.ends_with('&') => "",
+        Some(_) => "&",
     };
-    let joiner =
-        if base.contains('?') { if base.ends_with('?') || base.ends_with('&') { "" } else { "&" } } else { "?" };
-    format!("{base}{joiner}{encoded}{fragment}")
+    format!("{uri}{joiner}{encoded}")
 }
 
 impl Ciam {
@@ -163,6 +165,19 @@ impl Ciam {
             return Ok(None);
         }
         Ok(self.store().get_grant(&token.digest(), kind, self.now()).await?)
+    }
+
+    /// A new browser session for `user`, signed in at `now`: its token and
+    /// its grant, to store.
+    pub(crate) fn browser_grant(&self, user: &User, now: UnixTime) -> Result<(OpaqueToken, Grant), CiamError> {
+        NewGrant {
+            kind: GrantKind::Browser,
+            client_id: None,
+            user_id: Some(user.id.clone()),
+            family: None,
+            expires_at: now + self.config().sso_session_seconds,
+        }
+        .make(body(&BrowserBody { auth_time: now })?)
     }
 
     /// The digest a presented token is stored under.

@@ -14,7 +14,7 @@ use crate::store::GrantKind;
 use crate::token::OpaqueToken;
 
 use super::authorize::Change;
-use super::{AuthRequest, BrowserBody, NewGrant, body, read_body, with_query};
+use super::{AuthRequest, read_body, with_query};
 
 /// How a form of the login page is answered.
 #[derive(Debug)]
@@ -234,14 +234,7 @@ impl Ciam {
         old_browser: Option<&str>,
     ) -> Result<PageOutcome, CiamError> {
         let max_age = self.config().sso_session_seconds;
-        let (browser, session) = NewGrant {
-            kind: GrantKind::Browser,
-            client_id: None,
-            user_id: Some(user.id.clone()),
-            family: None,
-            expires_at: now + max_age,
-        }
-        .make(body(&BrowserBody { auth_time: now })?)?;
+        let (browser, session) = self.browser_grant(user, now)?;
         let (redirect, code) = self.code_for(req, user, now)?;
         self.store().insert_grants(&[session, code]).await?;
         self.store().delete_grant(&Self::digest_of(request), GrantKind::Request).await?;

@@ -88,10 +88,12 @@ pub enum Action {
     OidcLogin,
     /// A password change on the hosted login page.
     OidcPasswordUpdate,
+    /// `POST /api/v2/sdk/sso/session-token/sso-ticket`.
+    SsoTicket,
 }
 
 impl Action {
-    pub(crate) const ALL: [Action; 7] = [
+    pub(crate) const ALL: [Action; 8] = [
         Action::Login,
         Action::PasswordUpdate,
         Action::PasswordSkip,
@@ -99,6 +101,7 @@ impl Action {
         Action::Logout,
         Action::OidcLogin,
         Action::OidcPasswordUpdate,
+        Action::SsoTicket,
     ];
 
     /// The stored name.
@@ -111,6 +114,7 @@ impl Action {
             Action::Logout => "logout",
             Action::OidcLogin => "oidc.login",
             Action::OidcPasswordUpdate => "oidc.pwd_update",
+            Action::SsoTicket => "sso.ticket",
         }
     }
 
@@ -124,6 +128,7 @@ impl Action {
             Action::Logout => "logout",
             Action::OidcLogin => "oidc_login",
             Action::OidcPasswordUpdate => "oidc_pwd_update",
+            Action::SsoTicket => "sso_ticket",
         }
     }
 

@@ -15,6 +15,7 @@ mod discovery;
 mod endpoints;
 mod logout;
 mod texts;
+mod tickets;
 mod view;
 
 use axum::Router;
@@ -44,6 +45,8 @@ pub(crate) const LOGOUT_PATH: &str = "/api/v1/logout";
 pub(crate) const LOGIN_PATH: &str = "/api/v1/login";
 /// Where the login page's change form posts.
 pub(crate) const PASSWORD_PATH: &str = "/api/v1/login/password";
+/// Where a browser redeems an SSO ticket.
+pub(crate) const TICKET_PATH: &str = "/api/v1/sso/ticket";
 
 /// The routes of OpenID Connect.
 pub(crate) fn routes() -> Router<AppState> {
@@ -55,6 +58,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(USERINFO_PATH, get(endpoints::userinfo).post(endpoints::userinfo))
         .route(REVOKE_PATH, post(endpoints::revoke))
         .route(LOGOUT_PATH, get(logout::get).post(logout::post))
+        .route(TICKET_PATH, get(tickets::get).post(tickets::post))
 }
 
 /// The cookies the pages set, named for the issuer's scheme.
@@ -159,7 +163,7 @@ pub(crate) fn page_lang(ui_locales: Option<&str>, headers: &HeaderMap) -> Lang {
 /// The headers of every page: a strict CSP (this origin's stylesheet and
 /// icon, forms to this origin and to `redirect_origin`, where a login's
 /// redirect goes: browsers apply `form-action` to it), no framing, no
-/// referrer.
+/// referrer to other sites.
 pub(crate) fn page_headers(response: &mut Response, redirect_origin: Option<&str>) {
     let form_action = match redirect_origin {
         Some(origin) => format!("'self' {origin}"),
@@ -174,7 +178,9 @@ pub(crate) fn page_headers(response: &mut Response, redirect_origin: Option<&str
         headers.insert(CONTENT_SECURITY_POLICY, value);
     }
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: under it Chrome sends `Origin: null` on the
+    // page's own form posts, which `bound` must refuse.
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
 }
 
 /// The origin of a URI (`scheme://host[:port]`), for a CSP source.

@@ -30,6 +30,11 @@ pub(crate) struct Texts {
     pub signed_out: &'static str,
     pub busy: &'static str,
     pub bad_request: &'static str,
+    pub ticket_title: &'static str,
+    pub continue_as: &'static str,
+    pub continue_button: &'static str,
+    pub ticket_expired: &'static str,
+    pub other_user: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -58,6 +63,11 @@ const EN: Texts = Texts {
     signed_out: "You are signed out.",
     busy: "The server cannot answer right now. Try again in a moment.",
     bad_request: "This request cannot be read.",
+    ticket_title: "Continue?",
+    continue_as: "Continue as {0} to {1}?",
+    continue_button: "Continue",
+    ticket_expired: "This link has expired or was already used. Open it again from the app.",
+    other_user: "Another user is signed in in this browser. Sign out first, then open the link again from the app.",
 };
 
 const ZH: Texts = Texts {
@@ -86,6 +96,11 @@ const ZH: Texts = Texts {
     signed_out: "您已退出登录。",
     busy: "服务器暂时无法响应，请稍后再试。",
     bad_request: "无法读取此请求。",
+    ticket_title: "继续？",
+    continue_as: "以 {0} 的身份继续使用 {1}？",
+    continue_button: "继续",
+    ticket_expired: "此链接已过期或已被使用，请从应用中重新打开。",
+    other_user: "此浏览器中已登录其他用户。请先退出登录，再从应用中重新打开链接。",
 };
 
 /// The texts in `lang`.

@@ -11,7 +11,7 @@ use ciam_core::model::Flow;
 use maud::{Markup, html};
 
 use super::texts::{Texts, texts};
-use super::{LOGIN_PATH, LOGOUT_PATH, PASSWORD_PATH, page_headers};
+use super::{LOGIN_PATH, LOGOUT_PATH, PASSWORD_PATH, TICKET_PATH, page_headers};
 use crate::pages::{lang, layout};
 
 /// A page of the login flow: `content` in the document, under `status`,
@@ -150,4 +150,28 @@ pub(crate) fn confirm_logout(lang: Lang, csrf: &str, fields: &[(&str, &str)], fo
 pub(crate) fn signed_out(lang: Lang) -> Response {
     let t = texts(lang);
     page(lang, StatusCode::OK, t.sign_out_title, html! { h1 { (t.signed_out) } }, None)
+}
+
+/// "Continue as 152****0000 to <app>?", with the form that uses the
+/// ticket.
+pub(crate) fn ticket(
+    lang: Lang,
+    ticket: &str,
+    csrf: &str,
+    masked: &str,
+    app_name: &str,
+    form_to: Option<&str>,
+) -> Response {
+    let t = texts(lang);
+    let question = t.continue_as.replacen("{0}", masked, 1).replacen("{1}", app_name, 1);
+    let content = html! {
+        h1 { (t.ticket_title) }
+        p.lead { (question) }
+        form method="post" action=(TICKET_PATH) {
+            input type="hidden" name="sso_ticket" value=(ticket);
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" { (t.continue_button) }
+        }
+    };
+    page(lang, StatusCode::OK, t.ticket_title, content, form_to)
 }

@@ -20,6 +20,7 @@ mod observability;
 mod oidc;
 mod oidc_helpers;
 mod oidc_refusals;
+mod oidc_tickets;
 mod openapi;
 mod operations;
 mod retention;
