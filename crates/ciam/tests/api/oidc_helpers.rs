@@ -73,6 +73,14 @@ pub async fn register(app: &TestApp, client_type: &str) -> (String, Option<Strin
     (client_id, secret)
 }
 
+/// Registers a public app with [`REDIRECT`] and the fields of `extra`;
+/// returns its client id.
+pub async fn register_with(app: &TestApp, extra: Value) -> String {
+    let mut body = json!({"name": "RP", "redirect_uris": [REDIRECT], "client_type": "public"});
+    body.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+    app.create_app(body).await
+}
+
 // --- the relying party's HTTP ---
 
 /// openidconnect's HTTP client: the tests' reqwest, never following a
@@ -265,6 +273,7 @@ pub struct Answer {
     pub status: StatusCode,
     pub location: Option<String>,
     pub content_type: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
     pub body: String,
 }
 
@@ -309,12 +318,33 @@ pub fn hidden(html: &str, name: &str) -> Option<String> {
     let end = at + html[at..].find('>')?;
     let tag = &html[start..end];
     let value = &tag[tag.find("value=\"")? + "value=\"".len()..];
-    let value = &value[..value.find('"')?];
-    Some(value.replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+    Some(unescape(&value[..value.find('"')?]))
+}
+
+/// The `(name, value)` of every hidden `<input>` of a page, in order.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let tags = html.split("<input").skip(1).map(|rest| &rest[..rest.find('>').unwrap_or(rest.len())]);
+    let hidden = tags.filter(|tag| tag.contains("type=\"hidden\""));
+    hidden.filter_map(|tag| Some((attribute(tag, "name")?, attribute(tag, "value").unwrap_or_default()))).collect()
+}
+
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let value = &tag[tag.find(&format!(" {name}=\""))? + name.len() + 3..];
+    Some(unescape(&value[..value.find('"')?]))
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+/// The text of a page's `role="alert"` paragraph.
+pub fn alert(html: &str) -> Option<String> {
+    let text = &html[html.find("role=\"alert\">")? + "role=\"alert\">".len()..];
+    Some(unescape(&text[..text.find('<')?]))
 }
 
 /// A browser: follows no redirect, keeps the cookies it is given and sends
-/// them back.
+/// them back (and `extra` headers on every request).
 #[derive(Debug)]
 pub struct Browser {
     http: reqwest::Client,
@@ -322,11 +352,32 @@ pub struct Browser {
     cookies: BTreeMap<String, String>,
     /// Every `Set-Cookie` seen, by cookie name (the last one).
     pub set_cookie: BTreeMap<String, String>,
+    pub extra: Vec<(String, String)>,
 }
 
 impl Browser {
     pub fn new(app: &TestApp) -> Self {
-        Self { http: no_redirects(), base: app.base.clone(), cookies: BTreeMap::new(), set_cookie: BTreeMap::new() }
+        let cookies = BTreeMap::new();
+        Self { http: no_redirects(), base: app.base.clone(), cookies, set_cookie: BTreeMap::new(), extra: Vec::new() }
+    }
+
+    /// Sends the forms from now on to `base` (another instance), keeping
+    /// the cookies.
+    pub fn set_base(&mut self, base: &str) {
+        base.clone_into(&mut self.base);
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.get(name).cloned()
+    }
+
+    /// Posts `fields` form-encoded to `path`, with `Origin` (when given).
+    pub async fn post(&mut self, path: &str, fields: &[(String, String)], origin: Option<&str>) -> Answer {
+        let mut req = self.http.post(format!("{}{path}", self.base)).form(fields);
+        if let Some(origin) = origin {
+            req = req.header("Origin", origin);
+        }
+        self.send(req).await
     }
 
     /// Sets a cookie by hand (as a forger would).
@@ -376,6 +427,9 @@ impl Browser {
         if !self.cookies.is_empty() {
             req = req.header("Cookie", self.cookie_header());
         }
+        for (name, value) in &self.extra {
+            req = req.header(name, value);
+        }
         let resp = req.send().await.expect("request");
         for value in resp.headers().get_all("set-cookie") {
             let line = value.to_str().expect("ASCII Set-Cookie").to_owned();
@@ -394,6 +448,7 @@ impl Browser {
             status: resp.status(),
             location: header(&resp, "location"),
             content_type: header(&resp, "content-type"),
+            headers: resp.headers().clone(),
             body: resp.text().await.expect("body"),
         }
     }
