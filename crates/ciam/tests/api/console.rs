@@ -4,163 +4,24 @@
 //! there at 1280 and 390 px wide (how `docs/console/` is made).
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::chromium::{browser, click, fill, path, resize, save_screenshot, text_of};
 use crate::helpers::{ADMIN_TOKEN, Backend, PASSWORD, TestApp, assert_error};
-
-/// chromedriver and the browser it drives, stopped on drop.
-struct Browser {
-    client: Client,
-    driver: Child,
-    profile: PathBuf,
-}
-
-impl Browser {
-    /// Ends the browser session (chromedriver then quits Chromium) and
-    /// stops chromedriver.
-    async fn close(self) {
-        let _ = self.client.clone().close().await;
-    }
-}
-
-impl Drop for Browser {
-    /// Whatever happened (a failed test ends without [`Browser::close`]),
-    /// no Chromium of this test's profile is left running.
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-        kill_chromium_of(&self.profile);
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
-
-/// Kills the processes whose command line names `profile` (the Chromium
-/// of one test: its `--user-data-dir`).
-fn kill_chromium_of(profile: &std::path::Path) {
-    let needle = format!("--user-data-dir={}", profile.display());
-    let Ok(processes) = std::fs::read_dir("/proc") else { return };
-    for process in processes.flatten() {
-        let Ok(cmdline) = std::fs::read(process.path().join("cmdline")) else { continue };
-        if cmdline.split(|b| *b == 0).any(|arg| arg == needle.as_bytes()) {
-            let pid = process.file_name().to_string_lossy().into_owned();
-            let _ = Command::new("kill").args(["-KILL", &pid]).status();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// The first of `names` that is a file, on PATH or as a path.
-fn program(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    names.iter().find_map(|name| {
-        std::env::split_paths(&path).map(|dir| dir.join(name)).chain([PathBuf::from(name)]).find(|p| p.is_file())
-    })
-}
-
-async fn browser() -> Browser {
-    let driver_path = program(&["chromedriver", "/usr/lib/chromium/chromedriver"])
-        .expect("chromedriver is not installed: apt-get install chromium chromium-driver (.ci/run installs them)");
-    let chromium = program(&["chromium", "chromium-browser", "google-chrome"])
-        .expect("chromium is not installed: apt-get install chromium chromium-driver (.ci/run installs them)");
-    let port = free_port();
-    let driver = Command::new(driver_path)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let profile = std::env::temp_dir().join(format!("ciam-chromium-{}", uuid::Uuid::new_v4().simple()));
-    // No traffic beyond 127.0.0.1: the background services are off.
-    let capabilities = json!({
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-features=Translate,MediaRouter", "--lang=en-US", "--window-size=1280,1000",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }
-    });
-    let Value::Object(capabilities) = capabilities else { unreachable!("an object") };
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a browser session");
-    Browser { client, driver, profile }
-}
 
 /// Saves what the browser shows of `name`, at both widths.
 async fn screenshots(browser: &Client, name: &str) {
     let Some(folder) = std::env::var_os("CIAM_CONSOLE_SCREENSHOTS").map(PathBuf::from) else {
-        // Still taken, so the step is exercised; not kept.
-        let png = browser.screenshot().await.expect("screenshot");
-        assert!(png.starts_with(b"\x89PNG"), "a PNG");
-        return;
+        return save_screenshot(browser, None, name).await;
     };
-    std::fs::create_dir_all(&folder).expect("screenshot folder");
     for (width, height) in [(1280, 1100), (390, 1500)] {
-        browser.set_window_size(width, height).await.expect("resize");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let png = browser.screenshot().await.expect("screenshot");
-        std::fs::write(folder.join(format!("{name}-{width}.png")), png).expect("save screenshot");
+        resize(browser, width, height).await;
+        save_screenshot(browser, Some(&folder), &format!("{name}-{width}.png")).await;
     }
     browser.set_window_size(1280, 1000).await.expect("resize");
-}
-
-/// The element `css` once the page shows it (a click's navigation may
-/// still be under way); on failure, the page the browser has.
-async fn find(browser: &Client, css: &str) -> fantoccini::elements::Element {
-    match browser.wait().at_most(Duration::from_secs(5)).for_element(Locator::Css(css)).await {
-        Ok(element) => element,
-        Err(e) => {
-            let url = browser.current_url().await.map(|u| u.to_string()).unwrap_or_default();
-            let source = browser.source().await.unwrap_or_default();
-            panic!("{css}: {e}\nat {url}:\n{source}")
-        }
-    }
-}
-
-async fn text_of(browser: &Client, css: &str) -> String {
-    find(browser, css).await.text().await.expect("text")
-}
-
-async fn fill(browser: &Client, css: &str, value: &str) {
-    let input = find(browser, css).await;
-    input.clear().await.expect("clear");
-    input.send_keys(value).await.expect("type");
-}
-
-/// Clicks what leads to another page and waits until that page is there
-/// (the old page's root is gone).
-async fn click(browser: &Client, css: &str) {
-    let old = browser.find(Locator::Css("html")).await.expect("a page");
-    find(browser, css).await.click().await.expect("click");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while old.tag_name().await.is_ok() {
-        assert!(Instant::now() < deadline, "clicking {css} led nowhere");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("body")).await.expect("the new page");
-}
-
-async fn path(browser: &Client) -> String {
-    browser.current_url().await.expect("url").path().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
