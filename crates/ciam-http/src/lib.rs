@@ -68,7 +68,6 @@ pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
             "/openapi.json",
             get(move || async move { ([(CONTENT_TYPE, "application/json")], document.to_string()) }),
         )
-        .merge(oidc::routes())
         .nest(console::PREFIX, console::routes())
         .route(console::HOME, get(console::home))
         .route("/favicon.ico", get(pages::layout::favicon))
@@ -94,6 +93,7 @@ fn api(state: AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .nest("/api/v2/admin", admin::routes(state))
         .routes(routes!(jwks))
         .routes(routes!(oidc::openid_configuration))
+        .merge(oidc::routes())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .split_for_parts()

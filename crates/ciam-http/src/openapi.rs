@@ -100,6 +100,7 @@ impl Modify for AdminToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("admin_token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme("access_token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
     }
 }
 
@@ -115,6 +116,10 @@ impl Modify for AdminToken {
     tags(
         (name = "sdk", description = "The calls client apps make (the vendor's SDK API)."),
         (name = "admin", description = "The operator API, behind `Authorization: Bearer <admin token>`."),
+        (name = "oidc", description = "OpenID Connect: the code flow with PKCE, the hosted login page, tokens, \
+                                         userinfo, revocation, logout and SSO tickets (docs/oidc.md). Errors of the \
+                                         token, userinfo and revocation endpoints are OAuth 2.0's \
+                                         `{\"error\", \"error_description\"}`."),
         (name = "discovery", description = "Keys, discovery, health and this document."),
     ),
     components(schemas(ErrorBody)),

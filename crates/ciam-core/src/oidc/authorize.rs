@@ -16,6 +16,8 @@ use super::{SCOPES, body, read_body, with_query};
 
 /// The parameters of an authorization request, as sent (query or form).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[expect(missing_docs, reason = "the parameters of OpenID Connect Core §3.1.2.1")]
 pub struct AuthorizeParams {
     pub response_type: Option<String>,

@@ -17,6 +17,7 @@ use super::{CodeBody, NewGrant, TokenBody, body, has_scope, read_body};
 
 /// A token request's parameters (RFC 6749 §4.1.3, §6).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[expect(missing_docs, reason = "the parameters of RFC 6749 §4.1.3 and §6")]
 pub struct TokenParams {
     pub grant_type: Option<String>,
@@ -31,6 +32,7 @@ pub struct TokenParams {
 
 /// A successful token answer (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[expect(missing_docs, reason = "the fields of RFC 6749 §5.1 and OpenID Connect Core §3.1.3.3")]
 pub struct TokenAnswer {
     pub access_token: String,

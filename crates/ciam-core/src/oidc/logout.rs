@@ -14,6 +14,8 @@ use super::with_query;
 
 /// A logout request's parameters.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[expect(missing_docs, reason = "the parameters of RP-Initiated Logout 1.0 §2")]
 pub struct LogoutParams {
     pub id_token_hint: Option<String>,

@@ -13,6 +13,7 @@ use ciam_core::{CiamError, Lang};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::docs::PageAnswers;
 use super::texts::texts;
 use super::view::{self, ChangeView, LoginView};
 use super::{Cookies, binding, bound, form_token, origin_of, page_lang};
@@ -46,16 +47,26 @@ async fn posted<T: DeserializeOwned>(body: Body) -> Result<T, StatusCode> {
     parse(&String::from_utf8_lossy(&forms::read_form(body).await?))
 }
 
-/// `GET /api/v1/oauth2/authorize`.
-pub(super) async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+/// The authorization request (OpenID Connect Core §3.1.2, docs/oidc.md
+/// §3): a code at once from a live browser session, else the hosted login
+/// page.
+#[utoipa::path(get, path = "/api/v1/oauth2/authorize", tag = "oidc", params(AuthorizeParams), responses(PageAnswers))]
+pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     match parse::<AuthorizeParams>(query.as_deref().unwrap_or_default()) {
         Ok(params) => answer(&state, &headers, &params).await,
         Err(status) => unreadable(&headers, status),
     }
 }
 
-/// `POST /api/v1/oauth2/authorize`: the same parameters, form-encoded.
-pub(super) async fn post(State(state): State<AppState>, request: Request) -> Response {
+/// The authorization request with its parameters form-encoded.
+#[utoipa::path(
+    post,
+    path = "/api/v1/oauth2/authorize",
+    tag = "oidc",
+    request_body(content = AuthorizeParams, content_type = "application/x-www-form-urlencoded"),
+    responses(PageAnswers),
+)]
+pub(crate) async fn post(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     match posted::<AuthorizeParams>(body).await {
         Ok(params) => answer(&state, &parts.headers, &params).await,

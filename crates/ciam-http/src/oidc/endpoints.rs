@@ -9,10 +9,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ciam_core::oidc::clients::{ClientAuth, OAuthError};
-use ciam_core::oidc::exchange::TokenParams;
+use ciam_core::oidc::exchange::{TokenAnswer, TokenParams};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
+use super::docs::{OAuthErrorBody, OAuthRefusals, UserinfoClaims};
 use crate::AppState;
 use crate::pages::forms;
 
@@ -20,7 +22,7 @@ use crate::pages::forms;
 /// client that tried Basic.
 fn oauth_error(error: &OAuthError) -> Response {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let body = json!({"error": error.error, "error_description": error.description});
+    let body = OAuthErrorBody { error: error.error, error_description: error.description.clone() };
     let mut response = (status, Json(body)).into_response();
     if error.status == 401 && error.basic {
         response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ciam\""));
@@ -59,8 +61,18 @@ fn basic(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     Ok(Some((unescape(id)?, unescape(secret)?)))
 }
 
-/// `POST /api/v1/oauth2/token`.
-pub(super) async fn token(State(state): State<AppState>, request: Request) -> Response {
+/// Codes and refresh tokens for tokens (RFC 6749 §4.1.3 and §6,
+/// docs/oidc.md §6). A confidential client authenticates with HTTP Basic
+/// or `client_id` + `client_secret` in the form; a public one sends its
+/// `client_id` and `code_verifier`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/oauth2/token",
+    tag = "oidc",
+    request_body(content = TokenParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = TokenAnswer, description = "The tokens"), OAuthRefusals),
+)]
+pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let answer = async {
         let basic = basic(&parts.headers)?;
@@ -90,9 +102,20 @@ fn invalid_token() -> Response {
     response
 }
 
-/// `GET` or `POST /api/v1/oauth2/userinfo`: `Authorization: Bearer`, or
-/// (POST) `access_token` in the form.
-pub(super) async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
+/// The user's claims by the access token's scopes (docs/oidc.md §7):
+/// `Authorization: Bearer`, or (POST) `access_token` in the form.
+#[utoipa::path(
+    method(get, post),
+    path = "/api/v1/oauth2/userinfo",
+    tag = "oidc",
+    security(("access_token" = [])),
+    responses(
+        (status = 200, body = UserinfoClaims, description = "The claims"),
+        (status = 401, body = OAuthErrorBody, description = "`invalid_token`: no live access token", headers(("WWW-Authenticate" = String, description = "`Bearer error=\"invalid_token\"`"))),
+        (status = 500, body = OAuthErrorBody, description = "`server_error`"),
+    ),
+)]
+pub(crate) async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let bearer = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
         let (scheme, token) = v.split_once(' ')?;
@@ -115,15 +138,30 @@ pub(super) async fn userinfo(State(state): State<AppState>, request: Request) ->
     }
 }
 
-#[derive(Deserialize)]
-struct RevokeForm {
+/// A revocation request (RFC 7009 §2.1).
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RevokeForm {
+    /// The token to revoke.
     token: Option<String>,
+    /// Ignored: ciam looks the token up as both kinds.
+    #[expect(dead_code, reason = "documented and accepted, not needed")]
+    token_type_hint: Option<String>,
+    /// The client, when it does not use HTTP Basic.
     client_id: Option<String>,
+    /// A confidential client's secret, when it does not use HTTP Basic.
     client_secret: Option<String>,
 }
 
-/// `POST /api/v1/oauth2/revoke` (RFC 7009).
-pub(super) async fn revoke(State(state): State<AppState>, request: Request) -> Response {
+/// Revoke a refresh token (with its family) or an access token (RFC 7009,
+/// docs/oidc.md §6); an unknown token is answered 200 too.
+#[utoipa::path(
+    post,
+    path = "/api/v1/oauth2/revoke",
+    tag = "oidc",
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Revoked, or nothing to revoke"), OAuthRefusals),
+)]
+pub(crate) async fn revoke(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let answer = async {
         let basic = basic(&parts.headers)?;

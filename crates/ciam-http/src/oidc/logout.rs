@@ -7,6 +7,7 @@ use axum::response::Response;
 use ciam_core::oidc::logout::{LoggedOut, LogoutParams};
 use serde::Deserialize;
 
+use super::docs::PageAnswers;
 use super::texts::texts;
 use super::view;
 use super::{Cookies, binding, bound, form_token, origin_of, page_lang};
@@ -24,8 +25,10 @@ struct Confirm {
 /// What a binding token of the "Sign out?" form is made for.
 const LOGOUT_FORM: &str = "logout";
 
-/// `GET /api/v1/logout`.
-pub(super) async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+/// RP-initiated logout (docs/oidc.md §8): with an `id_token_hint` for the
+/// signed-in user, at once; otherwise after a "Sign out?" page.
+#[utoipa::path(get, path = "/api/v1/logout", tag = "oidc", params(LogoutParams), responses(PageAnswers))]
+pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let query = query.unwrap_or_default();
     match serde_urlencoded::from_str::<LogoutParams>(&query) {
         Ok(params) => answer(&state, &headers, &params, false).await,
@@ -33,13 +36,24 @@ pub(super) async fn get(State(state): State<AppState>, headers: HeaderMap, RawQu
     }
 }
 
-/// `POST /api/v1/logout`: the parameters form-encoded; with `confirm`,
-/// the "Sign out?" page's answer.
-pub(super) async fn post(State(state): State<AppState>, request: Request) -> Response {
+/// RP-initiated logout with its parameters form-encoded; with `confirm`
+/// and `csrf`, the "Sign out?" page's answer.
+#[utoipa::path(
+    post,
+    path = "/api/v1/logout",
+    tag = "oidc",
+    request_body(content = Option<LogoutParams>, content_type = "application/x-www-form-urlencoded"),
+    responses(PageAnswers),
+)]
+pub(crate) async fn post(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = forms::read_form(body).await else {
         return bad(&parts.headers);
     };
+    // A form is `name=value` pairs: a bare word is not one.
+    if String::from_utf8_lossy(&bytes).split('&').any(|pair| !pair.is_empty() && !pair.contains('=')) {
+        return bad(&parts.headers);
+    }
     let (Ok(params), Ok(confirm)) =
         (serde_urlencoded::from_bytes::<LogoutParams>(&bytes), serde_urlencoded::from_bytes::<Confirm>(&bytes))
     else {

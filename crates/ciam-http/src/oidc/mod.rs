@@ -12,19 +12,22 @@
 
 mod authorize;
 mod discovery;
+mod docs;
 mod endpoints;
 mod logout;
 mod texts;
 mod tickets;
 mod view;
 
-use axum::Router;
 use axum::http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_FRAME_OPTIONS};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use axum::routing::{get, post};
 use ciam_core::Lang;
 use ciam_core::token::OpaqueToken;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::pages::{csrf, lang};
@@ -48,17 +51,18 @@ pub(crate) const PASSWORD_PATH: &str = "/api/v1/login/password";
 /// Where a browser redeems an SSO ticket.
 pub(crate) const TICKET_PATH: &str = "/api/v1/sso/ticket";
 
-/// The routes of OpenID Connect.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(AUTHORIZE_PATH, get(authorize::get).post(authorize::post))
+/// The routes of OpenID Connect: the protocol's endpoints in the OpenAPI
+/// document; the login page's own forms, bound to the browser, beside it.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(authorize::get, authorize::post))
+        .routes(routes!(endpoints::token))
+        .routes(routes!(endpoints::userinfo))
+        .routes(routes!(endpoints::revoke))
+        .routes(routes!(logout::get, logout::post))
+        .routes(routes!(tickets::get, tickets::post))
         .route(LOGIN_PATH, get(authorize::show).post(authorize::login))
         .route(PASSWORD_PATH, post(authorize::change_password))
-        .route(TOKEN_PATH, post(endpoints::token))
-        .route(USERINFO_PATH, get(endpoints::userinfo).post(endpoints::userinfo))
-        .route(REVOKE_PATH, post(endpoints::revoke))
-        .route(LOGOUT_PATH, get(logout::get).post(logout::post))
-        .route(TICKET_PATH, get(tickets::get).post(tickets::post))
 }
 
 /// The cookies the pages set, named for the issuer's scheme.

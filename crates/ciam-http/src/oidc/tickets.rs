@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::docs::PageAnswers;
 use super::texts::texts;
 use super::view;
 use super::{Cookies, binding, bound, form_token, origin_of, page_lang};
@@ -14,16 +15,27 @@ use crate::AppState;
 use crate::pages::{forms, layout};
 use ciam_core::oidc::tickets::Redeemed;
 
-#[derive(Deserialize, Default)]
-struct TicketForm {
+/// The ticket page's form.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub(crate) struct TicketForm {
+    /// The ticket.
     #[serde(default)]
     sso_ticket: String,
+    /// The token that binds the form to the browser the page was shown to.
     #[serde(default)]
     csrf: String,
 }
 
-/// `GET /api/v1/sso/ticket?sso_ticket=…`: "Continue as …?"; spends nothing.
-pub(super) async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+/// Where a browser redeems an SSO ticket (docs/oidc.md §11): "Continue
+/// as …?"; spends nothing.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sso/ticket",
+    tag = "oidc",
+    params(("sso_ticket" = Option<String>, Query, description = "The ticket of `POST /api/v2/sdk/sso/session-token/sso-ticket`")),
+    responses(PageAnswers),
+)]
+pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let lang = page_lang(None, &headers);
     let t = texts(lang);
     let form: TicketForm = serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
@@ -51,9 +63,17 @@ pub(super) async fn get(State(state): State<AppState>, headers: HeaderMap, RawQu
     }
 }
 
-/// `POST /api/v1/sso/ticket`: uses the ticket, signs the browser in, and
-/// sends it to the app's `initiate_login_uri`.
-pub(super) async fn post(State(state): State<AppState>, request: Request) -> Response {
+/// The ticket page's form: uses the ticket, signs the browser in (never
+/// replacing another signed-in user: 409), and sends it to the app's
+/// `initiate_login_uri`. Bound to the browser the page was shown to.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sso/ticket",
+    tag = "oidc",
+    request_body(content = TicketForm, content_type = "application/x-www-form-urlencoded"),
+    responses(PageAnswers, (status = 409, content_type = "text/html", body = String, description = "Another user is signed in in this browser; nothing changed")),
+)]
+pub(crate) async fn post(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let lang = page_lang(None, &parts.headers);
     let t = texts(lang);

@@ -47,11 +47,17 @@ async fn every_documented_operation_exists(backend: Backend) {
         }
     }
     assert!(links >= 8, "{links}");
-    // Every admin operation asks for the admin token; the others do not.
+    // Every admin operation asks for the admin token, userinfo for an
+    // access token; the others ask for neither.
     for (path, item) in paths {
         for (method, operation) in item.as_object().expect("path item") {
-            let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
-            assert_eq!(secured, path.starts_with("/api/v2/admin/"), "{method} {path}");
+            let scheme = operation["security"][0].as_object().and_then(|s| s.keys().next().cloned());
+            let expected = match path.as_str() {
+                p if p.starts_with("/api/v2/admin/") => Some("admin_token"),
+                "/api/v1/oauth2/userinfo" => Some("access_token"),
+                _ => None,
+            };
+            assert_eq!(scheme.as_deref(), expected, "{method} {path}");
         }
     }
 
