@@ -198,6 +198,9 @@ pub(crate) async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Resu
     if plan.runs("refresh") {
         phases::rates::refresh(&run, &mut report).await?;
     }
+    if plan.runs("codes") {
+        phases::codes::run(&run, &mut report).await?;
+    }
     if plan.runs("floor") {
         phases::floor::run(&run, &mut report).await;
     }

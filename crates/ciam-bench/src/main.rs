@@ -4,7 +4,8 @@
 //! A real `ciam serve` process on a fresh database (embedded SQLite, or
 //! PostgreSQL with `--postgres`), set up through the admin API, is driven
 //! over HTTP: successful, wrong-password and unknown-mobile logins, id_token
-//! refreshes, and a flood of 1,000 connections. Right before and right
+//! refreshes, OpenID Connect code flows and code exchanges, and a flood of
+//! 1,000 connections. Right before and right
 //! after each phase, with the server idle, the same machine's limit is
 //! measured in-process on all cores: argon2id verifications per second with
 //! the server's parameters and code, or raw RS256 signatures per second. Each
@@ -65,9 +66,13 @@ struct Args {
     /// Connections in the flood.
     #[arg(long, default_value_t = 1000)]
     flood_connections: usize,
-    /// Run only these phases (comma-separated: login, wrong, unknown, refresh, floor, attack, stuffing,
-    /// flood).
-    #[arg(long, value_delimiter = ',', default_value = "login,wrong,unknown,refresh,floor,attack,stuffing,flood")]
+    /// Run only these phases (comma-separated: login, wrong, unknown, refresh, codes, floor, attack,
+    /// stuffing, flood).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "login,wrong,unknown,refresh,codes,floor,attack,stuffing,flood"
+    )]
     phases: Vec<String>,
     /// A setting for the server, NAME=VALUE (repeatable), over the
     /// bench's defaults: the server runs as an operator would run it (log at

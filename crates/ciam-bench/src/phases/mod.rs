@@ -1,6 +1,7 @@
 //! The phases of a run, one module each.
 
 pub(crate) mod attack;
+pub(crate) mod codes;
 pub(crate) mod flood;
 pub(crate) mod floor;
 pub(crate) mod rates;
