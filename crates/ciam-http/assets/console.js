@@ -1,4 +1,11 @@
-// The console's one script: copy buttons. Everything else works without it.
+// The console's one script: copy buttons, and a page that shows a secret
+// once taking the URL of the page it stands for (so reloading it does not
+// post its form again). Everything works without it.
+const here = document.querySelector("[data-location]");
+if (here && window.history.replaceState) {
+  window.history.replaceState(null, "", here.dataset.location);
+}
+
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-copy]");
   if (!button) return;

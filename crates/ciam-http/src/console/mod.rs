@@ -11,6 +11,7 @@
 //! on every post. Failed sign-ins are counted with the admin API's and
 //! throttled per address.
 
+mod app_form;
 mod apps;
 mod audit;
 mod chart;
@@ -71,6 +72,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/users/{id}/sessions", post(users::end_sessions))
         .route("/apps", get(apps::list).post(apps::create))
         .route("/apps/{client_id}", get(apps::show).post(apps::update))
+        .route("/apps/{client_id}/secret", post(apps::new_secret))
         .route("/apps/{client_id}/members", post(apps::add_member))
         .route("/apps/{client_id}/members/{user_id}/remove", post(apps::remove_member))
         .route("/apps/{client_id}/delete", get(apps::confirm_delete).post(apps::delete))
@@ -195,6 +197,13 @@ impl Console {
     /// The hidden field every form carries.
     pub fn csrf_field(&self) -> Markup {
         html! { input type="hidden" name="csrf" value=(self.csrf); }
+    }
+
+    /// The same request, drawing the page at `path`: where the language
+    /// switch returns from a page that answers a post (the post's own path
+    /// may be no page).
+    pub fn showing(&self, path: &str) -> Console {
+        Console { lang: self.lang, t: self.t, csrf: self.csrf.clone(), path: path.to_owned() }
     }
 
     /// A page: the navigation, then `body`.

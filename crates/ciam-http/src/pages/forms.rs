@@ -1,6 +1,7 @@
 //! Forms: reading a posted form within bounds, drawing its fields with the
 //! refusal next to the field it names, and reading typed values
-//! (checkboxes, numbers) as strictly as the admin API does.
+//! (checkboxes, numbers, text areas of one value a line) as strictly as
+//! the admin API does.
 
 use axum::body::{Body, Bytes};
 use axum::http::StatusCode;
@@ -74,6 +75,21 @@ pub(crate) fn field(label: &str, name: &str, value: &str, kind: &str, refused: O
         label.field {
             span { (label) }
             input type=(kind) name=(name) value=(value) aria-invalid=[why.map(|_| "true")];
+            @if let Some(why) = why { small.error { (why) } }
+        }
+    }
+}
+
+/// A labelled text area of one value a line, with `hint` and its refusal
+/// under it when it has one.
+pub(crate) fn textarea(label: &str, name: &str, value: &str, hint: &str, refused: Option<&Refused>) -> Markup {
+    let why = why_of(name, refused);
+    html! {
+        label.field {
+            span { (label) }
+            textarea name=(name) rows="3" spellcheck="false" autocapitalize="off" autocomplete="off"
+                aria-invalid=[why.map(|_| "true")] { (value) }
+            small { (hint) }
             @if let Some(why) = why { small.error { (why) } }
         }
     }
@@ -163,6 +179,12 @@ pub(crate) fn nonblank(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
+/// A text area's values: one a line (`\n` or `\r\n`), trimmed, blank lines
+/// skipped.
+pub(crate) fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_owned).collect()
+}
+
 /// `text` for a URL's path segment or query value: everything but the
 /// unreserved characters percent-encoded.
 pub(crate) fn urlencode(text: &str) -> String {
@@ -218,5 +240,14 @@ mod tests {
         let at_field = Refused::Field { name: "a".into(), why: "bad".into() };
         assert_eq!(form_error(Some(&at_field), &["a"]).into_string(), "", "shown at its field instead");
         assert!(field("A", "a", "", "text", Some(&at_field)).into_string().contains("bad"));
+        let area = textarea("A", "a", "x\ny", "one a line", Some(&at_field)).into_string();
+        assert!(area.contains(r#"aria-invalid="true">x"#) && area.contains("bad"), "{area}");
+        assert!(!textarea("B", "b", "", "", Some(&at_field)).into_string().contains("bad"), "not its refusal");
+    }
+
+    #[test]
+    fn a_text_area_is_read_one_value_a_line() {
+        assert_eq!(lines(" https://a/cb \r\n\r\nhttps://b/cb\n  \n"), ["https://a/cb", "https://b/cb"]);
+        assert!(lines("").is_empty());
     }
 }

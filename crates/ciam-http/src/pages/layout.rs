@@ -11,7 +11,8 @@ use maud::{DOCTYPE, Markup, html};
 
 /// The stylesheet of every page.
 pub(crate) const STYLESHEET_PATH: &str = "/console/assets/console.css";
-/// The one script (copy buttons; every page works without it).
+/// The one script (copy buttons, and the app URL of a page showing a client
+/// secret; every page works without it).
 pub(crate) const SCRIPT_PATH: &str = "/console/assets/console.js";
 /// The icon of every page; `/favicon.ico` answers it too, for agents that
 /// ask there without reading the page.

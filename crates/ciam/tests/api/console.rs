@@ -9,7 +9,7 @@ use fantoccini::{Client, Locator};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::chromium::{browser, click, fill, path, resize, save_screenshot, text_of};
+use crate::chromium::{browser, click, fill, find, path, resize, save_screenshot, text_of};
 use crate::helpers::{ADMIN_TOKEN, Backend, PASSWORD, TestApp, assert_error};
 
 /// Saves what the browser shows of `name`, at both widths.
@@ -42,14 +42,7 @@ async fn an_operator_finds_a_locked_user_in_the_browser_and_unlocks_them() {
     click(browser, "form button[type=submit]").await;
     assert_eq!(path(browser).await, "/console/");
 
-    // An app, created in the console; its client id is on the page.
-    browser.goto(&app.url("/console/apps")).await.expect("apps");
-    fill(browser, "#new-app input[name=name]", "Shop").await;
-    click(browser, "#new-app button[type=submit]").await;
-    let client_id = text_of(browser, "#client-id").await;
-    assert_eq!(client_id.len(), 32, "{client_id}");
-    assert!(text_of(browser, "p.notice").await.contains("client id"));
-    screenshots(browser, "app").await;
+    let client_id = a_confidential_app_is_made_in_the_browser(&app, browser).await;
     browser.goto(&app.url("/console/apps")).await.expect("apps");
     assert!(text_of(browser, "#apps tbody").await.contains("Shop"));
     screenshots(browser, "apps").await;
@@ -148,9 +141,79 @@ async fn an_operator_finds_a_locked_user_in_the_browser_and_unlocks_them() {
     session.close().await;
 }
 
+/// An app created in the console as a confidential OpenID Connect client:
+/// a URI the domain refuses is refused next to its field, what was typed
+/// kept; then its client id and its secret are on the page, the secret
+/// once. Its New secret button replaces the secret. Returns its client id.
+async fn a_confidential_app_is_made_in_the_browser(app: &TestApp, browser: &Client) -> String {
+    browser.goto(&app.url("/console/apps")).await.expect("apps");
+    fill(browser, "#new-app input[name=name]", "Shop").await;
+    find(browser, "#new-app select[name=client_type]")
+        .await
+        .select_by(Locator::Css("option[value=confidential]"))
+        .await
+        .expect("choose");
+    fill(browser, "#new-app textarea[name=redirect_uris]", "https://shop.example/cb\nhttp://shop.example/cb").await;
+    fill(browser, "#new-app textarea[name=post_logout_redirect_uris]", "https://shop.example/").await;
+    click(browser, "#new-app button[type=submit]").await;
+    let refused = text_of(browser, "#new-app textarea[name=redirect_uris][aria-invalid=true] ~ small.error").await;
+    assert!(refused.starts_with("http://shop.example/cb: must be https"), "{refused}");
+    let typed = find(browser, "#new-app textarea[name=redirect_uris]").await.prop("value").await.expect("value");
+    assert_eq!(typed.as_deref(), Some("https://shop.example/cb\nhttp://shop.example/cb"), "what was typed is kept");
+    fill(browser, "#new-app textarea[name=redirect_uris]", "https://shop.example/cb\nhttp://127.0.0.1/cb").await;
+    click(browser, "#new-app button[type=submit]").await;
+
+    let client_id = text_of(browser, "#client-id").await;
+    assert_eq!(client_id.len(), 32, "{client_id}");
+    assert!(text_of(browser, "p.notice").await.contains("client id"));
+    let secret = text_of(browser, "#client-secret").await;
+    assert_eq!(secret.len(), 43, "{secret}");
+    assert!(text_of(browser, "#new-secret").await.contains("will not be shown again"));
+    screenshots(browser, "app").await;
+    let (_, shop) = app.admin(Method::GET, &format!("/apps/{client_id}"), None).await;
+    assert_eq!(shop["client_type"], "confidential", "{shop}");
+    assert_eq!(shop["redirect_uris"], json!(["https://shop.example/cb", "http://127.0.0.1/cb"]), "{shop}");
+    assert_eq!(shop["post_logout_redirect_uris"], json!(["https://shop.example/"]), "{shop}");
+    assert_eq!(revoke(app, &client_id, &secret).await, (StatusCode::OK, String::new()));
+
+    // Reloaded, the page is the app's and shows no secret: nothing was
+    // posted again.
+    browser.refresh().await.expect("reload");
+    assert_eq!(path(browser).await, format!("/console/apps/{client_id}"));
+    assert!(text_of(browser, "#redirect-uris").await.contains("http://127.0.0.1/cb"));
+    assert!(browser.find_all(Locator::Css("#client-secret")).await.expect("none").is_empty(), "shown once");
+    let (_, apps) = app.admin(Method::GET, "/apps", None).await;
+    assert_eq!(apps.as_array().map(Vec::len), Some(1), "{apps}");
+
+    // A new secret, shown once; the old one stops working.
+    click(browser, "#client form[action$=\"/secret\"] button").await;
+    let new = text_of(browser, "#client-secret").await;
+    assert!(new.len() == 43 && new != secret, "{new}");
+    assert!(text_of(browser, "#new-secret").await.contains("the old one no longer works"));
+    // Its language switch leads to the app's page, which shows no secret.
+    click(browser, "a.lang").await;
+    assert_eq!(path(browser).await, format!("/console/apps/{client_id}"));
+    assert_eq!(text_of(browser, "#client-type").await, "机密客户端");
+    assert!(browser.find_all(Locator::Css("#client-secret")).await.expect("none").is_empty());
+    click(browser, "a.lang").await;
+    assert_eq!(revoke(app, &client_id, &secret).await, (StatusCode::UNAUTHORIZED, "invalid_client".into()));
+    assert_eq!(revoke(app, &client_id, &new).await, (StatusCode::OK, String::new()));
+    client_id
+}
+
+/// Revokes a token that is none with `client_secret_post`: the status and
+/// the OAuth error, if any.
+async fn revoke(app: &TestApp, client_id: &str, secret: &str) -> (StatusCode, String) {
+    let form = [("token", "not-a-token"), ("client_id", client_id), ("client_secret", secret)];
+    let resp = app.client.post(app.url("/api/v1/oauth2/revoke")).form(&form).send().await.expect("revoke");
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    (status, body["error"].as_str().unwrap_or_default().to_owned())
+}
+
 /// Signs in over plain HTTP; returns the session cookie and a page's form
 /// token.
-async fn signed_in(app: &TestApp) -> (String, String) {
+pub(crate) async fn signed_in(app: &TestApp) -> (String, String) {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let resp = http.post(app.url("/console/sign-in")).form(&[("token", ADMIN_TOKEN)]).send().await.expect("sign in");
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);

@@ -13,6 +13,7 @@ mod chromium;
 mod cli;
 mod cluster;
 mod console;
+mod console_clients;
 mod flows;
 mod hardening;
 mod import;
