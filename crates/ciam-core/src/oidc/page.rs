@@ -148,7 +148,7 @@ impl Ciam {
             Some(LoginOutcome::PasswordExpired { state_token, .. }) => {
                 Ok(PageOutcome::Change(self.change(Flow::PasswordExpired, state_token, lang).await?))
             }
-            _ => self.sign_in(req, user, now, request, browser).await,
+            _ => self.sign_in(call, req, user, now, request, browser).await,
         }
     }
 
@@ -176,10 +176,10 @@ impl Ciam {
                 {
                     return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
                 }
-                return self.sign_in(&req, &user, now, form.request, form.browser).await;
+                return self.sign_in(&mut call, &req, &user, now, form.request, form.browser).await;
             };
             let user = self.change_password(&call, user, &digest, new_password, now).await?;
-            self.sign_in(&req, &user, now, form.request, form.browser).await
+            self.sign_in(&mut call, &req, &user, now, form.request, form.browser).await
         }
         .await;
         self.close_call(call, result).await
@@ -224,9 +224,11 @@ impl Ciam {
     }
 
     /// A login that went through: a new browser session (replacing the
-    /// browser's old one), the code, and the request used up, in one commit.
+    /// browser's old one) and the code stored, the request used up, and the
+    /// login's reserved attempt and check places given back, in one commit.
     async fn sign_in(
         &self,
+        call: &mut Call,
         req: &AuthRequest,
         user: &User,
         now: UnixTime,
@@ -236,11 +238,20 @@ impl Ciam {
         let max_age = self.config().sso_session_seconds;
         let (browser, session) = self.browser_grant(user, now)?;
         let (redirect, code) = self.code_for(req, user, now)?;
-        self.store().insert_grants(&[session, code]).await?;
-        self.store().delete_grant(&Self::digest_of(request), GrantKind::Request).await?;
-        if let Some(old) = old_browser {
-            self.store().delete_grant(&Self::digest_of(old), GrantKind::Browser).await?;
+        let mut spent = vec![(Self::digest_of(request), GrantKind::Request)];
+        spent.extend(old_browser.map(|old| (Self::digest_of(old), GrantKind::Browser)));
+        let (reserved, places) = (call.take_reservation(), call.take_places());
+        let stored = self.store().commit_sign_in(&[session, code], &spent, reserved.as_ref(), places.as_deref()).await;
+        if stored.is_err() {
+            // Left for `close_call` to give back.
+            if let Some(reserved) = reserved {
+                call.reserve(reserved);
+            }
+            if let Some(places) = places {
+                call.hold_places(places);
+            }
         }
+        stored?;
         Ok(PageOutcome::SignedIn { redirect, browser, max_age })
     }
 }

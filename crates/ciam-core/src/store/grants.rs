@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
-use crate::model::{ClientId, TokenDigest, UserId};
+use crate::model::{ClientId, Reservation, TokenDigest, UserId};
 
 use super::StoreResult;
 
@@ -90,6 +90,18 @@ pub trait GrantStore: Send + Sync {
     /// Counts one redemption of a grant of `kind`, alive or not, atomically
     /// on every instance, and returns it with its count (1 for the first).
     async fn use_grant(&self, digest: &TokenDigest, kind: GrantKind) -> StoreResult<Option<Grant>>;
+    /// The commit of a login on the hosted login page: stores `grants` (the
+    /// browser session, the code), deletes those `spent` (the stored
+    /// request, the browser's previous session), and gives back the login's
+    /// attempt reserved in its address's window and its check's places, all
+    /// in one transaction.
+    async fn commit_sign_in(
+        &self,
+        grants: &[Grant],
+        spent: &[(TokenDigest, GrantKind)],
+        reserved: Option<&Reservation>,
+        place: Option<&str>,
+    ) -> StoreResult<()>;
     /// Deletes a grant of `kind`; false when there was none.
     async fn delete_grant(&self, digest: &TokenDigest, kind: GrantKind) -> StoreResult<bool>;
     /// Deletes every grant of `family`; returns how many.

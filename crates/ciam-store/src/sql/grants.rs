@@ -71,6 +71,27 @@ impl<DB: Exec> GrantStore for SqlStore<DB> {
         self.fetch_opt::<OauthRow, _>(Stmt::new(sql).bind(digest).bind(kind.as_str())).await
     }
 
+    async fn commit_sign_in(
+        &self,
+        grants: &[Grant],
+        spent: &[(TokenDigest, GrantKind)],
+        reserved: Option<&Reservation>,
+        place: Option<&str>,
+    ) -> StoreResult<()> {
+        let mut statements: Vec<Stmt> = grants.iter().map(insert).collect();
+        for (digest, kind) in spent {
+            let sql = "DELETE FROM oauth_grants WHERE digest = $1 AND kind = $2";
+            statements.push(Stmt::new(sql).bind(digest).bind(kind.as_str()));
+        }
+        if let Some(reserved) = reserved {
+            statements.push(RELEASE_ATTEMPT.bind(reserved_values(Some(reserved)))?);
+        }
+        if let Some(place) = place {
+            statements.push(RELEASE_PLACE.bind(vec![("place".into(), place.into())])?);
+        }
+        DB::transaction(&self.conns, statements).await.map(drop)
+    }
+
     async fn delete_grant(&self, digest: &TokenDigest, kind: GrantKind) -> StoreResult<bool> {
         let sql = "DELETE FROM oauth_grants WHERE digest = $1 AND kind = $2";
         Ok(self.execute(Stmt::new(sql).bind(digest).bind(kind.as_str())).await? == 1)
