@@ -31,6 +31,10 @@ pub const MAX_ID_TOKEN_TTL: i64 = 86_400;
 /// in the JWKS, for clients that cache the JWKS.
 pub const JWKS_CACHE_MARGIN: i64 = 3_600;
 
+/// A logout's `id_token_hint` is still taken this long after its key was
+/// retired (docs/oidc.md §8).
+pub const HINT_KEY_SECONDS: i64 = 30 * 86_400;
+
 /// jsonwebtoken signs through a process-wide `CryptoProvider`. Its stock
 /// aws-lc provider parses and validates the RSA private key on every
 /// signature, which costs about twice the signature itself. This provider
@@ -351,14 +355,29 @@ impl KeyRing {
             .map_err(|e| CiamError::Internal(format!("id_token signing: {e}")))
     }
 
-    /// The claims of an id_token this deployment signed with a key it
-    /// still publishes, its expiry not checked (a logout's
-    /// `id_token_hint`: relying parties send expired ones); `None` for any
-    /// other text.
-    pub fn verify_hint(&self, token: &str, issuer: &str) -> Option<serde_json::Value> {
-        let set = self.snapshot().ok()?;
+    /// The claims of an id_token this deployment signed, its expiry not
+    /// checked (a logout's `id_token_hint`: relying parties send expired
+    /// ones), with a published key or one retired at most
+    /// [`HINT_KEY_SECONDS`] ago (read from the store: a rare case); `None`
+    /// for any other text.
+    pub async fn verify_hint(
+        &self,
+        store: &dyn Store,
+        token: &str,
+        issuer: &str,
+        now: UnixTime,
+    ) -> Option<serde_json::Value> {
         let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
-        let jwk = set.jwks.keys.iter().find(|k| k.kid == kid)?;
+        let published = self.snapshot().ok()?.jwks.keys.iter().find(|k| k.kid == kid).cloned();
+        let jwk = match published {
+            Some(jwk) => jwk,
+            None => {
+                let records = store.list_signing_keys().await.ok()?;
+                let recent = |r: &&SigningKeyRecord| r.retired_at.is_some_and(|at| now - at <= HINT_KEY_SECONDS);
+                let record = records.iter().filter(recent).find(|r| r.kid == kid)?;
+                load(record, self.sealer.as_deref()).ok()?.1
+            }
+        };
         let key = jsonwebtoken::DecodingKey::from_rsa_components(&jwk.n, &jwk.e).ok()?;
         let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
         validation.validate_exp = false;

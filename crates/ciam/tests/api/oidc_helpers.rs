@@ -490,3 +490,11 @@ pub async fn verified_id_token(app: &TestApp, rp: &Rp, tokens: &CoreTokenRespons
     assert_eq!(claims["nonce"], nonce.secret().as_str());
     claims
 }
+
+/// A JWT's header.
+pub fn jwt_header(token: &str) -> Value {
+    use base64::Engine;
+    let header = token.split('.').next().expect("a header");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON")
+}

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, PASSWORD, TestApp};
 use crate::oidc_helpers::{
     Answer, Browser, MOBILE, REDIRECT, Rp, RpHttp, alice, assert_error_redirect, code_from, exchange, hidden_fields,
-    issuer, jwt_claims, query, refresh, register_with, relying_party, spawn_oidc, start, token_error, token_raw,
-    userinfo_raw,
+    issuer, jwt_claims, jwt_header, query, refresh, register_with, relying_party, spawn_oidc, start, token_error,
+    token_raw, userinfo_raw,
 };
 
 crate::on_both_backends!(
@@ -27,6 +27,7 @@ crate::on_both_backends!(
     prompt_none_with_an_expired_password_is_interaction_required,
     logout_with_a_hint_returns_to_the_app_and_ends_the_session,
     an_expired_hint_still_signs_out,
+    a_hint_from_a_key_retired_within_30_days_still_counts,
     logout_without_a_hint_asks_and_only_a_bound_post_ends_it,
     an_unregistered_post_logout_redirect_uri_is_never_followed,
     revoking_a_refresh_token_ends_its_family_and_nothing_else,
@@ -289,6 +290,29 @@ async fn an_expired_hint_still_signs_out(backend: Backend) {
     let answer = logout(&app, &mut browser, &params).await;
     assert_eq!(answer.see_other(), format!("{BYE}?state=xyz"));
     assert_eq!(silent_with(&app, &rp, &mut browser, &cookie).await, "login_required");
+}
+
+async fn a_hint_from_a_key_retired_within_30_days_still_counts(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    alice(&app).await;
+    let http = RpHttp::new();
+    let rp = client(&app, &http, json!({"post_logout_redirect_uris": [BYE]})).await;
+    let hint = tokens(&app, &rp, &http, &mut Browser::new(&app), &["phone"]).await.id_token().expect("id").to_string();
+    let kid = jwt_header(&hint)["kid"].as_str().expect("kid").to_owned();
+    assert!(app.admin(Method::POST, "/keys/rotate", None).await.0.is_success());
+    // Two days on, the key has left the JWKS, and the hint still names its app.
+    app.clock.advance(2 * 86_400);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.jwks().await.to_string().contains(&kid) {
+        assert!(std::time::Instant::now() < deadline, "the retired key is still published");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let params = [("id_token_hint", hint.as_str()), ("post_logout_redirect_uri", BYE), ("state", "k")];
+    assert_eq!(logout(&app, &mut Browser::new(&app), &params).await.see_other(), format!("{BYE}?state=k"));
+    // Past 30 days it is no hint: nothing is redirected.
+    app.clock.advance(29 * 86_400);
+    let answer = logout(&app, &mut Browser::new(&app), &params).await;
+    assert_eq!((answer.status, answer.location), (StatusCode::OK, None), "{}", answer.body);
 }
 
 async fn logout_without_a_hint_asks_and_only_a_bound_post_ends_it(backend: Backend) {
