@@ -175,13 +175,6 @@ impl Ciam {
         self.enter(Draft { at: self.now(), action, caller, mobile: None, user_id: None }, app).await
     }
 
-    /// A call of `app` that holds no place among its address's calls (a
-    /// step that checks no password).
-    pub(crate) fn detached_call(&self, caller: Caller, app: App, action: Action) -> Call {
-        let draft = Draft { at: self.now(), action, caller, mobile: None, user_id: None };
-        Call { app, draft, stored: None, reserved: None, places: None, _place: None }
-    }
-
     /// A call of `app` takes its place among its address's calls in
     /// progress; a refusal is audited.
     async fn enter(&self, draft: Draft, app: App) -> Result<Call, CiamError> {

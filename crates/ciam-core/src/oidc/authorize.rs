@@ -4,8 +4,7 @@
 
 use crate::clock::UnixTime;
 use crate::error::{CiamError, Lang};
-use crate::login::LoginOutcome;
-use crate::model::{Action, App, AppAccess, ClientType, Flow, User};
+use crate::model::{App, AppAccess, ClientType, Flow, User};
 use crate::service::Ciam;
 use crate::store::{Grant, GrantKind};
 use crate::token::OpaqueToken;
@@ -68,8 +67,6 @@ pub struct LoginPage {
     pub login_hint: Option<String>,
     /// The language asked for.
     pub ui_locales: Option<String>,
-    /// When the password must (or may) change first, the change form.
-    pub change: Option<Change>,
 }
 
 /// The password change the page asks for before the login goes on.
@@ -175,7 +172,8 @@ impl Ciam {
             redirect_uri: redirect_uri.to_owned(),
             scope: String::new(),
             state: params.state.clone().filter(|s| !s.is_empty()),
-            nonce: text(&params.nonce),
+            // Sent back exactly as it came (OpenID Connect Core §3.1.2.1).
+            nonce: params.nonce.clone().filter(|n| !n.is_empty()),
             code_challenge: None,
             max_age: None,
             login_hint: text(&params.login_hint),
@@ -198,7 +196,7 @@ impl Ciam {
         match session {
             Some((user, auth_time)) => self.single_sign_on(&app, req, &user, auth_time, prompt).await,
             None if prompt.none => Ok(refuse(&req, issuer, "login_required", "no one is signed in")),
-            None => self.login_page(&app, &req, None).await.map(Authorized::Login),
+            None => self.login_page(&app, &req).await.map(Authorized::Login),
         }
     }
 
@@ -231,39 +229,27 @@ impl Ciam {
         {
             return Ok(refuse(&req, issuer, "access_denied", "this user may not use this app"));
         }
-        if let Some(change) = self.password_change(app, user, Lang::En).await? {
+        if self.password_change_due(app, user).await? {
             if prompt.none {
                 return Ok(refuse(&req, issuer, "interaction_required", "the password must be changed"));
             }
-            return self.login_page(app, &req, Some(change)).await.map(Authorized::Login);
+            // The change is offered once the password is typed again: a
+            // browser session alone does not let anyone set a new one.
+            return self.login_page(app, &req).await.map(Authorized::Login);
         }
         let (redirect, grant) = self.code_for(&req, user, auth_time)?;
         self.store().insert_grants(&[grant]).await?;
         Ok(Authorized::Redirect(redirect))
     }
 
-    /// The change the page must offer before signing `user` in to `app`,
-    /// when the app checks password age and the password is old.
-    pub(crate) async fn password_change(
-        &self,
-        app: &App,
-        user: &User,
-        lang: Lang,
-    ) -> Result<Option<Change>, CiamError> {
+    /// Whether `app` would ask `user` to change the password first (it
+    /// checks password age, and the password is old).
+    async fn password_change_due(&self, app: &App, user: &User) -> Result<bool, CiamError> {
         if !app.password_expiry_check {
-            return Ok(None);
+            return Ok(false);
         }
-        let caller = crate::call::Caller { client_id: Some(app.client_id.to_string()), lang, ..Default::default() };
-        let call = self.detached_call(caller, app.clone(), Action::OidcLogin);
-        match self.password_age_flow(&call, user, self.now()).await? {
-            Some(LoginOutcome::PasswordWarn { state_token, .. }) => {
-                Ok(Some(self.change(Flow::PasswordWarn, state_token, lang).await?))
-            }
-            Some(LoginOutcome::PasswordExpired { state_token, .. }) => {
-                Ok(Some(self.change(Flow::PasswordExpired, state_token, lang).await?))
-            }
-            _ => Ok(None),
-        }
+        let age = self.password_policy().await?.age(user.password_changed_at, self.now());
+        Ok(age != crate::policy::PasswordAge::Fresh)
     }
 
     /// The change form's contents.
@@ -273,7 +259,7 @@ impl Ciam {
     }
 
     /// Keeps a request for the login page.
-    async fn login_page(&self, app: &App, req: &AuthRequest, change: Option<Change>) -> Result<LoginPage, CiamError> {
+    async fn login_page(&self, app: &App, req: &AuthRequest) -> Result<LoginPage, CiamError> {
         let now = self.now();
         let (request, grant) = NewGrant {
             kind: GrantKind::Request,
@@ -289,7 +275,6 @@ impl Ciam {
             app_name: app.name.clone(),
             login_hint: req.login_hint.clone(),
             ui_locales: req.ui_locales.clone(),
-            change,
         })
     }
 

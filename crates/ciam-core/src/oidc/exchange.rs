@@ -102,8 +102,8 @@ impl Ciam {
         let user = self.grant_owner(&grant).await?;
         let body = TokenBody { scope: code_body.scope, auth_time: code_body.auth_time };
         let family = digest.as_str().to_owned();
-        let expires = has_scope(&body.scope, "offline_access").then_some(now + app.session_ttl);
-        let answer = self.issue(app, &user, body, family, code_body.nonce, expires).await?;
+        let refresh = has_scope(&body.scope, "offline_access").then(|| (now + app.session_ttl, body.clone()));
+        let answer = self.issue(app, &user, body, family, code_body.nonce, refresh).await?;
         self.still_first(&digest, GrantKind::Code, digest.as_str()).await?;
         Ok(answer)
     }
@@ -138,16 +138,20 @@ impl Ciam {
         if grant.client_id.as_ref() != Some(&app.client_id) || grant.expires_at <= self.now() {
             return Err(invalid_grant("unknown or expired refresh_token"));
         }
-        let mut body: TokenBody = read_body(&grant)?;
+        let granted: TokenBody = read_body(&grant)?;
+        // A narrower scope is for this access token only: the new refresh
+        // token keeps what was granted (RFC 6749 §6).
+        let mut body = granted.clone();
         if let Some(asked) = params.scope.as_deref().filter(|s| !s.trim().is_empty()) {
-            if asked.split(' ').filter(|s| !s.is_empty()).any(|s| !has_scope(&body.scope, s)) {
+            if asked.split(' ').filter(|s| !s.is_empty()).any(|s| !has_scope(&granted.scope, s)) {
                 return Err(OAuthError::bad("invalid_scope", "more scope than was granted"));
             }
-            let kept: Vec<&str> = body.scope.split(' ').filter(|s| has_scope(asked, s)).collect();
+            let kept: Vec<&str> = granted.scope.split(' ').filter(|s| has_scope(asked, s)).collect();
             body.scope = kept.join(" ");
         }
         let user = self.grant_owner(&grant).await?;
-        let answer = self.issue(app, &user, body, family.clone(), None, Some(grant.expires_at)).await?;
+        let refresh = Some((grant.expires_at, granted));
+        let answer = self.issue(app, &user, body, family.clone(), None, refresh).await?;
         self.still_first(&grant.digest, GrantKind::Refresh, &family).await?;
         Ok(answer)
     }
@@ -161,8 +165,8 @@ impl Ciam {
         user.filter(|u| !u.disabled).ok_or_else(|| invalid_grant("the user can no longer sign in"))
     }
 
-    /// An access token, an id_token and, until `refresh_until`, a refresh
-    /// token, all of `family`.
+    /// An access token and an id_token for `body_kept`, and, when `refresh`
+    /// says until when and for what, a refresh token; all of `family`.
     async fn issue(
         &self,
         app: &App,
@@ -170,7 +174,7 @@ impl Ciam {
         body_kept: TokenBody,
         family: String,
         nonce: Option<String>,
-        refresh_until: Option<i64>,
+        refresh: Option<(i64, TokenBody)>,
     ) -> Result<TokenAnswer, OAuthError> {
         let now = self.now();
         let kept = body(&body_kept)?;
@@ -181,11 +185,11 @@ impl Ciam {
             family: Some(family.clone()),
             expires_at,
         };
-        let (access, access_grant) = grant(GrantKind::Access, now + app.id_token_ttl).make(kept.clone())?;
+        let (access, access_grant) = grant(GrantKind::Access, now + app.id_token_ttl).make(kept)?;
         let mut grants = vec![access_grant];
-        let refresh = match refresh_until.filter(|until| *until > now) {
-            Some(until) => {
-                let (token, refresh_grant) = grant(GrantKind::Refresh, until).make(kept)?;
+        let refresh = match refresh.filter(|(until, _)| *until > now) {
+            Some((until, granted)) => {
+                let (token, refresh_grant) = grant(GrantKind::Refresh, until).make(body(&granted)?)?;
                 grants.push(refresh_grant);
                 Some(token.expose().to_owned())
             }

@@ -10,7 +10,7 @@ use crate::login::LoginOutcome;
 use crate::model::{Action, Flow, Status, User};
 use crate::password::Password;
 use crate::service::Ciam;
-use crate::store::GrantKind;
+use crate::store::{Grant, GrantKind};
 use crate::token::OpaqueToken;
 
 use super::authorize::Change;
@@ -141,15 +141,31 @@ impl Ciam {
         if !self.admits(call, user).await? {
             return Ok(PageOutcome::Denied(self.denied(req)));
         }
-        match self.password_age_flow(call, user, now).await? {
-            Some(LoginOutcome::PasswordWarn { state_token, .. }) => {
-                Ok(PageOutcome::Change(self.change(Flow::PasswordWarn, state_token, lang).await?))
-            }
-            Some(LoginOutcome::PasswordExpired { state_token, .. }) => {
-                Ok(PageOutcome::Change(self.change(Flow::PasswordExpired, state_token, lang).await?))
-            }
-            _ => self.sign_in(call, req, user, now, request, browser).await,
-        }
+        let (flow, state_token) = match self.password_age_flow(call, user, now).await? {
+            Some(LoginOutcome::PasswordWarn { state_token, .. }) => (Flow::PasswordWarn, state_token),
+            Some(LoginOutcome::PasswordExpired { state_token, .. }) => (Flow::PasswordExpired, state_token),
+            _ => return self.sign_in(call, req, user, now, request, browser).await,
+        };
+        // The change form's state_token is this request's, and only the
+        // page's: an SDK state_token cannot be used on it.
+        let bound = Grant {
+            digest: state_token.digest(),
+            kind: GrantKind::Change,
+            client_id: Some(req.client_id.clone()),
+            user_id: Some(user.id.clone()),
+            family: Some(Self::digest_of(request).to_string()),
+            body: "{}".into(),
+            uses: 0,
+            expires_at: now + self.config().state_token_ttl,
+        };
+        self.store().insert_grants(&[bound]).await?;
+        Ok(PageOutcome::Change(self.change(flow, state_token, lang).await?))
+    }
+
+    /// Whether `state_token` is a change the page offered for `request`.
+    async fn offered(&self, state_token: &str, request: &str) -> Result<bool, CiamError> {
+        let offered = self.live_grant(state_token, GrantKind::Change).await?;
+        Ok(offered.is_some_and(|g| g.family.as_deref() == Some(Self::digest_of(request).as_str())))
     }
 
     /// The change form: a new password (or, from PASSWORD_WARN, a skip).
@@ -167,6 +183,9 @@ impl Ciam {
         let mut call = self.open_page_call(caller, app, action).await?;
         let result = async {
             let now = self.now();
+            if !self.offered(state_token, form.request).await? {
+                return Err(CiamError::refused(ErrorCode::StateTokenInvalid));
+            }
             let (digest, grant) = self.state_grant(&call, state_token, now).await?;
             call.note_user(&grant.user_id);
             let user = self.grant_user(&mut call, &grant).await?;
@@ -223,9 +242,10 @@ impl Ciam {
         with_query(&req.redirect_uri, &params)
     }
 
-    /// A login that went through: a new browser session (replacing the
-    /// browser's old one) and the code stored, the request used up, and the
-    /// login's reserved attempt and check places given back, in one commit.
+    /// A login that went through: the request used up (or `Expired`, when
+    /// another post used it first); then a new browser session (replacing
+    /// the browser's old one) and the code stored, and the login's reserved
+    /// attempt and check places given back, in one commit.
     async fn sign_in(
         &self,
         call: &mut Call,
@@ -238,8 +258,12 @@ impl Ciam {
         let max_age = self.config().sso_session_seconds;
         let (browser, session) = self.browser_grant(user, now)?;
         let (redirect, code) = self.code_for(req, user, now)?;
-        let mut spent = vec![(Self::digest_of(request), GrantKind::Request)];
-        spent.extend(old_browser.map(|old| (Self::digest_of(old), GrantKind::Browser)));
+        // The request is used up first, on its own: of two posts of one
+        // form at once (on any instances), one signs in.
+        if !self.store().delete_grant(&Self::digest_of(request), GrantKind::Request).await? {
+            return Ok(PageOutcome::Expired);
+        }
+        let spent: Vec<_> = old_browser.map(|old| (Self::digest_of(old), GrantKind::Browser)).into_iter().collect();
         let (reserved, places) = (call.take_reservation(), call.take_places());
         let stored = self.store().commit_sign_in(&[session, code], &spent, reserved.as_ref(), places.as_deref()).await;
         if stored.is_err() {

@@ -26,17 +26,21 @@ pub enum GrantKind {
     Browser,
     /// An SSO ticket.
     Ticket,
+    /// A password change the login page offers: names the state_token of
+    /// the change (by its digest) and binds it to its stored request.
+    Change,
 }
 
 impl GrantKind {
     /// Every kind.
-    pub const ALL: [GrantKind; 6] = [
+    pub const ALL: [GrantKind; 7] = [
         GrantKind::Request,
         GrantKind::Code,
         GrantKind::Access,
         GrantKind::Refresh,
         GrantKind::Browser,
         GrantKind::Ticket,
+        GrantKind::Change,
     ];
 
     /// The stored name.
@@ -48,6 +52,7 @@ impl GrantKind {
             GrantKind::Refresh => "refresh",
             GrantKind::Browser => "browser",
             GrantKind::Ticket => "ticket",
+            GrantKind::Change => "change",
         }
     }
 
@@ -91,8 +96,8 @@ pub trait GrantStore: Send + Sync {
     /// on every instance, and returns it with its count (1 for the first).
     async fn use_grant(&self, digest: &TokenDigest, kind: GrantKind) -> StoreResult<Option<Grant>>;
     /// The commit of a login on the hosted login page: stores `grants` (the
-    /// browser session, the code), deletes those `spent` (the stored
-    /// request, the browser's previous session), and gives back the login's
+    /// browser session, the code), deletes those `spent` (the browser's
+    /// previous session), and gives back the login's
     /// attempt reserved in its address's window and its check's places, all
     /// in one transaction.
     async fn commit_sign_in(

@@ -93,30 +93,23 @@ async fn answer(state: &AppState, headers: &HeaderMap, params: &AuthorizeParams)
     }
 }
 
-/// The login page (or, from single sign-on with an old password, the
-/// change form) for a stored request, binding the browser.
+/// The login page for a stored request, binding the browser.
 fn login_page(state: &AppState, headers: &HeaderMap, page: &LoginPage, redirect_uri: Option<&str>) -> Response {
     let lang = page_lang(page.ui_locales.as_deref(), headers);
     let (bind, cookie) = binding(headers, Cookies::of(state));
     let request = page.request.expose();
     let csrf = form_token(&bind, request);
     let origin = redirect_uri.and_then(origin_of);
-    let response = match &page.change {
-        Some(change) => change_page(lang, request, &csrf, change, None, origin.as_deref(), StatusCode::OK),
-        None => {
-            let mobile = page.login_hint.as_deref().unwrap_or_default();
-            let view = LoginView {
-                lang,
-                request,
-                csrf: &csrf,
-                app_name: &page.app_name,
-                mobile,
-                error: None,
-                redirect_origin: origin.as_deref(),
-            };
-            view::login(&view, StatusCode::OK)
-        }
+    let view = LoginView {
+        lang,
+        request,
+        csrf: &csrf,
+        app_name: &page.app_name,
+        mobile: page.login_hint.as_deref().unwrap_or_default(),
+        error: None,
+        redirect_origin: origin.as_deref(),
     };
+    let response = view::login(&view, StatusCode::OK);
     view::setting(response, cookie)
 }
 

@@ -82,6 +82,7 @@ async fn answer(state: &AppState, headers: &HeaderMap, params: &LogoutParams, co
             let (bind, cookie) = binding(headers, cookies);
             let csrf = form_token(&bind, LOGOUT_FORM);
             let fields: Vec<(&str, &str)> = [
+                ("id_token_hint", &params.id_token_hint),
                 ("client_id", &params.client_id),
                 ("post_logout_redirect_uri", &params.post_logout_redirect_uri),
                 ("redirect_url", &params.redirect_url),

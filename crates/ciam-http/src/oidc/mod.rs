@@ -107,7 +107,9 @@ pub(crate) fn binding(headers: &HeaderMap, cookies: Cookies) -> (String, Option<
             let value = OpaqueToken::generate(ciam_core::oidc::GRANT_TOKEN_LEN)
                 .map(|t| t.expose().to_owned())
                 .unwrap_or_default();
-            let cookie = cookies.set(cookies.bind_name(), &value, 86_400, "Strict");
+            // Lax: a browser arriving from an app's site keeps its cookie, so
+            // a login page open in another tab stays postable.
+            let cookie = cookies.set(cookies.bind_name(), &value, 86_400, "Lax");
             (value, Some(cookie))
         }
     }
@@ -127,7 +129,7 @@ pub(crate) fn bound(headers: &HeaderMap, cookies: Cookies, issuer: &str, request
         return false;
     };
     let origin_ok = match headers.get("origin").and_then(|v| v.to_str().ok()) {
-        Some(origin) => origin == issuer.trim_end_matches('/'),
+        Some(origin) => origin_of(issuer).is_some_and(|ours| ours == origin),
         None => headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_none_or(|s| s != "cross-site"),
     };
     origin_ok && !request.is_empty() && csrf::matches(token, &form_token(bind, request))

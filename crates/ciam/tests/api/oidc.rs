@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, PASSWORD};
 use crate::oidc_helpers::{
     Browser, E164, MOBILE, RpHttp, alice, code_from, exchange, issuer, query, refresh, register, relying_party,
-    spawn_oidc, start, token_error, userinfo, userinfo_raw, verified_id_token,
+    spawn_oidc, start, token_error, token_raw, userinfo, userinfo_raw, verified_id_token,
 };
 
 crate::on_both_backends!(
@@ -19,6 +19,7 @@ crate::on_both_backends!(
     public_client_code_flow_with_pkce,
     confidential_client_code_flow_and_refresh_rotation,
     second_authorize_in_the_same_browser_is_single_sign_on,
+    a_narrower_refresh_keeps_the_granted_scope,
 );
 
 async fn discovery_names_the_endpoints_of_the_spec(backend: Backend) {
@@ -72,7 +73,7 @@ async fn public_client_code_flow_with_pkce(backend: Backend) {
     assert!(page.body.contains("name=\"mobile\"") && page.body.contains("autocomplete=\"username\""), "{}", page.body);
     assert!(page.body.contains("autocomplete=\"current-password\""), "{}", page.body);
     let bind = browser.set_cookie.get("ciam_bind").expect("the page sets ciam_bind").to_ascii_lowercase();
-    assert!(bind.contains("httponly") && bind.contains("samesite=strict") && bind.contains("path=/"), "{bind}");
+    assert!(bind.contains("httponly") && bind.contains("samesite=lax") && bind.contains("path=/"), "{bind}");
     assert!(!bind.contains("secure"), "not Secure under an http issuer: {bind}");
 
     let origin = app.base.clone();
@@ -179,4 +180,35 @@ async fn second_authorize_in_the_same_browser_is_single_sign_on(backend: Backend
     // Another browser has no session.
     let other = start(&rp, &["phone"], None);
     Browser::new(&app).get(other.url.as_str()).await.login_page();
+}
+
+/// A refresh asking for less scope narrows its access token only: the new
+/// refresh token keeps what was granted (RFC 6749 §6).
+async fn a_narrower_refresh_keeps_the_granted_scope(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let user = alice(&app).await;
+    let (client_id, secret) = register(&app, "confidential").await;
+    let (http, secret) = (RpHttp::new(), secret.expect("secret"));
+    let rp = relying_party(&app, &http, &client_id, Some(&secret)).await;
+    let started = start(&rp, &["phone", "offline_access"], None);
+    let location = Browser::new(&app).sign_in(started.url.as_str(), MOBILE, PASSWORD).await;
+    let tokens = exchange(&rp, &http, code_from(&location, &started.state, &issuer(&app)), started.verifier).await;
+    let first = tokens.expect("tokens").refresh_token().expect("refresh token").secret().clone();
+    let ask = |token: String, scope: &'static str| {
+        let (app, client_id, secret) = (&app, client_id.clone(), secret.clone());
+        async move {
+            let form = [("grant_type", "refresh_token"), ("refresh_token", token.as_str()), ("scope", scope)];
+            token_raw(app, Some((&client_id, &secret)), &form).await
+        }
+    };
+    let (status, _, narrow) = ask(first, "openid").await;
+    assert_eq!((status, narrow["scope"].as_str()), (StatusCode::OK, Some("openid")), "{narrow}");
+    let (status, _, info) = userinfo_raw(&app, narrow["access_token"].as_str().expect("access_token")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((info["sub"].as_str(), info.get("phone_number")), (Some(user.as_str()), None), "{info}");
+    let next = narrow["refresh_token"].as_str().expect("a new refresh token").to_owned();
+    let (status, _, wide) = ask(next, "openid phone").await;
+    assert_eq!((status, wide["scope"].as_str()), (StatusCode::OK, Some("openid phone")), "{wide}");
+    let (status, _, wider) = ask(wide["refresh_token"].as_str().expect("refresh").to_owned(), "openid email").await;
+    assert_eq!((status, wider["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")), "{wider}");
 }

@@ -26,6 +26,7 @@ crate::on_both_backends!(
     an_expired_password_is_changed_on_the_page_before_the_code,
     a_password_warning_can_be_skipped_and_the_password_stays,
     a_new_password_on_the_page_ends_the_users_other_sessions,
+    an_sdk_state_token_is_refused_on_the_pages_change_form,
 );
 
 const WRONG: &str = "Wrong-pass1";
@@ -364,4 +365,31 @@ async fn a_new_password_on_the_page_ends_the_users_other_sessions(backend: Backe
     assert_error_redirect(answer.see_other(), "login_required", silent.state.secret(), &iss);
     let (status, refused) = app.refresh(&sdk, &session).await;
     assert_eq!((status, refused["error_code"].as_str()), (StatusCode::BAD_REQUEST, Some("IDAAS.SDK.PARAM.0023")));
+}
+
+async fn an_sdk_state_token_is_refused_on_the_pages_change_form(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let old = "2000-01-01T00:00:00Z";
+    app.create_user_with(json!({"mobile": MOBILE, "password": PASSWORD, "password_changed_at": old})).await;
+    let (rp, mut browser, form, _) = page_for(&app, json!({"password_expiry_check": true})).await;
+    // The SDK hands a state_token for the same app to whoever knows the password.
+    let client_id = rp.client_id().as_str();
+    let (_, sdk) = app.login(client_id, MOBILE, PASSWORD).await;
+    assert_eq!(sdk["status"], "PASSWORD_EXPIRED", "{sdk}");
+    let sdk_token = sdk["state_token"].as_str().expect("state_token");
+    // A page's form of this browser and request, carrying that token: refused.
+    let mut fields = vec![("request".to_owned(), form.request.clone()), ("csrf".to_owned(), form.csrf.clone())];
+    fields.extend(
+        [("state", sdk_token), ("flow", "expired"), ("new_password", NEW), ("new_password_confirm", NEW)]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let refused = browser.post("/api/v1/login/password", &fields, Some(&app.base)).await;
+    assert_eq!((refused.status, refused.location.as_deref()), (StatusCode::BAD_REQUEST, None), "{}", refused.body);
+    assert!(!browser.has_cookie("ciam_sso"));
+    let (status, body) = app.login(client_id, MOBILE, NEW).await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("IDAAS.SDK.LOGIN.0002")),
+        "{body}"
+    );
 }
