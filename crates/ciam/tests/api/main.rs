@@ -21,6 +21,7 @@ mod login;
 mod observability;
 mod oidc;
 mod oidc_browser;
+mod oidc_cluster;
 mod oidc_helpers;
 mod oidc_page;
 mod oidc_refusals;
