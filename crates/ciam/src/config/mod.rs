@@ -289,6 +289,7 @@ impl Config {
         })?;
         self.key_encryption_key()?;
         self.trusted_proxies()?;
+        self.check_issuer()?;
         if self.state_token_ttl <= 0 || self.sso_session_seconds <= 0 {
             return Err(ConfigError("state_token_ttl and sso_session_seconds must be positive".into()));
         }
@@ -337,6 +338,29 @@ impl Config {
         <[u8; 32]>::try_from(bytes.as_slice())
             .map(Some)
             .map_err(|_| ConfigError(format!("key_encryption_key must be 32 bytes, not {}", bytes.len())))
+    }
+
+    /// An issuer is an origin (docs/oidc.md §2): `http` or `https`, a host,
+    /// a port if not the scheme's, and nothing after it, spelled as
+    /// browsers send it in `Origin` (the login page's forms compare them).
+    fn check_issuer(&self) -> Result<(), ConfigError> {
+        let Some(issuer) = &self.issuer else {
+            return Ok(());
+        };
+        let origin = url::Url::parse(issuer)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null");
+        match origin {
+            Some(origin) if origin == *issuer => Ok(()),
+            Some(origin) => Err(ConfigError(format!(
+                "issuer {issuer:?} must be an origin with no path, as browsers send it: {origin:?}"
+            ))),
+            None => Err(ConfigError(format!(
+                "issuer {issuer:?} must be an http or https origin, e.g. https://login.example.com"
+            ))),
+        }
     }
 
     /// The trusted proxies' networks.
@@ -455,5 +479,18 @@ mod tests {
         assert!(config.set("no_such_setting", "1").is_err());
         let flags = Config::load(None, &[("listen", "127.0.0.1:9999".into())]).map(|c| c.listen);
         assert_eq!(flags.ok().as_deref(), Some("127.0.0.1:9999"));
+    }
+
+    #[test]
+    fn an_issuer_is_an_origin_as_browsers_send_it() {
+        let check = |issuer: &str| Config { issuer: Some(issuer.into()), ..Config::default() }.check_issuer();
+        assert!(check("https://login.example.com").is_ok());
+        assert!(check("http://127.0.0.1:8080").is_ok());
+        let told = |issuer: &str| check(issuer).err().map(|e| e.0).unwrap_or_default();
+        assert!(told("https://login.example.com/").contains("\"https://login.example.com\""));
+        assert!(told("https://Login.example.com:443").contains("\"https://login.example.com\""));
+        assert!(told("https://login.example.com/ciam").contains("no path"));
+        assert!(told("ftp://login.example.com").contains("http or https"));
+        assert!(told("login.example.com").contains("http or https"));
     }
 }
