@@ -46,6 +46,15 @@ pub(crate) const SDK_PREFIX: &str = "/api/v2/sdk";
 
 /// The metrics label of the SDK call served at `route` (a matched route).
 pub(crate) fn call_of(route: &str) -> Option<&'static str> {
+    // The hosted login page's forms run the same calls (docs/oidc.md §4).
+    let page = match route {
+        "/api/v1/login" => Some(Action::OidcLogin),
+        "/api/v1/login/password" => Some(Action::OidcPasswordUpdate),
+        _ => None,
+    };
+    if let Some(action) = page {
+        return Some(action.label());
+    }
     let action = match route.strip_prefix(SDK_PREFIX)? {
         "/login/mobile-pwd" => Action::Login,
         "/pwd/update" => Action::PasswordUpdate,

@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use ciam_core::call::Caller;
+use ciam_core::call::{Answered, Caller};
 use ciam_core::model::{Device, Flow};
 use ciam_core::oidc::authorize::{AuthorizeParams, Authorized, Change, LoginPage, NoRedirect};
 use ciam_core::oidc::page::{PageForm, PageOutcome, PendingPage};
@@ -18,6 +18,7 @@ use super::texts::texts;
 use super::view::{self, ChangeView, LoginView};
 use super::{Cookies, binding, bound, form_token, origin_of, page_lang};
 use crate::AppState;
+use crate::error::OutcomeCode;
 use crate::headers::client_ip;
 use crate::pages::{forms, layout};
 
@@ -258,8 +259,9 @@ pub(super) async fn login(State(state): State<AppState>, request: Request) -> Re
     let page_form =
         PageForm { request: &form.request, caller: caller(&state, &parts, lang), browser: session.as_deref() };
     let outcome = state.ciam.page_login(page_form, &form.mobile, &Password::new(form.password)).await;
+    let code = outcome_code(&outcome);
     let origin = origin_of(&pending.redirect_uri);
-    match outcome {
+    let response = match outcome {
         Ok(outcome) => finish(&state, lang, &form.request, &form.csrf, outcome, origin.as_deref()),
         Err(e) if matches!(e, CiamError::Internal(_)) => failed(lang, &e),
         Err(e) => {
@@ -282,7 +284,25 @@ pub(super) async fn login(State(state): State<AppState>, request: Request) -> Re
             }
             response
         }
+    };
+    with_outcome(response, code)
+}
+
+/// What a form's call ended in, for the metrics and the access log (as an
+/// SDK call's status or error code); none for a request already gone.
+fn outcome_code(outcome: &Result<PageOutcome, CiamError>) -> Option<&'static str> {
+    match outcome {
+        Ok(PageOutcome::Expired) => None,
+        Ok(answered) => Some(answered.status().as_str()),
+        Err(e) => Some(e.code().as_str()),
     }
+}
+
+fn with_outcome(mut response: Response, code: Option<&'static str>) -> Response {
+    if let Some(code) = code {
+        response.extensions_mut().insert(OutcomeCode(code));
+    }
+    response
 }
 
 /// The answer to a form that went through.
@@ -348,12 +368,15 @@ pub(super) async fn change_password(State(state): State<AppState>, request: Requ
     let page_form =
         PageForm { request: &form.request, caller: caller(&state, &parts, lang), browser: session.as_deref() };
     let new_password = (!skip).then(|| Password::new(form.new_password.clone()));
-    match state.ciam.page_change_password(page_form, &form.state, new_password.as_ref()).await {
+    let outcome = state.ciam.page_change_password(page_form, &form.state, new_password.as_ref()).await;
+    let code = outcome_code(&outcome);
+    let response = match outcome {
         Ok(outcome) => finish(&state, lang, &form.request, &form.csrf, outcome, origin.as_deref()),
         Err(e) if matches!(e, CiamError::Internal(_)) => failed(lang, &e),
         Err(e) => {
             let status = StatusCode::from_u16(e.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
             again(&e.message(lang), status).await
         }
-    }
+    };
+    with_outcome(response, code)
 }

@@ -374,3 +374,47 @@ async fn refusals_that_cost_no_hash_are_one_event_and_one_log_line_a_minute(back
     let first = log.lines().find(|line| line.contains("junk-")).expect("a line");
     assert!(first.contains("\"sampled\":true"), "{first}");
 }
+
+/// One sign-in on the hosted login page as a browser makes it: the form
+/// of a fresh authorization request, posted with `password`; the answer.
+async fn page_login(base: &str, client_id: &str, password: &str) -> reqwest::Response {
+    use crate::oidc_helpers::{hidden, no_redirects};
+    let browser = no_redirects();
+    let url = format!(
+        "{base}/api/v1/oauth2/authorize?response_type=code&client_id={client_id}&scope=openid&redirect_uri=\
+         http%3A%2F%2F127.0.0.1%3A8765%2Fcb&code_challenge=S1ffuEi-L5AyLHhlDrbdSVjmILGB42U18BOaT1SVHiY\
+         &code_challenge_method=S256"
+    );
+    let page = browser.get(url).send().await.expect("authorize");
+    let bind = page.headers().get("set-cookie").expect("a binding cookie").to_str().expect("ASCII");
+    let bind = bind.split(';').next().expect("name=value").to_owned();
+    let body = page.text().await.expect("page");
+    let form = [
+        ("request", hidden(&body, "request").expect("request")),
+        ("csrf", hidden(&body, "csrf").expect("csrf")),
+        ("mobile", "15200000000".to_owned()),
+        ("password", password.to_owned()),
+    ];
+    let post = browser.post(format!("{base}/api/v1/login")).header("Cookie", bind).header("Origin", base);
+    post.form(&form).send().await.expect("login")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_pages_calls_are_counted_like_the_sdks() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let server = serve(&db.url, &[]).await;
+    let (client, base) = (reqwest::Client::new(), server.base.clone());
+    let app = json!({"name": "Shop web", "redirect_uris": ["http://127.0.0.1:8765/cb"]});
+    let created = admin(&client, &base, Method::POST, "/apps", app).await;
+    let client_id = created["client_id"].as_str().expect("client_id").to_owned();
+    admin(&client, &base, Method::POST, "/users", json!({"mobile": "15200000000", "password": PASSWORD})).await;
+    assert_eq!(page_login(&base, &client_id, PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(page_login(&base, &client_id, "Wrong-pass1").await.status(), StatusCode::BAD_REQUEST);
+
+    let page = client.get(&server.metrics).send().await.expect("scrape").text().await.expect("text");
+    let got = samples(&page);
+    let at = |series: &str| got.get(series).copied().unwrap_or_else(|| panic!("{series} is not in:\n{page}"));
+    assert_eq!(at(r#"ciam_sdk_requests_total{call="oidc_login",outcome="SUCCESS"}"#), 1.0);
+    assert_eq!(at(r#"ciam_sdk_requests_total{call="oidc_login",outcome="IDAAS.SDK.LOGIN.0002"}"#), 1.0);
+    assert_eq!(at("ciam_password_verifications_total"), 2.0);
+}
