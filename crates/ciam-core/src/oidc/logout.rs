@@ -47,10 +47,7 @@ impl Ciam {
         confirmed: bool,
     ) -> Result<LoggedOut, CiamError> {
         let issuer = self.config().issuer.as_str();
-        let hint = match params.id_token_hint.as_deref() {
-            Some(hint) => self.keys().verify_hint(self.store(), hint, issuer, self.now()).await,
-            None => None,
-        };
+        let hint = params.id_token_hint.as_deref().and_then(|hint| self.keys().verify_hint(hint, issuer));
         let claim = |name: &str| hint.as_ref().and_then(|h| h.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
         let (hint_sub, hint_aud) = (claim("sub"), claim("aud"));
         let signed_in = match browser {

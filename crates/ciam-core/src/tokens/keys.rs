@@ -150,6 +150,9 @@ impl std::fmt::Debug for LoadedKey {
 struct KeySet {
     signing: Arc<LoadedKey>,
     jwks: Arc<Jwks>,
+    /// Keys no longer published but retired at most [`HINT_KEY_SECONDS`]
+    /// ago: they still verify a logout's `id_token_hint`.
+    hints: Vec<Jwk>,
 }
 
 impl KeySet {
@@ -159,6 +162,7 @@ impl KeySet {
         KeySet {
             signing: Arc::new(LoadedKey { kid: String::new(), encoding }),
             jwks: Arc::new(Jwks { keys: Vec::new() }),
+            hints: Vec::new(),
         }
     }
 }
@@ -237,6 +241,16 @@ fn layout(records: &[SigningKeyRecord], now: UnixTime) -> Result<Vec<&SigningKey
     Ok(published)
 }
 
+/// The records no longer published whose keys still verify hints at `now`.
+fn hint_records<'a>(
+    records: &'a [SigningKeyRecord],
+    published: &[&SigningKeyRecord],
+    now: UnixTime,
+) -> Vec<&'a SigningKeyRecord> {
+    let recent = |r: &&SigningKeyRecord| r.retired_at.is_some_and(|at| now - at <= HINT_KEY_SECONDS);
+    records.iter().filter(recent).filter(|r| published.iter().all(|p| p.kid != r.kid)).collect()
+}
+
 fn build(records: &[SigningKeyRecord], now: UnixTime, sealer: Option<&Sealer>) -> Result<KeySet, CiamError> {
     provider::install();
     let published = layout(records, now)?;
@@ -245,7 +259,9 @@ fn build(records: &[SigningKeyRecord], now: UnixTime, sealer: Option<&Sealer>) -
     for record in &published[1..] {
         keys.push(load(record, sealer)?.1);
     }
-    Ok(KeySet { signing: Arc::new(signing), jwks: Arc::new(Jwks { keys }) })
+    let hints = hint_records(records, &published, now).into_iter().map(|r| load(r, sealer).map(|(_, jwk)| jwk));
+    let hints = hints.collect::<Result<Vec<_>, _>>()?;
+    Ok(KeySet { signing: Arc::new(signing), jwks: Arc::new(Jwks { keys }), hints })
 }
 
 impl KeyRing {
@@ -293,9 +309,15 @@ impl KeyRing {
     /// Re-reads the keys from the store.
     pub async fn refresh(&self, store: &dyn Store, now: UnixTime) -> Result<(), CiamError> {
         let records = store.list_signing_keys().await?;
-        // Parsing RSA keys is not free: rebuild only when what is published changes.
-        let wanted: Vec<&str> = layout(&records, now)?.iter().map(|r| r.kid.as_str()).collect();
-        let unchanged = self.snapshot()?.jwks.keys.iter().map(|k| k.kid.as_str()).eq(wanted.iter().copied());
+        // Parsing RSA keys is not free: rebuild only when what is published,
+        // or kept for hints, changes.
+        let published = layout(&records, now)?;
+        let hints = hint_records(&records, &published, now);
+        let set = self.snapshot()?;
+        let same = |keys: &[Jwk], records: &[&SigningKeyRecord]| {
+            keys.iter().map(|k| &k.kid).eq(records.iter().map(|r| &r.kid))
+        };
+        let unchanged = same(&set.jwks.keys, &published) && same(&set.hints, &hints);
         if unchanged {
             return Ok(());
         }
@@ -358,26 +380,11 @@ impl KeyRing {
     /// The claims of an id_token this deployment signed, its expiry not
     /// checked (a logout's `id_token_hint`: relying parties send expired
     /// ones), with a published key or one retired at most
-    /// [`HINT_KEY_SECONDS`] ago (read from the store: a rare case); `None`
-    /// for any other text.
-    pub async fn verify_hint(
-        &self,
-        store: &dyn Store,
-        token: &str,
-        issuer: &str,
-        now: UnixTime,
-    ) -> Option<serde_json::Value> {
+    /// [`HINT_KEY_SECONDS`] ago; `None` for any other text.
+    pub fn verify_hint(&self, token: &str, issuer: &str) -> Option<serde_json::Value> {
         let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
-        let published = self.snapshot().ok()?.jwks.keys.iter().find(|k| k.kid == kid).cloned();
-        let jwk = match published {
-            Some(jwk) => jwk,
-            None => {
-                let records = store.list_signing_keys().await.ok()?;
-                let recent = |r: &&SigningKeyRecord| r.retired_at.is_some_and(|at| now - at <= HINT_KEY_SECONDS);
-                let record = records.iter().filter(recent).find(|r| r.kid == kid)?;
-                load(record, self.sealer.as_deref()).ok()?.1
-            }
-        };
+        let set = self.snapshot().ok()?;
+        let jwk = set.jwks.keys.iter().chain(&set.hints).find(|k| k.kid == kid)?;
         let key = jsonwebtoken::DecodingKey::from_rsa_components(&jwk.n, &jwk.e).ok()?;
         let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
         validation.validate_exp = false;
@@ -431,6 +438,24 @@ mod tests {
         assert_eq!(api["userName"], "alice");
         assert_eq!(api["mobile"], "+8615200000000");
         assert!(api.get("email").is_some());
+    }
+
+    #[test]
+    fn a_retired_key_verifies_hints_for_30_days() {
+        let old = generate_key(1000).expect("key");
+        let ring = |set| KeyRing { current: Arc::new(RwLock::new(Arc::new(set))), sealer: None };
+        let signer = ring(build(std::slice::from_ref(&old), 1000, None).expect("set"));
+        let hint = signer.sign_id_token("https://issuer.test", &ClientId::new("c1"), &user(), 1000, 300).expect("sign");
+        let retired = SigningKeyRecord { retired_at: Some(2000), publish_until: Some(3000), ..old };
+        let records = [retired, generate_key(2000).expect("key")];
+        let day = 86_400;
+        let later = ring(build(&records, 2000 + 10 * day, None).expect("set"));
+        assert_eq!(later.jwks().expect("jwks").keys.len(), 1, "no longer published");
+        let claims = later.verify_hint(&hint, "https://issuer.test").expect("still a hint");
+        assert_eq!(claims["sub"], "u1");
+        assert!(later.verify_hint(&hint, "https://other.test").is_none(), "another issuer's");
+        let gone = ring(build(&records, 2001 + 30 * day, None).expect("set"));
+        assert!(gone.verify_hint(&hint, "https://issuer.test").is_none(), "past 30 days");
     }
 
     #[test]
