@@ -1,4 +1,4 @@
-//! `ciam app create|list`.
+//! `ciam app create|list|secret`.
 
 use ciam_core::Ciam;
 use ciam_core::admin::AppInput;
@@ -16,6 +16,12 @@ pub enum AppCommand {
     Create(AppCreate),
     /// List apps as JSON.
     List,
+    /// Replace a confidential app's client secret; prints the new one once
+    /// (the old one stops working).
+    Secret {
+        /// The app's client_id.
+        client_id: String,
+    },
 }
 
 /// Who may log in through an app.
@@ -100,6 +106,10 @@ pub(super) async fn run(ciam: &Ciam, command: AppCommand) -> Result<(), CliError
         AppCommand::List => {
             let apps = ciam.apps().await?;
             print_json(&serde_json::Value::Array(apps.iter().map(app_json).collect()))
+        }
+        AppCommand::Secret { client_id } => {
+            let secret = ciam.new_client_secret(&client_id).await?;
+            print_json(&json!({"client_id": client_id, "client_secret": secret.expose()}))
         }
     }
 }

@@ -135,3 +135,41 @@ async fn user_create_at_a_terminal_asks_without_echo() {
     assert!(!shown.contains(PASSWORD), "the password was shown: {shown}");
     assert!(shown.contains("\"mobile\": \"+8615200000000\""), "{shown}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_registers_a_web_app_and_replaces_its_secret() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    ciam_store::open(&db.url, &ciam_store::DbOptions::default()).await.expect("database").close().await;
+    let args = [
+        "app",
+        "create",
+        "--name",
+        "Shop web",
+        "--client-type",
+        "confidential",
+        "--redirect-uri",
+        "https://shop.example.com/cb",
+        "--redirect-uri",
+        "http://127.0.0.1/cb",
+        "--initiate-login-uri",
+        "https://shop.example.com/login",
+    ];
+    let app: Value = serde_json::from_str(&ciam(&db.url, &args, "")).expect("json");
+    assert_eq!(app["client_type"], "confidential", "{app}");
+    assert_eq!(app["redirect_uris"], serde_json::json!(["https://shop.example.com/cb", "http://127.0.0.1/cb"]));
+    let first = app["client_secret"].as_str().expect("the secret, once").to_owned();
+    let client_id = app["client_id"].as_str().expect("client_id").to_owned();
+    let listed: Value = serde_json::from_str(&ciam(&db.url, &["app", "list"], "")).expect("json");
+    assert!(listed[0].get("client_secret").is_none(), "never listed: {listed}");
+    let renewed: Value = serde_json::from_str(&ciam(&db.url, &["app", "secret", &client_id], "")).expect("json");
+    let second = renewed["client_secret"].as_str().expect("a new secret");
+    assert!(second.len() == 43 && second != first, "{renewed}");
+    // A bad redirect URI is refused, naming the field.
+    let refused = Command::new(env!("CARGO_BIN_EXE_ciam"))
+        .args(["app", "create", "--name", "Bad", "--redirect-uri", "http://shop.example.com/cb"])
+        .env("CIAM_DATABASE_URL", &db.url)
+        .output()
+        .expect("run ciam");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("redirect_uris"), "{refused:?}");
+}
