@@ -202,6 +202,7 @@ pub(crate) async fn update(
     match saved {
         Ok(()) => see_other(&format!("{PREFIX}/policies?done=saved")),
         Err(e) => {
+            let console = console.showing(&format!("{PREFIX}/policies"));
             again(console.lang, &e, |refused| render(&state, &console, None, Some((&which, &form)), Some(refused)))
                 .await
         }

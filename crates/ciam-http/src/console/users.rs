@@ -401,7 +401,8 @@ pub(crate) async fn end_sessions(
     match state.ciam.revoke_sessions(&id).await {
         Ok(n) => {
             let message = format!("{} {n}", console.t.sessions_ended);
-            show_user(&state, &console, &id, Some(&message), None, None).await
+            let console = &console.showing(&format!("{PREFIX}/users/{}", urlencode(&id)));
+            show_user(&state, console, &id, Some(&message), None, None).await
         }
         Err(e) => failure(console.lang, &e),
     }
@@ -419,7 +420,12 @@ async fn outcome(
 ) -> Response {
     match result {
         Ok(()) => see_other(&format!("{PREFIX}/users/{}?done={done}", urlencode(id))),
-        Err(e) => again(console.lang, &e, |refused| show_user(state, console, id, None, profile, Some(refused))).await,
+        Err(e) => {
+            // The user's page, whatever the post's own path (which may be no
+            // page): where a language switch returns.
+            let console = &console.showing(&format!("{PREFIX}/users/{}", urlencode(id)));
+            again(console.lang, &e, |refused| show_user(state, console, id, None, profile, Some(refused))).await
+        }
     }
 }
 

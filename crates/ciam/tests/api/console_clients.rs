@@ -1,7 +1,8 @@
 //! The console's app pages as OpenID Connect clients, over plain HTTP: a
 //! client secret is only in the answer to the post that made it, the New
 //! secret button needs the form's token, and the URI fields are refused
-//! next to their field. (console.rs drives the same pages in Chromium.)
+//! next to their field; and a refused post's language link returns to its
+//! page. (console.rs drives the same pages in Chromium.)
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -123,4 +124,27 @@ async fn uri_fields_not_sent_are_kept_and_bad_ones_refused_at_their_field() {
     let form = [("name", "Phone"), ("redirect_uris", "http://phone.example/cb"), ("csrf", operator.csrf.as_str())];
     let resp = operator.http.post(app.url(&phone)).header("cookie", zh).form(&form).send().await.expect("post");
     assert!(resp.text().await.expect("html").contains("http://phone.example/cb：必须是 https"));
+}
+
+/// The `back=` of a page's language link.
+fn language_back(html: &str) -> String {
+    let at = html.find("/console/lang/").expect("a language link");
+    let href = html[at..].split('"').next().expect("href").replace("&amp;", "&");
+    let back = href.split("back=").nth(1).expect("back=").split('&').next().expect("value");
+    openidconnect::url::form_urlencoded::parse(format!("b={back}").as_bytes()).next().expect("pair").1.into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_post_offers_the_language_of_its_page_not_of_its_path() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let operator = Operator::sign_in(&app).await;
+    let user = app.create_user("15200000000", crate::helpers::PASSWORD).await;
+    // A password the policy refuses: the user's page again, whose language
+    // link returns to that page, not to the post's path.
+    let refused = operator.post(&app, &format!("/console/users/{user}/password"), &[("password", "short")]).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(language_back(&refused.text().await.expect("html")), format!("/console/users/{user}"));
+    let policy = operator.post(&app, "/console/policies/lockout", &[("max_failures", "ten")]).await;
+    assert_eq!(policy.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(language_back(&policy.text().await.expect("html")), "/console/policies");
 }
