@@ -4,7 +4,6 @@
 
 #![expect(clippy::expect_used, reason = "a test fails loudly on the first broken step")]
 
-use std::future::Future;
 use std::sync::Arc;
 
 use ciam_core::ErrorCode;
@@ -16,34 +15,10 @@ use ciam_core::model::{
 };
 use ciam_core::policy::{LockoutPolicy, ThrottlePolicy};
 use ciam_core::store::{ActivityCount, Purge, Store, StoreError};
-use ciam_store::DbOptions;
-use ciam_testdb::{Backend, TestDatabase};
+mod common;
+use common::{on_both_stores, with_store};
 
-async fn with_store<F, Fut>(backend: Backend, test: F)
-where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let db = TestDatabase::create(backend).await;
-    let store = ciam_store::open(&db.url, &DbOptions::default()).await.expect("open the store");
-    test(store.shared()).await;
-    store.close().await;
-}
-
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::with_store(ciam_testdb::Backend::Sqlite, super::$name).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::with_store(ciam_testdb::Backend::Postgres, super::$name).await })*
-        }
-    };
-}
-
-conformance!(
+on_both_stores!(
     failure_counter_is_atomic_under_concurrency,
     checks_in_flight_count_against_the_limit,
     expired_lock_starts_a_new_count,

@@ -4,7 +4,6 @@
 
 #![expect(clippy::expect_used, reason = "a test fails loudly on the first broken step")]
 
-use std::future::Future;
 use std::sync::Arc;
 
 use ciam_core::mobile::Mobile;
@@ -13,34 +12,11 @@ use ciam_core::model::{
 };
 use ciam_core::policy::ThrottlePolicy;
 use ciam_core::store::{Grant, GrantKind, Store};
-use ciam_store::DbOptions;
-use ciam_testdb::{Backend, TestDatabase};
 
-async fn with_store<F, Fut>(backend: Backend, test: F)
-where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let db = TestDatabase::create(backend).await;
-    let store = ciam_store::open(&db.url, &DbOptions::default()).await.expect("open the store");
-    test(store.shared()).await;
-    store.close().await;
-}
+mod common;
+use common::{on_both_stores, with_store};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::with_store(ciam_testdb::Backend::Sqlite, super::$name).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::with_store(ciam_testdb::Backend::Postgres, super::$name).await })*
-        }
-    };
-}
-
-on_both!(
+on_both_stores!(
     a_redemption_is_counted_once_however_many_race,
     a_family_and_a_users_grants_go_together,
     a_page_login_commits_its_grants_and_gives_back_its_holds,
