@@ -5,7 +5,7 @@ use crate::call::Call;
 use crate::clock::UnixTime;
 use crate::error::{CiamError, ErrorCode};
 use crate::login::{LoginOutcome, SessionGrant};
-use crate::model::{Flow, LockKey, StateGrant, Status, TokenDigest, User};
+use crate::model::{Flow, LockKey, Session, StateGrant, Status, TokenDigest, User};
 use crate::password::{Password, Verified};
 use crate::service::Ciam;
 use crate::token::OpaqueToken;
@@ -136,6 +136,21 @@ impl Ciam {
     pub async fn refresh_id_token(&self, call: &mut Call, session_token: &str) -> Result<SessionGrant, CiamError> {
         let now = self.now();
         let token = OpaqueToken::from_client(session_token);
+        let (session, user) = self.call_session(call, &token, now).await?;
+        let app = call.app();
+        let id_token =
+            self.keys().sign_id_token(&self.config().issuer, &app.client_id, &user, now, app.id_token_ttl)?;
+        Ok(SessionGrant { session_token: token, expire: session.expires_at - now, id_token })
+    }
+
+    /// The live session `token` names, of the call's app, and its enabled
+    /// user (noted on the call); `PARAM.0023` otherwise.
+    pub(crate) async fn call_session(
+        &self,
+        call: &mut Call,
+        token: &OpaqueToken,
+        now: UnixTime,
+    ) -> Result<(Session, User), CiamError> {
         let invalid = || CiamError::refused(ErrorCode::SessionTokenInvalid);
         if token.expose().is_empty() {
             return Err(invalid());
@@ -148,10 +163,7 @@ impl Ciam {
         if user.disabled {
             return Err(invalid());
         }
-        let app = call.app();
-        let id_token =
-            self.keys().sign_id_token(&self.config().issuer, &app.client_id, &user, now, app.id_token_ttl)?;
-        Ok(SessionGrant { session_token: token, expire: session.expires_at - now, id_token })
+        Ok((session, user))
     }
 
     /// `/api/v2/sdk/logout`: revokes a session of the call's app. Idempotent:

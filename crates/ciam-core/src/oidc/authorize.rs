@@ -11,7 +11,7 @@ use crate::token::OpaqueToken;
 
 use super::clients::redirect_matches;
 use super::{AuthRequest, BrowserBody, CODE_KEPT_SECONDS, CODE_SECONDS, CodeBody, NewGrant, REQUEST_SECONDS};
-use super::{SCOPES, body, read_body, with_query};
+use super::{SCOPES, body, read_body};
 
 /// The parameters of an authorization request, as sent (query or form).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -82,12 +82,7 @@ pub struct Change {
 
 /// An OAuth error sent back to the app's redirect URI.
 fn refuse(req: &AuthRequest, issuer: &str, error: &str, description: &str) -> Authorized {
-    let mut params = vec![("error", error), ("error_description", description)];
-    if let Some(state) = &req.state {
-        params.push(("state", state));
-    }
-    params.push(("iss", issuer));
-    Authorized::Redirect(with_query(&req.redirect_uri, &params))
+    Authorized::Redirect(req.answer(issuer, &[("error", error), ("error_description", description)]))
 }
 
 /// The scopes granted: those of [`SCOPES`] asked for, in that order.
@@ -227,7 +222,7 @@ impl Ciam {
         if user.disabled
             || (app.access == AppAccess::Assigned && !self.store().is_member(&app.client_id, &user.id).await?)
         {
-            return Ok(refuse(&req, issuer, "access_denied", "this user may not use this app"));
+            return Ok(refuse(&req, issuer, "access_denied", super::DENIED));
         }
         if self.password_change_due(app, user).await? {
             if prompt.none {
@@ -302,11 +297,6 @@ impl Ciam {
             expires_at: now + CODE_KEPT_SECONDS,
         }
         .make(body(&code_body)?)?;
-        let mut params = vec![("code", code.expose())];
-        if let Some(state) = &req.state {
-            params.push(("state", state));
-        }
-        params.push(("iss", self.config().issuer.as_str()));
-        Ok((with_query(&req.redirect_uri, &params), grant))
+        Ok((req.answer(&self.config().issuer, &[("code", code.expose())]), grant))
     }
 }

@@ -158,11 +158,7 @@ impl Ciam {
 
     /// The enabled user a code or refresh token was issued to.
     async fn grant_owner(&self, grant: &Grant) -> Result<User, OAuthError> {
-        let user = match &grant.user_id {
-            Some(id) => self.store().get_user(id).await?,
-            None => None,
-        };
-        user.filter(|u| !u.disabled).ok_or_else(|| invalid_grant("the user can no longer sign in"))
+        self.enabled_owner(grant).await?.ok_or_else(|| invalid_grant("the user can no longer sign in"))
     }
 
     /// An access token and an id_token for `body_kept`, and, when `refresh`
@@ -217,11 +213,7 @@ impl Ciam {
             return Ok(None);
         };
         let body: TokenBody = read_body(&grant)?;
-        let user = match &grant.user_id {
-            Some(id) => self.store().get_user(id).await?.filter(|u| !u.disabled),
-            None => None,
-        };
-        let Some(user) = user else {
+        let Some(user) = self.enabled_owner(&grant).await? else {
             return Ok(None);
         };
         let mut claims = serde_json::Map::new();

@@ -40,6 +40,9 @@ pub const REQUEST_SECONDS: i64 = 1_800;
 /// An SSO ticket is valid this long.
 pub const TICKET_SECONDS: i64 = 300;
 
+/// Why an answer is `access_denied`.
+pub(crate) const DENIED: &str = "this user may not use this app";
+
 /// The scopes ciam knows; others are ignored.
 pub const SCOPES: [&str; 5] = ["openid", "profile", "phone", "email", "offline_access"];
 
@@ -70,6 +73,17 @@ impl AuthRequest {
     /// Whether `scope` was granted.
     pub fn has_scope(&self, scope: &str) -> bool {
         has_scope(&self.scope, scope)
+    }
+
+    /// The answer to this request at its redirect URI: `params` (a code, or
+    /// an error), then its `state` and `iss` (RFC 9207).
+    pub(crate) fn answer(&self, issuer: &str, params: &[(&str, &str)]) -> String {
+        let mut all = params.to_vec();
+        if let Some(state) = &self.state {
+            all.push(("state", state));
+        }
+        all.push(("iss", issuer));
+        with_query(&self.redirect_uri, &all)
     }
 }
 
@@ -178,6 +192,14 @@ impl Ciam {
             expires_at: now + self.config().sso_session_seconds,
         }
         .make(body(&BrowserBody { auth_time: now })?)
+    }
+
+    /// The enabled user a grant was made for, when there is one.
+    pub(crate) async fn enabled_owner(&self, grant: &Grant) -> Result<Option<User>, CiamError> {
+        Ok(match &grant.user_id {
+            Some(id) => self.store().get_user(id).await?.filter(|u| !u.disabled),
+            None => None,
+        })
     }
 
     /// The digest a presented token is stored under.

@@ -7,14 +7,14 @@ use crate::call::{Answered, Call, Caller};
 use crate::clock::UnixTime;
 use crate::error::{CiamError, ErrorCode};
 use crate::login::LoginOutcome;
-use crate::model::{Action, Flow, Status, User};
+use crate::model::{Action, App, Flow, Status, User};
 use crate::password::Password;
 use crate::service::Ciam;
 use crate::store::{Grant, GrantKind};
 use crate::token::OpaqueToken;
 
 use super::authorize::Change;
-use super::{AuthRequest, read_body, with_query};
+use super::{AuthRequest, DENIED, read_body};
 
 /// How a form of the login page is answered.
 #[derive(Debug)]
@@ -48,17 +48,34 @@ impl Answered for PageOutcome {
     }
 }
 
-/// What the login page shows of a stored request.
+/// A stored request read once for a form of the login page: what the page
+/// shows of it, and what the form's login then runs with.
 #[derive(Debug, Clone)]
 pub struct PendingPage {
+    req: AuthRequest,
+    app: App,
+}
+
+impl PendingPage {
     /// The app's name.
-    pub app_name: String,
+    pub fn app_name(&self) -> &str {
+        &self.app.name
+    }
+
     /// Fills the mobile field.
-    pub login_hint: Option<String>,
+    pub fn login_hint(&self) -> Option<&str> {
+        self.req.login_hint.as_deref()
+    }
+
     /// The language asked for.
-    pub ui_locales: Option<String>,
+    pub fn ui_locales(&self) -> Option<&str> {
+        self.req.ui_locales.as_deref()
+    }
+
     /// Where the app's answer goes.
-    pub redirect_uri: String,
+    pub fn redirect_uri(&self) -> &str {
+        &self.req.redirect_uri
+    }
 }
 
 /// A form of the login page, as posted.
@@ -66,6 +83,8 @@ pub struct PendingPage {
 pub struct PageForm<'a> {
     /// Names the stored request.
     pub request: &'a str,
+    /// The stored request, as [`Ciam::pending_page`] read it.
+    pub pending: PendingPage,
     /// Who is posting.
     pub caller: Caller,
     /// The browser's session cookie, if it has one (replaced by a login).
@@ -73,25 +92,15 @@ pub struct PageForm<'a> {
 }
 
 impl Ciam {
-    /// The stored request a form names, and its app (enabled).
-    async fn pending(&self, request: &str) -> Result<Option<(AuthRequest, crate::model::App)>, CiamError> {
+    /// The stored request `request` names, with its app (enabled); `None`
+    /// when the request is gone. Read once per form: the page draws from it
+    /// and the form's login runs with it.
+    pub async fn pending_page(&self, request: &str) -> Result<Option<PendingPage>, CiamError> {
         let Some(grant) = self.live_grant(request, GrantKind::Request).await? else {
             return Ok(None);
         };
         let req: AuthRequest = read_body(&grant)?;
-        Ok(self.enabled_app(req.client_id.as_str()).await?.map(|app| (req, app)))
-    }
-
-    /// What the login page shows for stored request `request`: the app's
-    /// name, the mobile to fill in, the request's language and where the
-    /// app's redirect goes; `None` when the request is gone.
-    pub async fn pending_page(&self, request: &str) -> Result<Option<PendingPage>, CiamError> {
-        Ok(self.pending(request).await?.map(|(req, app)| PendingPage {
-            app_name: app.name,
-            login_hint: req.login_hint,
-            ui_locales: req.ui_locales,
-            redirect_uri: req.redirect_uri,
-        }))
+        Ok(self.enabled_app(req.client_id.as_str()).await?.map(|app| PendingPage { req, app }))
     }
 
     /// The change form's contents again (after a refusal).
@@ -111,9 +120,7 @@ impl Ciam {
         mobile: &str,
         password: &Password,
     ) -> Result<PageOutcome, CiamError> {
-        let Some((req, app)) = self.pending(form.request).await? else {
-            return Ok(PageOutcome::Expired);
-        };
+        let PendingPage { req, app } = form.pending;
         let lang = form.caller.lang;
         let caller = Caller { client_id: Some(app.client_id.to_string()), ..form.caller };
         let mut call = self.open_page_call(caller, app, Action::OidcLogin).await?;
@@ -175,9 +182,7 @@ impl Ciam {
         state_token: &str,
         new_password: Option<&Password>,
     ) -> Result<PageOutcome, CiamError> {
-        let Some((req, app)) = self.pending(form.request).await? else {
-            return Ok(PageOutcome::Expired);
-        };
+        let PendingPage { req, app } = form.pending;
         let action = if new_password.is_some() { Action::OidcPasswordUpdate } else { Action::PasswordSkip };
         let caller = Caller { client_id: Some(app.client_id.to_string()), ..form.caller };
         let mut call = self.open_page_call(caller, app, action).await?;
@@ -234,12 +239,7 @@ impl Ciam {
 
     /// Back to the app with `access_denied`.
     fn denied(&self, req: &AuthRequest) -> String {
-        let mut params = vec![("error", "access_denied"), ("error_description", "this user may not use this app")];
-        if let Some(state) = &req.state {
-            params.push(("state", state));
-        }
-        params.push(("iss", self.config().issuer.as_str()));
-        with_query(&req.redirect_uri, &params)
+        req.answer(&self.config().issuer, &[("error", "access_denied"), ("error_description", DENIED)])
     }
 
     /// A login that went through: the request used up (or `Expired`, when

@@ -67,16 +67,7 @@ impl Ciam {
     /// `target`, for the user of a live session of the call's app.
     pub async fn sso_ticket(&self, call: &mut Call, session_token: &str, target: &str) -> Result<Ticket, CiamError> {
         let now = self.now();
-        let token = OpaqueToken::from_client(session_token);
-        let invalid = || CiamError::refused(ErrorCode::SessionTokenInvalid);
-        if token.expose().is_empty() {
-            return Err(invalid());
-        }
-        let (session, user) = self.store().get_session_user(&token.digest(), now).await?.ok_or_else(invalid)?;
-        if session.client_id != call.app().client_id || user.disabled {
-            return Err(invalid());
-        }
-        call.note_user(&user.id);
+        let (_, user) = self.call_session(call, &OpaqueToken::from_client(session_token), now).await?;
         let app = self.enabled_app(target.trim()).await?;
         let Some(app) = app.filter(|a| a.oidc.initiate_login_uri.is_some()) else {
             return Err(CiamError::refused(ErrorCode::SsoTargetInvalid));
@@ -99,10 +90,7 @@ impl Ciam {
         let Some(grant) = grant.filter(|g| g.uses == 0) else {
             return Ok(None);
         };
-        let user = match &grant.user_id {
-            Some(id) => self.store().get_user(id).await?.filter(|u| !u.disabled),
-            None => None,
-        };
+        let user = self.enabled_owner(&grant).await?;
         let app = match &grant.client_id {
             Some(id) => self.enabled_app(id.as_str()).await?,
             None => None,

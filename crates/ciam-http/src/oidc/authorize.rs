@@ -31,13 +31,6 @@ fn failed(lang: Lang, error: &CiamError) -> Response {
     view::message(lang, status, texts(lang).busy)
 }
 
-/// The page for a request that cannot be read (`status`: 400, or what
-/// reading a form met: 408, 413).
-fn unreadable(headers: &HeaderMap, status: StatusCode) -> Response {
-    let lang = page_lang(None, headers);
-    view::message(lang, status, texts(lang).bad_request)
-}
-
 /// Parameters from a query or a form; 400 for unreadable ones.
 fn parse<T: DeserializeOwned>(text: &str) -> Result<T, StatusCode> {
     serde_urlencoded::from_str(text).map_err(|_| StatusCode::BAD_REQUEST)
@@ -55,7 +48,7 @@ async fn posted<T: DeserializeOwned>(body: Body) -> Result<T, StatusCode> {
 pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     match parse::<AuthorizeParams>(query.as_deref().unwrap_or_default()) {
         Ok(params) => answer(&state, &headers, &params).await,
-        Err(status) => unreadable(&headers, status),
+        Err(status) => view::unreadable(&headers, status),
     }
 }
 
@@ -71,7 +64,7 @@ pub(crate) async fn post(State(state): State<AppState>, request: Request) -> Res
     let (parts, body) = request.into_parts();
     match posted::<AuthorizeParams>(body).await {
         Ok(params) => answer(&state, &parts.headers, &params).await,
-        Err(status) => unreadable(&parts.headers, status),
+        Err(status) => view::unreadable(&parts.headers, status),
     }
 }
 
@@ -148,22 +141,22 @@ pub(super) struct ShowQuery {
 pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let query: ShowQuery = match parse(query.as_deref().unwrap_or_default()) {
         Ok(query) => query,
-        Err(status) => return unreadable(&headers, status),
+        Err(status) => return view::unreadable(&headers, status),
     };
     let chosen = query.lang.as_deref().and_then(|l| super::LANG_CHOICES.iter().find(|(code, _)| *code == l));
     let lang = chosen.map_or_else(|| page_lang(None, &headers), |(_, lang)| *lang);
     match state.ciam.pending_page(&query.request).await {
         Ok(Some(pending)) => {
-            let lang = if chosen.is_some() { lang } else { page_lang(pending.ui_locales.as_deref(), &headers) };
+            let lang = if chosen.is_some() { lang } else { page_lang(pending.ui_locales(), &headers) };
             let (bind, cookie) = binding(&headers, Cookies::of(&state));
             let csrf = form_token(&bind, &query.request);
-            let origin = origin_of(&pending.redirect_uri);
+            let origin = origin_of(pending.redirect_uri());
             let view = LoginView {
                 lang,
                 request: &query.request,
                 csrf: &csrf,
-                app_name: &pending.app_name,
-                mobile: pending.login_hint.as_deref().unwrap_or_default(),
+                app_name: pending.app_name(),
+                mobile: pending.login_hint().unwrap_or_default(),
                 error: None,
                 redirect_origin: origin.as_deref(),
             };
@@ -235,7 +228,7 @@ async fn checked(
     }
     match state.ciam.pending_page(request).await {
         Ok(Some(pending)) => {
-            let lang = page_lang(pending.ui_locales.as_deref(), headers);
+            let lang = page_lang(pending.ui_locales(), headers);
             Ok((pending, lang))
         }
         Ok(None) => Err(Unchecked::Gone),
@@ -248,7 +241,7 @@ pub(super) async fn login(State(state): State<AppState>, request: Request) -> Re
     let (parts, body) = request.into_parts();
     let form: LoginForm = match posted(body).await {
         Ok(form) => form,
-        Err(status) => return unreadable(&parts.headers, status),
+        Err(status) => return view::unreadable(&parts.headers, status),
     };
     let (pending, lang) = match checked(&state, &parts.headers, &form.request, &form.csrf).await {
         Ok(checked) => checked,
@@ -256,11 +249,11 @@ pub(super) async fn login(State(state): State<AppState>, request: Request) -> Re
     };
     let cookies = Cookies::of(&state);
     let session = cookies.session(&parts.headers);
+    let (origin, app_name) = (origin_of(pending.redirect_uri()), pending.app_name().to_owned());
     let page_form =
-        PageForm { request: &form.request, caller: caller(&state, &parts, lang), browser: session.as_deref() };
+        PageForm { request: &form.request, pending, caller: caller(&state, &parts, lang), browser: session.as_deref() };
     let outcome = state.ciam.page_login(page_form, &form.mobile, &Password::new(form.password)).await;
     let code = outcome_code(&outcome);
-    let origin = origin_of(&pending.redirect_uri);
     let response = match outcome {
         Ok(outcome) => finish(&state, lang, &form.request, &form.csrf, outcome, origin.as_deref()),
         Err(e) if matches!(e, CiamError::Internal(_)) => failed(lang, &e),
@@ -271,7 +264,7 @@ pub(super) async fn login(State(state): State<AppState>, request: Request) -> Re
                 lang,
                 request: &form.request,
                 csrf: &form.csrf,
-                app_name: &pending.app_name,
+                app_name: &app_name,
                 mobile: &form.mobile,
                 error: Some(&message),
                 redirect_origin: origin.as_deref(),
@@ -347,14 +340,14 @@ pub(super) async fn change_password(State(state): State<AppState>, request: Requ
     let (parts, body) = request.into_parts();
     let form: ChangeForm = match posted(body).await {
         Ok(form) => form,
-        Err(status) => return unreadable(&parts.headers, status),
+        Err(status) => return view::unreadable(&parts.headers, status),
     };
     let (pending, lang) = match checked(&state, &parts.headers, &form.request, &form.csrf).await {
         Ok(checked) => checked,
         Err(refused) => return refused.page(&parts.headers),
     };
     let cookies = Cookies::of(&state);
-    let origin = origin_of(&pending.redirect_uri);
+    let origin = origin_of(pending.redirect_uri());
     let flow = if form.flow == "warn" { Flow::PasswordWarn } else { Flow::PasswordExpired };
     let skip = form.action.as_deref() == Some("skip");
     let again = async |error: &str, status: StatusCode| match state.ciam.change_form(flow, &form.state, lang).await {
@@ -366,7 +359,7 @@ pub(super) async fn change_password(State(state): State<AppState>, request: Requ
     }
     let session = cookies.session(&parts.headers);
     let page_form =
-        PageForm { request: &form.request, caller: caller(&state, &parts, lang), browser: session.as_deref() };
+        PageForm { request: &form.request, pending, caller: caller(&state, &parts, lang), browser: session.as_deref() };
     let new_password = (!skip).then(|| Password::new(form.new_password.clone()));
     let outcome = state.ciam.page_change_password(page_form, &form.state, new_password.as_ref()).await;
     let code = outcome_code(&outcome);

@@ -32,7 +32,7 @@ pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap, RawQu
     let query = query.unwrap_or_default();
     match serde_urlencoded::from_str::<LogoutParams>(&query) {
         Ok(params) => answer(&state, &headers, &params, false).await,
-        Err(_) => bad(&headers),
+        Err(_) => view::unreadable(&headers, StatusCode::BAD_REQUEST),
     }
 }
 
@@ -48,16 +48,16 @@ pub(crate) async fn get(State(state): State<AppState>, headers: HeaderMap, RawQu
 pub(crate) async fn post(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = forms::read_form(body).await else {
-        return bad(&parts.headers);
+        return view::unreadable(&parts.headers, StatusCode::BAD_REQUEST);
     };
     // A form is `name=value` pairs: a bare word is not one.
     if String::from_utf8_lossy(&bytes).split('&').any(|pair| !pair.is_empty() && !pair.contains('=')) {
-        return bad(&parts.headers);
+        return view::unreadable(&parts.headers, StatusCode::BAD_REQUEST);
     }
     let (Ok(params), Ok(confirm)) =
         (serde_urlencoded::from_bytes::<LogoutParams>(&bytes), serde_urlencoded::from_bytes::<Confirm>(&bytes))
     else {
-        return bad(&parts.headers);
+        return view::unreadable(&parts.headers, StatusCode::BAD_REQUEST);
     };
     let confirmed = confirm.confirm.is_some();
     let issuer = state.ciam.config().issuer.clone();
@@ -66,11 +66,6 @@ pub(crate) async fn post(State(state): State<AppState>, request: Request) -> Res
         return view::message(lang, StatusCode::FORBIDDEN, texts(lang).unbound_form);
     }
     answer(&state, &parts.headers, &params, confirmed).await
-}
-
-fn bad(headers: &HeaderMap) -> Response {
-    let lang = page_lang(None, headers);
-    view::message(lang, StatusCode::BAD_REQUEST, texts(lang).bad_request)
 }
 
 async fn answer(state: &AppState, headers: &HeaderMap, params: &LogoutParams, confirmed: bool) -> Response {

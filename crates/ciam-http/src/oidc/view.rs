@@ -2,9 +2,9 @@
 //! "Sign out?" question and the pages that say what went wrong. Each works
 //! without script, and fits a 390 px screen.
 
-use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use ciam_core::Lang;
 use ciam_core::model::Flow;
@@ -29,6 +29,13 @@ pub(crate) fn setting(mut response: Response, cookie: Option<String>) -> Respons
         response.headers_mut().append(SET_COOKIE, value);
     }
     response
+}
+
+/// The page for a request that cannot be read (`status`: 400, or what
+/// reading a form met: 408, 413), in the browser's language.
+pub(crate) fn unreadable(headers: &HeaderMap, status: StatusCode) -> Response {
+    let lang = super::page_lang(None, headers);
+    message(lang, status, texts(lang).bad_request)
 }
 
 /// A page that says what went wrong, and nothing else.

@@ -50,6 +50,10 @@ fn insert(grant: &Grant) -> Stmt {
         .bind(grant.expires_at)
 }
 
+fn delete(digest: &TokenDigest, kind: GrantKind) -> Stmt {
+    Stmt::new("DELETE FROM oauth_grants WHERE digest = $1 AND kind = $2").bind(digest).bind(kind.as_str())
+}
+
 #[async_trait]
 impl<DB: Exec> GrantStore for SqlStore<DB> {
     async fn insert_grants(&self, grants: &[Grant]) -> StoreResult<()> {
@@ -79,10 +83,7 @@ impl<DB: Exec> GrantStore for SqlStore<DB> {
         place: Option<&str>,
     ) -> StoreResult<()> {
         let mut statements: Vec<Stmt> = grants.iter().map(insert).collect();
-        for (digest, kind) in spent {
-            let sql = "DELETE FROM oauth_grants WHERE digest = $1 AND kind = $2";
-            statements.push(Stmt::new(sql).bind(digest).bind(kind.as_str()));
-        }
+        statements.extend(spent.iter().map(|(digest, kind)| delete(digest, *kind)));
         if let Some(reserved) = reserved {
             statements.push(RELEASE_ATTEMPT.bind(reserved_values(Some(reserved)))?);
         }
@@ -93,8 +94,7 @@ impl<DB: Exec> GrantStore for SqlStore<DB> {
     }
 
     async fn delete_grant(&self, digest: &TokenDigest, kind: GrantKind) -> StoreResult<bool> {
-        let sql = "DELETE FROM oauth_grants WHERE digest = $1 AND kind = $2";
-        Ok(self.execute(Stmt::new(sql).bind(digest).bind(kind.as_str())).await? == 1)
+        Ok(self.execute(delete(digest, kind)).await? == 1)
     }
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
