@@ -26,6 +26,7 @@ pub mod oidc;
 pub mod passwords;
 pub mod policy;
 pub mod service;
+pub mod sms;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

@@ -66,24 +66,26 @@ pub struct CiamConfig {
     pub audit_retention_days: u32,
     /// Seals private signing keys at rest (see [`crate::sealing`]).
     pub key_encryption_key: Option<[u8; 32]>,
+    /// Where SMS codes go, and the captcha before them (docs/sms.md).
+    pub sms: crate::sms::delivery::SmsConfig,
 }
 
 #[derive(Debug)]
-struct Cached<T> {
+pub(crate) struct Cached<T> {
     value: Mutex<Option<(Instant, T)>>,
 }
 
 impl<T: Clone> Cached<T> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { value: Mutex::new(None) }
     }
 
-    fn get(&self) -> Option<T> {
+    pub(crate) fn get(&self) -> Option<T> {
         let guard = self.value.lock().ok()?;
         guard.as_ref().filter(|(at, _)| at.elapsed() < POLICY_CACHE).map(|(_, v)| v.clone())
     }
 
-    fn set(&self, value: T) {
+    pub(crate) fn set(&self, value: T) {
         if let Ok(mut guard) = self.value.lock() {
             *guard = Some((Instant::now(), value));
         }
@@ -92,7 +94,7 @@ impl<T: Clone> Cached<T> {
 
 /// A random secret shared by every instance on the store: made by the
 /// first instance to start, read by the others.
-async fn shared_secret(store: &dyn Store, name: &str) -> Result<Vec<u8>, CiamError> {
+pub(crate) async fn shared_secret(store: &dyn Store, name: &str) -> Result<Vec<u8>, CiamError> {
     let made = OpaqueToken::generate(ADMIN_TOKEN_LEN)?;
     store.put_setting_if_absent(name, made.expose()).await?;
     let kept = store.get_setting(name).await?.ok_or_else(|| CiamError::Internal(format!("setting {name} missing")))?;
@@ -128,6 +130,8 @@ struct Inner {
     ready: Mutex<Option<(Instant, bool)>>,
     /// Set once the instance is shutting down: never ready again.
     draining: AtomicBool,
+    /// SMS codes: their policy, limits and delivery.
+    sms: crate::sms::SmsState,
 }
 
 impl Ciam {
@@ -142,6 +146,7 @@ impl Ciam {
         let keys = KeyRing::open(store.as_ref(), clock.now(), sealer).await?;
         let in_flight = InFlight::new(config.calls_per_address);
         let lock_key_secret = shared_secret(store.as_ref(), setting::LOCK_KEY_SECRET).await?;
+        let sms = crate::sms::SmsState::open(&store, &config.sms, &clock).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -159,6 +164,7 @@ impl Ciam {
                 instance_id: crate::token::new_id(),
                 ready: Mutex::new(None),
                 draining: AtomicBool::new(false),
+                sms,
             }),
         })
     }
@@ -176,6 +182,11 @@ impl Ciam {
     /// The deployment's key for lock keys of text that is no phone number.
     pub(crate) fn lock_key_secret(&self) -> &[u8] {
         &self.inner.lock_key_secret
+    }
+
+    /// SMS codes: their policy, limits and delivery.
+    pub(crate) fn sms(&self) -> &crate::sms::SmsState {
+        &self.inner.sms
     }
 
     /// SDK calls in progress per address.
@@ -317,14 +328,14 @@ impl Ciam {
         }
     }
 
-    async fn setting<T: DeserializeOwned + Default>(&self, name: &str) -> Result<T, CiamError> {
+    pub(crate) async fn setting<T: DeserializeOwned + Default>(&self, name: &str) -> Result<T, CiamError> {
         match self.store().get_setting(name).await? {
             Some(text) => serde_json::from_str(&text).map_err(|e| CiamError::Internal(format!("setting {name}: {e}"))),
             None => Ok(T::default()),
         }
     }
 
-    async fn put_setting<T: Serialize>(&self, name: &str, value: &T) -> Result<(), CiamError> {
+    pub(crate) async fn put_setting<T: Serialize>(&self, name: &str, value: &T) -> Result<(), CiamError> {
         let text = serde_json::to_string(value).map_err(|e| CiamError::Internal(format!("setting {name}: {e}")))?;
         self.store().put_setting(name, &text).await?;
         Ok(())

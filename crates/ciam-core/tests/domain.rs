@@ -33,6 +33,7 @@ fn config() -> CiamConfig {
         calls_per_address: 64,
         audit_retention_days: 90,
         key_encryption_key: None,
+        sms: Default::default(),
     }
 }
 

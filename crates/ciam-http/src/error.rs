@@ -58,7 +58,7 @@ pub(crate) fn error_response(error: &CiamError, lang: Lang, admin: bool, request
     let mut response = (status, Json(body)).into_response();
     response.extensions_mut().insert(OutcomeCode(code.as_str()));
     let headers = response.headers_mut();
-    if let CiamError::Throttled { retry_after } = error {
+    if let CiamError::Throttled { retry_after } | CiamError::Wait { retry_after, .. } = error {
         if code == ErrorCode::AddressThrottled {
             metrics::counter!(ciam_core::telemetry::THROTTLED).increment(1);
         }

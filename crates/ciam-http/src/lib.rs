@@ -12,6 +12,7 @@ mod oidc;
 mod openapi;
 mod pages;
 mod sdk;
+mod sms;
 
 use std::sync::Arc;
 use std::time::Duration;

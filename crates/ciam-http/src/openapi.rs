@@ -49,7 +49,8 @@ pub(crate) enum SdkRefusals {
     #[response(status = 413)]
     BodyTooLarge(ErrorBody),
     /// `REQ.0007`: the caller's address has used up its failed password
-    /// attempts, its share of a full hashing pool, or its calls in progress.
+    /// attempts, its share of a full hashing pool, or its calls in progress;
+    /// `SMS.0001`, `SMS.0002`, `SMS.0007`: an SMS limit (docs/sms.md).
     #[response(status = 429, headers(("Retry-After" = i64, description = "Seconds until the address may try again")))]
     Throttled(ErrorBody),
     /// `COM.0002`: system busy (database unreachable, hashing pool full).

@@ -39,6 +39,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(refresh_id_token))
         .routes(routes!(logout))
         .routes(routes!(sso_ticket))
+        .merge(crate::sms::routes())
 }
 
 /// Where the SDK calls are served.
@@ -62,6 +63,10 @@ pub(crate) fn call_of(route: &str) -> Option<&'static str> {
         "/sso/session-token/id-token" => Action::Refresh,
         "/logout" => Action::Logout,
         "/sso/session-token/sso-ticket" => Action::SsoTicket,
+        "/sms/send" => Action::SmsSend,
+        "/login/mobile-verify-code" => Action::LoginCode,
+        "/register/mobile-verify-code" => Action::RegisterCode,
+        "/pwd/update-by-mobile" => Action::PasswordReset,
         _ => return None,
     };
     Some(action.label())
@@ -77,7 +82,7 @@ const WORK_DEADLINE: Duration = Duration::from_secs(4);
 /// Runs one SDK call: opens it (the checks every call starts with), runs
 /// `work` on it within [`WORK_DEADLINE`], and closes it, which stores its
 /// audit event; then answers.
-async fn run<T>(
+pub(crate) async fn run<T>(
     state: &AppState,
     parts: &Parts,
     action: Action,
@@ -113,7 +118,7 @@ async fn within<T>(
 
 /// Reads a JSON object body of the call's shape: content type, size,
 /// time, framing, syntax, shape.
-async fn read_json<T: DeserializeOwned>(parts: &Parts, body: Body) -> Result<T, CiamError> {
+pub(crate) async fn read_json<T: DeserializeOwned>(parts: &Parts, body: Body) -> Result<T, CiamError> {
     let object = json::object(parts, body, SDK_BODY_LIMIT).await?;
     serde_json::from_value(serde_json::Value::Object(object))
         .map_err(|_| CiamError::refused(ErrorCode::BodyShapeInvalid))
@@ -136,7 +141,7 @@ pub(crate) struct SdkBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     expire: Option<i64>,
     /// `SUCCESS`, `PASSWORD_WARN`, `PASSWORD_EXPIRED` or `ACCESS_DENIED`
-    /// (absent from a refresh).
+    /// (absent from a refresh, a ticket and the calls that answer `{}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<SdkStatus>)]
     status: Option<&'static str>,
@@ -168,7 +173,7 @@ enum SdkStatus {
 }
 
 impl SdkBody {
-    fn session(grant: SessionGrant, status: Option<Status>) -> Self {
+    pub(crate) fn session(grant: SessionGrant, status: Option<Status>) -> Self {
         SdkBody {
             session_token: Some(grant.session_token.expose().to_owned()),
             expire: Some(grant.expire),

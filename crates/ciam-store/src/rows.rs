@@ -4,8 +4,8 @@
 use ciam_core::mobile::Mobile;
 use ciam_core::model::{
     Action, App, AppAccess, AuditEntry, AuditEvent, ClientId, ClientType, Device, FailureState, Flow, HistoryEntry,
-    Lookup, OidcClient, Outcome, Session, SigningKeyRecord, StateGrant, StoredSession, ThrottleState, TokenDigest,
-    User, UserId,
+    Lookup, OidcClient, Outcome, Session, SigningKeyRecord, Signup, StateGrant, StoredSession, ThrottleState,
+    TokenDigest, User, UserId,
 };
 use ciam_core::store::ActivityCount;
 use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
@@ -47,6 +47,8 @@ pub(crate) struct AppRow {
     post_logout_redirect_uris: String,
     initiate_login_uri: Option<String>,
     secret_digest: Option<String>,
+    self_registration: bool,
+    sms_auto_register: bool,
 }
 
 impl From<AppRow> for App {
@@ -69,6 +71,7 @@ impl From<AppRow> for App {
                 initiate_login_uri: r.initiate_login_uri,
                 secret_digest: r.secret_digest,
             },
+            signup: Signup { self_registration: r.self_registration, sms_auto_register: r.sms_auto_register },
         }
     }
 }

@@ -13,7 +13,8 @@ use crate::exec::{Arg, Stmt};
 use crate::rows::AUDIT_FIELDS;
 
 pub(crate) const APP_COLUMNS: &str = "client_id, name, enabled, password_expiry_check, access, session_ttl, \
-     id_token_ttl, created_at, client_type, redirect_uris, post_logout_redirect_uris, initiate_login_uri, secret_digest";
+     id_token_ttl, created_at, client_type, redirect_uris, post_logout_redirect_uris, initiate_login_uri, secret_digest, \
+     self_registration, sms_auto_register";
 pub(crate) const USER_COLUMNS: &str =
     "id, mobile, user_name, name, email, disabled, password_hash, password_changed_at, created_at, updated_at";
 pub(crate) const KEY_COLUMNS: &str = "kid, private_pkcs8, created_at, retired_at, publish_until";
@@ -87,6 +88,11 @@ pub(crate) fn client_args(app: &App) -> [Arg; 5] {
     ]
 }
 
+/// An app's sign-up switches, last in [`APP_COLUMNS`] order.
+pub(crate) fn signup_args(app: &App) -> [Arg; 2] {
+    [app.signup.self_registration.into(), app.signup.sms_auto_register.into()]
+}
+
 /// A user's fields from `id` to `disabled`, in [`USER_COLUMNS`] order.
 pub(crate) fn profile_args(user: &User) -> [Arg; 6] {
     [
@@ -152,58 +158,46 @@ pub(crate) fn list_audit(q: &AuditQuery) -> Stmt {
         .bind(q.before_id)
 }
 
+/// Deletes the rows of `table` past their time: at most `$2` of those whose
+/// `column` is at or before `$1`, named by `key`.
+fn expired(table: &str, key: &str, column: &str) -> String {
+    format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {column} <= $1 LIMIT $2)")
+}
+
 /// One batch (`limit` rows) of what retention deletes.
 pub(crate) fn purge(what: Purge, limit: u32) -> Stmt {
     // `$1` is the time that decides, `$2` the batch, `$3` a length of time.
     let (sql, at, seconds) = match what {
         Purge::AuditBefore(before) => (
             "DELETE FROM audit_events WHERE id IN \
-             (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)",
+             (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)"
+                .to_owned(),
             before,
             None,
         ),
-        Purge::Sessions(now) => (
-            "DELETE FROM sessions WHERE token_digest IN \
-             (SELECT token_digest FROM sessions WHERE expires_at <= $1 LIMIT $2)",
-            now,
-            None,
-        ),
-        Purge::StateGrants(now) => (
-            "DELETE FROM state_grants WHERE token_digest IN \
-             (SELECT token_digest FROM state_grants WHERE expires_at <= $1 LIMIT $2)",
-            now,
-            None,
-        ),
+        Purge::Sessions(now) => (expired("sessions", "token_digest", "expires_at"), now, None),
+        Purge::StateGrants(now) => (expired("state_grants", "token_digest", "expires_at"), now, None),
         Purge::Failures { now, reset_seconds } => (
             "DELETE FROM login_failures WHERE lock_key IN (SELECT lock_key FROM login_failures WHERE \
              (locked_until IS NOT NULL AND locked_until <= $1) \
              OR (locked_until IS NULL AND (last_failure_at IS NULL OR last_failure_at + $3 <= $1) \
                  AND NOT EXISTS (SELECT 1 FROM login_checks c \
-                                 WHERE c.lock_key = login_failures.lock_key AND c.until > $1)) LIMIT $2)",
+                                 WHERE c.lock_key = login_failures.lock_key AND c.until > $1)) LIMIT $2)"
+                .to_owned(),
             now,
             Some(reset_seconds),
         ),
-        Purge::Windows { now, window_seconds } => (
-            "DELETE FROM ip_throttle WHERE ip IN \
-             (SELECT ip FROM ip_throttle WHERE window_start + $3 <= $1 LIMIT $2)",
-            now,
-            Some(window_seconds),
-        ),
-        Purge::LapsedChecks(now) => {
-            ("DELETE FROM login_checks WHERE id IN (SELECT id FROM login_checks WHERE until <= $1 LIMIT $2)", now, None)
+        Purge::Windows { now, window_seconds } => {
+            (expired("ip_throttle", "ip", "window_start + $3"), now, Some(window_seconds))
         }
-        Purge::Grants(now) => (
-            "DELETE FROM oauth_grants WHERE digest IN \
-             (SELECT digest FROM oauth_grants WHERE expires_at <= $1 LIMIT $2)",
-            now,
-            None,
-        ),
-        Purge::ConsoleSessions(now) => (
-            "DELETE FROM console_sessions WHERE token_digest IN \
-             (SELECT token_digest FROM console_sessions WHERE expires_at <= $1 LIMIT $2)",
-            now,
-            None,
-        ),
+        Purge::LapsedChecks(now) => (expired("login_checks", "id", "until"), now, None),
+        Purge::Grants(now) => (expired("oauth_grants", "digest", "expires_at"), now, None),
+        // A number's expired codes go together (three at most).
+        Purge::SmsCodes(now) => {
+            (format!("{} AND expires_at <= $1", expired("sms_codes", "mobile", "expires_at")), now, None)
+        }
+        Purge::SmsWindows(now) => (expired("sms_windows", "key", "ends_at"), now, None),
+        Purge::ConsoleSessions(now) => (expired("console_sessions", "token_digest", "expires_at"), now, None),
     };
     let stmt = Stmt::new(sql).bind(at).bind(limit);
     match seconds {

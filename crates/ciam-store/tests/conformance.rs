@@ -148,6 +148,7 @@ fn app(id: &str) -> App {
         id_token_ttl: 300,
         created_at: 100,
         oidc: Default::default(),
+        signup: Default::default(),
     }
 }
 

@@ -34,6 +34,7 @@ async fn app_and_user(store: &dyn Store) {
         id_token_ttl: 300,
         created_at: 100,
         oidc: Default::default(),
+        signup: Default::default(),
     };
     store.insert_app(&app).await.expect("app");
     let user = User {

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod metrics;
+pub mod outbound;
 pub mod serve;
 pub mod startup;
 

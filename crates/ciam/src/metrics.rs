@@ -10,6 +10,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use ciam_core::Ciam;
+use ciam_core::sms::delivery::SMS_SENT;
 use ciam_core::telemetry::{self as names, Rejection};
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -76,11 +77,17 @@ fn describe() {
     describe_counter!(names::ADMIN_AUTH_FAILURES, "Admin requests with a missing or wrong token");
     describe_counter!(names::DB_ERRORS, "Database calls that failed");
     describe_counter!(names::AUDIT_PURGED, "Audit events deleted by retention");
+    describe_counter!(SMS_SENT, "SMS codes handed to delivery, by type and result (delivered, failed, withheld)");
     describe_gauge!("process_cpu_seconds_total", Unit::Seconds, "CPU time of the process, user and system");
     describe_gauge!("process_resident_memory_bytes", Unit::Bytes, "Resident memory of the process");
     describe_gauge!("process_virtual_memory_bytes", Unit::Bytes, "Virtual memory of the process");
     describe_gauge!("process_threads", "Threads of the process");
     describe_gauge!("process_open_fds", "Open file descriptors of the process");
+    for kind in ["LOGIN_SMS", "REGISTER_SMS", "FORGET_PWD_SMS"] {
+        for result in ["delivered", "failed", "withheld"] {
+            metrics::counter!(SMS_SENT, "type" => kind, "result" => result).absolute(0);
+        }
+    }
     for reason in Rejection::ALL {
         metrics::counter!(names::HASH_REJECTED, "reason" => reason.as_str()).absolute(0);
     }

@@ -82,6 +82,7 @@ pub async fn open(
         calls_per_address: config.calls_per_address,
         audit_retention_days: config.audit_retention_days,
         key_encryption_key: config.key_encryption_key()?,
+        sms: config.sms()?,
     };
     let ciam = Ciam::open(store.shared(), clock, domain).await?;
     Ok(Opened { store, ciam })

@@ -1,13 +1,17 @@
 //! Timing, in a test binary of its own so that no other test's hashing
 //! shares the cores while it measures: a failed attempt on an imported
 //! hash, however cheap, answers as slowly as one on an unknown number
-//! (docs/api.md §10).
+//! (docs/api.md §10); and a code sent to an unregistered number answers as
+//! fast as one sent to a user (docs/sms.md §4).
 
 #![expect(clippy::expect_used, reason = "a test fails loudly on the first broken step")]
 
 #[path = "api/helpers.rs"]
 #[expect(dead_code, reason = "the helpers serve the API suite; this test uses a few")]
 mod helpers;
+#[path = "api/sms_helpers.rs"]
+#[expect(dead_code, reason = "the helpers serve the API suite; this test uses a few")]
+mod sms_helpers;
 
 use std::time::{Duration, Instant};
 
@@ -85,4 +89,42 @@ async fn measure(app: &TestApp, client_id: &str) -> Vec<(&'static str, f64, Stri
             (what, ratio, format!("median {cheap:?} against {unknown:?} for an unknown number"))
         })
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_for_nobody_answers_as_fast_as_a_code_for_a_user() {
+    let (app, gateway) = sms_helpers::spawn_sms(Backend::Sqlite).await;
+    let client_id = app.default_app().await;
+    let open = json!({"resend_seconds": 0, "mobile_daily_max": 1000, "ip_hourly_max": 1_000_000,
+                      "global_hourly_max": 1_000_000});
+    sms_helpers::sms_policy(&app, open).await;
+    let registered: Vec<String> = (0..60).map(|i| format!("1520000{i:04}")).collect();
+    for mobile in &registered {
+        app.create_user(mobile, PASSWORD).await;
+    }
+    let mut rounds = Vec::new();
+    for round in 0..3 {
+        let mut took: [Vec<Duration>; 2] = Default::default();
+        for (i, user) in registered.iter().enumerate().skip(round * 20).take(20) {
+            let nobody = format!("1390000{:04}", round * 100 + i);
+            for (mobile, took) in [user.as_str(), nobody.as_str()].into_iter().zip(took.iter_mut()) {
+                let started = Instant::now();
+                let (status, body, _) = sms_helpers::send(&app, &client_id, mobile, "LOGIN_SMS").await;
+                took.push(started.elapsed());
+                assert_eq!((status, body), (reqwest::StatusCode::OK, json!({})));
+            }
+        }
+        let [user, nobody] = took.map(|mut t| {
+            t.sort_unstable();
+            t[t.len() / 2]
+        });
+        let ratio = nobody.as_secs_f64() / user.as_secs_f64();
+        if (0.9..1.1).contains(&ratio) {
+            gateway.wait_for(20 * (round + 1)).await;
+            assert_eq!(gateway.delivered().await, 20 * (round + 1), "only users were sent codes");
+            return;
+        }
+        rounds.push(format!("median {nobody:?} for nobody against {user:?} for a user"));
+    }
+    panic!("a code for nobody answers at another speed than one for a user: {rounds:#?}");
 }

@@ -34,6 +34,10 @@ pub struct AppInput {
     /// OpenID Connect: where an SSO ticket sends the browser; the inner
     /// `None` clears it.
     pub initiate_login_uri: Option<Option<String>>,
+    /// Whether people may register through it with an SMS code.
+    pub self_registration: Option<bool>,
+    /// Whether an SMS login code to an unregistered number creates the user.
+    pub sms_auto_register: Option<bool>,
 }
 
 /// Which users to list.
@@ -162,6 +166,12 @@ impl AppInput {
         }
         if let Some(v) = self.access {
             app.access = v;
+        }
+        if let Some(v) = self.self_registration {
+            app.signup.self_registration = v;
+        }
+        if let Some(v) = self.sms_auto_register {
+            app.signup.sms_auto_register = v;
         }
         if let Some(v) = self.session_ttl {
             if !(1..=MAX_SESSION_TTL).contains(&v) {

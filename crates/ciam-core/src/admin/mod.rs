@@ -15,7 +15,7 @@ use crate::clock::UnixTime;
 use crate::error::{CiamError, ErrorCode, FieldRefusal, Lang, Localised, Reason, Refusal};
 use crate::mobile::Mobile;
 use crate::model::{
-    App, AppAccess, AuditEntry, AuditQuery, ClientId, ClientType, LockKey, OidcClient, User, UserId, audit_text,
+    App, AppAccess, AuditEntry, AuditQuery, ClientId, ClientType, LockKey, OidcClient, Signup, User, UserId, audit_text,
 };
 use crate::policy::{
     LockoutPolicy, LockoutPolicyPatch, PasswordPolicy, PasswordPolicyPatch, ThrottlePolicy, ThrottlePolicyPatch,
@@ -121,6 +121,7 @@ impl Ciam {
             id_token_ttl: DEFAULT_ID_TOKEN_TTL,
             created_at: self.now(),
             oidc: OidcClient::default(),
+            signup: Signup::default(),
         };
         input.apply(&mut app)?;
         let secret = match app.oidc.client_type {

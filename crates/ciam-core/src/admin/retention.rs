@@ -47,6 +47,8 @@ pub struct PurgeReport {
     /// OpenID Connect grants (codes, tokens, browser sessions) past their
     /// time.
     pub oidc_grants: u64,
+    /// SMS codes past their time, and SMS windows that have ended.
+    pub sms: u64,
 }
 
 impl PurgeReport {
@@ -60,6 +62,7 @@ impl PurgeReport {
             + self.console_sessions
             + self.lapsed_checks
             + self.oidc_grants
+            + self.sms
     }
 }
 
@@ -85,6 +88,8 @@ impl Ciam {
             Purge::ConsoleSessions(now),
             Purge::LapsedChecks(now),
             Purge::Grants(now),
+            Purge::SmsCodes(now),
+            Purge::SmsWindows(now),
         ];
         let mut report = PurgeReport::default();
         for kind in kinds {
@@ -103,6 +108,7 @@ impl Ciam {
                 Purge::ConsoleSessions(_) => report.console_sessions = deleted,
                 Purge::LapsedChecks(_) => report.lapsed_checks = deleted,
                 Purge::Grants(_) => report.oidc_grants = deleted,
+                Purge::SmsCodes(_) | Purge::SmsWindows(_) => report.sms += deleted,
             }
         }
         // Done: the lease is free for whichever instance comes next.

@@ -66,6 +66,8 @@ impl Ciam {
         if history > 0 {
             previous.extend(self.store().password_history(&user.id, history).await?);
         }
+        // No password (a user made with an SMS code) is no previous one.
+        previous.retain(|hash| !hash.is_empty());
         for hash in &previous {
             if matches!(self.hasher().verify(candidate, Some(hash), call.owner()).await?, Verified::Match { .. }) {
                 return Ok(true);

@@ -97,7 +97,7 @@ pub fn locked_refusal(seconds_left: i64) -> CiamError {
 /// What the audit log keeps of a typed mobile: the number in E.164, or a
 /// mask for input that is no phone number (never the text: people type
 /// passwords there).
-fn audit_mobile(parsed: Option<&Mobile>) -> String {
+pub(crate) fn audit_mobile(parsed: Option<&Mobile>) -> String {
     match parsed {
         Some(m) => m.as_str().to_owned(),
         None => NOT_A_NUMBER.to_owned(),
@@ -146,7 +146,9 @@ impl Ciam {
         if let Some(user) = &user {
             call.note_user(&user.id);
         }
-        let stored = user.as_ref().map(|u| u.password_hash.as_str());
+        // A user made with an SMS code may have no password: the dummy hash
+        // is checked instead, and fails, in the same time.
+        let stored = user.as_ref().map(|u| u.password_hash.as_str()).filter(|h| !h.is_empty());
         let verified = self.hasher().verify(password, stored, call.owner()).await?;
         let matched = match (verified, user) {
             (Verified::Match { needs_rehash }, Some(user)) => Some((user, needs_rehash)),

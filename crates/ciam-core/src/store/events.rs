@@ -90,10 +90,18 @@ pub enum Action {
     OidcPasswordUpdate,
     /// `POST /api/v2/sdk/sso/session-token/sso-ticket`.
     SsoTicket,
+    /// `POST /api/v2/sdk/sms/send` (docs/sms.md).
+    SmsSend,
+    /// `POST /api/v2/sdk/login/mobile-verify-code`.
+    LoginCode,
+    /// `POST /api/v2/sdk/register/mobile-verify-code`.
+    RegisterCode,
+    /// `POST /api/v2/sdk/pwd/update-by-mobile`.
+    PasswordReset,
 }
 
 impl Action {
-    pub(crate) const ALL: [Action; 8] = [
+    pub(crate) const ALL: [Action; 12] = [
         Action::Login,
         Action::PasswordUpdate,
         Action::PasswordSkip,
@@ -102,6 +110,10 @@ impl Action {
         Action::OidcLogin,
         Action::OidcPasswordUpdate,
         Action::SsoTicket,
+        Action::SmsSend,
+        Action::LoginCode,
+        Action::RegisterCode,
+        Action::PasswordReset,
     ];
 
     /// The stored name.
@@ -115,6 +127,10 @@ impl Action {
             Action::OidcLogin => "oidc.login",
             Action::OidcPasswordUpdate => "oidc.pwd_update",
             Action::SsoTicket => "sso.ticket",
+            Action::SmsSend => "sms.send",
+            Action::LoginCode => "login.mobile_verify_code",
+            Action::RegisterCode => "register.mobile_verify_code",
+            Action::PasswordReset => "pwd.update_by_mobile",
         }
     }
 
@@ -129,6 +145,10 @@ impl Action {
             Action::OidcLogin => "oidc_login",
             Action::OidcPasswordUpdate => "oidc_pwd_update",
             Action::SsoTicket => "sso_ticket",
+            Action::SmsSend => "sms_send",
+            Action::LoginCode => "login_code",
+            Action::RegisterCode => "register_code",
+            Action::PasswordReset => "pwd_reset",
         }
     }
 

@@ -7,6 +7,7 @@
 mod events;
 pub mod grants;
 pub mod model;
+pub mod sms;
 
 use async_trait::async_trait;
 
@@ -19,6 +20,7 @@ use crate::model::{
 };
 use crate::policy::{LockoutPolicy, ThrottlePolicy};
 pub use grants::{Grant, GrantKind, GrantStore};
+pub use sms::SmsStore;
 
 impl From<StoreError> for crate::error::CiamError {
     /// Every failed database call becomes a `CiamError` here, and is
@@ -73,6 +75,10 @@ pub enum Purge {
     LapsedChecks(UnixTime),
     /// OpenID Connect grants expired at this time.
     Grants(UnixTime),
+    /// SMS codes expired at this time.
+    SmsCodes(UnixTime),
+    /// SMS windows ended at this time.
+    SmsWindows(UnixTime),
 }
 
 /// Login attempts in one hour with one outcome (the console's chart).
@@ -89,7 +95,7 @@ pub struct ActivityCount {
 /// Persistent state of the server. Implementations must be safe to share
 /// between tasks and between server instances on the same database.
 #[async_trait]
-pub trait Store: GrantStore + Send + Sync + std::fmt::Debug {
+pub trait Store: GrantStore + SmsStore + Send + Sync + std::fmt::Debug {
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
     /// Whether the database takes a write: writes `value` to one row kept

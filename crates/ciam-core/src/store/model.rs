@@ -187,6 +187,19 @@ pub struct App {
     pub created_at: UnixTime,
     /// What it is as an OpenID Connect client.
     pub oidc: OidcClient,
+    /// Whether new users may sign up through it (docs/sms.md).
+    pub signup: Signup,
+}
+
+/// Whether an app lets people create their own accounts with an SMS code
+/// (docs/sms.md). Both off by default: accounts are made by operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Signup {
+    /// The register call (`REGISTER_SMS` codes) is open for this app.
+    pub self_registration: bool,
+    /// A `LOGIN_SMS` code goes to an unregistered number too, and a good
+    /// one creates the user, with no password.
+    pub sms_auto_register: bool,
 }
 
 /// Whether an OpenID Connect client can keep a secret (docs/oidc.md).

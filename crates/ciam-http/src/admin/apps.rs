@@ -66,6 +66,16 @@ pub(crate) struct AppBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     initiate_login_uri: Option<Option<String>>,
+    /// SMS (docs/sms.md): whether people may register through this app
+    /// with a `REGISTER_SMS` code (default false).
+    #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false)]
+    self_registration: Option<bool>,
+    /// SMS: whether a `LOGIN_SMS` code also goes to unregistered numbers,
+    /// and a good one creates the user with no password (default false).
+    #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false)]
+    sms_auto_register: Option<bool>,
 }
 
 impl From<AppBody> for AppInput {
@@ -81,6 +91,8 @@ impl From<AppBody> for AppInput {
             redirect_uris: b.redirect_uris,
             post_logout_redirect_uris: b.post_logout_redirect_uris,
             initiate_login_uri: b.initiate_login_uri,
+            self_registration: b.self_registration,
+            sms_auto_register: b.sms_auto_register,
         }
     }
 }
@@ -139,6 +151,8 @@ pub(crate) struct AppView {
     post_logout_redirect_uris: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     initiate_login_uri: Option<String>,
+    self_registration: bool,
+    sms_auto_register: bool,
     /// A confidential client's secret: only in the answer that made it.
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret: Option<String>,
@@ -159,6 +173,8 @@ impl From<App> for AppView {
             redirect_uris: a.oidc.redirect_uris,
             post_logout_redirect_uris: a.oidc.post_logout_redirect_uris,
             initiate_login_uri: a.oidc.initiate_login_uri,
+            self_registration: a.signup.self_registration,
+            sms_auto_register: a.signup.sms_auto_register,
             client_secret: None,
         }
     }

@@ -35,8 +35,8 @@ pub(crate) struct AuditView {
     at: i64,
     /// RFC 3339.
     time: String,
-    /// `login.mobile_pwd`, `pwd.update`, `pwd.skip_update`, `sso.id_token`
-    /// or `logout`.
+    /// The call: `login.mobile_pwd`, `pwd.update`, `sms.send`, … (the list
+    /// is in docs/api.md §8).
     action: &'static str,
     /// The answer's `status`, or its error code.
     outcome: &'static str,

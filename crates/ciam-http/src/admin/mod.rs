@@ -6,6 +6,7 @@
 mod apps;
 mod audit;
 mod policies;
+mod sms_policy;
 mod users;
 
 use std::sync::Mutex;
@@ -49,6 +50,7 @@ pub(crate) fn routes(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(policies::get_password_policy, policies::put_password_policy))
         .routes(routes!(policies::get_lockout_policy, policies::put_lockout_policy))
         .routes(routes!(policies::get_throttle_policy, policies::put_throttle_policy))
+        .routes(routes!(sms_policy::get_sms_policy, sms_policy::put_sms_policy))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::rotate_keys))
         .route_layer(axum::middleware::from_fn_with_state(state, require_admin))

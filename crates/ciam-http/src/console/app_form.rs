@@ -108,6 +108,9 @@ impl AppForm {
                 let uri = uri.trim();
                 (!uri.is_empty()).then(|| uri.to_owned())
             }),
+            // Set through the admin API and the CLI (docs/sms.md); kept here.
+            self_registration: None,
+            sms_auto_register: None,
         })
     }
 

@@ -18,6 +18,7 @@ mod chart;
 mod overview;
 mod policies;
 mod sign_in;
+mod sms_policy;
 mod texts;
 mod users;
 

@@ -1,5 +1,5 @@
-//! Policies: password, lockout and the address throttle, each a form whose
-//! refusals show next to their field.
+//! Policies: password, lockout, the address throttle and SMS codes, each a
+//! form whose refusals show next to their field.
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -11,7 +11,7 @@ use ciam_core::policy::{
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Console, Done, Nav, PREFIX, Posted, again, done_message, failure, see_other};
+use super::{Console, Done, Nav, PREFIX, Posted, again, done_message, failure, see_other, sms_policy};
 use crate::AppState;
 use crate::pages::forms::{Refused, choice, field, form_error, notice, number, one_of};
 
@@ -51,6 +51,22 @@ pub(crate) struct PolicyForm {
     ip_window_seconds: String,
     #[serde(default)]
     ip_allowlist: String,
+    #[serde(default)]
+    pub(super) code_ttl_seconds: String,
+    #[serde(default)]
+    pub(super) resend_seconds: String,
+    #[serde(default)]
+    pub(super) mobile_daily_max: String,
+    #[serde(default)]
+    pub(super) ip_hourly_max: String,
+    #[serde(default)]
+    pub(super) global_hourly_max: String,
+    #[serde(default)]
+    pub(super) max_checks: String,
+    #[serde(default)]
+    pub(super) mobile_daily_max_checks: String,
+    #[serde(default)]
+    pub(super) allowed_prefixes: String,
 }
 
 impl PolicyForm {
@@ -72,6 +88,7 @@ impl PolicyForm {
             ip_max_failures: throttle.ip_max_failures.to_string(),
             ip_window_seconds: throttle.ip_window_seconds.to_string(),
             ip_allowlist: throttle.ip_allowlist.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            ..Default::default()
         }
     }
 }
@@ -83,12 +100,14 @@ pub(crate) async fn page(State(state): State<AppState>, console: Console, Query(
 /// Which form a post was, and the form as typed.
 type Typed<'a> = (&'a str, &'a PolicyForm);
 
-/// The three policies, as their forms show them.
+/// The four policies, as their forms show them.
 async fn load(state: &AppState) -> Result<PolicyForm, CiamError> {
     let password = state.ciam.password_policy().await?;
     let lockout = state.ciam.lockout_policy().await?;
     let throttle = state.ciam.throttle_policy().await?;
-    Ok(PolicyForm::of(&password, &lockout, &throttle))
+    let mut form = PolicyForm::of(&password, &lockout, &throttle);
+    sms_policy::fill(&mut form, &state.ciam.sms_policy().await?);
+    Ok(form)
 }
 
 async fn render(
@@ -114,6 +133,8 @@ async fn render(
         (section(console, "password", t.password_policy, password_fields(console, shown("password"))))
         (section(console, "lockout", t.lockout_policy, lockout_fields(console, shown("lockout"))))
         (section(console, "throttle", t.throttle_policy, throttle_fields(console, shown("throttle"))))
+        @let (form, refused) = shown("sms");
+        (section(console, "sms", sms_policy::title(console.lang), sms_policy::fields(console, form, refused)))
     };
     console.page(Nav::Policies, t.policies, body)
 }
@@ -197,6 +218,7 @@ pub(crate) async fn update(
         "password" => async { ciam.update_password_policy(password_patch(&form)?).await.map(drop) }.await,
         "lockout" => async { ciam.update_lockout_policy(lockout_patch(&form)?).await.map(drop) }.await,
         "throttle" => async { ciam.update_throttle_policy(throttle_patch(&form)?).await.map(drop) }.await,
+        "sms" => async { ciam.update_sms_policy(sms_policy::patch(&form)?).await.map(drop) }.await,
         _ => return super::error_page(console.lang, axum::http::StatusCode::NOT_FOUND, console.t.no_such_page),
     };
     match saved {

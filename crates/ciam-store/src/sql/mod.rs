@@ -7,6 +7,7 @@
 
 mod grants;
 mod lockout;
+mod sms;
 mod store;
 
 use async_trait::async_trait;
@@ -35,7 +36,7 @@ use crate::rows::{
 use crate::statements::{
     APP_COLUMNS, AUDIT_COLUMNS, GRANT_COLUMNS, INSERT_USERS_ROWS, KEY_COLUMNS, LOGIN_LOOKUP, SELECT_APP, SELECT_USER,
     SESSION_USER, USER_COLUMNS, app_args, client_args, insert_key, insert_users, list_audit, placeholders,
-    prefixed_user_columns, profile_args, purge, reserved_values, session_args,
+    prefixed_user_columns, profile_args, purge, reserved_values, session_args, signup_args,
 };
 
 /// A [`Store`] on a SQL database.

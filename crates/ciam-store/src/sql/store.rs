@@ -31,10 +31,9 @@ impl<DB: Exec> Store for SqlStore<DB> {
     }
 
     async fn insert_app(&self, app: &App) -> StoreResult<()> {
-        let sql = format!("INSERT INTO apps ({APP_COLUMNS}) VALUES ({})", placeholders(1, 13));
-        self.execute(Stmt::new(sql).bind_all(app_args(app)).bind(app.created_at).bind_all(client_args(app)))
-            .await
-            .map(drop)
+        let sql = format!("INSERT INTO apps ({APP_COLUMNS}) VALUES ({})", placeholders(1, 15));
+        let stmt = Stmt::new(sql).bind_all(app_args(app)).bind(app.created_at).bind_all(client_args(app));
+        self.execute(stmt.bind_all(signup_args(app))).await.map(drop)
     }
 
     async fn get_app(&self, client_id: &ClientId) -> StoreResult<Option<App>> {
@@ -49,8 +48,10 @@ impl<DB: Exec> Store for SqlStore<DB> {
     async fn update_app(&self, app: &App) -> StoreResult<bool> {
         let sql = "UPDATE apps SET name = $2, enabled = $3, password_expiry_check = $4, access = $5, \
                    session_ttl = $6, id_token_ttl = $7, client_type = $8, redirect_uris = $9, \
-                   post_logout_redirect_uris = $10, initiate_login_uri = $11, secret_digest = $12 WHERE client_id = $1";
-        Ok(self.execute(Stmt::new(sql).bind_all(app_args(app)).bind_all(client_args(app))).await? == 1)
+                   post_logout_redirect_uris = $10, initiate_login_uri = $11, secret_digest = $12, \
+                   self_registration = $13, sms_auto_register = $14 WHERE client_id = $1";
+        let stmt = Stmt::new(sql).bind_all(app_args(app)).bind_all(client_args(app)).bind_all(signup_args(app));
+        Ok(self.execute(stmt).await? == 1)
     }
 
     async fn delete_app(&self, client_id: &ClientId) -> StoreResult<bool> {

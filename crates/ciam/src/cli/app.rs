@@ -64,6 +64,12 @@ pub struct AppCreate {
     /// OpenID Connect: where an SSO ticket sends the browser.
     #[arg(long)]
     pub initiate_login_uri: Option<String>,
+    /// SMS: let people register through this app with a code.
+    #[arg(long)]
+    pub self_registration: bool,
+    /// SMS: a login code to an unregistered number creates the user.
+    #[arg(long)]
+    pub sms_auto_register: bool,
 }
 
 /// An OpenID Connect client's type.
@@ -95,6 +101,8 @@ pub(super) async fn run(ciam: &Ciam, command: AppCommand) -> Result<(), CliError
                 redirect_uris: Some(a.redirect_uris),
                 post_logout_redirect_uris: Some(a.post_logout_redirect_uris),
                 initiate_login_uri: Some(a.initiate_login_uri),
+                self_registration: Some(a.self_registration),
+                sms_auto_register: Some(a.sms_auto_register),
             };
             let (app, secret) = ciam.create_app(input).await?;
             let mut shown = app_json(&app);
@@ -128,5 +136,7 @@ fn app_json(app: &ciam_core::model::App) -> serde_json::Value {
         "redirect_uris": app.oidc.redirect_uris,
         "post_logout_redirect_uris": app.oidc.post_logout_redirect_uris,
         "initiate_login_uri": app.oidc.initiate_login_uri,
+        "self_registration": app.signup.self_registration,
+        "sms_auto_register": app.signup.sms_auto_register,
     })
 }

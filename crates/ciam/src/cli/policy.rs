@@ -1,8 +1,9 @@
-//! `ciam policy lockout|throttle`: shows a policy, or changes the fields
+//! `ciam policy lockout|throttle|sms`: shows a policy, or changes the fields
 //! given, and prints it as JSON.
 
 use ciam_core::Ciam;
 use ciam_core::policy::{LockScope, LockoutPolicyPatch, ThrottlePolicyPatch};
+use ciam_core::sms::SmsPolicyPatch;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::{CliError, print_serialized};
@@ -14,6 +15,8 @@ pub enum PolicyCommand {
     Lockout(LockoutArgs),
     /// The address throttle (docs/api.md §7).
     Throttle(ThrottleArgs),
+    /// The limits on SMS verification codes (docs/sms.md).
+    Sms(SmsArgs),
 }
 
 /// What a lock counts.
@@ -60,6 +63,35 @@ pub struct ThrottleArgs {
     pub ip_allowlist: Option<Vec<String>>,
 }
 
+/// `ciam policy sms`
+#[derive(Debug, Args)]
+pub struct SmsArgs {
+    /// Seconds a code stays good.
+    #[arg(long)]
+    pub code_ttl_seconds: Option<i64>,
+    /// Seconds between two codes to one number (0: no interval).
+    #[arg(long)]
+    pub resend_seconds: Option<i64>,
+    /// Codes one number may receive in 24 hours.
+    #[arg(long)]
+    pub mobile_daily_max: Option<u32>,
+    /// Codes one address may ask for in an hour.
+    #[arg(long)]
+    pub ip_hourly_max: Option<u32>,
+    /// Codes sent in all in an hour.
+    #[arg(long)]
+    pub global_hourly_max: Option<u32>,
+    /// Comparisons one code takes.
+    #[arg(long)]
+    pub max_checks: Option<u32>,
+    /// Wrong entries one number may have in 24 hours.
+    #[arg(long)]
+    pub mobile_daily_max_checks: Option<u32>,
+    /// E.164 prefixes codes may go to, comma-separated (an empty value allows every number).
+    #[arg(long, value_delimiter = ',', num_args = 0..)]
+    pub allowed_prefixes: Option<Vec<String>>,
+}
+
 pub(super) async fn run(ciam: &Ciam, command: PolicyCommand) -> Result<(), CliError> {
     match command {
         PolicyCommand::Lockout(a) => {
@@ -83,6 +115,20 @@ pub(super) async fn run(ciam: &Ciam, command: PolicyCommand) -> Result<(), CliEr
                 ip_allowlist: allowlist,
             };
             print_serialized(ciam.update_throttle_policy(patch).await?)
+        }
+        PolicyCommand::Sms(a) => {
+            let prefixes = a.allowed_prefixes.map(|list| list.into_iter().filter(|e| !e.trim().is_empty()).collect());
+            let patch = SmsPolicyPatch {
+                code_ttl_seconds: a.code_ttl_seconds,
+                resend_seconds: a.resend_seconds,
+                mobile_daily_max: a.mobile_daily_max,
+                ip_hourly_max: a.ip_hourly_max,
+                global_hourly_max: a.global_hourly_max,
+                max_checks: a.max_checks,
+                mobile_daily_max_checks: a.mobile_daily_max_checks,
+                allowed_prefixes: prefixes,
+            };
+            print_serialized(ciam.update_sms_policy(patch).await?)
         }
     }
 }

@@ -10,6 +10,7 @@ use ciam_core::policy::parse_net;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+mod sms;
 mod values;
 
 pub use values::{Secret, SettingValue};
@@ -156,6 +157,16 @@ settings! {
         help "Days audit events are kept";
     key_encryption_key: Option<Secret> = None,
         help "32 bytes, base64, that seal the signing keys at rest", unset "keys stored unsealed (mode 0600)", is secret;
+    sms_provider: Option<String> = None,
+        help "Where SMS codes go: webhook, or log (development only, refused under an https issuer)", unset "none: sends answer IDAAS.SDK.CAPTCHA.0006";
+    sms_webhook_url: Option<String> = None,
+        help "The webhook SMS codes are posted to (http or https)";
+    sms_webhook_secret: Option<Secret> = None,
+        help "Signs each webhook post, X-Ciam-Signature (at least 32 characters)", is secret;
+    captcha_verify_url: Option<String> = None,
+        help "A siteverify-compatible captcha checked before each SMS send (Turnstile, hCaptcha, reCAPTCHA)", unset "no captcha";
+    captcha_secret: Option<Secret> = None,
+        help "The captcha service's secret", is secret;
 }
 
 /// The largest request head (request line and headers): 32 KiB.
@@ -290,6 +301,7 @@ impl Config {
         self.key_encryption_key()?;
         self.trusted_proxies()?;
         self.check_issuer()?;
+        self.sms()?;
         if self.state_token_ttl <= 0 || self.sso_session_seconds <= 0 {
             return Err(ConfigError("state_token_ttl and sso_session_seconds must be positive".into()));
         }
@@ -428,69 +440,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_setting_reads_back_its_default() {
-        let mut config = Config { metrics_listen: "changed".into(), hash_queue: 1, ..Config::default() };
-        for (name, text) in Config::defaults() {
-            config.set(name, &text).unwrap_or_else(|e| panic!("{name} = {text:?}: {e}"));
-        }
-        assert_eq!(format!("{config:?}"), format!("{:?}", Config::default()));
-        assert_eq!(SETTINGS.len(), Config::defaults().len());
-    }
-
-    #[test]
-    fn a_file_that_does_not_parse_is_refused_without_quoting_it() {
-        let folder = std::env::temp_dir().join(format!("ciam-config-{}", std::process::id()));
-        std::fs::create_dir_all(&folder).unwrap_or_else(|e| panic!("{e}"));
-        let file = folder.join("ciam.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nadmin-token = \"a-secret-admin-token-0123456789-abcdef\"\n")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let why = Config::load(Some(&file), &[]).map(drop).expect_err("refused").0;
-        let _ = std::fs::remove_dir_all(&folder);
-        assert!(why.contains("line 2:") && why.contains("admin-token"), "{why}");
-        assert!(!why.contains("a-secret"), "the file's text is not quoted: {why}");
-    }
-
-    #[test]
-    fn secrets_never_print() {
-        let mut config = Config::default();
-        config.set("admin_token", "a-secret-admin-token-0123456789-abcdef").unwrap_or_else(|e| panic!("{e}"));
-        assert!(!format!("{config:?}").contains("a-secret"), "{config:?}");
-        let shown: Vec<String> = Config::defaults().into_iter().map(|(_, text)| text).collect();
-        assert!(shown.iter().all(|text| !text.contains("a-secret")));
-        let hidden: Vec<&str> = SETTINGS.iter().filter(|s| s.secret).map(|s| s.name).collect();
-        assert_eq!(hidden, ["database_url", "admin_token", "key_encryption_key"], "values --help never shows");
-        assert_eq!(config.admin_token.as_ref().map(Secret::expose), Some("a-secret-admin-token-0123456789-abcdef"));
-    }
-
-    #[test]
-    fn settings_are_parsed_and_bad_values_named() {
-        let mut config = Config::default();
-        config.set("hash_workers", " 3 ").unwrap_or_else(|e| panic!("{e}"));
-        config.set("log_format", "JSON").unwrap_or_else(|e| panic!("{e}"));
-        config.set("metrics_listen", "").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((config.hash_workers, config.log_format), (Some(3), LogFormat::Json));
-        assert!(config.metrics_listen.is_empty(), "empty turns metrics off");
-        assert!(config.set("hash_queue", "many").is_err_and(|e| e.0.contains("hash_queue")));
-        assert!(config.set("log_format", "xml").is_err());
-        assert!(config.set("no_such_setting", "1").is_err());
-        let flags = Config::load(None, &[("listen", "127.0.0.1:9999".into())]).map(|c| c.listen);
-        assert_eq!(flags.ok().as_deref(), Some("127.0.0.1:9999"));
-    }
-
-    #[test]
-    fn an_issuer_is_an_origin_as_browsers_send_it() {
-        let check = |issuer: &str| Config { issuer: Some(issuer.into()), ..Config::default() }.check_issuer();
-        assert!(check("https://login.example.com").is_ok());
-        assert!(check("http://127.0.0.1:8080").is_ok());
-        let told = |issuer: &str| check(issuer).err().map(|e| e.0).unwrap_or_default();
-        assert!(told("https://login.example.com/").contains("\"https://login.example.com\""));
-        assert!(told("https://Login.example.com:443").contains("\"https://login.example.com\""));
-        assert!(told("https://login.example.com/ciam").contains("no path"));
-        assert!(told("ftp://login.example.com").contains("http or https"));
-        assert!(told("login.example.com").contains("http or https"));
-    }
-}
+mod tests;

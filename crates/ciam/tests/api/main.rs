@@ -31,5 +31,9 @@ mod openapi;
 mod operations;
 mod retention;
 mod robustness;
+mod sms;
+mod sms_cluster;
+mod sms_helpers;
+mod sms_limits;
 
 pub use ciam_testdb::on_both_backends;

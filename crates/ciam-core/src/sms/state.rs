@@ -1,0 +1,112 @@
+//! What each instance keeps for SMS codes: its copy of the policy, the
+//! addresses it saw over their hourly sends, the delivery queue, and the
+//! deployment's key for code digests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::admin::invalid;
+use crate::clock::{Clock, UnixTime};
+use crate::error::CiamError;
+use crate::model::AddressKey;
+use crate::service::{Cached, Ciam, POLICY_CACHE, shared_secret};
+use crate::store::Store;
+
+use super::delivery::{Delivery, SmsConfig};
+use super::{SmsPolicy, SmsPolicyPatch};
+
+/// The setting the SMS policy is stored under.
+const SMS_POLICY: &str = "sms_policy";
+/// The setting of the key code digests are made with.
+const SMS_CODE_SECRET: &str = "sms_code_secret";
+/// At most this many addresses over their sends are remembered.
+const CLOSED_SIZE: usize = 65_536;
+
+/// SMS codes on one instance.
+#[derive(Debug)]
+pub(crate) struct SmsState {
+    policy: Cached<SmsPolicy>,
+    /// Addresses seen over their hourly sends, with when their hour ends.
+    closed: Mutex<HashMap<AddressKey, (Instant, UnixTime)>>,
+    /// The queue to the provider; `None` without one.
+    delivery: Option<Delivery>,
+    config: SmsConfig,
+    code_secret: Vec<u8>,
+}
+
+impl SmsState {
+    /// Reads (or makes) the deployment's code key and starts delivery.
+    pub(crate) async fn open(
+        store: &Arc<dyn Store>,
+        config: &SmsConfig,
+        clock: &Arc<dyn Clock>,
+    ) -> Result<Self, CiamError> {
+        let code_secret = shared_secret(store.as_ref(), SMS_CODE_SECRET).await?;
+        let delivery = config
+            .provider
+            .clone()
+            .map(|provider| Delivery::start(provider, config.outbound.clone(), Arc::clone(store), Arc::clone(clock)));
+        Ok(Self {
+            policy: Cached::new(),
+            closed: Mutex::new(HashMap::new()),
+            delivery,
+            config: config.clone(),
+            code_secret,
+        })
+    }
+
+    pub(crate) fn delivery(&self) -> Option<&Delivery> {
+        self.delivery.as_ref()
+    }
+
+    pub(crate) fn config(&self) -> &SmsConfig {
+        &self.config
+    }
+
+    /// Seconds until the hour of `address` ends, if this instance saw it
+    /// full within [`POLICY_CACHE`].
+    pub(crate) fn recently_full(&self, address: &AddressKey, now: UnixTime) -> Option<i64> {
+        let closed = self.closed.lock().ok()?;
+        let (seen, ends) = closed.get(address)?;
+        (seen.elapsed() < POLICY_CACHE && *ends > now).then_some(ends - now)
+    }
+
+    /// Remembers that the hour of `address` is full until `ends`.
+    pub(crate) fn remember_full(&self, address: &AddressKey, ends: UnixTime) {
+        if let Ok(mut closed) = self.closed.lock() {
+            if closed.len() >= CLOSED_SIZE {
+                closed.retain(|_, (seen, _)| seen.elapsed() < POLICY_CACHE);
+            }
+            if closed.len() < CLOSED_SIZE {
+                closed.insert(address.clone(), (Instant::now(), ends));
+            }
+        }
+    }
+}
+
+impl Ciam {
+    /// The SMS policy.
+    pub async fn sms_policy(&self) -> Result<SmsPolicy, CiamError> {
+        if let Some(p) = self.sms().policy.get() {
+            return Ok(p);
+        }
+        let p: SmsPolicy = self.setting(SMS_POLICY).await?;
+        self.sms().policy.set(p.clone());
+        Ok(p)
+    }
+
+    /// Changes the fields of the SMS policy that `patch` sets.
+    pub async fn update_sms_policy(&self, patch: SmsPolicyPatch) -> Result<SmsPolicy, CiamError> {
+        let policy = patch.apply(self.sms_policy().await?);
+        policy.validate().map_err(|(field, why)| invalid(field, why))?;
+        self.put_setting(SMS_POLICY, &policy).await?;
+        self.sms().policy.set(policy.clone());
+        Ok(policy)
+    }
+
+    /// The deployment's key for code digests.
+    pub(crate) fn sms_code_secret(&self) -> &[u8] {
+        &self.sms().code_secret
+    }
+}
