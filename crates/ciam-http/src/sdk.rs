@@ -51,6 +51,9 @@ pub(crate) fn call_of(route: &str) -> Option<&'static str> {
     let page = match route {
         "/api/v1/login" => Some(Action::OidcLogin),
         "/api/v1/login/password" => Some(Action::OidcPasswordUpdate),
+        "/api/v1/login/code/send" => Some(Action::SmsSend),
+        "/api/v1/login/code/verify" => Some(Action::LoginCode),
+        "/api/v1/login/code/reset" => Some(Action::PasswordReset),
         _ => None,
     };
     if let Some(action) = page {

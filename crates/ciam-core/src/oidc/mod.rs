@@ -16,6 +16,7 @@ pub mod clients;
 pub mod exchange;
 pub mod logout;
 pub mod page;
+mod page_codes;
 pub mod tickets;
 
 use serde::{Deserialize, Serialize};

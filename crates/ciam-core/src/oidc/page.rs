@@ -52,8 +52,8 @@ impl Answered for PageOutcome {
 /// shows of it, and what the form's login then runs with.
 #[derive(Debug, Clone)]
 pub struct PendingPage {
-    req: AuthRequest,
-    app: App,
+    pub(super) req: AuthRequest,
+    pub(super) app: App,
 }
 
 impl PendingPage {
@@ -238,7 +238,7 @@ impl Ciam {
     }
 
     /// Back to the app with `access_denied`.
-    fn denied(&self, req: &AuthRequest) -> String {
+    pub(super) fn denied(&self, req: &AuthRequest) -> String {
         req.answer(&self.config().issuer, &[("error", "access_denied"), ("error_description", DENIED)])
     }
 
@@ -246,7 +246,7 @@ impl Ciam {
     /// another post used it first); then a new browser session (replacing
     /// the browser's old one) and the code stored, and the login's reserved
     /// attempt and check places given back, in one commit.
-    async fn sign_in(
+    pub(super) async fn sign_in(
         &self,
         call: &mut Call,
         req: &AuthRequest,

@@ -63,11 +63,23 @@ impl Ciam {
 
     /// `POST /api/v2/sdk/login/mobile-verify-code`.
     pub async fn login_with_code(&self, call: &mut Call, mobile: &str, code: &str) -> Result<LoginOutcome, CiamError> {
+        let user = self.code_user(call, mobile, code).await?;
+        if !self.admits(call, &user).await? {
+            return Ok(LoginOutcome::AccessDenied);
+        }
+        let now = self.now();
+        Ok(LoginOutcome::Success(self.open_session(call, &user, now).await?))
+    }
+
+    /// The user a `LOGIN_SMS` code logs in, wherever it is typed (the SDK
+    /// call, the hosted login page): the code spent, the user created when
+    /// the app registers new numbers this way, and `USER.0039` for a
+    /// disabled user.
+    pub(crate) async fn code_user(&self, call: &mut Call, mobile: &str, code: &str) -> Result<User, CiamError> {
         let mobile = self.code_mobile(call, mobile, code)?;
         let good = self.match_code(call, &mobile, SmsKind::Login, code).await?;
         let user = self.user_with(&mobile).await?;
-        let auto_register = call.app().signup.sms_auto_register;
-        if user.is_none() && !auto_register {
+        if user.is_none() && !call.app().signup.sms_auto_register {
             return Err(wrong_code());
         }
         self.spend_code(&mobile, SmsKind::Login, good).await?;
@@ -79,11 +91,7 @@ impl Ciam {
         if user.disabled {
             return Err(CiamError::refused(ErrorCode::UserDisabled));
         }
-        if !self.admits(call, &user).await? {
-            return Ok(LoginOutcome::AccessDenied);
-        }
-        let now = self.now();
-        Ok(LoginOutcome::Success(self.open_session(call, &user, now).await?))
+        Ok(user)
     }
 
     /// `POST /api/v2/sdk/register/mobile-verify-code`: only for apps open

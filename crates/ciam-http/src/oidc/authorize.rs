@@ -23,7 +23,7 @@ use crate::headers::client_ip;
 use crate::pages::{forms, layout};
 
 /// A page for a failure no form can fix.
-fn failed(lang: Lang, error: &CiamError) -> Response {
+pub(super) fn failed(lang: Lang, error: &CiamError) -> Response {
     if let CiamError::Internal(cause) = error {
         tracing::error!(%cause, "login page failed");
     }
@@ -32,12 +32,12 @@ fn failed(lang: Lang, error: &CiamError) -> Response {
 }
 
 /// Parameters from a query or a form; 400 for unreadable ones.
-fn parse<T: DeserializeOwned>(text: &str) -> Result<T, StatusCode> {
+pub(super) fn parse<T: DeserializeOwned>(text: &str) -> Result<T, StatusCode> {
     serde_urlencoded::from_str(text).map_err(|_| StatusCode::BAD_REQUEST)
 }
 
 /// A posted form's fields.
-async fn posted<T: DeserializeOwned>(body: Body) -> Result<T, StatusCode> {
+pub(super) async fn posted<T: DeserializeOwned>(body: Body) -> Result<T, StatusCode> {
     parse(&String::from_utf8_lossy(&forms::read_form(body).await?))
 }
 
@@ -101,6 +101,8 @@ fn login_page(state: &AppState, headers: &HeaderMap, page: &LoginPage, redirect_
         app_name: &page.app_name,
         mobile: page.login_hint.as_deref().unwrap_or_default(),
         error: None,
+        notice: None,
+        codes: state.ciam.page_offers_codes(),
         redirect_origin: origin.as_deref(),
     };
     let response = view::login(&view, StatusCode::OK);
@@ -158,6 +160,8 @@ pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, RawQ
                 app_name: pending.app_name(),
                 mobile: pending.login_hint().unwrap_or_default(),
                 error: None,
+                notice: None,
+                codes: state.ciam.page_offers_codes(),
                 redirect_origin: origin.as_deref(),
             };
             let response = view::setting(view::login(&view, StatusCode::OK), cookie);
@@ -182,7 +186,7 @@ pub(super) struct LoginForm {
 }
 
 /// Who posts a page's form, as the domain's calls see them.
-fn caller(state: &AppState, parts: &axum::http::request::Parts, lang: Lang) -> Caller {
+pub(super) fn caller(state: &AppState, parts: &axum::http::request::Parts, lang: Lang) -> Caller {
     let agent = parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_owned);
     Caller {
         client_id: None,
@@ -194,7 +198,7 @@ fn caller(state: &AppState, parts: &axum::http::request::Parts, lang: Lang) -> C
 }
 
 /// Why a posted form is not taken.
-enum Unchecked {
+pub(super) enum Unchecked {
     /// Not bound to this browser: 403.
     Unbound,
     /// Its stored request is gone: 400.
@@ -204,7 +208,7 @@ enum Unchecked {
 }
 
 impl Unchecked {
-    fn page(self, headers: &HeaderMap) -> Response {
+    pub(super) fn page(self, headers: &HeaderMap) -> Response {
         let lang = page_lang(None, headers);
         match self {
             Unchecked::Unbound => view::message(lang, StatusCode::FORBIDDEN, texts(lang).unbound_form),
@@ -216,7 +220,7 @@ impl Unchecked {
 
 /// A posted form's stored request, when the form is bound to this browser
 /// (see [`super::bound`]), and the language of its pages.
-async fn checked(
+pub(super) async fn checked(
     state: &AppState,
     headers: &HeaderMap,
     request: &str,
@@ -267,6 +271,8 @@ pub(super) async fn login(State(state): State<AppState>, request: Request) -> Re
                 app_name: &app_name,
                 mobile: &form.mobile,
                 error: Some(&message),
+                notice: None,
+                codes: state.ciam.page_offers_codes(),
                 redirect_origin: origin.as_deref(),
             };
             let mut response = view::login(&view, status);
@@ -283,7 +289,7 @@ pub(super) async fn login(State(state): State<AppState>, request: Request) -> Re
 
 /// What a form's call ended in, for the metrics and the access log (as an
 /// SDK call's status or error code); none for a request already gone.
-fn outcome_code(outcome: &Result<PageOutcome, CiamError>) -> Option<&'static str> {
+pub(super) fn outcome_code(outcome: &Result<PageOutcome, CiamError>) -> Option<&'static str> {
     match outcome {
         Ok(PageOutcome::Expired) => None,
         Ok(answered) => Some(answered.status().as_str()),
@@ -291,7 +297,7 @@ fn outcome_code(outcome: &Result<PageOutcome, CiamError>) -> Option<&'static str
     }
 }
 
-fn with_outcome(mut response: Response, code: Option<&'static str>) -> Response {
+pub(super) fn with_outcome(mut response: Response, code: Option<&'static str>) -> Response {
     if let Some(code) = code {
         response.extensions_mut().insert(OutcomeCode(code));
     }
@@ -299,7 +305,7 @@ fn with_outcome(mut response: Response, code: Option<&'static str>) -> Response 
 }
 
 /// The answer to a form that went through.
-fn finish(
+pub(super) fn finish(
     state: &AppState,
     lang: Lang,
     request: &str,

@@ -11,6 +11,7 @@
 //! another site, is refused (403) before anything is counted.
 
 mod authorize;
+mod codes;
 mod discovery;
 mod docs;
 mod endpoints;
@@ -63,6 +64,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tickets::get, tickets::post))
         .route(LOGIN_PATH, get(authorize::show).post(authorize::login))
         .route(PASSWORD_PATH, post(authorize::change_password))
+        .route(codes::CODE_PATH, get(codes::show))
+        .route(codes::SEND_PATH, post(codes::send))
+        .route(codes::VERIFY_PATH, post(codes::verify))
+        .route(codes::RESET_PATH, post(codes::reset))
 }
 
 /// The cookies the pages set, named for the issuer's scheme.

@@ -35,6 +35,17 @@ pub(crate) struct Texts {
     pub continue_button: &'static str,
     pub ticket_expired: &'static str,
     pub other_user: &'static str,
+    pub with_code: &'static str,
+    pub forgot: &'static str,
+    pub with_password: &'static str,
+    pub code_title: &'static str,
+    pub reset_title: &'static str,
+    pub send_code: &'static str,
+    pub send_again: &'static str,
+    pub code: &'static str,
+    pub code_sent: &'static str,
+    pub set_password: &'static str,
+    pub password_set: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -68,6 +79,17 @@ const EN: Texts = Texts {
     continue_button: "Continue",
     ticket_expired: "This link has expired or was already used. Open it again from the app.",
     other_user: "Another user is signed in in this browser. Sign out first, then open the link again from the app.",
+    with_code: "Sign in with a code by SMS",
+    forgot: "Forgot your password?",
+    with_password: "Sign in with your password",
+    code_title: "Sign in with a code",
+    reset_title: "Set a new password",
+    send_code: "Send code",
+    send_again: "Send a new code",
+    code: "Code from the SMS",
+    code_sent: "A code is on its way to {0} by SMS.",
+    set_password: "Set password",
+    password_set: "Your new password is set. Sign in with it.",
 };
 
 const ZH: Texts = Texts {
@@ -101,6 +123,17 @@ const ZH: Texts = Texts {
     continue_button: "继续",
     ticket_expired: "此链接已过期或已被使用，请从应用中重新打开。",
     other_user: "此浏览器中已登录其他用户。请先退出登录，再从应用中重新打开链接。",
+    with_code: "使用短信验证码登录",
+    forgot: "忘记密码？",
+    with_password: "使用密码登录",
+    code_title: "验证码登录",
+    reset_title: "设置新密码",
+    send_code: "发送验证码",
+    send_again: "重新发送",
+    code: "短信验证码",
+    code_sent: "验证码已通过短信发送至 {0}。",
+    set_password: "设置密码",
+    password_set: "新密码已设置，请用新密码登录。",
 };
 
 /// The texts in `lang`.

@@ -63,6 +63,10 @@ pub(crate) struct LoginView<'a> {
     pub app_name: &'a str,
     pub mobile: &'a str,
     pub error: Option<&'a str>,
+    /// A word that is no error (a password just set).
+    pub notice: Option<&'a str>,
+    /// Whether the page offers codes by SMS.
+    pub codes: bool,
     /// The origin the login's redirect goes to.
     pub redirect_origin: Option<&'a str>,
 }
@@ -84,8 +88,16 @@ pub(crate) fn login(view: &LoginView<'_>, status: StatusCode) -> Response {
                 span { (t.password) }
                 input type="password" name="password" autocomplete="current-password" required autofocus[!view.mobile.is_empty()];
             }
+            @if let Some(notice) = view.notice { p.notice role="status" { (notice) } }
             @if let Some(error) = view.error { p.error role="alert" { (error) } }
             button type="submit" { (t.sign_in) }
+        }
+        @if view.codes {
+            p.alternatives {
+                a href=(super::codes::page_link(view.request, super::codes::Purpose::Login)) { (t.with_code) }
+                " · "
+                a href=(super::codes::page_link(view.request, super::codes::Purpose::Reset)) { (t.forgot) }
+            }
         }
         (switch(view.request, view.lang, t))
     };

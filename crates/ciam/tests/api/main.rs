@@ -22,6 +22,8 @@ mod observability;
 mod oidc;
 mod oidc_browser;
 mod oidc_cluster;
+mod oidc_codes;
+mod oidc_codes_browser;
 mod oidc_helpers;
 mod oidc_page;
 mod oidc_refusals;

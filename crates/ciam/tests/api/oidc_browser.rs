@@ -54,7 +54,7 @@ fn random() -> String {
 /// Listens on a free loopback port, registers there as a public app (with
 /// `password_expiry_check`) whose redirect URI is its own `/cb`, and
 /// serves; returns its base URL.
-async fn start_rp(app: &TestApp) -> String {
+pub(crate) async fn start_rp(app: &TestApp) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let redirect_uri = format!("{base}/cb");
@@ -156,7 +156,7 @@ impl Rp {
 /// Checks that the page fits each width (nothing to scroll sideways) and,
 /// with `CIAM_LOGIN_SCREENSHOTS=DIR`, saves it as
 /// `DIR/<name>-<lang>-<width>.png`.
-async fn shots(browser: &Client, name: &str, lang: &str) {
+pub(crate) async fn shots(browser: &Client, name: &str, lang: &str) {
     let folder = std::env::var_os("CIAM_LOGIN_SCREENSHOTS").map(PathBuf::from);
     for (width, height) in [(1280, 800), (390, 844)] {
         resize(browser, width, height).await;
@@ -169,7 +169,7 @@ async fn shots(browser: &Client, name: &str, lang: &str) {
 }
 
 /// Opens the app's `/login` with `query`.
-async fn visit(browser: &Client, rp: &str, query: &str) {
+pub(crate) async fn visit(browser: &Client, rp: &str, query: &str) {
     browser.goto(&format!("{rp}/login{query}")).await.expect("open the app");
 }
 
@@ -183,7 +183,7 @@ async fn assert_login_page(browser: &Client, lang: &str, title: &str) {
 }
 
 /// Fills the login form and posts it.
-async fn sign_in(browser: &Client, mobile: &str, password: &str) {
+pub(crate) async fn sign_in(browser: &Client, mobile: &str, password: &str) {
     fill(browser, "input[name=mobile]", mobile).await;
     fill(browser, "input[name=password]", password).await;
     click(browser, "main.login form button[type=submit]").await;
@@ -191,7 +191,7 @@ async fn sign_in(browser: &Client, mobile: &str, password: &str) {
 
 /// The user the app's page says is signed in, once the browser is there
 /// (on the app's `/cb`); with the browser's log when it is not.
-async fn signed_in(browser: &Client, rp: &str) -> String {
+pub(crate) async fn signed_in(browser: &Client, rp: &str) -> String {
     let text = text_of(browser, "#signed-in").await;
     let url = browser.current_url().await.expect("url").to_string();
     assert!(url.starts_with(&format!("{rp}/cb?")), "at {url}");
@@ -200,7 +200,7 @@ async fn signed_in(browser: &Client, rp: &str) -> String {
 
 /// Asserts the browser reported no Content-Security-Policy violation
 /// since the last look.
-async fn assert_no_csp_violation(browser: &Client) {
+pub(crate) async fn assert_no_csp_violation(browser: &Client) {
     let log = browser_log(browser).await;
     assert!(!log.iter().any(|line| line.starts_with("no log:") || line.starts_with("an odd log:")), "{log:?}");
     let violations: Vec<_> = log.iter().filter(|line| line.contains("Content Security Policy")).collect();
