@@ -182,7 +182,12 @@ async fn set_up(server: &Server, plan: &Plan) -> Result<(Arc<Api>, reqwest::Clie
 }
 
 /// Runs the phases of `plan` against `server`; returns every figure.
-pub(crate) async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Result<Value, String> {
+pub(crate) async fn drive(
+    server: &Server,
+    limits: &Limits,
+    plan: &Plan,
+    gateway: &crate::gateway::Gateway,
+) -> Result<Value, String> {
     let (api, client) = set_up(server, plan).await?;
     let mut report = Report::default();
     if plan.imported > 0 {
@@ -193,13 +198,16 @@ pub(crate) async fn drive(server: &Server, limits: &Limits, plan: &Plan) -> Resu
         "{} requests in flight; each phase {} windows of {:?}, each between two windows of the limit",
         plan.concurrency, plan.rounds, plan.window
     );
-    let run = phases::Run { api: &api, client: &client, limits, plan, pid };
+    let run = phases::Run { api: &api, client: &client, limits, plan, pid, gateway };
     phases::rates::logins(&run, &mut report).await;
     if plan.runs("refresh") {
         phases::rates::refresh(&run, &mut report).await?;
     }
     if plan.runs("codes") {
         phases::codes::run(&run, &mut report).await?;
+    }
+    if plan.runs("sms") {
+        phases::sms::run(&run, &mut report).await?;
     }
     if plan.runs("floor") {
         phases::floor::run(&run, &mut report).await;

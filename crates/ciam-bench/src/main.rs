@@ -20,6 +20,7 @@
 
 mod cpu;
 mod driver;
+mod gateway;
 mod limits;
 mod phases;
 mod report;
@@ -66,12 +67,12 @@ struct Args {
     /// Connections in the flood.
     #[arg(long, default_value_t = 1000)]
     flood_connections: usize,
-    /// Run only these phases (comma-separated: login, wrong, unknown, refresh, codes, floor, attack,
-    /// stuffing, flood).
+    /// Run only these phases (comma-separated: login, wrong, unknown, refresh, codes, sms, floor,
+    /// attack, stuffing, flood).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "login,wrong,unknown,refresh,codes,floor,attack,stuffing,flood"
+        default_value = "login,wrong,unknown,refresh,codes,sms,floor,attack,stuffing,flood"
     )]
     phases: Vec<String>,
     /// A setting for the server, NAME=VALUE (repeatable), over the
@@ -100,7 +101,8 @@ fn main() -> Result<(), String> {
     // thread wakes less often than a pool would, on the cores the server
     // shares. The limit windows block it too, when no request is in flight.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let server = runtime.block_on(Server::start(&args))?;
+    let gateway = runtime.block_on(gateway::Gateway::start())?;
+    let server = runtime.block_on(Server::start(&args, &gateway.url))?;
     let plan = Plan {
         concurrency,
         refresh_concurrency: args.refresh_concurrency.unwrap_or(32 * cores).max(1),
@@ -111,7 +113,7 @@ fn main() -> Result<(), String> {
         phases: args.phases.clone(),
         imported: args.users,
     };
-    let result = runtime.block_on(drive(&server, &limits, &plan));
+    let result = runtime.block_on(drive(&server, &limits, &plan, &gateway));
     let peak = server.peak_rss_mib();
     runtime.block_on(server.stop(&args));
     let mut figures = result?;

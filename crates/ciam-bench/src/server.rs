@@ -21,7 +21,8 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    pub(crate) async fn start(args: &Args) -> Result<Self, String> {
+    /// Starts `ciam serve`, delivering SMS codes to `sms_url`.
+    pub(crate) async fn start(args: &Args, sms_url: &str) -> Result<Self, String> {
         let binary = match &args.server {
             Some(path) => path.clone(),
             None => std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("ciam"),
@@ -36,6 +37,9 @@ impl Server {
             .env("CIAM_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("CIAM_DATA_DIR", &data_dir)
             .env("CIAM_METRICS_LISTEN", "127.0.0.1:0")
+            .env("CIAM_SMS_PROVIDER", "webhook")
+            .env("CIAM_SMS_WEBHOOK_URL", sms_url)
+            .env("CIAM_SMS_WEBHOOK_SECRET", crate::gateway::SECRET)
             .stdout(std::process::Stdio::null());
         std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
         let log = std::fs::File::create(data_dir.join("server.log")).map_err(|e| e.to_string())?;
@@ -156,12 +160,17 @@ impl Api {
     }
 
     pub(crate) fn sdk(&self, client: &reqwest::Client, path: &str) -> reqwest::RequestBuilder {
+        self.sdk_for(client, path, &self.client_id)
+    }
+
+    /// An SDK request of the app `client_id`.
+    pub(crate) fn sdk_for(&self, client: &reqwest::Client, path: &str, client_id: &str) -> reqwest::RequestBuilder {
         client
             .post(format!("{}/api/v2/sdk{path}", self.base))
             .header("X-operating-sys-version", "bench")
             .header("X-device-fingerprint", "bench-device")
             .header("X-agent", "ciam-bench")
-            .header("X-client-id", &self.client_id)
+            .header("X-client-id", client_id)
     }
 
     /// One login; returns the status string or error code.

@@ -235,7 +235,8 @@ error_codes! {
 
 impl ErrorCode {
     /// Whether the code refuses a request before any password hash: a body
-    /// that cannot be read, a throttled address. Such refusals cost an
+    /// that cannot be read, a throttled address, an SMS limit (a pumping
+    /// attack's thousands of refused sends). Such refusals cost an
     /// attacker nothing, so they are audited one event per address and
     /// outcome a minute, with a count, and their log lines sampled alike.
     pub fn costs_no_hash(self) -> bool {
@@ -248,6 +249,9 @@ impl ErrorCode {
                 | ErrorCode::RouteNotFound
                 | ErrorCode::MethodNotAllowed
                 | ErrorCode::AddressThrottled
+                | ErrorCode::SmsTooSoon
+                | ErrorCode::SmsDailyLimit
+                | ErrorCode::SmsServiceLimit
                 | ErrorCode::BodyTimeout
                 | ErrorCode::RequestUnreadable
         )

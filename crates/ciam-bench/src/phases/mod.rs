@@ -5,6 +5,7 @@ pub(crate) mod codes;
 pub(crate) mod flood;
 pub(crate) mod floor;
 pub(crate) mod rates;
+pub(crate) mod sms;
 pub(crate) mod stuffing;
 
 use std::sync::Arc;
@@ -21,4 +22,6 @@ pub(crate) struct Run<'a> {
     pub(crate) plan: &'a Plan,
     /// The server's process id, for its CPU.
     pub(crate) pid: u32,
+    /// Where the server delivers SMS codes.
+    pub(crate) gateway: &'a crate::gateway::Gateway,
 }

@@ -85,6 +85,14 @@ impl Ciam {
             return Err(CiamError::refused(ErrorCode::MobileEmpty));
         }
         let kind = SmsKind::parse(kind)?;
+        // An address this instance saw over its hour a moment ago is refused
+        // before anything else is read or asked (a pumping attack's
+        // thousands of sends cost no parsing, no captcha, no statement).
+        let now = self.now();
+        let address = self.sms_address(call).await?;
+        if let Some(retry_after) = address.as_ref().and_then(|a| self.sms().recently_full(a, now)) {
+            return Err(Limit::Address.refusal(retry_after));
+        }
         let parsed = Mobile::parse(mobile, self.config().region);
         call.note_mobile(audit_mobile(parsed.as_ref()));
         let policy = self.sms_policy().await?;
@@ -94,11 +102,6 @@ impl Ciam {
         }
         let delivery = self.sms().delivery().ok_or(CiamError::refused(ErrorCode::SmsSendFailed))?.clone();
         self.check_human(call, captcha_token).await?;
-        let now = self.now();
-        let address = self.sms_address(call).await?;
-        if let Some(retry_after) = address.as_ref().and_then(|a| self.sms().recently_full(a, now)) {
-            return Err(Limit::Address.refusal(retry_after));
-        }
         let place = delivery.place().ok_or(CiamError::refused(ErrorCode::SmsSendFailed))?;
         let user = self.user_with(&mobile).await?;
         let deliver = reaches(kind, user.as_ref(), call.app().signup.sms_auto_register);
