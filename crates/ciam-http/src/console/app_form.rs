@@ -1,6 +1,6 @@
-//! The app form of the new-app and edit pages: its fields (the app's, and
-//! its OpenID Connect client fields: client type, redirect URIs one a line,
-//! initiate login URI), read as strictly as the admin API reads them and
+//! The app form of the new-app and edit pages: its fields (the app's, its
+//! sign-up switches for SMS codes, and its OpenID Connect client fields:
+//! client type, redirect URIs one a line, initiate login URI), read as strictly as the admin API reads them and
 //! drawn with the refusal next to its field.
 
 use ciam_core::admin::{AppInput, invalid};
@@ -24,6 +24,10 @@ pub(crate) struct AppForm {
     enabled: Option<String>,
     #[serde(default)]
     password_expiry_check: Option<String>,
+    #[serde(default)]
+    self_registration: Option<String>,
+    #[serde(default)]
+    sms_auto_register: Option<String>,
     #[serde(default)]
     access: String,
     #[serde(default)]
@@ -51,6 +55,8 @@ impl AppForm {
             name: app.name.clone(),
             enabled: app.enabled.then(|| "true".to_owned()),
             password_expiry_check: app.password_expiry_check.then(|| "true".to_owned()),
+            self_registration: app.signup.self_registration.then(|| "true".to_owned()),
+            sms_auto_register: app.signup.sms_auto_register.then(|| "true".to_owned()),
             access: app.access.as_str().to_owned(),
             session_ttl: app.session_ttl.to_string(),
             id_token_ttl: app.id_token_ttl.to_string(),
@@ -70,6 +76,8 @@ impl AppForm {
             name: self.name.clone(),
             enabled: self.enabled.clone(),
             password_expiry_check: self.password_expiry_check.clone(),
+            self_registration: self.self_registration.clone(),
+            sms_auto_register: self.sms_auto_register.clone(),
             access: or_text(&self.access, &stored.access),
             session_ttl: or_text(&self.session_ttl, &stored.session_ttl),
             id_token_ttl: or_text(&self.id_token_ttl, &stored.id_token_ttl),
@@ -108,9 +116,8 @@ impl AppForm {
                 let uri = uri.trim();
                 (!uri.is_empty()).then(|| uri.to_owned())
             }),
-            // Set through the admin API and the CLI (docs/sms.md); kept here.
-            self_registration: None,
-            sms_auto_register: None,
+            self_registration: Some(ticked("self_registration", self.self_registration.as_deref())?),
+            sms_auto_register: Some(ticked("sms_auto_register", self.sms_auto_register.as_deref())?),
         })
     }
 
@@ -159,6 +166,8 @@ pub(super) fn fields(console: &Console, form: &AppForm, error: Option<&Refused>,
             "password_expiry_check",
             ticked("", form.password_expiry_check.as_deref()).unwrap_or(false)
         ))
+        (checkbox(t.self_registration, "self_registration", ticked("", form.self_registration.as_deref()).unwrap_or(false)))
+        (checkbox(t.sms_auto_register, "sms_auto_register", ticked("", form.sms_auto_register.as_deref()).unwrap_or(false)))
         (client_fields(console, form, error))
         (form_error(error, &FIELDS))
     }

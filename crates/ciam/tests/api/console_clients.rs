@@ -1,8 +1,9 @@
 //! The console's app pages as OpenID Connect clients, over plain HTTP: a
 //! client secret is only in the answer to the post that made it, the New
 //! secret button needs the form's token, and the URI fields are refused
-//! next to their field; and a refused post's language link returns to its
-//! page. (console.rs drives the same pages in Chromium.)
+//! next to their field; a refused post's language link returns to its
+//! page; and the app's SMS sign-up switches and the SMS policy's form.
+//! (console.rs drives the same pages in Chromium.)
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -147,4 +148,33 @@ async fn a_refused_post_offers_the_language_of_its_page_not_of_its_path() {
     let policy = operator.post(&app, "/console/policies/lockout", &[("max_failures", "ten")]).await;
     assert_eq!(policy.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(language_back(&policy.text().await.expect("html")), "/console/policies");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_opens_an_app_to_sign_up_by_sms_and_sets_the_sms_limits() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let operator = Operator::sign_in(&app).await;
+    let phone = app.create_app(json!({"name": "Phone"})).await;
+    let page = format!("/console/apps/{phone}");
+    let form = [("name", "Phone"), ("enabled", "true"), ("self_registration", "true"), ("sms_auto_register", "true")];
+    assert_eq!(operator.post(&app, &page, &form).await.status(), StatusCode::SEE_OTHER);
+    let (_, stored) = app.admin(Method::GET, &format!("/apps/{phone}"), None).await;
+    assert_eq!((&stored["self_registration"], &stored["sms_auto_register"]), (&json!(true), &json!(true)));
+    let html = operator.page(&app, &page).await;
+    assert!(html.contains(r#"name="self_registration" value="true" checked"#), "{html}");
+    // Unticked, a checkbox is not sent: the switch goes off.
+    assert_eq!(operator.post(&app, &page, &form[..3]).await.status(), StatusCode::SEE_OTHER);
+    let (_, stored) = app.admin(Method::GET, &format!("/apps/{phone}"), None).await;
+    assert_eq!((&stored["self_registration"], &stored["sms_auto_register"]), (&json!(true), &json!(false)));
+
+    let limits = [("code_ttl_seconds", "120"), ("max_checks", "3"), ("allowed_prefixes", "+86, +852")];
+    assert_eq!(operator.post(&app, "/console/policies/sms", &limits).await.status(), StatusCode::SEE_OTHER);
+    let (_, policy) = app.admin(Method::GET, "/policies/sms", None).await;
+    assert_eq!((&policy["code_ttl_seconds"], &policy["max_checks"]), (&json!(120), &json!(3)));
+    assert_eq!(policy["allowed_prefixes"], json!(["+86", "+852"]));
+    let bad = operator.post(&app, "/console/policies/sms", &[("max_checks", "0"), ("allowed_prefixes", "+86")]).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = bad.text().await.expect("html");
+    assert!(html.contains(r#"name="max_checks" value="0" aria-invalid="true""#), "{html}");
+    assert!(operator.page(&app, "/console/policies").await.contains("SMS codes"));
 }

@@ -37,5 +37,6 @@ mod sms;
 mod sms_cluster;
 mod sms_helpers;
 mod sms_limits;
+mod sms_logs;
 
 pub use ciam_testdb::on_both_backends;
