@@ -26,6 +26,13 @@ pub const PASSWORD_VERIFICATIONS: &str = "ciam_password_verifications_total";
 pub const ADMIN_AUTH_FAILURES: &str = "ciam_admin_auth_failures_total";
 /// Database calls that failed (unreachable, timed out, refused).
 pub const DB_ERRORS: &str = "ciam_db_errors_total";
+/// Database calls that only read (one statement each).
+pub const DB_READS: &str = "ciam_db_reads_total";
+/// Database calls that commit a write (a statement, a transaction or a
+/// group of statements: one commit each).
+pub const DB_WRITES: &str = "ciam_db_writes_total";
+/// Statements sent to the database, inside transactions or not.
+pub const DB_STATEMENTS: &str = "ciam_db_statements_total";
 /// Audit events deleted by retention.
 pub const AUDIT_PURGED: &str = "ciam_audit_purged_total";
 

@@ -20,6 +20,19 @@ use sqlx::{Connection, Database, Encode, Executor, FromRow, IntoArguments, Postg
 use crate::conns::Conns;
 use crate::grouped::Grouped;
 
+/// Counts one call to the database: a read (one statement that only
+/// reads), or a write committed by `statements` statements.
+fn count(read: bool, statements: usize) {
+    use ciam_core::telemetry::{DB_READS, DB_STATEMENTS, DB_WRITES};
+    metrics::counter!(if read { DB_READS } else { DB_WRITES }).increment(1);
+    metrics::counter!(DB_STATEMENTS).increment(statements as u64);
+}
+
+/// Whether a statement only reads.
+fn reads_only(sql: &str) -> bool {
+    sql.trim_start().get(..6).is_some_and(|head| head.eq_ignore_ascii_case("select"))
+}
+
 /// Maps a driver error: uniqueness → [`StoreError::Conflict`], the rest is
 /// a backend failure (unreachable database, timeout, …).
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
@@ -201,17 +214,20 @@ where
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
 {
     async fn execute(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<u64> {
+        count(reads_only(&stmt.sql), 1);
         let mut conn = conns.get().await?;
         let done = DB::query(&stmt.sql, stmt.args, stmt.persistent).execute(&mut *conn).await.map_err(db_err)?;
         Ok(DB::rows_affected(&done))
     }
 
     async fn rows(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<Vec<Self::Row>> {
+        count(reads_only(&stmt.sql), 1);
         let mut conn = conns.get().await?;
         DB::query(&stmt.sql, stmt.args, stmt.persistent).fetch_all(&mut *conn).await.map_err(db_err)
     }
 
     async fn transaction(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<u64>> {
+        count(false, stmts.len());
         let mut conn = conns.get().await?;
         let mut tx = conn.begin().await.map_err(db_err)?;
         let mut touched = Vec::with_capacity(stmts.len());
@@ -224,6 +240,7 @@ where
     }
 
     async fn transaction_rows(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<Self::Row>> {
+        count(false, stmts.len());
         let mut conn = conns.get().await?;
         let mut tx = conn.begin().await.map_err(db_err)?;
         let mut rows = Vec::new();
@@ -235,6 +252,7 @@ where
     }
 
     async fn transaction_each(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<Vec<Self::Row>>> {
+        count(false, stmts.len());
         let mut conn = conns.get().await?;
         let mut tx = conn.begin().await.map_err(db_err)?;
         let mut each = Vec::with_capacity(stmts.len());
@@ -246,6 +264,7 @@ where
     }
 
     async fn grouped(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<Vec<Self::Row>> {
+        count(false, 1);
         let mut conn = conns.get().await?;
         let group = tokio::spawn(async move {
             let rows = DB::query(&stmt.sql, stmt.args, stmt.persistent).fetch_all(&mut *conn).await;

@@ -76,6 +76,9 @@ fn describe() {
     describe_counter!(names::PASSWORD_VERIFICATIONS, "Password hashes verified (dummy hashes of unknown mobiles too)");
     describe_counter!(names::ADMIN_AUTH_FAILURES, "Admin requests with a missing or wrong token");
     describe_counter!(names::DB_ERRORS, "Database calls that failed");
+    describe_counter!(names::DB_READS, "Database calls that only read (one statement each)");
+    describe_counter!(names::DB_WRITES, "Database calls that commit a write (a statement, a transaction or a group)");
+    describe_counter!(names::DB_STATEMENTS, "Statements sent to the database, in transactions or not");
     describe_counter!(names::AUDIT_PURGED, "Audit events deleted by retention");
     describe_counter!(SMS_SENT, "SMS codes handed to delivery, by type and result (delivered, failed, withheld)");
     describe_gauge!("process_cpu_seconds_total", Unit::Seconds, "CPU time of the process, user and system");
@@ -97,6 +100,9 @@ fn describe() {
         names::PASSWORD_VERIFICATIONS,
         names::ADMIN_AUTH_FAILURES,
         names::DB_ERRORS,
+        names::DB_READS,
+        names::DB_WRITES,
+        names::DB_STATEMENTS,
         names::AUDIT_PURGED,
     ] {
         metrics::counter!(name).absolute(0);

@@ -33,6 +33,7 @@ mod openapi;
 mod operations;
 mod retention;
 mod robustness;
+mod scaling;
 mod sms;
 mod sms_cluster;
 mod sms_helpers;
