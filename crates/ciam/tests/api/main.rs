@@ -31,6 +31,7 @@ mod oidc_sessions;
 mod oidc_tickets;
 mod openapi;
 mod operations;
+mod proxy;
 mod retention;
 mod robustness;
 mod scaling;
@@ -39,5 +40,6 @@ mod sms_cluster;
 mod sms_helpers;
 mod sms_limits;
 mod sms_logs;
+mod tls_client;
 
 pub use ciam_testdb::on_both_backends;
