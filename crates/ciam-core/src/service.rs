@@ -146,7 +146,7 @@ impl Ciam {
         let keys = KeyRing::open(store.as_ref(), clock.now(), sealer).await?;
         let in_flight = InFlight::new(config.calls_per_address);
         let lock_key_secret = shared_secret(store.as_ref(), setting::LOCK_KEY_SECRET).await?;
-        let sms = crate::sms::SmsState::open(&store, &config.sms, &clock).await?;
+        let sms = crate::sms::SmsState::open(&store, &config.sms, &clock, config.key_encryption_key.as_ref()).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,

@@ -169,6 +169,10 @@ pub(crate) trait Exec: Dialect {
     async fn transaction_rows(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<Self::Row>>;
     /// Runs statements in one transaction; returns the rows of each.
     async fn transaction_each(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<Vec<Self::Row>>>;
+    /// Runs statements in one transaction that commits only when each gave
+    /// a row: at the first that gives none, the transaction is rolled back
+    /// and its position answered. Returns the rows of each otherwise.
+    async fn transaction_all(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Result<Vec<Vec<Self::Row>>, usize>>;
     /// Runs a statement group that holds its own transaction (see
     /// [`Grouped`]) in a task of its own, so it runs to its end even when
     /// the caller stops waiting: a group cut short would leave its
@@ -261,6 +265,23 @@ where
         }
         tx.commit().await.map_err(db_err)?;
         Ok(each)
+    }
+
+    async fn transaction_all(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Result<Vec<Vec<Self::Row>>, usize>> {
+        count(false, stmts.len());
+        let mut conn = conns.get().await?;
+        let mut tx = conn.begin().await.map_err(db_err)?;
+        let mut each = Vec::with_capacity(stmts.len());
+        for (at, stmt) in stmts.into_iter().enumerate() {
+            let rows = DB::query(&stmt.sql, stmt.args, stmt.persistent).fetch_all(&mut *tx).await.map_err(db_err)?;
+            if rows.is_empty() {
+                tx.rollback().await.map_err(db_err)?;
+                return Ok(Err(at));
+            }
+            each.push(rows);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(Ok(each))
     }
 
     async fn grouped(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<Vec<Self::Row>> {

@@ -98,15 +98,18 @@ async fn a_code_for_nobody_answers_as_fast_as_a_code_for_a_user() {
     let open = json!({"resend_seconds": 0, "mobile_daily_max": 1000, "ip_hourly_max": 1_000_000,
                       "global_hourly_max": 1_000_000});
     sms_helpers::sms_policy(&app, open).await;
-    let registered: Vec<String> = (0..60).map(|i| format!("1520000{i:04}")).collect();
+    let registered: Vec<String> = (0..40).map(|i| format!("1520000{i:04}")).collect();
     for mobile in &registered {
         app.create_user(mobile, PASSWORD).await;
     }
+    // Each round sends a code to every user and to as many numbers with no
+    // account, in turn; a busy machine can swing one round, a real tell (a
+    // send for nobody answering early) shows in every one.
     let mut rounds = Vec::new();
-    for round in 0..3 {
+    for round in 0..5 {
         let mut took: [Vec<Duration>; 2] = Default::default();
-        for (i, user) in registered.iter().enumerate().skip(round * 20).take(20) {
-            let nobody = format!("1390000{:04}", round * 100 + i);
+        for (i, user) in registered.iter().enumerate() {
+            let nobody = format!("1390000{i:04}");
             for (mobile, took) in [user.as_str(), nobody.as_str()].into_iter().zip(took.iter_mut()) {
                 let started = Instant::now();
                 let (status, body, _) = sms_helpers::send(&app, &client_id, mobile, "LOGIN_SMS").await;
@@ -120,8 +123,9 @@ async fn a_code_for_nobody_answers_as_fast_as_a_code_for_a_user() {
         });
         let ratio = nobody.as_secs_f64() / user.as_secs_f64();
         if (0.9..1.1).contains(&ratio) {
-            gateway.wait_for(20 * (round + 1)).await;
-            assert_eq!(gateway.delivered().await, 20 * (round + 1), "only users were sent codes");
+            let sent = registered.len() * (round + 1);
+            gateway.wait_for(sent).await;
+            assert_eq!(gateway.delivered().await, sent, "only users were sent codes");
             return;
         }
         rounds.push(format!("median {nobody:?} for nobody against {user:?} for a user"));

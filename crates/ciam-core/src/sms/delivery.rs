@@ -102,8 +102,7 @@ const TRY_WITHIN: Duration = Duration::from_secs(15);
 /// The metric of codes handed to delivery, by `type` and `result`.
 pub const SMS_SENT: &str = "ciam_sms_sent_total";
 
-/// One code handed to delivery.
-#[derive(Debug)]
+/// One code handed to delivery (its `Debug` leaves the code out).
 pub struct Message {
     /// The number.
     pub to: Mobile,
@@ -120,6 +119,12 @@ pub struct Message {
     pub deliver: bool,
     /// The send's audit event, for a delivery that fails.
     pub event: AuditEvent,
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message").field("to", &self.to).field("kind", &self.kind).finish_non_exhaustive()
+    }
 }
 
 impl Message {
@@ -206,8 +211,20 @@ async fn deliver_all(mut rx: mpsc::Receiver<Message>, courier: Arc<Courier>) {
     }
 }
 
+/// The longest a delivery waits before it starts.
+const JITTER_MS: u16 = 50;
+
 impl Courier {
     async fn deliver(&self, message: Message) {
+        // A random wait first, for a code that goes out and for one that
+        // does not: the delivery's work then lands on whichever requests
+        // come later, not on the next one, so no answer's timing says
+        // whether the number before it has an account.
+        let mut jitter = [0u8; 2];
+        if getrandom::fill(&mut jitter).is_ok() {
+            let ms = u16::from_le_bytes(jitter) % (JITTER_MS + 1);
+            tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
+        }
         let kind = message.kind.as_str();
         if !message.deliver {
             metrics::counter!(SMS_SENT, "type" => kind, "result" => "withheld").increment(1);

@@ -98,9 +98,9 @@ impl Ciam {
     /// Compares a typed code with the live code of (`mobile`, `kind`),
     /// counting the comparison on the code and the entry on the number's
     /// day; a wrong one also counts as a failure of the caller's address
-    /// (docs/api.md §7). Refused before any comparison while the address is
-    /// throttled. The right code is not spent yet: see
-    /// [`Ciam::spend_code`].
+    /// (docs/api.md §7), whose attempt [`Ciam::code_mobile`] holds. The
+    /// right code is not spent yet: see [`Ciam::spend_code`] (or
+    /// [`Ciam::unmatch_code`] when the call is refused after all).
     pub(crate) async fn match_code(
         &self,
         call: &mut Call,
@@ -108,7 +108,6 @@ impl Ciam {
         kind: SmsKind,
         typed: &str,
     ) -> Result<GoodCode, CiamError> {
-        self.reserve_address(call).await?;
         let policy = self.sms_policy().await?;
         let now = self.now();
         let day = checks_day(mobile, &policy);
@@ -134,6 +133,14 @@ impl Ciam {
         Ok(self.store().list_users(Some(mobile), 1, 0).await?.into_iter().next())
     }
 
+    /// Gives back what matching `good` counted: the call was refused for
+    /// another reason, and the code stays good as it was.
+    pub(crate) async fn unmatch_code(&self, mobile: &Mobile, kind: SmsKind, good: GoodCode) {
+        if let Err(e) = self.store().unmatch_code(mobile, kind.as_str(), &good.digest, &good.day).await {
+            tracing::warn!(error = %e, "a matched code's check was not given back");
+        }
+    }
+
     /// Spends a matched code: a code is good once, on every instance.
     pub(crate) async fn spend_code(&self, mobile: &Mobile, kind: SmsKind, good: GoodCode) -> Result<(), CiamError> {
         if self.store().spend_code(mobile, kind.as_str(), &good.digest, &good.day).await? {
@@ -146,7 +153,7 @@ impl Ciam {
     /// Counts the call's code entry in its address's window, as a password
     /// attempt is (given back when the code is right): `REQ.0007` when the
     /// window is closed.
-    async fn reserve_address(&self, call: &mut Call) -> Result<(), CiamError> {
+    pub(crate) async fn reserve_address(&self, call: &mut Call) -> Result<(), CiamError> {
         let throttle = self.throttle_policy().await?;
         let Some(address) = call.address().filter(|ip| !throttle.allows(*ip)).map(AddressKey::of) else {
             return Ok(());

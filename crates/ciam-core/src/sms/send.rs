@@ -97,6 +97,15 @@ impl Ciam {
         call.note_mobile(audit_mobile(parsed.as_ref()));
         let policy = self.sms_policy().await?;
         let mobile = parsed.filter(|m| policy.allows(m)).ok_or(CiamError::refused(ErrorCode::SmsNumberRefused))?;
+        // The same number asked again from the same address, a moment after
+        // a refusal for the number's own limits: refused from memory too.
+        let asked =
+            |limit: Limit| address.as_ref().map(|a| AddressKey::new(format!("{a}|{}|{limit:?}", mobile.as_str())));
+        for limit in [Limit::Resend, Limit::Day] {
+            if let Some(retry_after) = asked(limit).and_then(|key| self.sms().recently_full(&key, now)) {
+                return Err(limit.refusal(retry_after));
+            }
+        }
         if kind == SmsKind::Register && !call.app().signup.self_registration {
             return Err(CiamError::refused(ErrorCode::SmsRegistrationClosed));
         }
@@ -109,8 +118,13 @@ impl Ciam {
         let counted: Vec<Window> = windows.iter().map(|(_, w)| w.clone()).collect();
         if let Err((at, retry_after)) = self.store().take_windows(&counted, now).await? {
             let limit = windows[at].0;
-            if let (Limit::Address, Some(address)) = (limit, &address) {
-                self.sms().remember_full(address, now + retry_after);
+            let remembered = match limit {
+                Limit::Address => address.clone(),
+                Limit::Resend | Limit::Day => asked(limit),
+                Limit::All => None,
+            };
+            if let Some(key) = remembered {
+                self.sms().remember_full(&key, now + retry_after);
             }
             return Err(limit.refusal(retry_after));
         }

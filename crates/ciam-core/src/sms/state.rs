@@ -41,8 +41,16 @@ impl SmsState {
         store: &Arc<dyn Store>,
         config: &SmsConfig,
         clock: &Arc<dyn Clock>,
+        key_encryption_key: Option<&[u8; 32]>,
     ) -> Result<Self, CiamError> {
-        let code_secret = shared_secret(store.as_ref(), SMS_CODE_SECRET).await?;
+        let stored = shared_secret(store.as_ref(), SMS_CODE_SECRET).await?;
+        // With a key encryption key, the digests' key is derived from it and
+        // the stored secret together: a copy of the database alone (a
+        // backup) holds nothing to try a million codes against.
+        let code_secret = match key_encryption_key {
+            Some(kek) => crate::token::keyed_digest(kek, &stored).into_bytes(),
+            None => stored,
+        };
         let delivery = config
             .provider
             .clone()

@@ -74,12 +74,10 @@ pub trait SmsStore: Send + Sync {
     /// Counts one more in each of `windows`, in one transaction: a window
     /// that ended at or before `now` starts again at 1, one that holds its
     /// `max` already is not counted. When every window took one, answers
-    /// what was taken; otherwise nothing stays counted and the answer is the
-    /// first window that refused and the seconds until it ends.
+    /// what was taken; otherwise the transaction is rolled back (nothing was
+    /// ever counted, for any caller to see) and the answer is the first
+    /// window that refused and the seconds until it ends.
     async fn take_windows(&self, windows: &[Window], now: UnixTime) -> StoreResult<Result<Vec<Taken>, (usize, i64)>>;
-    /// Gives back one counted in each of `taken`, where its window is still
-    /// the same.
-    async fn give_back(&self, taken: &[Taken]) -> StoreResult<()>;
     /// Stores `code` as the number's live code of its purpose, replacing
     /// the one before (whose comparisons it does not inherit).
     async fn put_code(&self, code: &NewCode<'_>) -> StoreResult<()>;
@@ -96,6 +94,14 @@ pub trait SmsStore: Send + Sync {
         now: UnixTime,
         max_checks: u32,
     ) -> StoreResult<CodeCheck>;
+    /// Gives back what a matched code's comparison counted (its check, the
+    /// entry's place on `day`), when the call that matched it was refused
+    /// for another reason (a new password the policy refuses): the code
+    /// stays good as it was.
+    async fn unmatch_code(&self, mobile: &Mobile, kind: &str, digest: &str, day: &Taken) -> StoreResult<()>;
+    /// Deletes every live code of `mobile` (its password was just set);
+    /// answers how many.
+    async fn forget_codes(&self, mobile: &Mobile) -> StoreResult<u64>;
     /// Spends the live code of (`mobile`, `kind`) if its digest is still
     /// `digest` (a code is good once, on every instance), giving back the
     /// entry's place in `day`; whether it was spent here.

@@ -62,28 +62,21 @@ impl<DB: Exec> SqlStore<DB> {
 #[async_trait]
 impl<DB: Exec> SmsStore for SqlStore<DB> {
     async fn take_windows(&self, windows: &[Window], now: UnixTime) -> StoreResult<Result<Vec<Taken>, (usize, i64)>> {
-        let each = DB::transaction_each(&self.conns, windows.iter().map(|w| take(w, now)).collect()).await?;
-        let taken = Self::taken(windows, &each)?;
-        let Some(refused) = taken.iter().position(Option::is_none) else {
-            return Ok(Ok(taken.into_iter().flatten().collect()));
+        // All or nothing: a window that refuses rolls the others back, so
+        // no window ever holds a send that was refused.
+        let each = match DB::transaction_all(&self.conns, windows.iter().map(|w| take(w, now)).collect()).await? {
+            Ok(each) => each,
+            Err(refused) => {
+                let sql =
+                    Stmt::new("SELECT ends_at FROM sms_windows WHERE key = $1").bind(windows[refused].key.as_str());
+                let ends_at = match DB::rows(&self.conns, sql).await?.first() {
+                    Some(row) => DB::decode::<WindowRow>(row).map_err(db_err)?.ends_at,
+                    None => now + windows[refused].window_seconds,
+                };
+                return Ok(Err((refused, (ends_at - now).max(1))));
+            }
         };
-        let counted: Vec<Taken> = taken.into_iter().flatten().collect();
-        SmsStore::give_back(self, &counted).await?;
-        let sql = Stmt::new("SELECT ends_at FROM sms_windows WHERE key = $1").bind(windows[refused].key.as_str());
-        let ends_at = DB::rows(&self.conns, sql).await?;
-        let ends_at = match ends_at.first() {
-            Some(row) => DB::decode::<WindowRow>(row).map_err(db_err)?.ends_at,
-            None => now + windows[refused].window_seconds,
-        };
-        Ok(Err((refused, (ends_at - now).max(1))))
-    }
-
-    async fn give_back(&self, taken: &[Taken]) -> StoreResult<()> {
-        match taken {
-            [] => Ok(()),
-            [one] => self.execute(give(one)).await.map(drop),
-            many => DB::transaction(&self.conns, many.iter().map(give).collect()).await.map(drop),
-        }
+        Ok(Ok(Self::taken(windows, &each)?.into_iter().flatten().collect()))
     }
 
     async fn put_code(&self, code: &NewCode<'_>) -> StoreResult<()> {
@@ -116,6 +109,20 @@ impl<DB: Exec> SmsStore for SqlStore<DB> {
             Some(row) => CodeCheck::Live { digest: DB::decode::<DigestRow>(row).map_err(db_err)?.digest, day },
             None => CodeCheck::NoCode { day },
         })
+    }
+
+    async fn unmatch_code(&self, mobile: &Mobile, kind: &str, digest: &str, day: &Taken) -> StoreResult<()> {
+        let check = Stmt::new(
+            "UPDATE sms_codes SET checks = checks - 1 WHERE mobile = $1 AND kind = $2 AND digest = $3 AND checks > 0",
+        )
+        .bind(mobile)
+        .bind(kind)
+        .bind(digest);
+        DB::transaction(&self.conns, vec![check, give(day)]).await.map(drop)
+    }
+
+    async fn forget_codes(&self, mobile: &Mobile) -> StoreResult<u64> {
+        self.execute(Stmt::new("DELETE FROM sms_codes WHERE mobile = $1").bind(mobile)).await
     }
 
     async fn spend_code(&self, mobile: &Mobile, kind: &str, digest: &str, day: &Taken) -> StoreResult<bool> {

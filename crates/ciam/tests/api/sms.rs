@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, PASSWORD, assert_error};
-use crate::sms_helpers::{E164, MOBILE, assert_wrong, code_login, other_than, send, spawn_sms, with_code};
+use crate::sms_helpers::{E164, MOBILE, assert_wrong, code_login, other_than, send, sms_policy, spawn_sms, with_code};
 
 crate::on_both_backends!(
     a_code_is_delivered_signed_and_logs_in_once,
@@ -140,8 +140,13 @@ async fn a_forgotten_password_is_set_with_a_code_and_ends_every_session(backend:
     }
     assert_error(&app.login(&client_id, MOBILE, PASSWORD).await, 400, "IDAAS.SDK.LOGIN.0001", None);
 
+    // Two tries a code: the refusals of the new password below must give
+    // theirs back. A login code is live beside the reset's.
+    sms_policy(&app, json!({"max_checks": 2, "resend_seconds": 0})).await;
+    send(&app, &client_id, MOBILE, "LOGIN_SMS").await;
+    let login_code = gateway.code(1).await;
     send(&app, &client_id, MOBILE, "FORGET_PWD_SMS").await;
-    let code = gateway.code(1).await;
+    let code = gateway.code(2).await;
     let reset = |code: &str, password: &str| json!({"mobile": MOBILE, "verify_code": code, "password": password});
     // Without the code, nothing is said about the password.
     let guess = with_code(&app, &client_id, "/pwd/update-by-mobile", reset(&other_than(&code), "weak")).await;
@@ -155,6 +160,7 @@ async fn a_forgotten_password_is_set_with_a_code_and_ends_every_session(backend:
 
     assert_error(&app.refresh(&client_id, &session).await, 400, "IDAAS.SDK.PARAM.0023", None);
     app.login_ok(&client_id, MOBILE, "N3w-Passw0rd").await;
+    assert_wrong(&app, &client_id, &login_code).await;
     let spent = with_code(&app, &client_id, "/pwd/update-by-mobile", reset(&code, "An0ther-Passw0rd")).await;
     assert_error(&spent, 400, "IDAAS.SDK.CAPTCHA.0007", None);
 }
