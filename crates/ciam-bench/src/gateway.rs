@@ -59,6 +59,24 @@ impl Gateway {
         self.delivered.lock().ok()?.codes.remove(to)
     }
 
+    /// Waits until no message arrived for half a second (deliveries start
+    /// after a random wait and run in the background), then forgets every
+    /// code it holds.
+    pub(crate) async fn settle(&self) {
+        let mut last = self.count();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let now = self.count();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        if let Ok(mut delivered) = self.delivered.lock() {
+            delivered.codes.clear();
+        }
+    }
+
     /// Messages delivered so far.
     pub(crate) fn count(&self) -> u64 {
         self.delivered.lock().map(|d| d.count).unwrap_or(0)

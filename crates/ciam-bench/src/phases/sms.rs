@@ -35,6 +35,8 @@ async fn send(api: &Api, client: &reqwest::Client, client_id: &str, mobile: &str
 
 /// A code to `mobile`, then a login with it; the login's status.
 async fn code_login(api: &Api, client: &reqwest::Client, gateway: &Gateway, mobile: &str) -> String {
+    // The code this send delivers, not one from before.
+    gateway.take_code(mobile);
     let sent = send(api, client, &api.client_id, mobile).await;
     if sent != "ok" {
         return sent;
@@ -92,6 +94,7 @@ async fn rates(run: &Run<'_>, gateway: &Gateway, report: &mut Report) -> Result<
     report.put("sms_send_server_ms", round3(used.server / sends.ok.max(1) as f64));
     report.put("sms_send_p99_ms", percentile(&latencies, 0.99));
 
+    gateway.settle().await;
     // One task per user, so that no two codes of one number cross.
     let (api, client, gateway) = (Arc::clone(run.api), run.client.clone(), gateway.clone());
     let logins = rate_phase(
@@ -122,6 +125,7 @@ async fn pumping(run: &Run<'_>, gateway: &Gateway, report: &mut Report) -> Resul
         run.api.admin(reqwest::Method::POST, "/apps", json!({"name": "signup", "sms_auto_register": true})).await?;
     let client_id = app["client_id"].as_str().ok_or("client_id")?.to_owned();
     let attacker = client_from([127, 0, 0, 3], 8)?;
+    gateway.settle().await;
     let delivered_before = gateway.count();
     let meter = CpuMeter::start(run.pid);
     let started = Instant::now();
@@ -144,8 +148,7 @@ async fn pumping(run: &Run<'_>, gateway: &Gateway, report: &mut Report) -> Resul
     }
     let secs = started.elapsed().as_secs_f64();
     let used = meter.used();
-    // Deliveries run in the background: a moment for the last ones.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    gateway.settle().await;
     let delivered = gateway.count() - delivered_before;
     let accepted = answers.get("ok").copied().unwrap_or(0);
     let refused = PUMPED as u64 - accepted;

@@ -198,15 +198,26 @@ struct Courier {
 }
 
 async fn deliver_all(mut rx: mpsc::Receiver<Message>, courier: Arc<Courier>) {
-    let at_once = Arc::new(Semaphore::new(AT_ONCE));
+    // Messages taken from the queue and not yet done, at most `QUEUE`; of
+    // them, at most `AT_ONCE` being posted.
+    let (pending, at_once) = (Arc::new(Semaphore::new(QUEUE)), Arc::new(Semaphore::new(AT_ONCE)));
     while let Some(message) = rx.recv().await {
-        let Ok(turn) = Arc::clone(&at_once).acquire_owned().await else {
+        let Ok(held) = Arc::clone(&pending).acquire_owned().await else {
             return;
         };
-        let courier = Arc::clone(&courier);
+        let (courier, at_once) = (Arc::clone(&courier), Arc::clone(&at_once));
         tokio::spawn(async move {
-            courier.deliver(message).await;
-            drop(turn);
+            jitter().await;
+            if message.deliver {
+                let Ok(turn) = at_once.acquire_owned().await else {
+                    return;
+                };
+                courier.deliver(message).await;
+                drop(turn);
+            } else {
+                metrics::counter!(SMS_SENT, "type" => message.kind.as_str(), "result" => "withheld").increment(1);
+            }
+            drop(held);
         });
     }
 }
@@ -214,22 +225,21 @@ async fn deliver_all(mut rx: mpsc::Receiver<Message>, courier: Arc<Courier>) {
 /// The longest a delivery waits before it starts.
 const JITTER_MS: u16 = 50;
 
+/// A random wait before each delivery, for a code that goes out and for one
+/// that does not: the delivery's work then lands on whichever requests come
+/// later, not on the next one, so no answer's timing says whether the
+/// number before it has an account.
+async fn jitter() {
+    let mut bytes = [0u8; 2];
+    if getrandom::fill(&mut bytes).is_ok() {
+        let ms = u16::from_le_bytes(bytes) % (JITTER_MS + 1);
+        tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
+    }
+}
+
 impl Courier {
     async fn deliver(&self, message: Message) {
-        // A random wait first, for a code that goes out and for one that
-        // does not: the delivery's work then lands on whichever requests
-        // come later, not on the next one, so no answer's timing says
-        // whether the number before it has an account.
-        let mut jitter = [0u8; 2];
-        if getrandom::fill(&mut jitter).is_ok() {
-            let ms = u16::from_le_bytes(jitter) % (JITTER_MS + 1);
-            tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
-        }
         let kind = message.kind.as_str();
-        if !message.deliver {
-            metrics::counter!(SMS_SENT, "type" => kind, "result" => "withheld").increment(1);
-            return;
-        }
         let outcome = match &self.provider {
             Provider::Log => {
                 tracing::info!(to = %message.to, code = %message.code.as_str(), "SMS code (log provider: development only)");
