@@ -272,6 +272,25 @@ async fn forwarded_addresses_are_the_clients_own(issuer: &str, ca: &[u8], client
     let wrong =
         events.as_array().expect("events").iter().find(|e| e["outcome"] == "IDAAS.SDK.LOGIN.0002").expect("the event");
     assert_eq!(wrong["ip"], "127.0.0.2", "{wrong}");
+
+    // The throttle counts that address, whatever it claims: with two
+    // failures allowed, a second claimed address does not buy a third.
+    let throttle = |max: u32| json!({"ip_max_failures": max, "ip_window_seconds": 600});
+    let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    let policy = "/api/v2/admin/policies/throttle";
+    let set = https.send("PUT", policy, &headers, throttle(2).to_string().into_bytes()).await;
+    assert_eq!(set.expect("policy").status, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = login(&https, client_id, &[("X-Forwarded-For", "198.51.100.7")], "Wrong-pass1").await;
+    assert_eq!(second, "IDAAS.SDK.LOGIN.0002");
+    let third = login(&https, client_id, &[("X-Forwarded-For", "192.0.2.44")], "Wrong-pass1").await;
+    assert_eq!(third, "IDAAS.SDK.REQ.0007", "the address nginx saw is throttled");
+    let elsewhere = Https::new(issuer, ca, IpAddr::from([127, 0, 0, 1]));
+    assert_eq!(login(&elsewhere, client_id, &[], PASSWORD).await, "SUCCESS", "another address is not");
+    let reset = https.send("PUT", policy, &headers, throttle(100).to_string().into_bytes()).await;
+    assert_eq!(reset.expect("policy").status, 200);
+    // Each instance trusts its copy of a policy for a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
 }
 
 /// The console's sign-in cookie is `Secure`; the hosted login page signs
