@@ -5,6 +5,7 @@
 //! delivery, so the answer tells nothing about the number.
 
 use crate::call::{Answered, Call};
+use crate::clock::UnixTime;
 use crate::error::{CiamError, ErrorCode};
 use crate::login::audit_mobile;
 use crate::mobile::Mobile;
@@ -62,6 +63,18 @@ fn send_windows(mobile: &Mobile, address: Option<&AddressKey>, policy: &SmsPolic
     windows
 }
 
+/// What a refusal by `limit` is remembered under: the address for its
+/// hour, the address and the number for the number's own limits.
+fn memory_key(address: Option<&AddressKey>, mobile: Option<&Mobile>, limit: Limit) -> Option<AddressKey> {
+    match (limit, address, mobile) {
+        (Limit::Address, Some(address), _) => Some(address.clone()),
+        (Limit::Resend | Limit::Day, Some(address), Some(mobile)) => {
+            Some(AddressKey::new(format!("{address}|{}|{limit:?}", mobile.as_str())))
+        }
+        _ => None,
+    }
+}
+
 /// Whether a code of `kind` for a number whose account is `user` reaches
 /// anyone.
 fn reaches(kind: SmsKind, user: Option<&User>, auto_register: bool) -> bool {
@@ -90,22 +103,12 @@ impl Ciam {
         // thousands of sends cost no parsing, no captcha, no statement).
         let now = self.now();
         let address = self.sms_address(call).await?;
-        if let Some(retry_after) = address.as_ref().and_then(|a| self.sms().recently_full(a, now)) {
-            return Err(Limit::Address.refusal(retry_after));
-        }
+        self.refused_from_memory(address.as_ref(), None, now)?;
         let parsed = Mobile::parse(mobile, self.config().region);
         call.note_mobile(audit_mobile(parsed.as_ref()));
         let policy = self.sms_policy().await?;
         let mobile = parsed.filter(|m| policy.allows(m)).ok_or(CiamError::refused(ErrorCode::SmsNumberRefused))?;
-        // The same number asked again from the same address, a moment after
-        // a refusal for the number's own limits: refused from memory too.
-        let asked =
-            |limit: Limit| address.as_ref().map(|a| AddressKey::new(format!("{a}|{}|{limit:?}", mobile.as_str())));
-        for limit in [Limit::Resend, Limit::Day] {
-            if let Some(retry_after) = asked(limit).and_then(|key| self.sms().recently_full(&key, now)) {
-                return Err(limit.refusal(retry_after));
-            }
-        }
+        self.refused_from_memory(address.as_ref(), Some(&mobile), now)?;
         if kind == SmsKind::Register && !call.app().signup.self_registration {
             return Err(CiamError::refused(ErrorCode::SmsRegistrationClosed));
         }
@@ -114,20 +117,7 @@ impl Ciam {
         let place = delivery.place().ok_or(CiamError::refused(ErrorCode::SmsSendFailed))?;
         let user = self.user_with(&mobile).await?;
         let deliver = reaches(kind, user.as_ref(), call.app().signup.sms_auto_register);
-        let windows = send_windows(&mobile, address.as_ref(), &policy);
-        let counted: Vec<Window> = windows.iter().map(|(_, w)| w.clone()).collect();
-        if let Err((at, retry_after)) = self.store().take_windows(&counted, now).await? {
-            let limit = windows[at].0;
-            let remembered = match limit {
-                Limit::Address => address.clone(),
-                Limit::Resend | Limit::Day => asked(limit),
-                Limit::All => None,
-            };
-            if let Some(key) = remembered {
-                self.sms().remember_full(&key, now + retry_after);
-            }
-            return Err(limit.refusal(retry_after));
-        }
+        self.count_send(&mobile, address.as_ref(), &policy, now).await?;
         let code = new_code()?;
         let digest = code_digest(self.sms_code_secret(), &mobile, kind, &code);
         let stored = NewCode {
@@ -141,6 +131,49 @@ impl Ciam {
         let event = call.event(Outcome::Status(Status::Success));
         place.send(Message { to: mobile, kind, code, lang: call.lang(), minutes, deliver, event });
         Ok(Sent)
+    }
+
+    /// Counts a send in its windows, all or none; a refusal by the
+    /// address's hour, or by the number's interval or day, is remembered
+    /// for the next moment (see [`Ciam::refused_from_memory`]).
+    async fn count_send(
+        &self,
+        mobile: &Mobile,
+        address: Option<&AddressKey>,
+        policy: &SmsPolicy,
+        now: UnixTime,
+    ) -> Result<(), CiamError> {
+        let windows = send_windows(mobile, address, policy);
+        let counted: Vec<Window> = windows.iter().map(|(_, w)| w.clone()).collect();
+        let Err((at, retry_after)) = self.store().take_windows(&counted, now).await? else {
+            return Ok(());
+        };
+        let limit = windows[at].0;
+        if let Some(key) = memory_key(address, Some(mobile), limit) {
+            self.sms().remember_full(&key, now + retry_after);
+        }
+        Err(limit.refusal(retry_after))
+    }
+
+    /// A refusal this instance gave a moment ago, given again with no
+    /// statement: for `address` over its hour (with no `mobile`), or for
+    /// `mobile` asked again from `address` after its interval or its day
+    /// refused it.
+    fn refused_from_memory(
+        &self,
+        address: Option<&AddressKey>,
+        mobile: Option<&Mobile>,
+        now: UnixTime,
+    ) -> Result<(), CiamError> {
+        let limits: &[Limit] = if mobile.is_some() { &[Limit::Resend, Limit::Day] } else { &[Limit::Address] };
+        for limit in limits {
+            if let Some(retry_after) =
+                memory_key(address, mobile, *limit).and_then(|k| self.sms().recently_full(&k, now))
+            {
+                return Err(limit.refusal(retry_after));
+            }
+        }
+        Ok(())
     }
 
     /// The address a send is counted under: none for one the throttle
