@@ -43,8 +43,37 @@ pub const READY_CHECK: Duration = Duration::from_secs(2);
 /// At most this many apps are kept in memory per instance.
 const APP_CACHE_SIZE: usize = 1024;
 
-/// At most this many throttled addresses are remembered per instance.
+/// At most this many closed windows are remembered per instance.
 const CLOSED_CACHE_SIZE: usize = 65_536;
+
+/// Windows this instance saw closed (an address throttled, an SMS limit
+/// reached), each with when it ends, trusted for [`POLICY_CACHE`]: a window
+/// may reopen early, so the memory is short. Bounded: when full, what has
+/// run out is dropped, and past that nothing more is remembered.
+#[derive(Debug, Default)]
+pub(crate) struct ClosedWindows(Mutex<HashMap<AddressKey, (Instant, UnixTime)>>);
+
+impl ClosedWindows {
+    /// Seconds until the window of `key` ends, if it was seen closed
+    /// within [`POLICY_CACHE`].
+    pub(crate) fn get(&self, key: &AddressKey, now: UnixTime) -> Option<i64> {
+        let closed = self.0.lock().ok()?;
+        let (seen, ends) = closed.get(key)?;
+        (seen.elapsed() < POLICY_CACHE && *ends > now).then_some(ends - now)
+    }
+
+    /// Remembers that the window of `key` is closed until `ends`.
+    pub(crate) fn put(&self, key: &AddressKey, ends: UnixTime) {
+        if let Ok(mut closed) = self.0.lock() {
+            if closed.len() >= CLOSED_CACHE_SIZE {
+                closed.retain(|_, (seen, _)| seen.elapsed() < POLICY_CACHE);
+            }
+            if closed.len() < CLOSED_CACHE_SIZE {
+                closed.insert(key.clone(), (Instant::now(), ends));
+            }
+        }
+    }
+}
 
 /// Domain settings that come from the operator's configuration.
 #[derive(Debug, Clone)]
@@ -119,7 +148,7 @@ struct Inner {
     throttle_policy: Cached<ThrottlePolicy>,
     apps: Mutex<HashMap<ClientId, (Instant, App)>>,
     /// Addresses seen throttled, with when their window ends.
-    closed: Mutex<HashMap<AddressKey, (Instant, UnixTime)>>,
+    closed: ClosedWindows,
     /// SDK calls in progress per address.
     in_flight: Arc<InFlight>,
     /// Keys the lock keys of text that is no phone number.
@@ -158,7 +187,7 @@ impl Ciam {
                 lockout_policy: Cached::new(),
                 throttle_policy: Cached::new(),
                 apps: Mutex::new(HashMap::new()),
-                closed: Mutex::new(HashMap::new()),
+                closed: ClosedWindows::default(),
                 in_flight,
                 lock_key_secret,
                 instance_id: crate::token::new_id(),
@@ -303,22 +332,12 @@ impl Ciam {
     /// closed within [`POLICY_CACHE`]: a window may reopen early (an attempt
     /// in it turns out right), so the memory is short.
     pub(crate) fn recently_closed(&self, address: &AddressKey) -> Option<i64> {
-        let now = self.now();
-        let closed = self.inner.closed.lock().ok()?;
-        let (seen, ends) = closed.get(address)?;
-        (seen.elapsed() < POLICY_CACHE && *ends > now).then_some(ends - now)
+        self.inner.closed.get(address, self.now())
     }
 
     /// Remembers that the window of `address` is closed until `ends`.
     pub(crate) fn remember_closed(&self, address: &AddressKey, ends: UnixTime) {
-        if let Ok(mut closed) = self.inner.closed.lock() {
-            if closed.len() >= CLOSED_CACHE_SIZE {
-                closed.retain(|_, (seen, _)| seen.elapsed() < POLICY_CACHE);
-            }
-            if closed.len() < CLOSED_CACHE_SIZE {
-                closed.insert(address.clone(), (Instant::now(), ends));
-            }
-        }
+        self.inner.closed.put(address, ends);
     }
 
     /// Drops this instance's copy of an app after an operator changed it.

@@ -185,7 +185,7 @@ impl Ciam {
     /// refuse, is refused at once, with no read.
     pub(crate) async fn throttle_gate(&self, call: &Call) -> Result<Gate, CiamError> {
         let policy = self.throttle_policy().await?;
-        let counted = call.address().filter(|ip| !policy.allows(*ip)).map(AddressKey::of);
+        let counted = policy.counted(call.address());
         if let Some(retry_after) = counted.as_ref().and_then(|key| self.recently_closed(key)) {
             return Err(CiamError::Throttled { retry_after });
         }
@@ -231,7 +231,7 @@ impl Ciam {
 
     /// `REQ.0007` when `window` is closed to one more attempt, remembered for
     /// the next attempts from the address.
-    fn refuse_closed(
+    pub(crate) fn refuse_closed(
         &self,
         throttle: &ThrottlePolicy,
         address: &AddressKey,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
 use crate::error::Reason;
-use crate::model::ThrottleState;
+use crate::model::{AddressKey, ThrottleState};
 
 use super::lockout::check_seconds;
 
@@ -60,6 +60,12 @@ impl ThrottlePolicy {
     pub fn closed(&self, window: ThrottleState, now: UnixTime, pending: u32) -> Option<i64> {
         let ends = window.window_start + self.ip_window_seconds;
         (ends > now && window.failures.saturating_add(pending) > self.ip_max_failures).then_some(ends - now)
+    }
+
+    /// The key attempts from `ip` are counted under: none for an address
+    /// never throttled, or one not known.
+    pub fn counted(&self, ip: Option<IpAddr>) -> Option<AddressKey> {
+        ip.filter(|ip| !self.allows(*ip)).map(AddressKey::of)
     }
 
     /// Whether `ip` is never throttled.

@@ -18,7 +18,7 @@ pub(crate) use state::SmsState;
 use crate::call::Call;
 use crate::error::{CiamError, ErrorCode};
 use crate::mobile::Mobile;
-use crate::model::{AddressKey, Reservation};
+use crate::model::Reservation;
 use crate::service::Ciam;
 use crate::store::sms::{CodeCheck, Taken, Window};
 use crate::token::{constant_time_eq, keyed_digest};
@@ -155,7 +155,7 @@ impl Ciam {
     /// window is closed.
     pub(crate) async fn reserve_address(&self, call: &mut Call) -> Result<(), CiamError> {
         let throttle = self.throttle_policy().await?;
-        let Some(address) = call.address().filter(|ip| !throttle.allows(*ip)).map(AddressKey::of) else {
+        let Some(address) = throttle.counted(call.address()) else {
             return Ok(());
         };
         if let Some(retry_after) = self.recently_closed(&address) {
@@ -163,14 +163,9 @@ impl Ciam {
         }
         let now = self.now();
         let window = self.store().reserve_attempt(&address, now, &throttle).await?;
-        let reservation = Reservation { key: address.clone(), window_start: window.window_start };
-        if let Some(retry_after) = throttle.closed(window, now, 0) {
-            self.remember_closed(&address, now + retry_after);
-            self.store().release_attempt(&reservation).await?;
-            return Err(CiamError::Throttled { retry_after });
-        }
-        call.reserve(reservation);
-        Ok(())
+        // Held by the call, which gives it back when it is refused here.
+        call.reserve(Reservation { key: address.clone(), window_start: window.window_start });
+        self.refuse_closed(&throttle, &address, window, now, 0)
     }
 }
 

@@ -150,7 +150,7 @@ impl Ciam {
         };
         let limit = windows[at].0;
         if let Some(key) = memory_key(address, Some(mobile), limit) {
-            self.sms().remember_full(&key, now + retry_after);
+            self.sms().closed.put(&key, now + retry_after);
         }
         Err(limit.refusal(retry_after))
     }
@@ -167,8 +167,7 @@ impl Ciam {
     ) -> Result<(), CiamError> {
         let limits: &[Limit] = if mobile.is_some() { &[Limit::Resend, Limit::Day] } else { &[Limit::Address] };
         for limit in limits {
-            if let Some(retry_after) =
-                memory_key(address, mobile, *limit).and_then(|k| self.sms().recently_full(&k, now))
+            if let Some(retry_after) = memory_key(address, mobile, *limit).and_then(|k| self.sms().closed.get(&k, now))
             {
                 return Err(limit.refusal(retry_after));
             }
@@ -180,7 +179,7 @@ impl Ciam {
     /// never limits (docs/api.md §7) or one not known.
     async fn sms_address(&self, call: &Call) -> Result<Option<AddressKey>, CiamError> {
         let throttle = self.throttle_policy().await?;
-        Ok(call.address().filter(|ip| !throttle.allows(*ip)).map(AddressKey::of))
+        Ok(throttle.counted(call.address()))
     }
 
     /// `SMS.0006` unless the captcha service, when one is configured, says

@@ -2,15 +2,12 @@
 //! addresses it saw over their hourly sends, the delivery queue, and the
 //! deployment's key for code digests.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use crate::admin::invalid;
-use crate::clock::{Clock, UnixTime};
+use crate::clock::Clock;
 use crate::error::CiamError;
-use crate::model::AddressKey;
-use crate::service::{Cached, Ciam, POLICY_CACHE, shared_secret};
+use crate::service::{Cached, Ciam, ClosedWindows, shared_secret};
 use crate::store::Store;
 
 use super::delivery::{Delivery, SmsConfig};
@@ -20,15 +17,14 @@ use super::{SmsPolicy, SmsPolicyPatch};
 const SMS_POLICY: &str = "sms_policy";
 /// The setting of the key code digests are made with.
 const SMS_CODE_SECRET: &str = "sms_code_secret";
-/// At most this many addresses over their sends are remembered.
-const CLOSED_SIZE: usize = 65_536;
 
 /// SMS codes on one instance.
 #[derive(Debug)]
 pub(crate) struct SmsState {
     policy: Cached<SmsPolicy>,
-    /// Addresses seen over their hourly sends, with when their hour ends.
-    closed: Mutex<HashMap<AddressKey, (Instant, UnixTime)>>,
+    /// Addresses seen over their hourly sends, and numbers refused for an
+    /// address, with when their window ends.
+    pub(crate) closed: ClosedWindows,
     /// The queue to the provider; `None` without one.
     delivery: Option<Delivery>,
     config: SmsConfig,
@@ -57,7 +53,7 @@ impl SmsState {
             .map(|provider| Delivery::start(provider, config.outbound.clone(), Arc::clone(store), Arc::clone(clock)));
         Ok(Self {
             policy: Cached::new(),
-            closed: Mutex::new(HashMap::new()),
+            closed: ClosedWindows::default(),
             delivery,
             config: config.clone(),
             code_secret,
@@ -70,26 +66,6 @@ impl SmsState {
 
     pub(crate) fn config(&self) -> &SmsConfig {
         &self.config
-    }
-
-    /// Seconds until the hour of `address` ends, if this instance saw it
-    /// full within [`POLICY_CACHE`].
-    pub(crate) fn recently_full(&self, address: &AddressKey, now: UnixTime) -> Option<i64> {
-        let closed = self.closed.lock().ok()?;
-        let (seen, ends) = closed.get(address)?;
-        (seen.elapsed() < POLICY_CACHE && *ends > now).then_some(ends - now)
-    }
-
-    /// Remembers that the hour of `address` is full until `ends`.
-    pub(crate) fn remember_full(&self, address: &AddressKey, ends: UnixTime) {
-        if let Ok(mut closed) = self.closed.lock() {
-            if closed.len() >= CLOSED_SIZE {
-                closed.retain(|_, (seen, _)| seen.elapsed() < POLICY_CACHE);
-            }
-            if closed.len() < CLOSED_SIZE {
-                closed.insert(address.clone(), (Instant::now(), ends));
-            }
-        }
     }
 }
 

@@ -96,8 +96,8 @@ impl<DB: Exec> SmsStore for SqlStore<DB> {
     ) -> StoreResult<CodeCheck> {
         // The entry is counted in the number's day first; the live code's
         // comparison only when the day took it.
-        let each = DB::transaction_each(&self.conns, vec![take(day, now)]).await?;
-        let Some(day) = Self::taken(std::slice::from_ref(day), &each)?.pop().flatten() else {
+        let rows = DB::rows(&self.conns, take(day, now)).await?;
+        let Some(day) = Self::taken(std::slice::from_ref(day), &[rows])?.pop().flatten() else {
             return Ok(CodeCheck::NoneLeft);
         };
         let compare = Stmt::new(
