@@ -82,7 +82,9 @@ pub async fn open(
         calls_per_address: config.calls_per_address,
         audit_retention_days: config.audit_retention_days,
         key_encryption_key: config.key_encryption_key()?,
-        sms: config.sms()?,
+        // Only a server sends codes: the CLI's commands start no delivery
+        // and make no HTTP client.
+        sms: if opener == Opener::Server { config.sms()? } else { Default::default() },
     };
     let ciam = Ciam::open(store.shared(), clock, domain).await?;
     Ok(Opened { store, ciam })

@@ -301,7 +301,7 @@ impl Config {
         self.key_encryption_key()?;
         self.trusted_proxies()?;
         self.check_issuer()?;
-        self.sms()?;
+        self.sms_settings()?;
         if self.state_token_ttl <= 0 || self.sso_session_seconds <= 0 {
             return Err(ConfigError("state_token_ttl and sso_session_seconds must be positive".into()));
         }

@@ -20,10 +20,22 @@ fn web_url(name: &str, text: &str) -> Result<String, ConfigError> {
 }
 
 impl Config {
-    /// Where codes go and the captcha before them; refuses a provider
+    /// Where codes go and the captcha before them, with the HTTP client
+    /// both use (made only when one of them is set).
+    pub fn sms(&self) -> Result<SmsConfig, ConfigError> {
+        let (provider, captcha) = self.sms_settings()?;
+        let outbound = if provider.is_some() || captcha.is_some() {
+            Some(Arc::new(HttpOut::new().map_err(ConfigError)?) as Arc<dyn ciam_core::sms::delivery::Outbound>)
+        } else {
+            None
+        };
+        Ok(SmsConfig { provider, captcha, outbound })
+    }
+
+    /// The provider and the captcha the settings name; refuses a provider
     /// without what it needs, and the log provider under an `https`
     /// issuer (a deployment for real users).
-    pub fn sms(&self) -> Result<SmsConfig, ConfigError> {
+    pub(super) fn sms_settings(&self) -> Result<(Option<Provider>, Option<Captcha>), ConfigError> {
         let provider = match self.sms_provider.as_deref().map(str::trim) {
             None | Some("") => None,
             Some("log") => {
@@ -60,12 +72,7 @@ impl Config {
             }),
             _ => return Err(ConfigError("captcha_verify_url and captcha_secret go together".into())),
         };
-        let outbound = if provider.is_some() || captcha.is_some() {
-            Some(Arc::new(HttpOut::new().map_err(ConfigError)?) as Arc<dyn ciam_core::sms::delivery::Outbound>)
-        } else {
-            None
-        };
-        Ok(SmsConfig { provider, captcha, outbound })
+        Ok((provider, captcha))
     }
 }
 
