@@ -262,29 +262,49 @@ pub(super) async fn login(State(state): State<AppState>, request: Request) -> Re
         Ok(outcome) => finish(&state, lang, &form.request, &form.csrf, outcome, origin.as_deref()),
         Err(e) if matches!(e, CiamError::Internal(_)) => failed(lang, &e),
         Err(e) => {
-            let status = StatusCode::from_u16(e.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            let message = e.message(lang);
+            let refused = PageError::of(&e, lang);
             let view = LoginView {
                 lang,
                 request: &form.request,
                 csrf: &form.csrf,
                 app_name: &app_name,
                 mobile: &form.mobile,
-                error: Some(&message),
+                error: Some(&refused.text),
                 notice: None,
                 codes: state.ciam.page_offers_codes(),
                 redirect_origin: origin.as_deref(),
             };
-            let mut response = view::login(&view, status);
-            if let CiamError::Throttled { retry_after } = e
-                && let Ok(value) = retry_after.max(1).to_string().parse()
-            {
-                response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
-            }
-            response
+            with_retry_after(view::login(&view, refused.status), refused.retry_after)
         }
     };
     with_outcome(response, code)
+}
+
+/// What a refused form says on its page: the message, the code's status,
+/// and for a refusal that lifts with time, the seconds until it does.
+pub(super) struct PageError {
+    pub(super) text: String,
+    pub(super) status: StatusCode,
+    pub(super) retry_after: Option<i64>,
+}
+
+impl PageError {
+    pub(super) fn of(error: &CiamError, lang: Lang) -> Self {
+        let retry_after = match error {
+            CiamError::Throttled { retry_after } | CiamError::Wait { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
+        let status = StatusCode::from_u16(error.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        PageError { text: error.message(lang), status, retry_after }
+    }
+}
+
+/// `response` with `Retry-After`, when given.
+pub(super) fn with_retry_after(mut response: Response, retry_after: Option<i64>) -> Response {
+    if let Some(value) = retry_after.and_then(|seconds| seconds.max(1).to_string().parse().ok()) {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// What a form's call ended in, for the metrics and the access log (as an

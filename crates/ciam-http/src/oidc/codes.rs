@@ -13,7 +13,9 @@ use ciam_core::{CiamError, Lang};
 use maud::html;
 use serde::Deserialize;
 
-use super::authorize::{Unchecked, caller, checked, failed, finish, outcome_code, parse, posted, with_outcome};
+use super::authorize::{
+    PageError, Unchecked, caller, checked, failed, finish, outcome_code, parse, posted, with_outcome, with_retry_after,
+};
 use super::texts::texts;
 use super::view::{self, LoginView};
 use super::{Cookies, LOGIN_PATH, binding, form_token, origin_of, page_lang};
@@ -194,24 +196,6 @@ pub(super) struct CodeForm {
     new_password_confirm: Option<String>,
 }
 
-/// What a refused form says, and how.
-struct PageError {
-    text: String,
-    status: StatusCode,
-    retry_after: Option<i64>,
-}
-
-impl PageError {
-    fn of(error: &CiamError, lang: Lang) -> Self {
-        let retry_after = match error {
-            CiamError::Throttled { retry_after } | CiamError::Wait { retry_after, .. } => Some(*retry_after),
-            _ => None,
-        };
-        let status = StatusCode::from_u16(error.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        PageError { text: error.message(lang), status, retry_after }
-    }
-}
-
 /// A posted code form, bound to this browser, with its stored request.
 struct Posted {
     form: CodeForm,
@@ -254,13 +238,7 @@ impl Posted {
             tip,
             redirect_origin: origin.as_deref(),
         };
-        let mut response = code_page(&view, status);
-        if let Some(retry_after) = retry_after
-            && let Ok(value) = retry_after.max(1).to_string().parse()
-        {
-            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
-        }
-        response
+        with_retry_after(code_page(&view, status), retry_after)
     }
 
     fn page_form<'a>(&'a self, state: &AppState, session: Option<&'a str>) -> PageForm<'a> {
