@@ -177,13 +177,18 @@ impl Api {
     pub(crate) async fn login(&self, client: &reqwest::Client, mobile: &str, password: &str) -> String {
         let sent =
             self.sdk(client, "/login/mobile-pwd").json(&json!({"mobile": mobile, "password": password})).send().await;
-        match sent {
-            Ok(resp) => match resp.json::<Value>().await {
-                Ok(body) => body["status"].as_str().or(body["error_code"].as_str()).unwrap_or("?").to_owned(),
-                Err(_) => "unreadable".into(),
-            },
-            Err(_) => "transport".into(),
-        }
+        status_of(sent).await
+    }
+}
+
+/// The `status` of an SDK answer, or its error code, or what went wrong.
+pub(crate) async fn status_of(sent: reqwest::Result<reqwest::Response>) -> String {
+    match sent {
+        Ok(resp) => match resp.json::<Value>().await {
+            Ok(body) => body["status"].as_str().or(body["error_code"].as_str()).unwrap_or("?").to_owned(),
+            Err(_) => "unreadable".into(),
+        },
+        Err(_) => "transport".into(),
     }
 }
 

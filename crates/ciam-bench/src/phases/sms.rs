@@ -14,7 +14,7 @@ use crate::cpu::CpuMeter;
 use crate::driver::rate_phase;
 use crate::gateway::Gateway;
 use crate::report::{Report, percentile, round1, round3};
-use crate::server::{Api, client_from, user_mobile};
+use crate::server::{Api, client_from, status_of, user_mobile};
 
 /// Numbers the pumping attack asks codes for.
 const PUMPED: usize = 10_000;
@@ -52,13 +52,7 @@ async fn code_login(api: &Api, client: &reqwest::Client, gateway: &Gateway, mobi
         tokio::time::sleep(Duration::from_millis(1)).await;
     };
     let body = json!({"mobile": mobile, "verify_code": code});
-    match api.sdk(client, "/login/mobile-verify-code").json(&body).send().await {
-        Ok(resp) => match resp.json::<Value>().await {
-            Ok(body) => body["status"].as_str().or(body["error_code"].as_str()).unwrap_or("?").to_owned(),
-            Err(_) => "unreadable".to_owned(),
-        },
-        Err(_) => "transport".to_owned(),
-    }
+    status_of(api.sdk(client, "/login/mobile-verify-code").json(&body).send().await).await
 }
 
 /// The send and code-login rates, with the limits out of the way.

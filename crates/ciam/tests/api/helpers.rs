@@ -129,13 +129,7 @@ impl TestApp {
         path: &str,
         client_id: &str,
     ) -> reqwest::RequestBuilder {
-        client
-            .request(method, self.url(&format!("/api/v2/sdk{path}")))
-            .header("X-operating-sys-version", "windows10.1.1")
-            .header("X-device-fingerprint", "156aysdna213sc50")
-            .header("X-device-ip", "192.168.1.2")
-            .header("X-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 13_3 like Mac OS X)")
-            .header("X-client-id", client_id)
+        sdk_at(client, &self.base, method, path, client_id)
     }
 
     pub async fn login(&self, client_id: &str, mobile: &str, password: &str) -> (StatusCode, Value) {
@@ -299,6 +293,32 @@ impl Serving {
         }
         log
     }
+}
+
+/// An SDK request to the server at `base`, with the seed's device headers
+/// and `X-client-id`.
+pub fn sdk_at(
+    client: &reqwest::Client,
+    base: &str,
+    method: Method,
+    path: &str,
+    client_id: &str,
+) -> reqwest::RequestBuilder {
+    client
+        .request(method, format!("{base}/api/v2/sdk{path}"))
+        .header("X-operating-sys-version", "windows10.1.1")
+        .header("X-device-fingerprint", "156aysdna213sc50")
+        .header("X-device-ip", "192.168.1.2")
+        .header("X-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 13_3 like Mac OS X)")
+        .header("X-client-id", client_id)
+}
+
+/// An admin call to the server at `base` that must succeed; its body.
+pub async fn admin_at(client: &reqwest::Client, base: &str, method: Method, path: &str, body: Value) -> Value {
+    let resp = client.request(method, format!("{base}/api/v2/admin{path}")).bearer_auth(ADMIN_TOKEN).json(&body);
+    let (status, body) = read(resp.send().await.expect("admin call")).await;
+    assert!(status.is_success(), "{path}: {status} {body}");
+    body
 }
 
 pub fn free_port() -> u16 {

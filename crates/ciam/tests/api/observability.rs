@@ -9,7 +9,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, Backend, PASSWORD, TestApp, TestDatabase, assert_error, read, samples, serve};
+use crate::helpers::{
+    ADMIN_TOKEN, Backend, PASSWORD, TestApp, TestDatabase, admin_at, assert_error, read, samples, serve,
+};
 
 crate::on_both_backends!(
     request_ids_are_kept_or_made_and_reach_the_answer_and_the_audit_event,
@@ -90,32 +92,19 @@ async fn login(client: &reqwest::Client, base: &str, client_id: &str, mobile: &s
     read(resp).await.1
 }
 
-async fn admin(client: &reqwest::Client, base: &str, method: Method, path: &str, body: Value) -> Value {
-    let resp = client
-        .request(method, format!("{base}/api/v2/admin{path}"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("admin call");
-    let (status, body) = read(resp).await;
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_known_traffic_and_the_json_log_has_one_line_per_request_without_secrets() {
     let db = TestDatabase::create(Backend::Sqlite).await;
     let server = serve(&db.url, &[("CIAM_LOG_FORMAT", "json")]).await;
     let (client, base) = (reqwest::Client::new(), server.base.clone());
-    let client_id = admin(&client, &base, Method::POST, "/apps", json!({"name": "Shop"})).await["client_id"]
+    let client_id = admin_at(&client, &base, Method::POST, "/apps", json!({"name": "Shop"})).await["client_id"]
         .as_str()
         .expect("client_id")
         .to_owned();
     for mobile in ["15200000000", "15200000001"] {
-        admin(&client, &base, Method::POST, "/users", json!({"mobile": mobile, "password": PASSWORD})).await;
+        admin_at(&client, &base, Method::POST, "/users", json!({"mobile": mobile, "password": PASSWORD})).await;
     }
-    admin(&client, &base, Method::PUT, "/policies/lockout", json!({"max_failures": 3})).await;
+    admin_at(&client, &base, Method::PUT, "/policies/lockout", json!({"max_failures": 3})).await;
 
     let granted = login(&client, &base, &client_id, "15200000000", PASSWORD, "login-ok").await;
     let session_token = granted["session_token"].as_str().expect("session_token").to_owned();
@@ -337,7 +326,7 @@ async fn refusals_that_cost_no_hash_are_one_event_and_one_log_line_a_minute(back
     let db = TestDatabase::create(backend).await;
     let server = serve(&db.url, &[("CIAM_LOG_FORMAT", "json")]).await;
     let (client, base) = (reqwest::Client::new(), server.base.clone());
-    let app = admin(&client, &base, Method::POST, "/apps", json!({"name": "Shop"})).await;
+    let app = admin_at(&client, &base, Method::POST, "/apps", json!({"name": "Shop"})).await;
     let client_id = app["client_id"].as_str().expect("client_id").to_owned();
     let sent = 300;
     for chunk in 0..sent / 50 {
@@ -353,7 +342,7 @@ async fn refusals_that_cost_no_hash_are_one_event_and_one_log_line_a_minute(back
             assert_error(&t.await.expect("task"), 400, "IDAAS.SDK.REQ.0002", None);
         }
     }
-    let events = admin(&client, &base, Method::GET, "/audit-events?ip=127.0.0.1&limit=1000", json!({})).await;
+    let events = admin_at(&client, &base, Method::GET, "/audit-events?ip=127.0.0.1&limit=1000", json!({})).await;
     let events = events.as_array().expect("events");
     assert!((1..=2).contains(&events.len()), "{events:?}");
     assert!(events.iter().all(|e| e["outcome"] == "IDAAS.SDK.REQ.0002"), "{events:?}");
@@ -364,7 +353,7 @@ async fn refusals_that_cost_no_hash_are_one_event_and_one_log_line_a_minute(back
         let wrong = login(&client, &base, &client_id, "15200000000", "Wrong-pass1", "wrong").await;
         assert_eq!(wrong["error_code"], "IDAAS.SDK.LOGIN.0002");
     }
-    let events = admin(&client, &base, Method::GET, "/audit-events?mobile=15200000000", json!({})).await;
+    let events = admin_at(&client, &base, Method::GET, "/audit-events?mobile=15200000000", json!({})).await;
     assert_eq!(events.as_array().map(Vec::len), Some(2), "{events}");
     assert!(events.as_array().expect("events").iter().all(|e| e["count"] == 1));
 
@@ -405,9 +394,9 @@ async fn the_login_pages_calls_are_counted_like_the_sdks() {
     let server = serve(&db.url, &[]).await;
     let (client, base) = (reqwest::Client::new(), server.base.clone());
     let app = json!({"name": "Shop web", "redirect_uris": ["http://127.0.0.1:8765/cb"]});
-    let created = admin(&client, &base, Method::POST, "/apps", app).await;
+    let created = admin_at(&client, &base, Method::POST, "/apps", app).await;
     let client_id = created["client_id"].as_str().expect("client_id").to_owned();
-    admin(&client, &base, Method::POST, "/users", json!({"mobile": "15200000000", "password": PASSWORD})).await;
+    admin_at(&client, &base, Method::POST, "/users", json!({"mobile": "15200000000", "password": PASSWORD})).await;
     assert_eq!(page_login(&base, &client_id, PASSWORD).await.status(), StatusCode::SEE_OTHER);
     assert_eq!(page_login(&base, &client_id, "Wrong-pass1").await.status(), StatusCode::BAD_REQUEST);
 

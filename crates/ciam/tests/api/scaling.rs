@@ -15,7 +15,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{ADMIN_TOKEN, Backend, PASSWORD, Serving, TestDatabase, read, samples, serve};
+use crate::helpers::{Backend, PASSWORD, Serving, TestDatabase, admin_at, read, samples, sdk_at, serve};
 use crate::oidc_helpers::{hidden, query};
 use crate::sms_helpers::{Gateway, WEBHOOK_SECRET};
 
@@ -52,12 +52,7 @@ impl Counted<'_> {
     }
 
     fn sdk(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .post(format!("{}/api/v2/sdk{path}", self.server.base))
-            .header("X-operating-sys-version", "ios17")
-            .header("X-device-fingerprint", "dev-1")
-            .header("X-agent", "count")
-            .header("X-client-id", &self.client_id)
+        sdk_at(&self.http, &self.server.base, Method::POST, path, &self.client_id)
     }
 
     async fn login(&self, password: &str) -> Value {
@@ -97,13 +92,6 @@ impl Counted<'_> {
     }
 }
 
-async fn admin(http: &reqwest::Client, base: &str, method: Method, path: &str, body: Value) -> Value {
-    let resp = http.request(method, format!("{base}/api/v2/admin{path}")).bearer_auth(ADMIN_TOKEN).json(&body);
-    let (status, body) = read(resp.send().await.expect("admin")).await;
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
-}
-
 fn table_of(costs: &[(&str, Cost)], call: &str) -> Cost {
     costs.iter().find(|(c, _)| *c == call).map(|(_, cost)| *cost).expect("measured")
 }
@@ -118,10 +106,11 @@ async fn the_database_calls_of_each_call_are_counted() {
     let server = serve(&db.url, &env).await;
     let (http, base) = (crate::oidc_helpers::no_redirects(), server.base.clone());
     let app = json!({"name": "Shop", "redirect_uris": [REDIRECT]});
-    let client_id = admin(&http, &base, Method::POST, "/apps", app).await["client_id"].as_str().expect("id").to_owned();
-    admin(&http, &base, Method::POST, "/users", json!({"mobile": "15200000000", "password": PASSWORD})).await;
-    admin(&http, &base, Method::PUT, "/policies/lockout", json!({"max_failures": 1000})).await;
-    admin(
+    let client_id =
+        admin_at(&http, &base, Method::POST, "/apps", app).await["client_id"].as_str().expect("id").to_owned();
+    admin_at(&http, &base, Method::POST, "/users", json!({"mobile": "15200000000", "password": PASSWORD})).await;
+    admin_at(&http, &base, Method::PUT, "/policies/lockout", json!({"max_failures": 1000})).await;
+    admin_at(
         &http,
         &base,
         Method::PUT,

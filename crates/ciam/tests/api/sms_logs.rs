@@ -5,36 +5,13 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, Backend, PASSWORD, TestDatabase, read, samples, serve};
+use crate::helpers::{Backend, PASSWORD, TestDatabase, admin_at, read, samples, sdk_at, serve};
 use crate::sms_helpers::{E164, Gateway, MOBILE, WEBHOOK_SECRET};
-
-/// An admin call to the server at `base`.
-async fn admin(base: &str, method: Method, path: &str, body: Value) -> Value {
-    let resp = reqwest::Client::new()
-        .request(method, format!("{base}/api/v2/admin{path}"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("admin call");
-    let (status, body) = read(resp).await;
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
-}
 
 /// An SDK call of `client_id` to the server at `base`.
 async fn sdk(base: &str, client_id: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{base}/api/v2/sdk{path}"))
-        .header("X-operating-sys-version", "ios17")
-        .header("X-device-fingerprint", "dev-1")
-        .header("X-agent", "test")
-        .header("X-client-id", client_id)
-        .json(&body)
-        .send()
-        .await
-        .expect("sdk call");
-    read(resp).await
+    let client = reqwest::Client::new();
+    read(sdk_at(&client, base, Method::POST, path, client_id).json(&body).send().await.expect("sdk call")).await
 }
 
 /// Whether `text` holds `code` as a number of its own (not inside a longer
@@ -60,12 +37,14 @@ async fn codes_stay_out_of_the_log_and_the_log_provider_writes_them_for_developm
     ];
     let server = serve(&db.url, &env).await;
     let base = server.base.clone();
-    let client_id = admin(&base, Method::POST, "/apps", json!({"name": "Shop"})).await["client_id"]
-        .as_str()
-        .expect("client_id")
-        .to_owned();
-    admin(&base, Method::POST, "/users", json!({"mobile": MOBILE, "password": PASSWORD})).await;
-    admin(&base, Method::PUT, "/policies/sms", json!({"resend_seconds": 0})).await;
+    let client_id =
+        admin_at(&reqwest::Client::new(), &base, Method::POST, "/apps", json!({"name": "Shop"})).await["client_id"]
+            .as_str()
+            .expect("client_id")
+            .to_owned();
+    admin_at(&reqwest::Client::new(), &base, Method::POST, "/users", json!({"mobile": MOBILE, "password": PASSWORD}))
+        .await;
+    admin_at(&reqwest::Client::new(), &base, Method::PUT, "/policies/sms", json!({"resend_seconds": 0})).await;
     let send = json!({"mobile": MOBILE, "type": "LOGIN_SMS"});
     assert_eq!(sdk(&base, &client_id, "/sms/send", send.clone()).await.0, StatusCode::OK);
     let code = gateway.code(1).await;
