@@ -103,6 +103,11 @@ pub(crate) fn owner_only_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
+/// How many times, and how far apart, a held data lock is tried again
+/// before the start is refused (a second of waiting in all).
+const LOCK_TRIES: u32 = 20;
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The lock a server holds on its SQLite file, so that a second `ciam
 /// serve` on the same data is refused instead of sharing what one process
 /// must own alone (its lockout counts, its purge). Released when the
@@ -134,7 +139,21 @@ impl DataLock {
             use std::os::unix::fs::PermissionsExt;
             file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
         }
-        if file.try_lock().is_err() {
+        // A child process this one is starting holds a copy of the lock's
+        // file until it runs its program (the file closes on exec): a lock
+        // held that briefly is waited for, a second server's is not let go.
+        let mut tries = 0;
+        let locked = loop {
+            if file.try_lock().is_ok() {
+                break true;
+            }
+            if tries == LOCK_TRIES {
+                break false;
+            }
+            tries += 1;
+            std::thread::sleep(LOCK_RETRY);
+        };
+        if !locked {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             return Err(StartError::Lock(format!(
