@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ciam_core::model::SigningAlg;
 use serde_json::{Value, json};
 
 use crate::cpu::{CpuMeter, CpuUse};
@@ -201,7 +202,10 @@ pub(crate) async fn drive(
     let run = phases::Run { api: &api, client: &client, limits, plan, pid, gateway };
     phases::rates::logins(&run, &mut report).await;
     if plan.runs("refresh") {
-        phases::rates::refresh(&run, &mut report).await?;
+        phases::rates::refresh(&run, &mut report, SigningAlg::RS256).await?;
+    }
+    if plan.runs("refresh_eddsa") {
+        phases::rates::refresh(&run, &mut report, SigningAlg::EdDSA).await?;
     }
     if plan.runs("codes") {
         phases::codes::run(&run, &mut report).await?;

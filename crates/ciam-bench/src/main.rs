@@ -67,12 +67,12 @@ struct Args {
     /// Connections in the flood.
     #[arg(long, default_value_t = 1000)]
     flood_connections: usize,
-    /// Run only these phases (comma-separated: login, wrong, unknown, refresh, codes, sms, floor,
-    /// attack, stuffing, flood).
+    /// Run only these phases (comma-separated: login, wrong, unknown, refresh, refresh_eddsa, codes,
+    /// sms, floor, attack, stuffing, flood).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "login,wrong,unknown,refresh,codes,sms,floor,attack,stuffing,flood"
+        default_value = "login,wrong,unknown,refresh,refresh_eddsa,codes,sms,floor,attack,stuffing,flood"
     )]
     phases: Vec<String>,
     /// A setting for the server, NAME=VALUE (repeatable), over the

@@ -296,8 +296,8 @@ impl Ciam {
         self.hasher().load()
     }
 
-    /// Rotates the signing key; returns the new kid.
-    pub async fn rotate_keys(&self) -> Result<String, CiamError> {
+    /// Rotates the signing keys; returns the new kids.
+    pub async fn rotate_keys(&self) -> Result<crate::keys::Rotated, CiamError> {
         self.inner.keys.rotate(self.store(), self.now()).await
     }
 

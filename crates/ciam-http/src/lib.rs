@@ -173,37 +173,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
     get,
     path = "/api/v1/oauth2/keys",
     tag = "discovery",
-    responses((status = 200, body = KeySet, description = "The keys, newest first"), (status = 500, body = openapi::ErrorBody, description = "`IDAAS.SDK.COM.0002`")),
+    responses((status = 200, body = ciam_core::keys::Jwks, description = "The current key of each algorithm, then retired keys still published"), (status = 500, body = openapi::ErrorBody, description = "`IDAAS.SDK.COM.0002`")),
 )]
 async fn jwks(State(state): State<AppState>) -> Response {
     match state.ciam.jwks() {
         Ok(jwks) => Json(jwks.as_ref().clone()).into_response(),
         Err(e) => Failure(e).into_response(),
     }
-}
-
-/// A JWK Set, as `/api/v1/oauth2/keys` serves it.
-#[derive(ToSchema)]
-#[expect(dead_code, reason = "a schema only: the keys are served as the key module makes them")]
-struct KeySet {
-    keys: Vec<PublicKey>,
-}
-
-/// One RSA public key.
-#[derive(ToSchema)]
-#[expect(dead_code, reason = "a schema only")]
-struct PublicKey {
-    /// `RSA`.
-    kty: String,
-    /// The key's id, the `kid` of the id_tokens it signed.
-    kid: String,
-    /// `sig`.
-    #[schema(rename = "use")]
-    usage: String,
-    /// `RS256`.
-    alg: String,
-    /// The modulus, base64url.
-    n: String,
-    /// The exponent, base64url.
-    e: String,
 }

@@ -4,8 +4,8 @@
 use ciam_core::mobile::Mobile;
 use ciam_core::model::{
     Action, App, AppAccess, AuditEntry, AuditEvent, ClientId, ClientType, Device, FailureState, Flow, HistoryEntry,
-    Lookup, OidcClient, Outcome, Session, SigningKeyRecord, Signup, StateGrant, StoredSession, ThrottleState,
-    TokenDigest, User, UserId,
+    Lookup, OidcClient, Outcome, Session, SigningAlg, SigningKeyRecord, Signup, StateGrant, StoredSession,
+    ThrottleState, TokenDigest, User, UserId,
 };
 use ciam_core::store::ActivityCount;
 use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
@@ -49,6 +49,7 @@ pub(crate) struct AppRow {
     secret_digest: Option<String>,
     self_registration: bool,
     sms_auto_register: bool,
+    id_token_alg: String,
 }
 
 impl From<AppRow> for App {
@@ -62,6 +63,9 @@ impl From<AppRow> for App {
             access: AppAccess::parse(&r.access).unwrap_or(AppAccess::Assigned),
             session_ttl: r.session_ttl,
             id_token_ttl: r.id_token_ttl,
+            // An algorithm this version does not know: the one every
+            // relying party verifies.
+            id_token_alg: SigningAlg::parse(&r.id_token_alg).unwrap_or_default(),
             created_at: r.created_at,
             oidc: OidcClient {
                 // A type this version does not know must show a secret.
@@ -230,11 +234,13 @@ pub(crate) struct KeyRow {
     created_at: i64,
     retired_at: Option<i64>,
     publish_until: Option<i64>,
+    alg: String,
 }
 
 impl From<KeyRow> for SigningKeyRecord {
     fn from(r: KeyRow) -> Self {
         SigningKeyRecord {
+            alg: SigningAlg::parse(&r.alg).unwrap_or_default(),
             kid: r.kid,
             private_pkcs8: r.private_pkcs8,
             created_at: r.created_at,

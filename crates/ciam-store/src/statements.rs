@@ -14,10 +14,10 @@ use crate::rows::AUDIT_FIELDS;
 
 pub(crate) const APP_COLUMNS: &str = "client_id, name, enabled, password_expiry_check, access, session_ttl, \
      id_token_ttl, created_at, client_type, redirect_uris, post_logout_redirect_uris, initiate_login_uri, secret_digest, \
-     self_registration, sms_auto_register";
+     self_registration, sms_auto_register, id_token_alg";
 pub(crate) const USER_COLUMNS: &str =
     "id, mobile, user_name, name, email, disabled, password_hash, password_changed_at, created_at, updated_at";
-pub(crate) const KEY_COLUMNS: &str = "kid, private_pkcs8, created_at, retired_at, publish_until";
+pub(crate) const KEY_COLUMNS: &str = "kid, private_pkcs8, created_at, retired_at, publish_until, alg";
 pub(crate) const GRANT_COLUMNS: &str = "user_id, client_id, flow, expires_at";
 
 pub(crate) static SELECT_APP: LazyLock<String> =
@@ -88,9 +88,10 @@ pub(crate) fn client_args(app: &App) -> [Arg; 5] {
     ]
 }
 
-/// An app's sign-up switches, last in [`APP_COLUMNS`] order.
-pub(crate) fn signup_args(app: &App) -> [Arg; 2] {
-    [app.signup.self_registration.into(), app.signup.sms_auto_register.into()]
+/// An app's sign-up switches and id_token algorithm, last in
+/// [`APP_COLUMNS`] order.
+pub(crate) fn signup_args(app: &App) -> [Arg; 3] {
+    [app.signup.self_registration.into(), app.signup.sms_auto_register.into(), app.id_token_alg.as_str().into()]
 }
 
 /// A user's fields from `id` to `disabled`, in [`USER_COLUMNS`] order.
@@ -208,10 +209,11 @@ pub(crate) fn purge(what: Purge, limit: u32) -> Stmt {
 
 /// Stores a signing key.
 pub(crate) fn insert_key(key: &SigningKeyRecord) -> Stmt {
-    Stmt::new(format!("INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
+    Stmt::new(format!("INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
         .bind(key.kid.as_str())
         .bind(key.private_pkcs8.as_slice())
         .bind(key.created_at)
         .bind(key.retired_at)
         .bind(key.publish_until)
+        .bind(key.alg.as_str())
 }

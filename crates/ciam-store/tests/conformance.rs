@@ -10,8 +10,8 @@ use ciam_core::ErrorCode;
 use ciam_core::mobile::Mobile;
 use ciam_core::model::{
     Action, AddressKey, App, AppAccess, AuditEntry, AuditEvent, AuditQuery, ClientId, Counter, Device, FailureAudit,
-    FailureState, Flow, Guess, HistoryEntry, LockKey, Outcome, Reservation, Session, SigningKeyRecord, StateGrant,
-    Status, ThrottleState, TokenDigest, User, UserId,
+    FailureState, Flow, Guess, HistoryEntry, LockKey, Outcome, Reservation, Session, SigningAlg, SigningKeyRecord,
+    StateGrant, Status, ThrottleState, TokenDigest, User, UserId,
 };
 use ciam_core::policy::{LockoutPolicy, ThrottlePolicy};
 use ciam_core::store::{ActivityCount, Purge, Store, StoreError};
@@ -146,6 +146,8 @@ fn app(id: &str) -> App {
         access: AppAccess::All,
         session_ttl: 432_000,
         id_token_ttl: 300,
+        // Not the default, so that a store that drops it is caught.
+        id_token_alg: SigningAlg::EdDSA,
         created_at: 100,
         oidc: Default::default(),
         signup: Default::default(),
@@ -453,48 +455,49 @@ async fn sessions_expire_and_revoke(store: Arc<dyn Store>) {
     assert_eq!(store.purge(Purge::Sessions(600), 10).await.expect("purge"), 0);
 }
 
+fn signing_key(kid: &str, alg: SigningAlg, created_at: i64) -> SigningKeyRecord {
+    SigningKeyRecord { kid: kid.into(), alg, private_pkcs8: vec![1], created_at, retired_at: None, publish_until: None }
+}
+
+async fn current_kids(store: &dyn Store) -> Vec<(String, SigningAlg)> {
+    let keys = store.list_signing_keys().await.expect("keys");
+    let mut current: Vec<_> = keys.into_iter().filter(|k| k.retired_at.is_none()).map(|k| (k.kid, k.alg)).collect();
+    current.sort_by(|a, b| a.0.cmp(&b.0));
+    current
+}
+
 async fn only_one_first_key_is_stored(store: Arc<dyn Store>) {
-    // Instances started together: one first key is stored, the others not.
-    let first = |kid: &str| SigningKeyRecord {
-        kid: kid.into(),
-        private_pkcs8: vec![1],
-        created_at: 1,
-        retired_at: None,
-        publish_until: None,
-    };
-    assert!(store.insert_first_signing_key(&first("a")).await.expect("first"));
-    assert!(!store.insert_first_signing_key(&first("b")).await.expect("second"));
-    let current: Vec<String> = store
-        .list_signing_keys()
-        .await
-        .expect("keys")
-        .into_iter()
-        .filter(|k| k.retired_at.is_none())
-        .map(|k| k.kid)
-        .collect();
-    assert_eq!(current, ["a"]);
-    // A rotation retires it, then stores the next: still one current key.
-    let next = SigningKeyRecord { kid: "c".into(), created_at: 2, ..first("c") };
-    store.rotate_signing_key(&next, 2, 90).await.expect("rotate");
-    let current = store.list_signing_keys().await.expect("keys").into_iter().filter(|k| k.retired_at.is_none()).count();
-    assert_eq!(current, 1);
+    // Instances started together: one first key of each algorithm is
+    // stored, the others not.
+    assert!(store.insert_first_signing_key(&signing_key("a", SigningAlg::RS256, 1)).await.expect("first"));
+    assert!(!store.insert_first_signing_key(&signing_key("b", SigningAlg::RS256, 1)).await.expect("second"));
+    assert!(store.insert_first_signing_key(&signing_key("e", SigningAlg::EdDSA, 1)).await.expect("first EdDSA"));
+    assert!(!store.insert_first_signing_key(&signing_key("f", SigningAlg::EdDSA, 1)).await.expect("second EdDSA"));
+    assert_eq!(current_kids(store.as_ref()).await, [("a".into(), SigningAlg::RS256), ("e".into(), SigningAlg::EdDSA)]);
+    // A rotation retires them, then stores the next: still one current key
+    // of each.
+    let next = [signing_key("c", SigningAlg::RS256, 2), signing_key("d", SigningAlg::EdDSA, 2)];
+    store.rotate_signing_keys(&next, 2, 90).await.expect("rotate");
+    assert_eq!(current_kids(store.as_ref()).await, [("c".into(), SigningAlg::RS256), ("d".into(), SigningAlg::EdDSA)]);
+    // A rotation that would leave two current keys of one algorithm stores
+    // nothing.
+    let twice = [signing_key("g", SigningAlg::RS256, 3), signing_key("h", SigningAlg::RS256, 3)];
+    assert!(store.rotate_signing_keys(&twice, 3, 90).await.is_err());
+    assert_eq!(current_kids(store.as_ref()).await, [("c".into(), SigningAlg::RS256), ("d".into(), SigningAlg::EdDSA)]);
 }
 
 async fn key_rotation_retires_the_previous_key(store: Arc<dyn Store>) {
-    let k1 = SigningKeyRecord {
-        kid: "k1".into(),
-        private_pkcs8: vec![1, 2, 3],
-        created_at: 100,
-        retired_at: None,
-        publish_until: None,
-    };
+    let k1 = SigningKeyRecord { private_pkcs8: vec![1, 2, 3], ..signing_key("k1", SigningAlg::RS256, 100) };
+    let e1 = signing_key("e1", SigningAlg::EdDSA, 100);
     store.insert_signing_key(&k1).await.expect("insert");
-    let k2 = SigningKeyRecord { kid: "k2".into(), private_pkcs8: vec![4, 5], created_at: 200, ..k1.clone() };
-    store.rotate_signing_key(&k2, 200, 9000).await.expect("rotate");
+    store.insert_signing_key(&e1).await.expect("insert");
+    let k2 = SigningKeyRecord { private_pkcs8: vec![4, 5], ..signing_key("k2", SigningAlg::RS256, 200) };
+    let e2 = signing_key("e2", SigningAlg::EdDSA, 200);
+    store.rotate_signing_keys(&[k2.clone(), e2.clone()], 200, 9000).await.expect("rotate");
     let keys = store.list_signing_keys().await.expect("list");
-    assert_eq!(keys.len(), 2);
-    assert_eq!(keys[0], k2);
-    assert_eq!(keys[1], SigningKeyRecord { retired_at: Some(200), publish_until: Some(9000), ..k1 });
+    assert_eq!(keys.len(), 4);
+    let retired = |k: SigningKeyRecord| SigningKeyRecord { retired_at: Some(200), publish_until: Some(9000), ..k };
+    assert_eq!(keys, [k2, e2, retired(k1), retired(e1)], "newest first, then by kid, descending");
 }
 
 async fn apps_members_settings_and_audit(store: Arc<dyn Store>) {

@@ -32,6 +32,7 @@ async fn app_and_user(store: &dyn Store) {
         access: AppAccess::All,
         session_ttl: 3600,
         id_token_ttl: 300,
+        id_token_alg: Default::default(),
         created_at: 100,
         oidc: Default::default(),
         signup: Default::default(),

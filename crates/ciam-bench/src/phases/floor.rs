@@ -43,13 +43,16 @@ pub(crate) async fn floor_phase(run: &Run<'_>, tasks: usize) -> Floor {
 /// The best ratios this machine allows, whatever the server: each request
 /// is at least its HTTP exchange (the floor, server and driver together)
 /// plus the work the API (docs/api.md) requires of it, an argon2id
-/// verification for every login attempt and an RS256 signature for every
-/// id_token, all on the same cores as the limits they are judged against.
+/// verification for every login attempt and a signature (RS256, or EdDSA
+/// for an app that asks) for every id_token, all on the same cores as the
+/// limits they are judged against.
 pub(crate) struct Bounds {
     /// CPU of one verification, ms (all cores busy).
     pub(crate) hash_ms: f64,
-    /// CPU of one signature, ms.
+    /// CPU of one RS256 signature, ms.
     pub(crate) sign_ms: f64,
+    /// CPU of one Ed25519 signature, ms.
+    pub(crate) sign_eddsa_ms: f64,
     /// CPU of the cheapest exchange at the login phases' concurrency, ms.
     pub(crate) floor_ms: f64,
     /// The same at the refresh phase's concurrency, ms.
@@ -57,21 +60,27 @@ pub(crate) struct Bounds {
 }
 
 impl Bounds {
-    pub(crate) fn new(cores: usize, hash_limit: f64, sign_limit: f64, floor_ms: f64, floor_refresh_ms: f64) -> Self {
+    /// The bounds of a machine whose limits are `hash`, `sign` and
+    /// `sign_eddsa` operations per second on all `cores`, and whose
+    /// cheapest exchanges cost `floor_ms` and `floor_refresh_ms`.
+    pub(crate) fn new(cores: usize, limits: [f64; 3], floor_ms: f64, floor_refresh_ms: f64) -> Self {
         let per_op = |limit: f64| if limit > 0.0 { cores as f64 * 1000.0 / limit } else { 0.0 };
-        Self { hash_ms: per_op(hash_limit), sign_ms: per_op(sign_limit), floor_ms, floor_refresh_ms }
+        let [hash, sign, sign_eddsa] = limits.map(per_op);
+        Self { hash_ms: hash, sign_ms: sign, sign_eddsa_ms: sign_eddsa, floor_ms, floor_refresh_ms }
     }
 
     /// `(phase, bound)`: a login signs an id_token, a refused attempt does
     /// not, a refresh hashes nothing.
-    pub(crate) fn named(&self) -> [(&'static str, f64); 4] {
+    pub(crate) fn named(&self) -> [(&'static str, f64); 6] {
         let share = |core: f64, rest: f64| if core + rest > 0.0 { ratio(core, core + rest) } else { 0.0 };
         let attempt = share(self.hash_ms, self.floor_ms);
         [
             ("login", share(self.hash_ms, self.sign_ms + self.floor_ms)),
+            ("login_eddsa", share(self.hash_ms, self.sign_eddsa_ms + self.floor_ms)),
             ("wrong", attempt),
             ("unknown", attempt),
             ("refresh", share(self.sign_ms, self.floor_refresh_ms)),
+            ("refresh_eddsa", share(self.sign_eddsa_ms, self.floor_refresh_ms)),
         ]
     }
 }
@@ -88,8 +97,9 @@ pub(crate) async fn run(run: &Run<'_>, report: &mut Report) {
     }
     let limits = run.limits;
     let sign_limit = report.number("sign_limit_per_s").unwrap_or_else(|| limits.sign());
+    let sign_eddsa_limit = report.number("sign_eddsa_limit_per_s").unwrap_or_else(|| limits.sign_eddsa());
     let hash_limit = report.number("hash_limit_per_s").unwrap_or_else(|| limits.hash());
-    let bounds = Bounds::new(limits.cores, hash_limit, sign_limit, attempt.cpu_ms, refresh.cpu_ms);
+    let bounds = Bounds::new(limits.cores, [hash_limit, sign_limit, sign_eddsa_limit], attempt.cpu_ms, refresh.cpu_ms);
     for (name, bound) in bounds.named() {
         report.put(format!("{name}_bound"), bound);
     }

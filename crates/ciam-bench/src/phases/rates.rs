@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use ciam_core::model::SigningAlg;
 use serde_json::Value;
 
 use super::Run;
@@ -69,43 +70,65 @@ fn report_login(name: &str, measured: Measured, report: &mut Report) {
     }
 }
 
-/// id_token refreshes on sessions of the bench's users, against the
-/// signing limit.
-pub(crate) async fn refresh(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
+/// id_token refreshes on sessions of the bench's users, against the raw
+/// signing limit of `alg`: the bench's own app for RS256, an app of its own
+/// for EdDSA (phase `refresh_eddsa`).
+pub(crate) async fn refresh(run: &Run<'_>, report: &mut Report, alg: SigningAlg) -> Result<(), String> {
+    let client_id = match alg {
+        SigningAlg::RS256 => run.api.client_id.clone(),
+        SigningAlg::EdDSA => {
+            let body = serde_json::json!({"name": "bench EdDSA", "id_token_alg": "EdDSA"});
+            let app = run.api.admin(reqwest::Method::POST, "/apps", body).await?;
+            app["client_id"].as_str().ok_or("client_id")?.to_owned()
+        }
+    };
     let mut sessions = Vec::new();
     for i in 0..crate::USERS {
         let body = serde_json::json!({"mobile": run.plan.login_mobile(i), "password": PASSWORD});
-        let sent = run.api.sdk(run.client, "/login/mobile-pwd").json(&body).send().await;
+        let sent = run.api.sdk_for(run.client, "/login/mobile-pwd", &client_id).json(&body).send().await;
         let body: Value = sent.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
         sessions.push(body["session_token"].as_str().ok_or("session_token")?.to_owned());
     }
     let sessions = Arc::new(sessions);
-    let (a, c) = (Arc::clone(run.api), run.client.clone());
+    let (a, c, id) = (Arc::clone(run.api), run.client.clone(), Arc::new(client_id));
     let Measured { rate: refresh, limit, other, server_ms, driver_ms, .. } = interleaved(
         run.plan.rounds,
         run.plan.window,
         run.plan.refresh_concurrency,
         run.pid,
         "ok",
-        || run.limits.sign(),
+        || match alg {
+            SigningAlg::RS256 => run.limits.sign(),
+            SigningAlg::EdDSA => run.limits.sign_eddsa(),
+        },
         move |i| {
-            let (a, c, s) = (Arc::clone(&a), c.clone(), Arc::clone(&sessions));
+            let (a, c, s, id) = (Arc::clone(&a), c.clone(), Arc::clone(&sessions), Arc::clone(&id));
             async move {
                 let token = &s[i % s.len()];
-                answered(a.sdk(&c, "/sso/session-token/id-token").header("session-token", token).send().await).await
+                let request = a.sdk_for(&c, "/sso/session-token/id-token", &id).header("session-token", token);
+                answered(request.send().await).await
             }
         },
     )
     .await;
+    let (name, limit_name, signed) = match alg {
+        SigningAlg::RS256 => ("refresh", "sign_limit_per_s", "id_token_sign_per_s"),
+        SigningAlg::EdDSA => ("refresh_eddsa", "sign_eddsa_limit_per_s", "id_token_sign_eddsa_per_s"),
+    };
     eprintln!(
-        "  refresh: {refresh:.1}/s against {limit:.1}/s raw RS256 (others {other}); cpu per refresh: server {server_ms} ms, driver {driver_ms} ms"
+        "  {name}: {refresh:.1}/s against {limit:.1}/s raw {} (others {other}); cpu per refresh: server {server_ms} ms, driver {driver_ms} ms",
+        alg.as_str()
     );
-    report.put("refresh_per_s", round1(refresh));
-    report.put("refresh_concurrency", run.plan.refresh_concurrency);
-    report.put("sign_limit_per_s", round1(limit));
-    report.put("refresh_ratio", ratio(refresh, limit));
-    report.put("refresh_server_cpu_ms", server_ms);
-    report.put("refresh_driver_cpu_ms", driver_ms);
-    report.put("id_token_sign_per_s", round1(run.limits.id_tokens()));
+    report.put(format!("{name}_per_s"), round1(refresh));
+    report.put(format!("{name}_concurrency"), run.plan.refresh_concurrency);
+    report.put(limit_name, round1(limit));
+    report.put(format!("{name}_ratio"), ratio(refresh, limit));
+    report.put(format!("{name}_server_cpu_ms"), server_ms);
+    report.put(format!("{name}_driver_cpu_ms"), driver_ms);
+    report.put(signed, round1(run.limits.id_tokens(alg)));
+    if let (SigningAlg::EdDSA, Some(rs256)) = (alg, report.number("refresh_per_s")) {
+        // The same refresh, the app's algorithm aside.
+        report.put("refresh_eddsa_vs_rs256", ratio(refresh, rs256));
+    }
     Ok(())
 }

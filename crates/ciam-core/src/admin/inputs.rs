@@ -4,7 +4,7 @@
 use crate::clock::UnixTime;
 use crate::error::{CiamError, Reason};
 use crate::keys::MAX_ID_TOKEN_TTL;
-use crate::model::{App, AppAccess, ClientType, UserId};
+use crate::model::{App, AppAccess, ClientType, SigningAlg, UserId};
 use crate::oidc::clients::{check_uri, check_uris};
 use crate::password::Password;
 
@@ -25,6 +25,8 @@ pub struct AppInput {
     pub session_ttl: Option<i64>,
     /// id_token lifetime, seconds.
     pub id_token_ttl: Option<i64>,
+    /// How its id_tokens are signed.
+    pub id_token_alg: Option<SigningAlg>,
     /// OpenID Connect: public or confidential.
     pub client_type: Option<ClientType>,
     /// OpenID Connect: where codes may be sent.
@@ -172,6 +174,9 @@ impl AppInput {
         }
         if let Some(v) = self.sms_auto_register {
             app.signup.sms_auto_register = v;
+        }
+        if let Some(v) = self.id_token_alg {
+            app.id_token_alg = v;
         }
         if let Some(v) = self.session_ttl {
             if !(1..=MAX_SESSION_TTL).contains(&v) {

@@ -15,7 +15,8 @@ use crate::clock::UnixTime;
 use crate::error::{CiamError, ErrorCode, FieldRefusal, Lang, Localised, Reason, Refusal};
 use crate::mobile::Mobile;
 use crate::model::{
-    App, AppAccess, AuditEntry, AuditQuery, ClientId, ClientType, LockKey, OidcClient, Signup, User, UserId, audit_text,
+    App, AppAccess, AuditEntry, AuditQuery, ClientId, ClientType, LockKey, OidcClient, SigningAlg, Signup, User,
+    UserId, audit_text,
 };
 use crate::policy::{
     LockoutPolicy, LockoutPolicyPatch, PasswordPolicy, PasswordPolicyPatch, ThrottlePolicy, ThrottlePolicyPatch,
@@ -119,6 +120,7 @@ impl Ciam {
             access: AppAccess::All,
             session_ttl: DEFAULT_SESSION_TTL,
             id_token_ttl: DEFAULT_ID_TOKEN_TTL,
+            id_token_alg: SigningAlg::default(),
             created_at: self.now(),
             oidc: OidcClient::default(),
             signup: Signup::default(),

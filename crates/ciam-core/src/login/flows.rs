@@ -4,6 +4,7 @@
 use crate::call::Call;
 use crate::clock::UnixTime;
 use crate::error::{CiamError, ErrorCode};
+use crate::keys::IdTokenBase;
 use crate::login::{LoginOutcome, SessionGrant};
 use crate::model::{Flow, LockKey, Session, StateGrant, Status, TokenDigest, User};
 use crate::password::{Password, Verified};
@@ -140,8 +141,7 @@ impl Ciam {
         let token = OpaqueToken::from_client(session_token);
         let (session, user) = self.call_session(call, &token, now).await?;
         let app = call.app();
-        let id_token =
-            self.keys().sign_id_token(&self.config().issuer, &app.client_id, &user, now, app.id_token_ttl)?;
+        let id_token = self.keys().sign_id_token(IdTokenBase::of(&self.config().issuer, app, &user, now))?;
         Ok(SessionGrant { session_token: token, expire: session.expires_at - now, id_token })
     }
 

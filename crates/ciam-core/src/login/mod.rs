@@ -14,6 +14,7 @@ pub mod flows;
 use crate::call::{Answered, Call};
 use crate::clock::UnixTime;
 use crate::error::{CiamError, ErrorCode, Localised, Refusal};
+use crate::keys::IdTokenBase;
 use crate::mobile::Mobile;
 use crate::model::{AppAccess, Flow, LockKey, Outcome, Session, StateGrant, Status, User};
 use crate::password::{Password, Verified};
@@ -228,7 +229,7 @@ impl Ciam {
         let session_token = OpaqueToken::generate(SESSION_TOKEN_LEN)?;
         let session =
             Session { user_id: user.id.clone(), client_id: app.client_id.clone(), expires_at: now + app.session_ttl };
-        let id_token = self.keys().sign_id_token(&self.config().issuer, &app.client_id, user, now, app.id_token_ttl)?;
+        let id_token = self.keys().sign_id_token(IdTokenBase::of(&self.config().issuer, app, user, now))?;
         let expire = app.session_ttl;
         let success = Outcome::Status(Status::Success);
         let event = call.event(success);

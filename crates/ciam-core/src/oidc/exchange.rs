@@ -192,8 +192,9 @@ impl Ciam {
             None => None,
         };
         let issuer = self.config().issuer.as_str();
-        let base = IdTokenBase { issuer, client_id: &app.client_id, user, now, ttl: app.id_token_ttl };
-        let claims = OidcClaims { auth_time: body_kept.auth_time, nonce, at_hash: Some(at_hash(access.expose())) };
+        let base = IdTokenBase::of(issuer, app, user, now);
+        let hash = Some(at_hash(access.expose(), app.id_token_alg));
+        let claims = OidcClaims { auth_time: body_kept.auth_time, nonce, at_hash: hash };
         let id_token = self.keys().sign_oidc_id_token(base, claims)?;
         self.store().insert_grants(&grants).await?;
         Ok(TokenAnswer {

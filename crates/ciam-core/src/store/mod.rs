@@ -281,10 +281,11 @@ pub trait Store: GrantStore + SmsStore + Send + Sync + std::fmt::Debug {
     /// All stored keys, newest first.
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Retires every current key (publishing it until `publish_until`) and
-    /// adds `key` as the current one, in one transaction.
-    async fn rotate_signing_key(
+    /// adds `keys` (one per algorithm) as the current ones, in one
+    /// transaction.
+    async fn rotate_signing_keys(
         &self,
-        key: &SigningKeyRecord,
+        keys: &[SigningKeyRecord],
         now: UnixTime,
         publish_until: UnixTime,
     ) -> StoreResult<()>;
@@ -293,8 +294,8 @@ pub trait Store: GrantStore + SmsStore + Send + Sync + std::fmt::Debug {
     async fn replace_private_key(&self, kid: &str, private_pkcs8: &[u8]) -> StoreResult<()>;
     /// Adds a key as current without retiring others (first start).
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
-    /// Stores `key` as the first current signing key, unless another is
-    /// current already (an instance that started at the same moment made
+    /// Stores `key` as the first current signing key of its algorithm,
+    /// unless another is current already (an instance that started at the same moment made
     /// one first); returns whether it was stored.
     async fn insert_first_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
 

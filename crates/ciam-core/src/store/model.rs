@@ -183,6 +183,8 @@ pub struct App {
     pub session_ttl: i64,
     /// id_token lifetime in seconds.
     pub id_token_ttl: i64,
+    /// How its id_tokens are signed.
+    pub id_token_alg: SigningAlg,
     /// When it was registered.
     pub created_at: UnixTime,
     /// What it is as an OpenID Connect client.
@@ -345,11 +347,44 @@ pub struct StateGrant {
     pub expires_at: UnixTime,
 }
 
-/// A stored RS256 signing key.
+/// How an app's id_tokens are signed (docs/oidc.md §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over an RSA-2048 key: what every
+    /// relying party verifies.
+    #[default]
+    RS256,
+    /// Ed25519 (RFC 8037): a fraction of RS256's cost, but not verified by
+    /// every relying party.
+    EdDSA,
+}
+
+impl SigningAlg {
+    /// Every algorithm, in the order the JWKS lists their current keys.
+    pub const ALL: [SigningAlg; 2] = [SigningAlg::RS256, SigningAlg::EdDSA];
+
+    /// The stored / wire name (the JWS `alg`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::EdDSA => "EdDSA",
+        }
+    }
+
+    /// Parses the stored / wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|alg| alg.as_str() == s)
+    }
+}
+
+/// A stored signing key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
     /// The JWK `kid`.
     pub kid: String,
+    /// What it signs with.
+    pub alg: SigningAlg,
     /// PKCS#8 DER of the private key.
     pub private_pkcs8: Vec<u8>,
     /// When it was made.

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use crate::clock::UnixTime;
-use crate::model::{ClientId, User};
+use crate::model::{App, ClientId, SigningAlg, User};
 use crate::token::new_id;
 
 /// Who an id_token is for, and for how long.
@@ -22,6 +22,16 @@ pub struct IdTokenBase<'a> {
     pub now: UnixTime,
     /// Lifetime, seconds.
     pub ttl: i64,
+    /// What signs it.
+    pub alg: SigningAlg,
+}
+
+impl<'a> IdTokenBase<'a> {
+    /// An id_token of `app` for `user`, issued `now`: the app's audience,
+    /// lifetime and algorithm.
+    pub fn of(issuer: &'a str, app: &'a App, user: &'a User, now: UnixTime) -> Self {
+        IdTokenBase { issuer, client_id: &app.client_id, user, now, ttl: app.id_token_ttl, alg: app.id_token_alg }
+    }
 }
 
 /// What an OpenID Connect id_token adds (docs/oidc.md).
@@ -32,15 +42,23 @@ pub struct OidcClaims {
     /// The authorization request's nonce.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
-    /// The left half of the access token's SHA-256, base64url.
+    /// The left half of the access token's hash, base64url.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
 }
 
-/// `at_hash` of an access token (OpenID Connect Core §3.1.3.6).
-pub fn at_hash(access_token: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
+/// `at_hash` of an access token for an id_token signed with `alg` (OpenID
+/// Connect Core §3.1.3.6): the left half of its SHA-256 for RS256, of its
+/// SHA-512 for EdDSA (Ed25519 hashes with SHA-512, and that is what relying
+/// parties check).
+pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
+    let hash = match alg {
+        SigningAlg::RS256 => &aws_lc_rs::digest::SHA256,
+        SigningAlg::EdDSA => &aws_lc_rs::digest::SHA512,
+    };
+    let digest = aws_lc_rs::digest::digest(hash, access_token.as_bytes());
+    let bytes = digest.as_ref();
+    URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
 }
 
 /// The claims of an id_token.
@@ -81,7 +99,8 @@ struct ApiUser<'a> {
 }
 
 impl IdTokenClaims {
-    pub(crate) fn new(issuer: &str, client_id: &ClientId, user: &User, now: UnixTime, ttl: i64) -> Self {
+    pub(crate) fn new(base: IdTokenBase<'_>) -> Self {
+        let IdTokenBase { issuer, client_id, user, now, ttl, .. } = base;
         let api = ApiUser {
             id: user.id.as_str(),
             user_name: user.user_name.as_deref(),
@@ -100,5 +119,20 @@ impl IdTokenClaims {
             api: Some(serde_json::to_string(&api).unwrap_or_default()),
             oidc: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_is_the_left_half_of_the_algorithms_hash() {
+        // OpenID Connect Core's example access token and its RS256 at_hash.
+        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", SigningAlg::RS256), "77QmUPtjPfzWtF2AnpK9RQ");
+        let eddsa = at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", SigningAlg::EdDSA);
+        let sha512 =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, b"jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y");
+        assert_eq!(URL_SAFE_NO_PAD.decode(&eddsa).expect("base64url"), &sha512.as_ref()[..32]);
     }
 }

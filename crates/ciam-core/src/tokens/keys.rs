@@ -1,27 +1,25 @@
-//! RS256 signing keys, the JWKS, and id_tokens.
+//! The signing keys (RS256 and EdDSA, docs/oidc.md §12), the JWKS, and
+//! id_tokens.
 //!
-//! Keys live in the store so every instance signs with the same key and
+//! Keys live in the store so every instance signs with the same keys and
 //! publishes the same set. Each instance keeps a copy in memory
 //! ([`KeyRing`]) and reloads it every [`KEY_REFRESH_SECONDS`], so a rotation
 //! made anywhere is in every JWKS within that bound.
 
 use std::sync::{Arc, RwLock};
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::KeyPair as _;
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Header;
 use serde::Serialize;
 
 pub use super::claims::{IdTokenBase, IdTokenClaims, OidcClaims, at_hash};
+pub use super::jwk::{Jwk, Jwks, generate_key};
+use super::jwk::{LoadedKey, jws, load};
+use super::provider;
 use crate::clock::UnixTime;
 use crate::error::CiamError;
-use crate::model::{ClientId, SigningKeyRecord, User};
+use crate::model::{SigningAlg, SigningKeyRecord};
 use crate::sealing::{Sealer, is_sealed};
 use crate::store::Store;
-use crate::token::new_id;
 
 /// How often each instance reloads the key set from the store.
 pub const KEY_REFRESH_SECONDS: u64 = 2;
@@ -35,120 +33,10 @@ pub const JWKS_CACHE_MARGIN: i64 = 3_600;
 /// retired (docs/oidc.md §8).
 pub const HINT_KEY_SECONDS: i64 = 30 * 86_400;
 
-/// jsonwebtoken signs through a process-wide `CryptoProvider`. Its stock
-/// aws-lc provider parses and validates the RSA private key on every
-/// signature, which costs about twice the signature itself. This provider
-/// keeps the parsed keys (a handful at most) and delegates everything else
-/// (verification, JWK helpers, other algorithms) to the stock one.
-mod provider {
-    use std::sync::{Arc, Mutex, Once};
-
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-    use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
-    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner};
-    use jsonwebtoken::{Algorithm, AlgorithmFamily, EncodingKey};
-
-    /// Parsed keys, by their PKCS#1 DER; newest last.
-    static PARSED: Mutex<Vec<(Vec<u8>, Arc<RsaKeyPair>)>> = Mutex::new(Vec::new());
-    const KEEP: usize = 8;
-
-    struct Rs256(Arc<RsaKeyPair>);
-
-    impl jsonwebtoken::signature::Signer<Vec<u8>> for Rs256 {
-        fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, jsonwebtoken::signature::Error> {
-            let mut signature = vec![0; self.0.public_modulus_len()];
-            self.0
-                .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut signature)
-                .map_err(jsonwebtoken::signature::Error::from_source)?;
-            Ok(signature)
-        }
-    }
-
-    impl JwtSigner for Rs256 {
-        fn algorithm(&self) -> Algorithm {
-            Algorithm::RS256
-        }
-    }
-
-    fn parsed(der: &[u8]) -> Option<Arc<RsaKeyPair>> {
-        let mut cache = PARSED.lock().ok()?;
-        if let Some((_, pair)) = cache.iter().find(|(k, _)| k.as_slice() == der) {
-            return Some(Arc::clone(pair));
-        }
-        let pair = Arc::new(RsaKeyPair::from_der(der).ok()?);
-        if cache.len() == KEEP {
-            cache.remove(0);
-        }
-        cache.push((der.to_vec(), Arc::clone(&pair)));
-        Some(pair)
-    }
-
-    fn signer(alg: &Algorithm, key: &EncodingKey) -> jsonwebtoken::errors::Result<Box<dyn JwtSigner>> {
-        if *alg == Algorithm::RS256
-            && key.family() == AlgorithmFamily::Rsa
-            && let Some(pair) = parsed(key.inner())
-        {
-            return Ok(Box::new(Rs256(pair)));
-        }
-        (DEFAULT_PROVIDER.signer_factory)(alg, key)
-    }
-
-    /// Installs the provider once per process. Should another provider be
-    /// installed already, that one is used: slower, equally correct.
-    pub(super) fn install() {
-        static ONCE: Once = Once::new();
-        ONCE.call_once(|| {
-            let provider: &'static CryptoProvider = Box::leak(Box::new(CryptoProvider {
-                signer_factory: signer,
-                verifier_factory: DEFAULT_PROVIDER.verifier_factory,
-                jwk_utils: DEFAULT_PROVIDER.jwk_utils.clone(),
-            }));
-            let _ = provider.install_default();
-        });
-    }
-}
-
-/// One public key of the JWKS.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Jwk {
-    /// Always `RSA`.
-    pub kty: &'static str,
-    /// Always `sig`.
-    #[serde(rename = "use")]
-    pub use_: &'static str,
-    /// Always `RS256`.
-    pub alg: &'static str,
-    /// Key id, as in the id_token header.
-    pub kid: String,
-    /// Modulus, base64url.
-    pub n: String,
-    /// Exponent, base64url.
-    pub e: String,
-}
-
-/// The JWKS document.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Jwks {
-    /// The published keys, the signing key first.
-    pub keys: Vec<Jwk>,
-}
-
-/// A key ready to sign.
-struct LoadedKey {
-    kid: String,
-    encoding: EncodingKey,
-}
-
-impl std::fmt::Debug for LoadedKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedKey").field("kid", &self.kid).finish_non_exhaustive()
-    }
-}
-
 #[derive(Debug)]
 struct KeySet {
-    signing: Arc<LoadedKey>,
+    /// The current key of each algorithm, in [`SigningAlg::ALL`] order.
+    signing: Vec<(SigningAlg, Arc<LoadedKey>)>,
     jwks: Arc<Jwks>,
     /// Keys no longer published but retired at most [`HINT_KEY_SECONDS`]
     /// ago: they still verify a logout's `id_token_hint`.
@@ -158,13 +46,28 @@ struct KeySet {
 impl KeySet {
     /// The set before the first load: it signs nothing.
     fn empty() -> Self {
-        let encoding = EncodingKey::from_secret(&[]);
+        let none = Arc::new(LoadedKey::none());
         KeySet {
-            signing: Arc::new(LoadedKey { kid: String::new(), encoding }),
+            signing: SigningAlg::ALL.iter().map(|alg| (*alg, Arc::clone(&none))).collect(),
             jwks: Arc::new(Jwks { keys: Vec::new() }),
             hints: Vec::new(),
         }
     }
+
+    fn signer(&self, alg: SigningAlg) -> Result<&LoadedKey, CiamError> {
+        let key = self.signing.iter().find(|(a, _)| *a == alg).map(|(_, key)| key.as_ref());
+        key.ok_or_else(|| CiamError::Internal(format!("no current {} signing key", alg.as_str())))
+    }
+}
+
+/// The keys a rotation made current.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Rotated {
+    /// The new RS256 key's id.
+    pub kid: String,
+    /// The new EdDSA key's id.
+    pub eddsa_kid: String,
 }
 
 /// The in-memory copy of the store's keys.
@@ -175,68 +78,23 @@ pub struct KeyRing {
     sealer: Option<Arc<Sealer>>,
 }
 
-/// Generates a fresh RSA-2048 key record, its private key in clear.
-pub fn generate_key(now: UnixTime) -> Result<SigningKeyRecord, CiamError> {
-    let pair =
-        KeyPair::generate(KeySize::Rsa2048).map_err(|_| CiamError::Internal("RSA key generation failed".into()))?;
-    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
-        .map_err(|_| CiamError::Internal("RSA key encoding failed".into()))?;
-    Ok(SigningKeyRecord {
-        kid: new_id(),
-        private_pkcs8: der.as_ref().to_vec(),
-        created_at: now,
-        retired_at: None,
-        publish_until: None,
-    })
-}
-
-/// The private key of a stored record, opened when it is sealed.
-fn plain_key(record: &SigningKeyRecord, sealer: Option<&Sealer>) -> Result<Vec<u8>, CiamError> {
-    match (is_sealed(&record.private_pkcs8), sealer) {
-        (false, _) => Ok(record.private_pkcs8.clone()),
-        (true, Some(sealer)) => sealer.open(&record.kid, &record.private_pkcs8),
-        (true, None) => Err(CiamError::Internal(
-            "the signing keys in the database are encrypted: set CIAM_KEY_ENCRYPTION_KEY to the key they were \
-             encrypted with"
-                .into(),
-        )),
-    }
-}
-
-fn load(record: &SigningKeyRecord, sealer: Option<&Sealer>) -> Result<(LoadedKey, Jwk), CiamError> {
-    let private_pkcs8 = plain_key(record, sealer)?;
-    let pair = KeyPair::from_pkcs8(&private_pkcs8)
-        .map_err(|e| CiamError::Internal(format!("stored signing key {} unusable: {e}", record.kid)))?;
-    let public = pair.public_key();
-    let jwk = Jwk {
-        kty: "RSA",
-        use_: "sig",
-        alg: "RS256",
-        kid: record.kid.clone(),
-        n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
-        e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
-    };
-    // jsonwebtoken's PEM reader unwraps PKCS#8 into the PKCS#1 form its
-    // signer wants.
-    let pem = format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", STANDARD.encode(&private_pkcs8));
-    let encoding = EncodingKey::from_rsa_pem(pem.as_bytes())
-        .map_err(|e| CiamError::Internal(format!("stored signing key {} unusable: {e}", record.kid)))?;
-    Ok((LoadedKey { kid: record.kid.clone(), encoding }, jwk))
-}
-
-/// The records to publish at `now`, the signing key first. The current key
-/// is the newest one not retired; every instance picks the same one, even if
-/// two instances created a first key at the same moment.
+/// The records to publish at `now`: the current key of each algorithm
+/// first, in [`SigningAlg::ALL`] order, then the others still published.
+/// The current key of an algorithm is its newest one not retired; every
+/// instance picks the same one, even if two instances created a first key
+/// at the same moment.
 fn layout(records: &[SigningKeyRecord], now: UnixTime) -> Result<Vec<&SigningKeyRecord>, CiamError> {
     let mut sorted: Vec<&SigningKeyRecord> = records.iter().collect();
     sorted.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
-    let current = *sorted
-        .iter()
-        .find(|r| r.retired_at.is_none())
-        .ok_or_else(|| CiamError::Internal("no current signing key".into()))?;
-    let mut published = vec![current];
+    let mut published = Vec::with_capacity(sorted.len());
+    for alg in SigningAlg::ALL {
+        let current = sorted.iter().find(|r| r.alg == alg && r.retired_at.is_none());
+        published.push(*current.ok_or_else(|| CiamError::Internal(format!("no current {} key", alg.as_str())))?);
+    }
+    let current: Vec<&str> = published.iter().map(|r| r.kid.as_str()).collect();
     published.extend(sorted.into_iter().filter(|r| {
-        r.kid != current.kid && (r.retired_at.is_none() || r.publish_until.is_some_and(|until| until > now))
+        !current.contains(&r.kid.as_str())
+            && (r.retired_at.is_none() || r.publish_until.is_some_and(|until| until > now))
     }));
     Ok(published)
 }
@@ -254,18 +112,23 @@ fn hint_records<'a>(
 fn build(records: &[SigningKeyRecord], now: UnixTime, sealer: Option<&Sealer>) -> Result<KeySet, CiamError> {
     provider::install();
     let published = layout(records, now)?;
-    let (signing, first) = load(published[0], sealer)?;
-    let mut keys = vec![first];
-    for record in &published[1..] {
-        keys.push(load(record, sealer)?.1);
+    let mut signing = Vec::with_capacity(SigningAlg::ALL.len());
+    let mut keys = Vec::with_capacity(published.len());
+    for (i, record) in published.iter().enumerate() {
+        let (key, jwk) = load(record, sealer)?;
+        if i < SigningAlg::ALL.len() {
+            signing.push((record.alg, Arc::new(key)));
+        }
+        keys.push(jwk);
     }
     let hints = hint_records(records, &published, now).into_iter().map(|r| load(r, sealer).map(|(_, jwk)| jwk));
     let hints = hints.collect::<Result<Vec<_>, _>>()?;
-    Ok(KeySet { signing: Arc::new(signing), jwks: Arc::new(Jwks { keys }), hints })
+    Ok(KeySet { signing, jwks: Arc::new(Jwks { keys }), hints })
 }
 
 impl KeyRing {
-    /// Loads the keys, creating the first one when the store has none. With
+    /// Loads the keys, creating the first key of each algorithm the store
+    /// has none of. With
     /// a `sealer`, keys stored in clear are sealed in the store first; without
     /// one, sealed keys refuse to load.
     pub async fn open(store: &dyn Store, now: UnixTime, sealer: Option<Sealer>) -> Result<Self, CiamError> {
@@ -278,10 +141,14 @@ impl KeyRing {
             }
             records = store.list_signing_keys().await?;
         }
-        if records.is_empty() {
+        let missing = SigningAlg::ALL.into_iter().filter(|alg| records.iter().all(|r| r.alg != *alg));
+        let missing: Vec<SigningAlg> = missing.collect();
+        for alg in &missing {
             // Instances started together each make one; one is stored, and
             // every instance signs with that one.
-            store.insert_first_signing_key(&ring.new_key(now).await?).await?;
+            store.insert_first_signing_key(&ring.new_key(*alg, now).await?).await?;
+        }
+        if !missing.is_empty() {
             records = store.list_signing_keys().await?;
         }
         let set = build(&records, now, ring.sealer.as_deref())?;
@@ -290,8 +157,8 @@ impl KeyRing {
     }
 
     /// A fresh key record, sealed when the ring seals.
-    async fn new_key(&self, now: UnixTime) -> Result<SigningKeyRecord, CiamError> {
-        let mut key = tokio::task::spawn_blocking(move || generate_key(now))
+    async fn new_key(&self, alg: SigningAlg, now: UnixTime) -> Result<SigningKeyRecord, CiamError> {
+        let mut key = tokio::task::spawn_blocking(move || generate_key(alg, now))
             .await
             .map_err(|e| CiamError::Internal(format!("key generation task: {e}")))??;
         if let Some(sealer) = &self.sealer {
@@ -300,9 +167,10 @@ impl KeyRing {
         Ok(key)
     }
 
-    /// A ring with one fresh key held only in memory (benchmarks, tools).
+    /// A ring with fresh keys held only in memory (benchmarks, tools).
     pub fn ephemeral(now: UnixTime) -> Result<Self, CiamError> {
-        let set = build(&[generate_key(now)?], now, None)?;
+        let keys = SigningAlg::ALL.into_iter().map(|alg| generate_key(alg, now)).collect::<Result<Vec<_>, _>>()?;
+        let set = build(&keys, now, None)?;
         Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))), sealer: None })
     }
 
@@ -328,13 +196,14 @@ impl KeyRing {
         Ok(())
     }
 
-    /// Makes a new key current and retires the old ones, then reloads.
-    pub async fn rotate(&self, store: &dyn Store, now: UnixTime) -> Result<String, CiamError> {
-        let key = self.new_key(now).await?;
-        let kid = key.kid.clone();
-        store.rotate_signing_key(&key, now, now + MAX_ID_TOKEN_TTL + JWKS_CACHE_MARGIN).await?;
+    /// Makes a new key of each algorithm current and retires the old ones,
+    /// in one transaction, then reloads.
+    pub async fn rotate(&self, store: &dyn Store, now: UnixTime) -> Result<Rotated, CiamError> {
+        let (rsa, ed) = (self.new_key(SigningAlg::RS256, now).await?, self.new_key(SigningAlg::EdDSA, now).await?);
+        let rotated = Rotated { kid: rsa.kid.clone(), eddsa_kid: ed.kid.clone() };
+        store.rotate_signing_keys(&[rsa, ed], now, now + MAX_ID_TOKEN_TTL + JWKS_CACHE_MARGIN).await?;
         self.refresh(store, now).await?;
-        Ok(kid)
+        Ok(rotated)
     }
 
     fn snapshot(&self) -> Result<Arc<KeySet>, CiamError> {
@@ -346,34 +215,29 @@ impl KeyRing {
         Ok(Arc::clone(&self.snapshot()?.jwks))
     }
 
-    /// Signs an id_token for `user` and app `client_id`.
-    pub fn sign_id_token(
-        &self,
-        issuer: &str,
-        client_id: &ClientId,
-        user: &User,
-        now: UnixTime,
-        ttl: i64,
-    ) -> Result<String, CiamError> {
-        self.sign(&IdTokenClaims::new(issuer, client_id, user, now, ttl))
+    /// Signs an id_token as the SDK calls return it, with the algorithm
+    /// `base` names.
+    pub fn sign_id_token(&self, base: IdTokenBase<'_>) -> Result<String, CiamError> {
+        self.sign(base.alg, &IdTokenClaims::new(base))
     }
 
     /// Signs an OpenID Connect id_token (docs/oidc.md): the claims of
-    /// [`Ciam::sign_id_token`](KeyRing::sign_id_token) without `api` (scopes
+    /// [`sign_id_token`](KeyRing::sign_id_token) without `api` (scopes
     /// decide what a relying party learns), with `auth_time`, and `nonce`
     /// and `at_hash` when given.
     pub fn sign_oidc_id_token(&self, base: IdTokenBase<'_>, extra: OidcClaims) -> Result<String, CiamError> {
-        let mut claims = IdTokenClaims::new(base.issuer, base.client_id, base.user, base.now, base.ttl);
+        let mut claims = IdTokenClaims::new(base);
         claims.api = None;
         claims.oidc = Some(extra);
-        self.sign(&claims)
+        self.sign(base.alg, &claims)
     }
 
-    fn sign(&self, claims: &IdTokenClaims) -> Result<String, CiamError> {
+    fn sign(&self, alg: SigningAlg, claims: &IdTokenClaims) -> Result<String, CiamError> {
         let set = self.snapshot()?;
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(set.signing.kid.clone());
-        jsonwebtoken::encode(&header, claims, &set.signing.encoding)
+        let key = set.signer(alg)?;
+        let mut header = Header::new(jws(alg));
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key.encoding)
             .map_err(|e| CiamError::Internal(format!("id_token signing: {e}")))
     }
 
@@ -385,8 +249,8 @@ impl KeyRing {
         let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
         let set = self.snapshot().ok()?;
         let jwk = set.jwks.keys.iter().chain(&set.hints).find(|k| k.kid == kid)?;
-        let key = jsonwebtoken::DecodingKey::from_rsa_components(&jwk.n, &jwk.e).ok()?;
-        let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+        let (key, alg) = jwk.decoding()?;
+        let mut validation = jsonwebtoken::Validation::new(alg);
         validation.validate_exp = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
@@ -398,11 +262,14 @@ impl KeyRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{ClientId, User, UserId};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use jsonwebtoken::{DecodingKey, Validation};
 
     fn user() -> User {
         User {
-            id: crate::model::UserId::new("u1"),
+            id: UserId::new("u1"),
             mobile: crate::mobile::Mobile::from_stored("+8615200000000".into()),
             user_name: Some("alice".into()),
             name: None,
@@ -415,59 +282,106 @@ mod tests {
         }
     }
 
+    fn base<'a>(client_id: &'a ClientId, user: &'a User, now: UnixTime, alg: SigningAlg) -> IdTokenBase<'a> {
+        IdTokenBase { issuer: "https://issuer.test", client_id, user, now, ttl: 300, alg }
+    }
+
+    fn ring(set: KeySet) -> KeyRing {
+        KeyRing { current: Arc::new(RwLock::new(Arc::new(set))), sealer: None }
+    }
+
+    /// A current key of each algorithm, made at `now`.
+    fn fresh(now: UnixTime) -> Vec<SigningKeyRecord> {
+        SigningAlg::ALL.into_iter().map(|alg| generate_key(alg, now).expect("key")).collect()
+    }
+
     #[test]
-    fn id_token_verifies_with_the_published_key() {
-        let record = generate_key(1000).expect("key");
-        let set = build(std::slice::from_ref(&record), 1000, None).expect("set");
-        let ring = KeyRing { current: Arc::new(RwLock::new(Arc::new(set))), sealer: None };
-        let now = jsonwebtoken::get_current_timestamp() as i64;
-        let token =
-            ring.sign_id_token("https://issuer.test", &ClientId::new("client-1"), &user(), now, 300).expect("sign");
-        let header = jsonwebtoken::decode_header(&token).expect("header");
-        assert_eq!(header.kid.as_deref(), Some(record.kid.as_str()));
+    fn id_tokens_verify_with_the_published_key_of_their_algorithm() {
+        let records = fresh(1000);
+        let ring = ring(build(&records, 1000, None).expect("set"));
         let jwks = ring.jwks().expect("jwks");
-        let jwk = &jwks.keys[0];
-        let key = DecodingKey::from_rsa_components(&jwk.n, &jwk.e).expect("key");
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_audience(&["client-1"]);
-        validation.set_issuer(&["https://issuer.test"]);
-        let data = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation).expect("valid");
-        assert_eq!(data.claims["sub"], "u1");
-        assert_eq!(data.claims["exp"].as_i64(), Some(now + 300));
-        let api: serde_json::Value = serde_json::from_str(data.claims["api"].as_str().expect("string")).expect("json");
-        assert_eq!(api["userName"], "alice");
-        assert_eq!(api["mobile"], "+8615200000000");
-        assert!(api.get("email").is_some());
+        assert_eq!(jwks.keys.iter().map(|k| (k.kty, k.alg)).collect::<Vec<_>>(), [("RSA", "RS256"), ("OKP", "EdDSA")]);
+        let okp = serde_json::to_value(&jwks.keys[1]).expect("json");
+        assert_eq!(okp["crv"], "Ed25519");
+        assert_eq!(URL_SAFE_NO_PAD.decode(okp["x"].as_str().expect("x")).expect("base64url").len(), 32);
+        assert!(okp.get("n").is_none() && serde_json::to_value(&jwks.keys[0]).expect("json").get("x").is_none());
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let client = ClientId::new("client-1");
+        for (record, jwk) in records.iter().zip(&jwks.keys) {
+            let token = ring.sign_id_token(base(&client, &user(), now, record.alg)).expect("sign");
+            let header = jsonwebtoken::decode_header(&token).expect("header");
+            assert_eq!(header.kid.as_deref(), Some(record.kid.as_str()));
+            assert_eq!(header.alg, jws(record.alg));
+            let key = match record.alg {
+                SigningAlg::RS256 => {
+                    DecodingKey::from_rsa_components(jwk.n.as_deref().expect("n"), jwk.e.as_deref().expect("e"))
+                }
+                SigningAlg::EdDSA => DecodingKey::from_ed_components(jwk.x.as_deref().expect("x")),
+            };
+            let mut validation = Validation::new(jws(record.alg));
+            validation.set_audience(&["client-1"]);
+            validation.set_issuer(&["https://issuer.test"]);
+            let data =
+                jsonwebtoken::decode::<serde_json::Value>(&token, &key.expect("key"), &validation).expect("valid");
+            assert_eq!(data.claims["sub"], "u1");
+            assert_eq!(data.claims["exp"].as_i64(), Some(now + 300));
+            let api: serde_json::Value =
+                serde_json::from_str(data.claims["api"].as_str().expect("string")).expect("json");
+            assert_eq!(api["userName"], "alice");
+            assert_eq!(api["mobile"], "+8615200000000");
+            assert!(api.get("email").is_some());
+            // Neither key verifies the other algorithm's tokens.
+            let other = &jwks.keys[usize::from(record.alg == SigningAlg::RS256)];
+            let (other_key, other_alg) = other.decoding().expect("key");
+            assert!(
+                jsonwebtoken::decode::<serde_json::Value>(&token, &other_key, &Validation::new(other_alg)).is_err()
+            );
+        }
     }
 
     #[test]
     fn a_retired_key_verifies_hints_for_30_days() {
-        let old = generate_key(1000).expect("key");
-        let ring = |set| KeyRing { current: Arc::new(RwLock::new(Arc::new(set))), sealer: None };
-        let signer = ring(build(std::slice::from_ref(&old), 1000, None).expect("set"));
-        let hint = signer.sign_id_token("https://issuer.test", &ClientId::new("c1"), &user(), 1000, 300).expect("sign");
-        let retired = SigningKeyRecord { retired_at: Some(2000), publish_until: Some(3000), ..old };
-        let records = [retired, generate_key(2000).expect("key")];
+        let old = fresh(1000);
+        let signer = ring(build(&old, 1000, None).expect("set"));
+        let client = ClientId::new("c1");
+        let hints = SigningAlg::ALL.map(|alg| signer.sign_id_token(base(&client, &user(), 1000, alg)).expect("sign"));
+        let retire =
+            |r: &SigningKeyRecord| SigningKeyRecord { retired_at: Some(2000), publish_until: Some(3000), ..r.clone() };
+        let mut records: Vec<SigningKeyRecord> = old.iter().map(retire).collect();
+        records.extend(fresh(2000));
         let day = 86_400;
         let later = ring(build(&records, 2000 + 10 * day, None).expect("set"));
-        assert_eq!(later.jwks().expect("jwks").keys.len(), 1, "no longer published");
-        let claims = later.verify_hint(&hint, "https://issuer.test").expect("still a hint");
-        assert_eq!(claims["sub"], "u1");
-        assert!(later.verify_hint(&hint, "https://other.test").is_none(), "another issuer's");
+        assert_eq!(later.jwks().expect("jwks").keys.len(), 2, "only the current keys are published");
+        for hint in &hints {
+            let claims = later.verify_hint(hint, "https://issuer.test").expect("still a hint");
+            assert_eq!(claims["sub"], "u1");
+            assert!(later.verify_hint(hint, "https://other.test").is_none(), "another issuer's");
+        }
         let gone = ring(build(&records, 2001 + 30 * day, None).expect("set"));
-        assert!(gone.verify_hint(&hint, "https://issuer.test").is_none(), "past 30 days");
+        assert!(hints.iter().all(|hint| gone.verify_hint(hint, "https://issuer.test").is_none()), "past 30 days");
     }
 
     #[test]
     fn retired_keys_stay_published_until_their_time() {
-        let old =
-            SigningKeyRecord { retired_at: Some(100), publish_until: Some(200), ..generate_key(50).expect("key") };
-        let new = generate_key(100).expect("key");
-        let both = build(&[old.clone(), new.clone()], 150, None).expect("set");
-        assert_eq!(both.signing.kid, new.kid);
-        assert_eq!(both.jwks.keys.len(), 2);
-        let later = build(&[old, new.clone()], 200, None).expect("set");
-        assert_eq!(later.jwks.keys.len(), 1);
-        assert_eq!(later.jwks.keys[0].kid, new.kid);
+        let old: Vec<SigningKeyRecord> = fresh(50)
+            .into_iter()
+            .map(|r| SigningKeyRecord { retired_at: Some(100), publish_until: Some(200), ..r })
+            .collect();
+        let new = fresh(100);
+        let all: Vec<SigningKeyRecord> = old.iter().chain(&new).cloned().collect();
+        let both = build(&all, 150, None).expect("set");
+        let signers: Vec<&str> = both.signing.iter().map(|(_, key)| key.kid.as_str()).collect();
+        assert_eq!(signers, [new[0].kid.as_str(), new[1].kid.as_str()], "the new key of each algorithm signs");
+        assert_eq!(both.jwks.keys.len(), 4);
+        let later = build(&all, 200, None).expect("set");
+        let published: Vec<&str> = later.jwks.keys.iter().map(|k| k.kid.as_str()).collect();
+        assert_eq!(published, [new[0].kid.as_str(), new[1].kid.as_str()]);
+    }
+
+    #[test]
+    fn a_set_without_a_current_key_of_each_algorithm_is_refused() {
+        let rsa_only = [generate_key(SigningAlg::RS256, 10).expect("key")];
+        let refused = build(&rsa_only, 10, None).expect_err("no EdDSA key");
+        assert!(refused.to_string().contains("EdDSA"), "{refused}");
     }
 }

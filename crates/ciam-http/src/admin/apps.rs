@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ciam_core::admin::AppInput;
 use ciam_core::clock::to_rfc3339;
-use ciam_core::model::{App, AppAccess, ClientType};
+use ciam_core::model::{App, AppAccess, ClientType, SigningAlg};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
@@ -45,6 +45,12 @@ pub(crate) struct AppBody {
     #[serde(default, deserialize_with = "some_whole")]
     #[schema(nullable = false, minimum = 1, maximum = 86_400)]
     id_token_ttl: Option<i64>,
+    /// How id_tokens are signed: `RS256` (default, verified by every
+    /// relying party) or `EdDSA` (Ed25519: cheaper, but not verified by
+    /// every relying party; docs/oidc.md §12).
+    #[serde(default, deserialize_with = "some")]
+    #[schema(nullable = false)]
+    id_token_alg: Option<SigningAlg>,
     /// OpenID Connect: `public` (default: no secret, PKCE required) or
     /// `confidential` (a `client_secret`, answered once).
     #[serde(default, deserialize_with = "some")]
@@ -87,6 +93,7 @@ impl From<AppBody> for AppInput {
             access: b.access,
             session_ttl: b.session_ttl,
             id_token_ttl: b.id_token_ttl,
+            id_token_alg: b.id_token_alg,
             client_type: b.client_type,
             redirect_uris: b.redirect_uris,
             post_logout_redirect_uris: b.post_logout_redirect_uris,
@@ -144,6 +151,7 @@ pub(crate) struct AppView {
     access: AppAccess,
     session_ttl: i64,
     id_token_ttl: i64,
+    id_token_alg: SigningAlg,
     /// RFC 3339.
     created_at: String,
     client_type: ClientType,
@@ -168,6 +176,7 @@ impl From<App> for AppView {
             access: a.access,
             session_ttl: a.session_ttl,
             id_token_ttl: a.id_token_ttl,
+            id_token_alg: a.id_token_alg,
             created_at: to_rfc3339(a.created_at),
             client_type: a.oidc.client_type,
             redirect_uris: a.oidc.redirect_uris,

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use ciam_core::admin::AuditFilter;
 use ciam_core::clock::to_rfc3339;
+use ciam_core::keys::Rotated;
 use ciam_core::model::AuditEntry;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -104,21 +105,15 @@ pub(crate) async fn list_audit(
     Ok(Json(s.ciam.audit_events(&filter).await?.into_iter().map(AuditView::from).collect()))
 }
 
-/// The key that signs from now on.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct Rotated {
-    kid: String,
-}
-
-/// Make a new signing key; the old ones stay in the JWKS to verify the
-/// id_tokens they signed.
+/// Make a new signing key of each algorithm (RS256 and EdDSA); the old
+/// ones stay in the JWKS to verify the id_tokens they signed.
 #[utoipa::path(
     post,
     path = "/keys/rotate",
     tag = "admin",
     security(("admin_token" = [])),
-    responses((status = 200, body = Rotated, description = "The new key's id"), AdminRefusals),
+    responses((status = 200, body = Rotated, description = "The new keys' ids"), AdminRefusals),
 )]
 pub(crate) async fn rotate_keys(State(s): State<AppState>) -> AdminResult<Json<Rotated>> {
-    Ok(Json(Rotated { kid: s.ciam.rotate_keys().await? }))
+    Ok(Json(s.ciam.rotate_keys().await?))
 }

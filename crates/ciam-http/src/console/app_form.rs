@@ -1,10 +1,11 @@
 //! The app form of the new-app and edit pages: its fields (the app's, its
-//! sign-up switches for SMS codes, and its OpenID Connect client fields:
-//! client type, redirect URIs one a line, initiate login URI), read as strictly as the admin API reads them and
-//! drawn with the refusal next to its field.
+//! id_token algorithm, its sign-up switches for SMS codes, and its OpenID
+//! Connect client fields: client type, redirect URIs one a line, initiate
+//! login URI), read as strictly as the admin API reads them and drawn with
+//! the refusal next to its field.
 
 use ciam_core::admin::{AppInput, invalid};
-use ciam_core::model::{App, AppAccess, ClientType};
+use ciam_core::model::{App, AppAccess, ClientType, SigningAlg};
 use ciam_core::oidc::clients::check_uri;
 use ciam_core::{CiamError, Reason};
 use maud::{Markup, html};
@@ -34,6 +35,9 @@ pub(crate) struct AppForm {
     session_ttl: String,
     #[serde(default)]
     id_token_ttl: String,
+    /// `RS256` or `EdDSA`; empty: the API's default, or kept.
+    #[serde(default)]
+    id_token_alg: String,
     /// `public` or `confidential`; empty: the API's default, or kept.
     #[serde(default)]
     client_type: String,
@@ -60,6 +64,7 @@ impl AppForm {
             access: app.access.as_str().to_owned(),
             session_ttl: app.session_ttl.to_string(),
             id_token_ttl: app.id_token_ttl.to_string(),
+            id_token_alg: app.id_token_alg.as_str().to_owned(),
             client_type: app.oidc.client_type.as_str().to_owned(),
             redirect_uris: Some(app.oidc.redirect_uris.join("\n")),
             post_logout_redirect_uris: Some(app.oidc.post_logout_redirect_uris.join("\n")),
@@ -81,6 +86,7 @@ impl AppForm {
             access: or_text(&self.access, &stored.access),
             session_ttl: or_text(&self.session_ttl, &stored.session_ttl),
             id_token_ttl: or_text(&self.id_token_ttl, &stored.id_token_ttl),
+            id_token_alg: or_text(&self.id_token_alg, &stored.id_token_alg),
             client_type: or_text(&self.client_type, &stored.client_type),
             redirect_uris: or(&self.redirect_uris, &stored.redirect_uris),
             post_logout_redirect_uris: or(&self.post_logout_redirect_uris, &stored.post_logout_redirect_uris),
@@ -103,6 +109,12 @@ impl AppForm {
             },
             session_ttl: number("session_ttl", &self.session_ttl)?,
             id_token_ttl: number("id_token_ttl", &self.id_token_ttl)?,
+            id_token_alg: match self.id_token_alg.as_str() {
+                "" => None,
+                alg => {
+                    Some(SigningAlg::parse(alg).ok_or_else(|| invalid("id_token_alg", one_of(&["RS256", "EdDSA"])))?)
+                }
+            },
             client_type: match self.client_type.as_str() {
                 "" => None,
                 kind => Some(
@@ -150,6 +162,7 @@ impl AppForm {
 pub(super) fn fields(console: &Console, form: &AppForm, error: Option<&Refused>, new: bool) -> Markup {
     let t = console.t;
     let types = [("public", t.client_public), ("confidential", t.client_confidential)];
+    let algs = [("RS256", t.alg_rs256), ("EdDSA", t.alg_eddsa)];
     html! {
         div.grid {
             (field(t.name, "name", &form.name, "text", error))
@@ -159,6 +172,7 @@ pub(super) fn fields(console: &Console, form: &AppForm, error: Option<&Refused>,
             }
             (choice(t.access, "access", &form.access, &[("all", t.access_all), ("assigned", t.access_assigned)], error))
             (choice(t.client_type, "client_type", &form.client_type, &types, error))
+            (choice(t.id_token_alg, "id_token_alg", &form.id_token_alg, &algs, error))
         }
         @if !new { (checkbox(t.enabled, "enabled", ticked("", form.enabled.as_deref()).unwrap_or(false))) }
         (checkbox(
@@ -174,10 +188,11 @@ pub(super) fn fields(console: &Console, form: &AppForm, error: Option<&Refused>,
 }
 
 /// The fields of [`fields`] that show their own refusal.
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
     "name",
     "session_ttl",
     "id_token_ttl",
+    "id_token_alg",
     "access",
     "client_type",
     "redirect_uris",
@@ -232,6 +247,16 @@ mod tests {
         let typed = AppForm { client_type: "secret".into(), ..form(None, None) };
         let refused = typed.input().err().and_then(|e| Refused::of(&e, Lang::En));
         assert!(matches!(refused, Some(Refused::Field { name, .. }) if name == "client_type"));
+    }
+
+    #[test]
+    fn the_id_token_algorithm_is_one_of_two_and_kept_when_not_sent() {
+        let chosen = AppForm { id_token_alg: "EdDSA".into(), ..form(None, None) };
+        assert_eq!(chosen.input().expect("read").id_token_alg, Some(SigningAlg::EdDSA));
+        assert_eq!(form(None, None).input().expect("read").id_token_alg, None, "not sent: kept");
+        let typed = AppForm { id_token_alg: "HS256".into(), ..form(None, None) };
+        let refused = typed.input().err().and_then(|e| Refused::of(&e, Lang::En));
+        assert!(matches!(refused, Some(Refused::Field { name, .. }) if name == "id_token_alg"));
     }
 
     #[test]

@@ -31,7 +31,7 @@ impl<DB: Exec> Store for SqlStore<DB> {
     }
 
     async fn insert_app(&self, app: &App) -> StoreResult<()> {
-        let sql = format!("INSERT INTO apps ({APP_COLUMNS}) VALUES ({})", placeholders(1, 15));
+        let sql = format!("INSERT INTO apps ({APP_COLUMNS}) VALUES ({})", placeholders(1, 16));
         let stmt = Stmt::new(sql).bind_all(app_args(app)).bind(app.created_at).bind_all(client_args(app));
         self.execute(stmt.bind_all(signup_args(app))).await.map(drop)
     }
@@ -49,7 +49,7 @@ impl<DB: Exec> Store for SqlStore<DB> {
         let sql = "UPDATE apps SET name = $2, enabled = $3, password_expiry_check = $4, access = $5, \
                    session_ttl = $6, id_token_ttl = $7, client_type = $8, redirect_uris = $9, \
                    post_logout_redirect_uris = $10, initiate_login_uri = $11, secret_digest = $12, \
-                   self_registration = $13, sms_auto_register = $14 WHERE client_id = $1";
+                   self_registration = $13, sms_auto_register = $14, id_token_alg = $15 WHERE client_id = $1";
         let stmt = Stmt::new(sql).bind_all(app_args(app)).bind_all(client_args(app)).bind_all(signup_args(app));
         Ok(self.execute(stmt).await? == 1)
     }
@@ -323,19 +323,19 @@ impl<DB: Exec> Store for SqlStore<DB> {
         self.fetch_all::<KeyRow, _>(Stmt::new(sql)).await
     }
 
-    async fn rotate_signing_key(
+    async fn rotate_signing_keys(
         &self,
-        key: &SigningKeyRecord,
+        keys: &[SigningKeyRecord],
         now: UnixTime,
         publish_until: UnixTime,
     ) -> StoreResult<()> {
-        let statements = vec![
-            Stmt::new("UPDATE signing_keys SET retired_at = $1, publish_until = $2 WHERE retired_at IS NULL")
-                .bind(now)
-                .bind(publish_until),
-            insert_key(&SigningKeyRecord { retired_at: None, publish_until: None, ..key.clone() }),
-        ];
-        DB::transaction(&self.conns, statements).await.map(drop)
+        let retire = Stmt::new("UPDATE signing_keys SET retired_at = $1, publish_until = $2 WHERE retired_at IS NULL")
+            .bind(now)
+            .bind(publish_until);
+        let inserts = keys
+            .iter()
+            .map(|key| insert_key(&SigningKeyRecord { retired_at: None, publish_until: None, ..key.clone() }));
+        DB::transaction(&self.conns, std::iter::once(retire).chain(inserts).collect()).await.map(drop)
     }
 
     async fn replace_private_key(&self, kid: &str, private_pkcs8: &[u8]) -> StoreResult<()> {
@@ -344,11 +344,17 @@ impl<DB: Exec> Store for SqlStore<DB> {
     }
 
     async fn insert_first_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
-        // The one-current-key index refuses a second current key: the first
-        // instance to store one wins, the others store nothing.
-        let sql =
-            format!("INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, NULL, NULL) ON CONFLICT DO NOTHING");
-        let stmt = Stmt::new(sql).bind(key.kid.as_str()).bind(key.private_pkcs8.as_slice()).bind(key.created_at);
+        // The one-current-key index refuses a second current key of an
+        // algorithm: the first instance to store one wins, the others store
+        // nothing.
+        let sql = format!(
+            "INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, NULL, NULL, $4) ON CONFLICT DO NOTHING"
+        );
+        let stmt = Stmt::new(sql)
+            .bind(key.kid.as_str())
+            .bind(key.private_pkcs8.as_slice())
+            .bind(key.created_at)
+            .bind(key.alg.as_str());
         Ok(self.execute(stmt).await? == 1)
     }
 

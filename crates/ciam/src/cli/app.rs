@@ -3,7 +3,7 @@
 use ciam_core::Ciam;
 use ciam_core::admin::AppInput;
 use ciam_core::clock::to_rfc3339;
-use ciam_core::model::{AppAccess, ClientType};
+use ciam_core::model::{AppAccess, ClientType, SigningAlg};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
@@ -51,6 +51,10 @@ pub struct AppCreate {
     /// id_token lifetime, seconds (default 300).
     #[arg(long)]
     pub id_token_ttl: Option<i64>,
+    /// How id_tokens are signed: RS256, which every relying party verifies,
+    /// or EdDSA (Ed25519), cheaper but not verified by all.
+    #[arg(long, value_enum, default_value = "rs256")]
+    pub id_token_alg: Alg,
     /// OpenID Connect: a public client (no secret, PKCE) or a confidential
     /// one (its secret is printed once).
     #[arg(long, value_enum, default_value = "public")]
@@ -70,6 +74,17 @@ pub struct AppCreate {
     /// SMS: a login code to an unregistered number creates the user.
     #[arg(long)]
     pub sms_auto_register: bool,
+}
+
+/// How an app's id_tokens are signed.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Alg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[value(name = "rs256", alias = "RS256")]
+    Rs256,
+    /// Ed25519.
+    #[value(name = "eddsa", alias = "EdDSA")]
+    EdDsa,
 }
 
 /// An OpenID Connect client's type.
@@ -94,6 +109,10 @@ pub(super) async fn run(ciam: &Ciam, command: AppCommand) -> Result<(), CliError
                 }),
                 session_ttl: a.session_ttl,
                 id_token_ttl: a.id_token_ttl,
+                id_token_alg: Some(match a.id_token_alg {
+                    Alg::Rs256 => SigningAlg::RS256,
+                    Alg::EdDsa => SigningAlg::EdDSA,
+                }),
                 client_type: Some(match a.client_type {
                     Kind::Public => ClientType::Public,
                     Kind::Confidential => ClientType::Confidential,
@@ -131,6 +150,7 @@ fn app_json(app: &ciam_core::model::App) -> serde_json::Value {
         "access": app.access,
         "session_ttl": app.session_ttl,
         "id_token_ttl": app.id_token_ttl,
+        "id_token_alg": app.id_token_alg,
         "created_at": to_rfc3339(app.created_at),
         "client_type": app.oidc.client_type,
         "redirect_uris": app.oidc.redirect_uris,

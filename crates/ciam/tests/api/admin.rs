@@ -13,7 +13,7 @@ crate::on_both_backends!(
     invalid_fields_are_422,
     imported_argon2_hash_logs_in,
     policies_read_back_with_seed_defaults_and_update,
-    jwks_publishes_rsa_keys_with_kid,
+    jwks_publishes_rsa_and_ed25519_keys_with_kid,
     membership_and_unlock,
     audit_records_every_attempt,
     wrong_admin_tokens_are_throttled_per_address_with_the_console,
@@ -220,6 +220,7 @@ async fn invalid_fields_are_422(backend: Backend) {
         ("/users", json!({"mobile": "15200000000", "password": PASSWORD, "colour": "blue"}), ""),
         ("/apps", json!({"name": ""}), "Invalid value for field 'name': must not be empty"),
         ("/apps", json!({"name": "x", "access": "some"}), ""),
+        ("/apps", json!({"name": "x", "id_token_alg": "HS256"}), ""),
         ("/apps", json!({"name": "x", "id_token_ttl": 0}), ""),
         ("/apps", json!({"name": "x", "session_ttl": -5}), ""),
     ];
@@ -341,11 +342,17 @@ async fn policies_read_back_with_seed_defaults_and_update(backend: Backend) {
     assert_eq!(again, updated);
 }
 
-async fn jwks_publishes_rsa_keys_with_kid(backend: Backend) {
+async fn jwks_publishes_rsa_and_ed25519_keys_with_kid(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let jwks = app.jwks().await;
     let keys = jwks["keys"].as_array().expect("keys");
-    assert_eq!(keys.len(), 1);
+    assert_eq!(keys.len(), 2, "an RSA key, then an Ed25519 key: {jwks}");
+    let okp = &keys[1];
+    assert_eq!(
+        (&okp["kty"], &okp["crv"], &okp["alg"], &okp["use"]),
+        (&json!("OKP"), &json!("Ed25519"), &json!("EdDSA"), &json!("sig"))
+    );
+    assert!(jsonwebtoken::DecodingKey::from_ed_components(okp["x"].as_str().expect("x")).is_ok());
     let key = &keys[0];
     assert_eq!(
         (key["kty"].as_str(), key["alg"].as_str(), key["use"].as_str()),
@@ -370,7 +377,7 @@ async fn jwks_publishes_rsa_keys_with_kid(backend: Backend) {
         .expect("json");
     assert_eq!(discovery["issuer"], "https://ciam.test");
     assert_eq!(discovery["jwks_uri"], "https://ciam.test/api/v1/oauth2/keys");
-    assert_eq!(discovery["id_token_signing_alg_values_supported"], json!(["RS256"]));
+    assert_eq!(discovery["id_token_signing_alg_values_supported"], json!(["RS256", "EdDSA"]));
 }
 
 async fn membership_and_unlock(backend: Backend) {

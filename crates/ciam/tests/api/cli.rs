@@ -98,7 +98,9 @@ async fn operators_manage_apps_users_locks_and_the_admin_token_without_http() {
         assert!(started.elapsed() < std::time::Duration::from_secs(5), "rotation not picked up");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    assert_eq!(server.jwks().await["keys"].as_array().map(Vec::len), Some(2));
+    let jwks = server.jwks().await;
+    assert_eq!(jwks["keys"][1]["kid"], rotated["eddsa_kid"], "{jwks}");
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(4), "two current keys, two retired: {jwks}");
 }
 
 /// At a terminal, `ciam user create` asks for the password twice and does

@@ -97,13 +97,14 @@ async fn three_processes_started_together_share_one_lockout() {
         .await;
         assert_error(&got, 400, "IDAAS.SDK.LOGIN.0001", None);
     }
-    // Every instance publishes the same one key and signs with it, at once:
-    // the first key of instances started together is made once.
+    // Every instance publishes the same keys (one of each algorithm) and
+    // signs with them, at once: the first keys of instances started
+    // together are made once.
     let mut sets = HashSet::new();
     for p in &processes {
         let jwks: Value =
             http.get(format!("{}/api/v1/oauth2/keys", p.base)).send().await.expect("jwks").json().await.expect("json");
-        assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1), "{jwks}");
+        assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2), "{jwks}");
         sets.insert(jwks.to_string());
     }
     assert_eq!(sets.len(), 1, "{sets:?}");
@@ -298,7 +299,7 @@ async fn copy_moves_a_sqlite_deployment_to_postgres() {
     assert_eq!(report["users"], 2);
     assert_eq!(report["apps"], 2);
     assert_eq!(report["members"], 1);
-    assert_eq!(report["signing_keys"], 2);
+    assert_eq!(report["signing_keys"], 4, "an RSA and an Ed25519 key, before and after the rotation");
     assert_eq!(report["sessions"], 2);
 
     // Copying again into the now-filled database is refused.

@@ -141,7 +141,8 @@ async fn an_operator_finds_a_locked_user_in_the_browser_and_unlocks_them() {
     session.close().await;
 }
 
-/// An app created in the console as a confidential OpenID Connect client:
+/// An app created in the console as a confidential OpenID Connect client
+/// with EdDSA id_tokens:
 /// a URI the domain refuses is refused next to its field, what was typed
 /// kept; then its client id and its secret are on the page, the secret
 /// once. Its New secret button replaces the secret. Returns its client id.
@@ -151,6 +152,11 @@ async fn a_confidential_app_is_made_in_the_browser(app: &TestApp, browser: &Clie
     find(browser, "#new-app select[name=client_type]")
         .await
         .select_by(Locator::Css("option[value=confidential]"))
+        .await
+        .expect("choose");
+    find(browser, "#new-app select[name=id_token_alg]")
+        .await
+        .select_by(Locator::Css("option[value=EdDSA]"))
         .await
         .expect("choose");
     fill(browser, "#new-app textarea[name=redirect_uris]", "https://shop.example/cb\nhttp://shop.example/cb").await;
@@ -172,6 +178,7 @@ async fn a_confidential_app_is_made_in_the_browser(app: &TestApp, browser: &Clie
     screenshots(browser, "app").await;
     let (_, shop) = app.admin(Method::GET, &format!("/apps/{client_id}"), None).await;
     assert_eq!(shop["client_type"], "confidential", "{shop}");
+    assert_eq!(shop["id_token_alg"], "EdDSA", "kept through the refused post: {shop}");
     assert_eq!(shop["redirect_uris"], json!(["https://shop.example/cb", "http://127.0.0.1/cb"]), "{shop}");
     assert_eq!(shop["post_logout_redirect_uris"], json!(["https://shop.example/"]), "{shop}");
     assert_eq!(revoke(app, &client_id, &secret).await, (StatusCode::OK, String::new()));

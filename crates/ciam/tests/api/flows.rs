@@ -267,11 +267,13 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
     let (status, rotated) = app.admin(Method::POST, "/keys/rotate", None).await;
     assert_eq!(status, StatusCode::OK);
     let new_kid = rotated["kid"].as_str().expect("kid");
+    let new_eddsa_kid = rotated["eddsa_kid"].as_str().expect("eddsa_kid");
     assert_ne!(Some(new_kid), old_header["kid"].as_str());
 
     let jwks = app.jwks().await;
-    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
-    assert_eq!(jwks["keys"][0]["kid"], new_kid, "the signing key is listed first");
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(4), "two new keys, two retired: {jwks}");
+    assert_eq!(jwks["keys"][0]["kid"], new_kid, "the signing keys are listed first");
+    assert_eq!(jwks["keys"][1]["kid"], new_eddsa_kid);
     verify_with_jwks(&old_token, &jwks).expect("a token signed before the rotation still verifies");
     let after = app.login_ok(&client, "15200000000", PASSWORD).await;
     let (new_header, _) = verify_with_jwks(after["id_token"].as_str().expect("id_token"), &jwks).expect("verifies");
@@ -282,6 +284,6 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
     app.clock.advance(ciam_core::keys::MAX_ID_TOKEN_TTL + ciam_core::keys::JWKS_CACHE_MARGIN + 1);
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let later = app.jwks().await;
-    assert_eq!(later["keys"].as_array().map(Vec::len), Some(1));
-    assert_eq!(later["keys"][0]["kid"], new_kid);
+    let kids: Vec<&Value> = later["keys"].as_array().expect("keys").iter().map(|k| &k["kid"]).collect();
+    assert_eq!(kids, [new_kid, new_eddsa_kid]);
 }

@@ -213,10 +213,12 @@ pub fn assert_error(got: &(StatusCode, Value), status: u16, code: &str, message:
     }
 }
 
-/// An independent RS256 JWT check (not jsonwebtoken): split, decode, find
-/// the key by `kid` in the JWKS, verify the PKCS#1 v1.5 SHA-256 signature
-/// with the raw modulus and exponent. Returns (header, claims).
+/// An independent JWT check (not jsonwebtoken): split, decode, find the key
+/// by `kid` in the JWKS, verify the signature with the raw key: PKCS#1 v1.5
+/// SHA-256 with the modulus and exponent for RS256, Ed25519 with `x` for
+/// EdDSA. Returns (header, claims).
 pub fn verify_with_jwks(token: &str, jwks: &Value) -> Result<(Value, Value), String> {
+    use aws_lc_rs::signature::{ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents, UnparsedPublicKey};
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let parts: Vec<&str> = token.split('.').collect();
@@ -226,18 +228,26 @@ pub fn verify_with_jwks(token: &str, jwks: &Value) -> Result<(Value, Value), Str
     let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(|e| e.to_string());
     let header: Value = serde_json::from_slice(&decode(header_b64)?).map_err(|e| e.to_string())?;
     let claims: Value = serde_json::from_slice(&decode(claims_b64)?).map_err(|e| e.to_string())?;
-    if header["alg"] != "RS256" {
-        return Err(format!("alg {}", header["alg"]));
-    }
     let kid = header["kid"].as_str().ok_or("no kid")?;
     let key = jwks["keys"].as_array().ok_or("no keys")?.iter().find(|k| k["kid"] == kid).ok_or("kid not in JWKS")?;
-    let n = decode(key["n"].as_str().ok_or("no n")?)?;
-    let e = decode(key["e"].as_str().ok_or("no e")?)?;
-    let public = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
+    if key["alg"] != header["alg"] {
+        return Err(format!("alg {} signed with a {} key", header["alg"], key["alg"]));
+    }
     let message = format!("{header_b64}.{claims_b64}");
-    public
-        .verify(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256, message.as_bytes(), &decode(sig_b64)?)
-        .map_err(|_| "bad signature".to_string())?;
+    let signature = decode(sig_b64)?;
+    let verified = match (header["alg"].as_str(), key["kty"].as_str(), key["crv"].as_str()) {
+        (Some("RS256"), Some("RSA"), None) => {
+            let n = decode(key["n"].as_str().ok_or("no n")?)?;
+            let e = decode(key["e"].as_str().ok_or("no e")?)?;
+            RsaPublicKeyComponents { n: &n, e: &e }.verify(&RSA_PKCS1_2048_8192_SHA256, message.as_bytes(), &signature)
+        }
+        (Some("EdDSA"), Some("OKP"), Some("Ed25519")) => {
+            let x = decode(key["x"].as_str().ok_or("no x")?)?;
+            UnparsedPublicKey::new(&ED25519, &x).verify(message.as_bytes(), &signature)
+        }
+        _ => return Err(format!("alg {} with key {key}", header["alg"])),
+    };
+    verified.map_err(|_| "bad signature".to_string())?;
     Ok((header, claims))
 }
 

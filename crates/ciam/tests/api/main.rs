@@ -14,6 +14,7 @@ mod cli;
 mod cluster;
 mod console;
 mod console_clients;
+mod eddsa;
 mod flows;
 mod hardening;
 mod import;

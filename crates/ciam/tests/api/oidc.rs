@@ -41,7 +41,7 @@ async fn discovery_names_the_endpoints_of_the_spec(backend: Backend) {
     }
     assert_eq!(doc["response_types_supported"], json!(["code"]), "{doc}");
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]), "{doc}");
-    assert_eq!(doc["id_token_signing_alg_values_supported"], json!(["RS256"]), "{doc}");
+    assert_eq!(doc["id_token_signing_alg_values_supported"], json!(["RS256", "EdDSA"]), "{doc}");
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true, "{doc}");
     assert_eq!(doc["request_parameter_supported"], false, "{doc}");
     for scope in ["openid", "profile", "phone", "email", "offline_access"] {

@@ -8,8 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use openidconnect::core::{
-    CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreIdToken, CoreProviderMetadata,
-    CoreTokenResponse, CoreUserInfoClaims,
+    CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreIdToken, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata, CoreTokenResponse, CoreUserInfoClaims,
 };
 use openidconnect::url::Url;
 use openidconnect::{
@@ -460,12 +460,25 @@ pub async fn alice(app: &TestApp) -> String {
 }
 
 /// Verifies the id_token of `tokens` with the crate's verifier and `nonce`
-/// (signature from the JWKS found by discovery, iss, aud, exp, nonce), the
-/// at_hash against the access token, and independently against the JWKS;
-/// returns the raw claims.
+/// (an RS256 signature from the JWKS found by discovery, iss, aud, exp,
+/// nonce), the at_hash against the access token, and independently against
+/// the JWKS; returns the raw claims.
 pub async fn verified_id_token(app: &TestApp, rp: &Rp, tokens: &CoreTokenResponse, nonce: &Nonce) -> Value {
+    verified_id_token_signed(app, rp, tokens, nonce, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256).await
+}
+
+/// [`verified_id_token`], for an id_token the verifier takes only when
+/// signed with `alg` (the crate hashes at_hash as `alg` says: SHA-512 for
+/// EdDSA).
+pub async fn verified_id_token_signed(
+    app: &TestApp,
+    rp: &Rp,
+    tokens: &CoreTokenResponse,
+    nonce: &Nonce,
+    alg: CoreJwsSigningAlgorithm,
+) -> Value {
     let id_token: &CoreIdToken = tokens.id_token().expect("an id_token");
-    let verifier = rp.id_token_verifier();
+    let verifier = rp.id_token_verifier().set_allowed_algs([alg.clone()]);
     let claims = id_token.claims(&verifier, nonce).expect("the id_token verifies");
     assert_eq!(claims.issuer().as_str(), issuer(app));
     assert_eq!(claims.audiences().iter().map(|a| a.as_str()).collect::<Vec<_>>(), [rp.client_id().as_str()]);
@@ -480,7 +493,7 @@ pub async fn verified_id_token(app: &TestApp, rp: &Rp, tokens: &CoreTokenRespons
 
     let raw = id_token.to_string();
     let (header, checked) = verify_with_jwks(&raw, &app.jwks().await).expect("verifies against the JWKS");
-    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["alg"], serde_json::to_value(&alg).expect("alg"));
     let claims = jwt_claims(&raw);
     assert_eq!(claims, checked);
     assert!(claims.get("api").is_none(), "no api claim in an OIDC id_token: {claims}");

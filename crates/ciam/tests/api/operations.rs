@@ -253,13 +253,13 @@ async fn signing_keys_are_sealed_at_rest_and_refused_without_their_key(backend: 
 
     let sealed_config = ciam::Config { key_encryption_key: Some(kek(7).into()), ..config.clone() };
     let sealed = TestApp::start(sealed_config.clone(), std::sync::Arc::clone(&db)).await;
-    assert_eq!(sealed_keys().await.expect("count"), 1, "the key in clear was sealed at start");
+    assert_eq!(sealed_keys().await.expect("count"), 2, "the keys in clear (RSA and Ed25519) were sealed at start");
     assert_eq!(sealed.jwks().await["keys"][0]["kid"], kid, "the same key signs");
     let body = sealed.login_ok(&client, "15200000000", PASSWORD).await;
     verify_with_jwks(body["id_token"].as_str().expect("id_token"), &sealed.jwks().await).expect("verifies");
     let (_, rotated) = sealed.admin(reqwest::Method::POST, "/keys/rotate", None).await;
     assert!(rotated["kid"].is_string());
-    assert_eq!(sealed_keys().await.expect("count"), 2, "a new key is sealed too");
+    assert_eq!(sealed_keys().await.expect("count"), 4, "the new keys are sealed too");
     sealed.stop().await;
 
     // Without the key, or with another, the server refuses to start.
