@@ -62,6 +62,8 @@ impl Limits {
     /// parameters, on every core.
     pub(crate) fn hash(&self) -> f64 {
         parallel(self.cores, self.window, || {
+            // As the server's hashing threads do.
+            ciam_core::password::keep_working_memory();
             self.hasher.verify_now(&self.password, &self.phc);
         })
     }

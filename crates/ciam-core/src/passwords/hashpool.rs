@@ -162,6 +162,8 @@ impl Pool {
     }
 
     fn work(&self) {
+        // A hashing thread hashes all its life: it keeps its memory.
+        crate::password::keep_working_memory();
         loop {
             let (owner, job) = {
                 let mut state = self.lock();
