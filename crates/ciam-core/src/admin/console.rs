@@ -20,6 +20,8 @@ const CONSOLE_TOKEN_LEN: usize = 43;
 pub struct KeySummary {
     /// The JWK `kid`.
     pub kid: String,
+    /// What it signs with.
+    pub alg: crate::model::SigningAlg,
     /// When it was made.
     pub created_at: UnixTime,
     /// When a newer key took over signing, if one has.
@@ -64,6 +66,7 @@ impl Ciam {
             .into_iter()
             .map(|k| KeySummary {
                 kid: k.kid,
+                alg: k.alg,
                 created_at: k.created_at,
                 retired_at: k.retired_at,
                 publish_until: k.publish_until,

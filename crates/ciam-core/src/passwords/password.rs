@@ -276,6 +276,19 @@ impl PasswordHasher {
         hash_blocking(&self.inner.params, password.expose().as_bytes(), &salt)
     }
 
+    /// How long one verification of `phc` with a wrong password takes, its
+    /// working memory in place as on a hashing thread (the second of two
+    /// runs is timed).
+    pub fn time_verification(&self, phc: &str) -> Duration {
+        let wrong = Password::new(String::from("\u{0}not the password"));
+        keeping_working_memory(|| {
+            self.verify_now(&wrong, phc);
+            let started = Instant::now();
+            self.verify_now(&wrong, phc);
+            started.elapsed()
+        })
+    }
+
     /// Verifies synchronously with the pool's code path but without its
     /// bounds; used by the benchmark to measure the raw hash rate.
     pub fn verify_now(&self, password: &Password, phc: &str) -> bool {
@@ -450,6 +463,14 @@ mod tests {
     fn password_never_prints() {
         let p = Password::new("hunter2-secret".into());
         assert!(!format!("{p:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn a_hashing_thread_keeps_its_memory_between_hashes() {
+        let hasher = PasswordHasher::new(&HashingConfig { workers: 1, ..small() }).expect("hasher");
+        hasher.hash(&Password::new("Passw0rd!".into()), None).await.expect("hash");
+        let held = hasher.inner.pool.run(None, || BLOCKS.with(|cell| cell.borrow().len())).await.expect("job");
+        assert_eq!(held, Params::new(1024, 1, 1, None).expect("params").block_count());
     }
 
     #[tokio::test]

@@ -30,17 +30,21 @@ pub struct Jwk {
     pub alg: &'static str,
     /// Key id, as in the id_token header.
     pub kid: String,
-    /// RSA: the modulus, base64url.
+    /// `RSA` keys only: the modulus, base64url.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub n: Option<String>,
-    /// RSA: the exponent, base64url.
+    /// `RSA` keys only: the exponent, base64url.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub e: Option<String>,
-    /// OKP: the curve, `Ed25519`.
+    /// `OKP` keys only: the curve, `Ed25519`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub crv: Option<&'static str>,
-    /// OKP: the public key, base64url.
+    /// `OKP` keys only: the public key, base64url.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub x: Option<String>,
 }
 

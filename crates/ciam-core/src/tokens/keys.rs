@@ -127,8 +127,8 @@ fn build(records: &[SigningKeyRecord], now: UnixTime, sealer: Option<&Sealer>) -
 }
 
 impl KeyRing {
-    /// Loads the keys, creating the first key of each algorithm the store
-    /// has none of. With
+    /// Loads the keys, creating a key of each algorithm the store has no
+    /// current key of. With
     /// a `sealer`, keys stored in clear are sealed in the store first; without
     /// one, sealed keys refuse to load.
     pub async fn open(store: &dyn Store, now: UnixTime, sealer: Option<Sealer>) -> Result<Self, CiamError> {
@@ -141,19 +141,32 @@ impl KeyRing {
             }
             records = store.list_signing_keys().await?;
         }
-        let missing = SigningAlg::ALL.into_iter().filter(|alg| records.iter().all(|r| r.alg != *alg));
-        let missing: Vec<SigningAlg> = missing.collect();
-        for alg in &missing {
-            // Instances started together each make one; one is stored, and
-            // every instance signs with that one.
-            store.insert_first_signing_key(&ring.new_key(*alg, now).await?).await?;
-        }
-        if !missing.is_empty() {
-            records = store.list_signing_keys().await?;
-        }
+        let records = ring.with_current_keys(store, records, now).await?;
         let set = build(&records, now, ring.sealer.as_deref())?;
         *ring.current.write().map_err(|_| CiamError::Internal("key ring lock poisoned".into()))? = Arc::new(set);
         Ok(ring)
+    }
+
+    /// `records`, the stored keys, after a key is made for each algorithm
+    /// that has no current one: none yet, or every one retired (as a
+    /// rotation by a version without that algorithm leaves it). Instances
+    /// that do this at the same moment each make one; one is stored, and
+    /// every instance signs with that one.
+    async fn with_current_keys(
+        &self,
+        store: &dyn Store,
+        records: Vec<SigningKeyRecord>,
+        now: UnixTime,
+    ) -> Result<Vec<SigningKeyRecord>, CiamError> {
+        let current = |alg: SigningAlg| records.iter().any(|r| r.alg == alg && r.retired_at.is_none());
+        let missing: Vec<SigningAlg> = SigningAlg::ALL.into_iter().filter(|alg| !current(*alg)).collect();
+        if missing.is_empty() {
+            return Ok(records);
+        }
+        for alg in missing {
+            store.insert_first_signing_key(&self.new_key(alg, now).await?).await?;
+        }
+        Ok(store.list_signing_keys().await?)
     }
 
     /// A fresh key record, sealed when the ring seals.
@@ -176,7 +189,7 @@ impl KeyRing {
 
     /// Re-reads the keys from the store.
     pub async fn refresh(&self, store: &dyn Store, now: UnixTime) -> Result<(), CiamError> {
-        let records = store.list_signing_keys().await?;
+        let records = self.with_current_keys(store, store.list_signing_keys().await?, now).await?;
         // Parsing RSA keys is not free: rebuild only when what is published,
         // or kept for hints, changes.
         let published = layout(&records, now)?;
@@ -337,6 +350,30 @@ mod tests {
                 jsonwebtoken::decode::<serde_json::Value>(&token, &other_key, &Validation::new(other_alg)).is_err()
             );
         }
+    }
+
+    #[test]
+    fn a_hint_is_verified_by_its_keys_algorithm_only() {
+        let ring = ring(build(&fresh(1000), 1000, None).expect("set"));
+        let client = ClientId::new("c1");
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let eddsa = ring.sign_id_token(base(&client, &user(), now, SigningAlg::EdDSA)).expect("sign");
+        assert!(ring.verify_hint(&eddsa, "https://issuer.test").is_some());
+        let jwks = ring.jwks().expect("jwks");
+        let rsa_kid = jwks.keys[0].kid.clone();
+        // The EdDSA token's header naming the RSA key.
+        let (_, rest) = eddsa.split_once('.').expect("a JWT");
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(rsa_kid.clone());
+        let relabelled = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("json")));
+        assert!(ring.verify_hint(&relabelled, "https://issuer.test").is_none());
+        // HS256 keyed with the RSA key's public modulus, naming that key.
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(rsa_kid);
+        let claims = serde_json::json!({"iss": "https://issuer.test", "sub": "u1", "exp": now + 300});
+        let secret = jsonwebtoken::EncodingKey::from_secret(jwks.keys[0].n.as_deref().expect("n").as_bytes());
+        let forged = jsonwebtoken::encode(&header, &claims, &secret).expect("encode");
+        assert!(ring.verify_hint(&forged, "https://issuer.test").is_none());
     }
 
     #[test]

@@ -101,11 +101,12 @@ fn keys_card(console: &Console, keys: &[KeySummary]) -> Markup {
             h2 { (t.signing_keys) }
             div.scroll {
                 table {
-                    thead { tr { th { "kid" } th { (t.created) } th { (t.status) } } }
+                    thead { tr { th { "kid" } th { "alg" } th { (t.created) } th { (t.status) } } }
                     tbody {
                         @for key in keys {
                             tr {
                                 td { code { (key.kid) } }
+                                td { (key.alg.as_str()) }
                                 td { (when(key.created_at)) }
                                 td {
                                     @match (key.retired_at, key.publish_until) {

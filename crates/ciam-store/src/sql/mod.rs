@@ -15,8 +15,8 @@ use ciam_core::UnixTime;
 use ciam_core::mobile::Mobile;
 use ciam_core::model::{
     Action, AddressKey, App, AuditEntry, AuditEvent, AuditQuery, ClientId, Counter, FailureAudit, FailureState, Flow,
-    Guess, HistoryEntry, LockKey, Lookup, Reservation, Session, SigningKeyRecord, StateGrant, StoredSession,
-    ThrottleState, TokenDigest, User, UserId,
+    Guess, HistoryEntry, LockKey, Lookup, Reservation, Session, SigningAlg, SigningKeyRecord, StateGrant,
+    StoredSession, ThrottleState, TokenDigest, User, UserId,
 };
 use ciam_core::policy::{LockoutPolicy, ThrottlePolicy};
 use ciam_core::store::{ActivityCount, Purge, Store, StoreError, StoreResult};

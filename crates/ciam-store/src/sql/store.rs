@@ -319,7 +319,11 @@ impl<DB: Exec> Store for SqlStore<DB> {
     }
 
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY created_at DESC, kid DESC");
+        // Keys of an algorithm this version does not know are not listed:
+        // they are left alone, neither loaded nor published.
+        let known = SigningAlg::ALL.map(|alg| format!("'{}'", alg.as_str())).join(", ");
+        let sql =
+            format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE alg IN ({known}) ORDER BY created_at DESC, kid DESC");
         self.fetch_all::<KeyRow, _>(Stmt::new(sql)).await
     }
 

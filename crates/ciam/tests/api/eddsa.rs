@@ -22,6 +22,7 @@ crate::on_both_backends!(
     pyjwt_verifies_both_algorithms_from_the_jwks,
     an_eddsa_client_passes_the_relying_partys_checks,
     a_rotation_replaces_both_keys_and_old_eddsa_tokens_still_verify,
+    an_algorithm_left_without_a_current_key_gets_one_at_the_next_reload,
 );
 
 /// The JWKS key with `kid`.
@@ -169,4 +170,36 @@ async fn a_rotation_replaces_both_keys_and_old_eddsa_tokens_still_verify(backend
     let new = app.login_ok(&client, MOBILE, PASSWORD).await["id_token"].as_str().expect("id_token").to_owned();
     let (header, _) = verify_with_jwks(&new, &jwks).expect("verifies");
     assert_eq!((&header["alg"], &header["kid"]), (&json!("EdDSA"), &rotated["eddsa_kid"]));
+}
+
+/// A rotation by a version that knows RSA keys only retires the Ed25519 key
+/// and makes no other: the next reload of the keys (every 2 s) makes one,
+/// and EdDSA tokens go on meanwhile, signed by the key in memory.
+async fn an_algorithm_left_without_a_current_key_gets_one_at_the_next_reload(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = app.create_app(json!({"name": "Fast", "id_token_alg": "EdDSA"})).await;
+    app.create_user(MOBILE, PASSWORD).await;
+    let before = app.jwks().await["keys"][1]["kid"].clone();
+    let retired =
+        app.db.execute("UPDATE signing_keys SET retired_at = 1, publish_until = 9999999999 WHERE alg = 'EdDSA'");
+    assert_eq!(retired.await.expect("retire"), 1);
+    let token = app.login_ok(&client, MOBILE, PASSWORD).await["id_token"].as_str().expect("id_token").to_owned();
+    assert_eq!(jwt_header(&token)["kid"], before, "signed by the key in memory");
+    let started = std::time::Instant::now();
+    let jwks = loop {
+        let jwks = app.jwks().await;
+        if jwks["keys"][1]["kid"] != before {
+            break jwks;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(6), "no new Ed25519 key: {jwks}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(jwks["keys"][1]["kty"], "OKP", "{jwks}");
+    assert_eq!(key_of(&jwks, &before)["kty"], "OKP", "the retired key stays published: {jwks}");
+    verify_with_jwks(&token, &jwks).expect("the token signed before still verifies");
+    let after = app.login_ok(&client, MOBILE, PASSWORD).await["id_token"].as_str().expect("id_token").to_owned();
+    let (header, _) = verify_with_jwks(&after, &jwks).expect("verifies");
+    assert_eq!(header["kid"], jwks["keys"][1]["kid"]);
+    let current = "SELECT COUNT(*) FROM signing_keys WHERE alg = 'EdDSA' AND retired_at IS NULL";
+    assert_eq!(app.db.count(current).await.expect("count"), 1);
 }
