@@ -224,8 +224,9 @@ async fn behind_nginx_with_tls_two_instances_serve_and_restart_without_a_failed_
         instances.push(Instance::start(port, &db.url, &issuer, &dir).await);
         // nginx keeps a server it saw fail out of its rotation for
         // `fail_timeout` (1 s), then tries it with one request: the next
-        // restart waits until it is back in the rotation.
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // restart waits until it is back in the rotation, with room for a
+        // machine busy with the rest of the test suite.
+        tokio::time::sleep(Duration::from_secs(5)).await;
     }
     stop.store(true, Ordering::Relaxed);
     for client in clients {
@@ -234,8 +235,12 @@ async fn behind_nginx_with_tls_two_instances_serve_and_restart_without_a_failed_
     let failed = failed.lock().expect("failed").clone();
     let ok = ok.load(Ordering::Relaxed);
     let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-    let nginx_said: Vec<&str> =
-        log.lines().filter(|l| l.contains("[error]") || l.contains("[warn]")).take(12).collect();
+    let nginx_said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("[error]") || l.contains("[warn]"))
+        .filter(|l| !l.contains("no live upstreams"))
+        .take(16)
+        .collect();
     let first: Vec<String> = failed.iter().take(3).map(|f| f.chars().take(80).collect()).collect();
     let total = ok + failed.len() as u64;
     assert!(failed.is_empty(), "{} of {total} logins failed: {first:?}; nginx: {nginx_said:#?}", failed.len());
