@@ -152,6 +152,18 @@ pub fn keep_working_memory() {
     KEEPS.with(|keeps| keeps.set(true));
 }
 
+/// Runs `f` twice with this thread's working memory in place: the first
+/// run's result, and how long the second took (the first faults the memory
+/// in, as a hashing thread's first hash does once in its life).
+fn warm_timed<T, E>(mut f: impl FnMut() -> Result<T, E>) -> Result<(T, Duration), E> {
+    keeping_working_memory(|| {
+        let first = f()?;
+        let started = Instant::now();
+        f()?;
+        Ok((first, started.elapsed()))
+    })
+}
+
 /// Runs `f` with this thread keeping its working memory, then gives the
 /// memory back unless the thread kept it already.
 fn keeping_working_memory<T>(f: impl FnOnce() -> T) -> T {
@@ -179,13 +191,7 @@ impl PasswordHasher {
         fill_random(&mut salt)?;
         let mut pepper = [0u8; 24];
         fill_random(&mut pepper)?;
-        let (dummy_hash, took) = keeping_working_memory(|| {
-            let dummy_hash = hash_blocking(&params, &pepper, &salt)?;
-            // Timed on a second run, once the working memory is in place.
-            let started = Instant::now();
-            hash_blocking(&params, &pepper, &salt)?;
-            Ok::<_, CiamError>((dummy_hash, started.elapsed()))
-        })?;
+        let (dummy_hash, took) = warm_timed(|| hash_blocking(&params, &pepper, &salt))?;
         let own_cost = AtomicU64::new(nanos(took));
         let pool = Pool::start(config.workers, config.queue, config.max_wait)?;
         // The server's own parameters always pass, however dear.
@@ -281,12 +287,8 @@ impl PasswordHasher {
     /// runs is timed).
     pub fn time_verification(&self, phc: &str) -> Duration {
         let wrong = Password::new(String::from("\u{0}not the password"));
-        keeping_working_memory(|| {
-            self.verify_now(&wrong, phc);
-            let started = Instant::now();
-            self.verify_now(&wrong, phc);
-            started.elapsed()
-        })
+        let Ok((_, took)) = warm_timed(|| Ok::<_, std::convert::Infallible>(self.verify_now(&wrong, phc)));
+        took
     }
 
     /// Verifies synchronously with the pool's code path but without its
