@@ -167,8 +167,6 @@ pub(crate) trait Exec: Dialect {
     async fn transaction(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<u64>>;
     /// Runs statements in one transaction; returns the rows they gave.
     async fn transaction_rows(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<Self::Row>>;
-    /// Runs statements in one transaction; returns the rows of each.
-    async fn transaction_each(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<Vec<Self::Row>>>;
     /// Runs statements in one transaction that commits only when each gave
     /// a row: at the first that gives none, the transaction is rolled back
     /// and its position answered. Returns the rows of each otherwise.
@@ -253,18 +251,6 @@ where
         }
         tx.commit().await.map_err(db_err)?;
         Ok(rows)
-    }
-
-    async fn transaction_each(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Vec<Vec<Self::Row>>> {
-        count(false, stmts.len());
-        let mut conn = conns.get().await?;
-        let mut tx = conn.begin().await.map_err(db_err)?;
-        let mut each = Vec::with_capacity(stmts.len());
-        for stmt in stmts {
-            each.push(DB::query(&stmt.sql, stmt.args, stmt.persistent).fetch_all(&mut *tx).await.map_err(db_err)?);
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(each)
     }
 
     async fn transaction_all(conns: &Conns<Self>, stmts: Vec<Stmt>) -> StoreResult<Result<Vec<Vec<Self::Row>>, usize>> {

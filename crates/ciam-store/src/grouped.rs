@@ -135,42 +135,36 @@ fn restarts(now: &str, reset: &str) -> String {
     )
 }
 
-/// Takes the row lock of a counter (`key`), making its row when it has
-/// none and starting its count again when it would restart (see
-/// [`restarts`]); returns its failures and lock. The first statement of a
-/// place's transaction: every later statement of it sees what the counter's
-/// earlier holders committed, and no one else takes a place meanwhile.
-pub(crate) static LOCK_COUNTER: LazyLock<Named> = LazyLock::new(|| {
-    Named::build(|p| {
-        let (key, now, reset) = (p.p("key"), p.p("now"), p.p("reset_seconds"));
-        let restart = restarts(&now, &reset);
-        format!(
-            "INSERT INTO login_failures (lock_key, failures, locked_until, last_failure_at) \
-             VALUES ({key}, 0, NULL, NULL) \
-             ON CONFLICT (lock_key) DO UPDATE SET \
-                 failures = CASE WHEN {restart} THEN 0 ELSE login_failures.failures END, \
-                 locked_until = CASE WHEN {restart} THEN NULL ELSE login_failures.locked_until END \
-             RETURNING failures, locked_until"
-        )
-    })
-});
+/// Takes the row lock of the counter named `key`, making its row when it
+/// has none and starting its count again when it would restart (see
+/// [`restarts`]). The first statement of a place's transaction: every
+/// later statement of it sees what the counter's earlier holders
+/// committed, and no one else takes a place meanwhile.
+fn lock_counter(p: &mut Params, key: &str) -> String {
+    let (key, now, reset) = (p.p(key), p.p("now"), p.p("reset_seconds"));
+    let restart = restarts(&now, &reset);
+    format!(
+        "INSERT INTO login_failures (lock_key, failures, locked_until, last_failure_at) \
+         VALUES ({key}, 0, NULL, NULL) \
+         ON CONFLICT (lock_key) DO UPDATE SET \
+             failures = CASE WHEN {restart} THEN 0 ELSE login_failures.failures END, \
+             locked_until = CASE WHEN {restart} THEN NULL ELSE login_failures.locked_until END"
+    )
+}
 
-/// Takes place `place` on counter `key` (which locks at `limit`) until
-/// `until`, only while the counter is not locked at `now` and its failures
-/// and the live places together are below the limit; returns the place
-/// when it was taken. Runs after [`LOCK_COUNTER`] in one transaction.
-pub(crate) static TAKE_PLACE: LazyLock<Named> = LazyLock::new(|| {
-    Named::build(|p| {
-        let (place, key, until, now, limit) = (p.p("place"), p.p("key"), p.p("until"), p.p("now"), p.p("limit"));
-        format!(
-            "INSERT INTO login_checks (id, lock_key, until) SELECT {place}, {key}, {until} \
-             WHERE (SELECT COUNT(*) FROM login_checks WHERE lock_key = {key} AND until > {now}) \
-                 + (SELECT failures FROM login_failures WHERE lock_key = {key}) < {limit} \
-             AND NOT EXISTS (SELECT 1 FROM login_failures WHERE lock_key = {key} AND locked_until > {now}) \
-             RETURNING id"
-        )
-    })
-});
+/// Takes place `place` on the counter named `key` (which locks at the
+/// value named `limit`) until `until`, only while the counter is not
+/// locked at `now` and its failures and the live places together are below
+/// the limit. Runs after [`lock_counter`] in one transaction.
+fn take_place(p: &mut Params, key: &str, limit: &str) -> String {
+    let (place, key, until, now, limit) = (p.p("place"), p.p(key), p.p("until"), p.p("now"), p.p(limit));
+    format!(
+        "INSERT INTO login_checks (id, lock_key, until) SELECT {place}, {key}, {until} \
+         WHERE (SELECT COUNT(*) FROM login_checks WHERE lock_key = {key} AND until > {now}) \
+             + (SELECT failures FROM login_failures WHERE lock_key = {key}) < {limit} \
+         AND NOT EXISTS (SELECT 1 FROM login_failures WHERE lock_key = {key} AND locked_until > {now})"
+    )
+}
 
 /// Gives back the places of check `place` (on every counter): a statement
 /// that changes nothing the second time.
@@ -202,6 +196,10 @@ pub(crate) static SETTLE_COUNTER: LazyLock<Named> = LazyLock::new(|| {
 pub(crate) struct Grouped {
     /// Failure counts (one counter, two counters) and their event.
     failure: [Named; 2],
+    /// A check's places and its address's attempt (see
+    /// [`sqlite_check`]), for one or two counters, without and with an
+    /// address.
+    check: [[Named; 2]; 2],
     /// A session, the attempt and the places it gives back, and its event.
     pub session: Named,
 }
@@ -210,6 +208,12 @@ impl Grouped {
     /// The failure group for `counters` counters (one or two).
     pub fn failure(&self, counters: usize) -> Option<&Named> {
         self.failure.get(counters.checked_sub(1)?)
+    }
+
+    /// The check group for `counters` counters (one or two), with the
+    /// address's attempt when `address`.
+    pub fn check(&self, counters: usize, address: bool) -> Option<&Named> {
+        self.check.get(counters.checked_sub(1)?)?.get(usize::from(address))
     }
 }
 
@@ -277,8 +281,36 @@ fn postgres_failure(p: &mut Params, n: usize) -> String {
     )
 }
 
+/// The places of a check on its `n` counters, each counter's row lock then
+/// its place ([`lock_counter`], [`take_place`]), and with `address` the
+/// attempt in its address's window ([`reserve_placed_attempt`]): one
+/// transaction sent at once, which
+/// `BEGIN IMMEDIATE` serialises with every other write. Each row says
+/// which `part` it answers: `2i` counter `i`'s state, `2i + 1` its place
+/// taken, `2n` the address's window.
+fn sqlite_check(p: &mut Params, n: usize, address: bool) -> String {
+    const NONE: &str = "CAST(NULL AS BIGINT)";
+    let mut parts = Vec::with_capacity(2 * n + 1);
+    for i in 0..n {
+        let key = format!("key{i}");
+        let (state, place) = (2 * i, 2 * i + 1);
+        let lock = lock_counter(p, &key);
+        parts.push(format!("{lock} RETURNING {state} AS part, failures, locked_until, {NONE} AS window_start"));
+        let take = take_place(p, &key, &format!("limit{i}"));
+        parts.push(format!(
+            "{take} RETURNING {place} AS part, {NONE} AS failures, {NONE} AS locked_until, {NONE} AS window_start"
+        ));
+    }
+    if address {
+        let reserve = reserve_placed_attempt(p);
+        parts.push(format!("{reserve} RETURNING {} AS part, failures, {NONE} AS locked_until, window_start", 2 * n));
+    }
+    format!("BEGIN IMMEDIATE; {}; COMMIT", parts.join("; "))
+}
+
 pub(crate) static SQLITE: LazyLock<Grouped> = LazyLock::new(|| Grouped {
     failure: [Named::build(|p| sqlite_failure(p, 1)), Named::build(|p| sqlite_failure(p, 2))],
+    check: [1, 2].map(|n| [false, true].map(|address| Named::build(|p| sqlite_check(p, n, address)))),
     session: Named::build(|p| {
         format!(
             "BEGIN IMMEDIATE; {}; {}; {}; INSERT INTO audit_events ({}) VALUES ({}) RETURNING {NO_COUNT}, id; COMMIT",
@@ -291,8 +323,25 @@ pub(crate) static SQLITE: LazyLock<Grouped> = LazyLock::new(|| Grouped {
     }),
 });
 
+/// [`sqlite_check`] on PostgreSQL: a call of `take_check_places`
+/// (migration 0012), which runs the same statements in one round trip,
+/// each with a fresh snapshot, and answers the same rows.
+fn postgres_check(p: &mut Params, n: usize, address: bool) -> String {
+    const NO_TEXT: &str = "CAST(NULL AS TEXT)";
+    const NO_INT: &str = "CAST(NULL AS BIGINT)";
+    let (key0, limit0) = (p.p("key0"), p.p("limit0"));
+    let (key1, limit1) = if n == 2 { (p.p("key1"), p.p("limit1")) } else { (NO_TEXT.into(), NO_INT.into()) };
+    let (now, reset, until, place) = (p.p("now"), p.p("reset_seconds"), p.p("until"), p.p("place"));
+    let (ip, window) = if address { (p.p("ip"), p.p("window_seconds")) } else { (NO_TEXT.into(), NO_INT.into()) };
+    format!(
+        "SELECT o_part AS part, o_failures AS failures, o_locked_until AS locked_until, o_window_start AS window_start \
+         FROM take_check_places({key0}, {limit0}, {key1}, {limit1}, {now}, {reset}, {until}, {place}, {ip}, {window})"
+    )
+}
+
 pub(crate) static POSTGRES: LazyLock<Grouped> = LazyLock::new(|| Grouped {
     failure: [Named::build(|p| postgres_failure(p, 1)), Named::build(|p| postgres_failure(p, 2))],
+    check: [1, 2].map(|n| [false, true].map(|address| Named::build(|p| postgres_check(p, n, address)))),
     session: Named::build(|p| {
         format!(
             "WITH s AS ({}), r AS ({}), c AS ({}) INSERT INTO audit_events ({}) VALUES ({}) RETURNING {NO_COUNT}, id",
@@ -325,21 +374,18 @@ pub(crate) static RESERVE_ATTEMPT: LazyLock<Named> = LazyLock::new(|| {
 /// [`RESERVE_ATTEMPT`] in a check's transaction, only when check `place`
 /// took its place on each of its `counters` counters (an attempt refused
 /// by a counter is no attempt of its address).
-pub(crate) static RESERVE_PLACED_ATTEMPT: LazyLock<Named> = LazyLock::new(|| {
-    Named::build(|p| {
-        let (ip, now, seconds) = (p.p("ip"), p.p("now"), p.p("window_seconds"));
-        let (place, counters) = (p.p("place"), p.p("counters"));
-        let ended = format!("ip_throttle.window_start + {seconds} <= {now}");
-        format!(
-            "INSERT INTO ip_throttle (ip, window_start, failures) SELECT {ip}, {now}, 1 \
-             WHERE (SELECT COUNT(*) FROM login_checks WHERE id = {place}) = {counters} \
-             ON CONFLICT (ip) DO UPDATE SET \
-                 window_start = CASE WHEN {ended} THEN {now} ELSE ip_throttle.window_start END, \
-                 failures = CASE WHEN {ended} THEN 1 ELSE ip_throttle.failures + 1 END \
-             RETURNING window_start, failures"
-        )
-    })
-});
+fn reserve_placed_attempt(p: &mut Params) -> String {
+    let (ip, now, seconds) = (p.p("ip"), p.p("now"), p.p("window_seconds"));
+    let (place, counters) = (p.p("place"), p.p("counters"));
+    let ended = format!("ip_throttle.window_start + {seconds} <= {now}");
+    format!(
+        "INSERT INTO ip_throttle (ip, window_start, failures) SELECT {ip}, {now}, 1 \
+         WHERE (SELECT COUNT(*) FROM login_checks WHERE id = {place}) = {counters} \
+         ON CONFLICT (ip) DO UPDATE SET \
+             window_start = CASE WHEN {ended} THEN {now} ELSE ip_throttle.window_start END, \
+             failures = CASE WHEN {ended} THEN 1 ELSE ip_throttle.failures + 1 END"
+    )
+}
 
 /// Gives a reserved attempt back (`ip`, `window`).
 pub(crate) static RELEASE_ATTEMPT: LazyLock<Named> = LazyLock::new(|| Named::build(release));
@@ -375,6 +421,19 @@ mod tests {
                 assert!(two.contains(&name.to_owned()), "{name}");
             }
             assert!(grouped.failure(3).is_none() && grouped.failure(0).is_none());
+        }
+        for grouped in [&*SQLITE, &*POSTGRES] {
+            for (n, address) in [(1, false), (1, true), (2, false), (2, true)] {
+                let names = grouped.check(n, address).map(|c| c.names.clone()).unwrap_or_default();
+                let counters = (0..n).flat_map(|i| [format!("key{i}"), format!("limit{i}")]);
+                for name in ["now", "reset_seconds", "until", "place"].map(str::to_owned).into_iter().chain(counters) {
+                    assert!(names.contains(&name), "{name} in the check of {n} counters");
+                }
+                let unused = ["ip", "window_seconds", "key1"].map(str::to_owned);
+                assert_eq!(names.contains(&unused[0]) && names.contains(&unused[1]), address);
+                assert_eq!(names.contains(&unused[2]), n == 2);
+            }
+            assert!(grouped.check(3, false).is_none() && grouped.check(0, true).is_none());
         }
         for named in [SQLITE.failure(2), POSTGRES.failure(2)].into_iter().flatten() {
             let at = |name: &str| named.names.iter().position(|n| n == name).map(|i| format!("${}", i + 1));

@@ -173,6 +173,12 @@ pub(crate) struct ThrottleRow {
     failures: i64,
 }
 
+impl ThrottleRow {
+    pub fn new(window_start: i64, failures: i64) -> Self {
+        Self { window_start, failures }
+    }
+}
+
 impl From<ThrottleRow> for ThrottleState {
     fn from(r: ThrottleRow) -> Self {
         ThrottleState { window_start: r.window_start, failures: u32::try_from(r.failures).unwrap_or(u32::MAX) }
@@ -187,6 +193,16 @@ pub(crate) struct GroupedRow {
     pub failures: Option<i64>,
     pub locked_until: Option<i64>,
     pub id: Option<i64>,
+}
+
+/// A row of a grouped check (see `grouped::sqlite_check`): which `part`
+/// of the check it answers, and that part's columns.
+#[derive(Debug, FromRow)]
+pub(crate) struct CheckRow {
+    pub part: i64,
+    pub failures: Option<i64>,
+    pub locked_until: Option<i64>,
+    pub window_start: Option<i64>,
 }
 
 #[derive(Debug, FromRow)]

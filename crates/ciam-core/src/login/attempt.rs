@@ -99,11 +99,10 @@ impl Attempt {
     /// `matched`, unless one of the counters was locked meanwhile.
     async fn check_unlocked<T>(&self, ciam: &Ciam, matched: Option<T>) -> Result<T, CiamError> {
         let now = ciam.now();
-        for (counter, _) in &self.counters {
-            let state = ciam.store().failure_state(&counter.key).await?;
-            if let Some(until) = state.and_then(|s| s.locked_until).filter(|until| *until > now) {
-                return Err(locked_refusal(until - now));
-            }
+        let keys: Vec<LockKey> = self.counters.iter().map(|(c, _)| c.key.clone()).collect();
+        let states = ciam.store().login_lookup(&keys, None, None).await?.counts;
+        if let Some(until) = states.iter().flatten().filter_map(|s| s.locked_until).filter(|u| *u > now).max() {
+            return Err(locked_refusal(until - now));
         }
         matched.ok_or_else(|| CiamError::Internal("a match without what matched".into()))
     }

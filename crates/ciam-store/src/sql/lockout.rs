@@ -76,44 +76,29 @@ impl<DB: Exec> SqlStore<DB> {
         id: &str,
         address: Option<(&AddressKey, i64)>,
     ) -> StoreResult<(Vec<Guess>, Option<ThrottleState>)> {
-        let mut stmts = Vec::with_capacity(2 * counters.len() + 1);
-        for counter in counters {
-            let key = || ("key".to_owned(), Arg::from(&counter.key));
-            let at = || ("now".to_owned(), Arg::from(now));
-            stmts.push(LOCK_COUNTER.bind(vec![key(), at(), ("reset_seconds".into(), reset_seconds.into())])?);
-            stmts.push(TAKE_PLACE.bind(vec![
-                key(),
-                at(),
-                ("place".into(), id.into()),
-                ("until".into(), until.into()),
-                ("limit".into(), counter.limit.into()),
-            ])?);
-        }
+        let group = DB::grouped_sql()
+            .check(counters.len(), address.is_some())
+            .ok_or_else(|| StoreError::Backend(format!("no check group for {} counters", counters.len())))?;
+        let mut values: Vec<(String, Arg)> = vec![
+            ("now".into(), now.into()),
+            ("reset_seconds".into(), reset_seconds.into()),
+            ("place".into(), id.into()),
+            ("until".into(), until.into()),
+            ("counters".into(), Arg::Int(counters.len() as i64)),
+        ];
         if let Some((ip, window_seconds)) = address {
-            stmts.push(RESERVE_PLACED_ATTEMPT.bind(vec![
-                ("ip".into(), ip.into()),
-                ("now".into(), now.into()),
-                ("window_seconds".into(), window_seconds.into()),
-                ("place".into(), id.into()),
-                ("counters".into(), Arg::Int(counters.len() as i64)),
-            ])?);
+            values.push(("ip".into(), ip.into()));
+            values.push(("window_seconds".into(), window_seconds.into()));
         }
-        // Each counter's row lock, then its place: every later statement
-        // sees what the counter's earlier holders committed.
-        let mut each = DB::transaction_each(&self.conns, stmts).await?.into_iter();
-        let broken = || StoreError::Backend("a check's transaction returned no counter".into());
-        let mut guesses = Vec::with_capacity(counters.len());
-        for _ in counters {
-            let counter = each.next().ok_or_else(broken)?;
-            let row = counter.first().ok_or_else(broken)?;
-            let state = DB::decode::<FailureRow>(row).map_err(db_err)?.try_into().map_err(db_err)?;
-            guesses.push(Guess { state, reserved: each.next().is_some_and(|place| !place.is_empty()) });
+        for (i, counter) in counters.iter().enumerate() {
+            values.push((format!("key{i}"), Arg::from(&counter.key)));
+            values.push((format!("limit{i}"), Arg::from(counter.limit)));
         }
-        let window = match each.next().as_deref() {
-            Some([row, ..]) => Some(DB::decode::<ThrottleRow>(row).map_err(db_err)?.into()),
-            _ => None,
-        };
-        Ok((guesses, window))
+        // Each counter's row lock, then its place, in one transaction: every
+        // later statement sees what the counter's earlier holders committed.
+        let rows = DB::grouped(&self.conns, group.bind(values)?).await?;
+        let rows: Vec<CheckRow> = rows.iter().map(DB::decode::<CheckRow>).collect::<Result<_, _>>().map_err(db_err)?;
+        checked(counters.len(), rows)
     }
 
     pub(super) async fn give_back(&self, place: &str) -> StoreResult<()> {
@@ -129,4 +114,34 @@ impl<DB: Exec> SqlStore<DB> {
         let rows = DB::transaction_rows(&self.conns, stmts).await?;
         rows.iter().map(|row| DB::decode::<FailureRow>(row).map_err(db_err)?.try_into().map_err(db_err)).collect()
     }
+}
+
+/// The guesses and the address's window of a grouped check of `n`
+/// counters, from its rows (see `grouped::sqlite_check`).
+fn checked(n: usize, rows: Vec<CheckRow>) -> StoreResult<(Vec<Guess>, Option<ThrottleState>)> {
+    let broken = || StoreError::Backend("a check's group returned no counter".into());
+    let mut states = vec![None; n];
+    let mut placed = vec![false; n];
+    let mut window = None;
+    for row in rows {
+        let part = usize::try_from(row.part).map_err(|_| broken())?;
+        match (part / 2, part % 2) {
+            (i, 0) if i == n => {
+                let failures = row.failures.ok_or_else(broken)?;
+                window = Some(ThrottleRow::new(row.window_start.ok_or_else(broken)?, failures).into());
+            }
+            (i, 0) if i < n => {
+                let state = FailureRow::new(row.failures.ok_or_else(broken)?, row.locked_until);
+                states[i] = Some(FailureState::try_from(state).map_err(db_err)?);
+            }
+            (i, 1) if i < n => placed[i] = true,
+            _ => return Err(broken()),
+        }
+    }
+    let guesses = states
+        .into_iter()
+        .zip(placed)
+        .map(|(state, reserved)| Ok(Guess { state: state.ok_or_else(broken)?, reserved }))
+        .collect::<StoreResult<Vec<Guess>>>()?;
+    Ok((guesses, window))
 }

@@ -25,12 +25,11 @@ use crate::audit::AuditWriter;
 use crate::conns::Conns;
 use crate::exec::{Arg, Exec, Record, Stmt, db_err};
 use crate::grouped::{
-    INSERT_SESSION, LOCK_COUNTER, RELEASE_ATTEMPT, RELEASE_PLACE, RESERVE_ATTEMPT, RESERVE_PLACED_ATTEMPT,
-    SETTLE_COUNTER, TAKE_PLACE, event_values, session_values,
+    INSERT_SESSION, RELEASE_ATTEMPT, RELEASE_PLACE, RESERVE_ATTEMPT, SETTLE_COUNTER, event_values, session_values,
 };
 use crate::rows::{
-    ActivityRow, AppRow, AuditRow, ConsoleSessionRow, FailureRow, GrantRow, GroupedRow, HashRow, HistoryRow, IdRow,
-    KeyRow, LockedUserRow, LookupRow, MemberRow, SessionRow, SessionUserRow, SettingRow, ThrottleRow, UserRow,
+    ActivityRow, AppRow, AuditRow, CheckRow, ConsoleSessionRow, FailureRow, GrantRow, GroupedRow, HashRow, HistoryRow,
+    IdRow, KeyRow, LockedUserRow, LookupRow, MemberRow, SessionRow, SessionUserRow, SettingRow, ThrottleRow, UserRow,
     audit_args,
 };
 use crate::statements::{
