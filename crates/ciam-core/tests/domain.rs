@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use ciam_core::admin::{AppInput, AuditFilter, UserFilter, UserInput};
+use ciam_core::call::Line;
 use ciam_core::mobile::parse_region;
 use ciam_core::model::{Action, AuditEntry, Device, Outcome, Status};
 use ciam_core::policy::{LockoutPolicyPatch, PasswordPolicyPatch};
@@ -96,6 +97,29 @@ async fn a_call_checks_device_then_client_then_app() {
     assert_eq!(code(d.ciam.open_call(caller("unknown"), Action::Login).await), ErrorCode::AppNotRegistered);
     let call: Call = d.ciam.open_call(caller(&d.client_id), Action::Logout).await.expect("open");
     assert_eq!(call.app().client_id.as_str(), d.client_id);
+}
+
+#[tokio::test]
+async fn a_call_lined_up_before_it_opens_takes_no_second_place_and_one_that_waited_too_long_is_refused_audited() {
+    let d = domain().await;
+    let ip = caller(&d.client_id).ip;
+    let mut places = Vec::new();
+    for _ in 0..config().calls_per_address {
+        places.push(d.ciam.line_up(ip).await.expect("a place").expect("held for a counted address"));
+    }
+    // Every place of the address is held: a call lined up already opens
+    // at once; one that was not would wait its turn.
+    let held = d.ciam.open_call_in_line(caller(&d.client_id), Action::Logout, Line::Held);
+    let held = tokio::time::timeout(std::time::Duration::from_millis(500), held).await;
+    assert!(held.expect("no wait").is_ok());
+    let not_yet = d.ciam.open_call(caller(&d.client_id), Action::Logout);
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(200), not_yet).await.is_err(), "waits its turn");
+    let timed_out = d.ciam.open_call_in_line(caller(&d.client_id), Action::Login, Line::TimedOut).await;
+    assert_eq!(code(timed_out), ErrorCode::AddressThrottled);
+    let events = d.events().await;
+    assert_eq!(events.first().map(|e| e.event.outcome), Some(Outcome::Refused(ErrorCode::AddressThrottled)));
+    drop(places);
+    assert!(d.ciam.open_call(caller(&d.client_id), Action::Logout).await.is_ok(), "a place is free again");
 }
 
 #[tokio::test]

@@ -84,6 +84,7 @@ pub fn router(ciam: Ciam, options: HttpOptions) -> Router {
         .layer(observe::propagate_request_id())
         .layer(observe::set_request_id())
         .layer(axum::middleware::from_fn(observe::keep_valid_request_id))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), sdk::line_up))
         .with_state(state)
 }
 
@@ -123,9 +124,35 @@ pub(crate) fn deadline_exceeded() -> CiamError {
 /// already handed off (a hash on its thread, a queued audit event) still
 /// completes; only the wait is cut.
 async fn deadline(request: Request, next: axum::middleware::Next) -> Response {
-    match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
+    match tokio::time::timeout_at(Arrived::of(&request) + REQUEST_DEADLINE, next.run(request)).await {
         Ok(response) => response,
         Err(_) => Failure(deadline_exceeded()).into_response(),
+    }
+}
+
+/// When a request that waited its turn before the middleware (see
+/// [`sdk::line_up`]) arrived: its deadlines count from then.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Arrived(tokio::time::Instant);
+
+impl Arrived {
+    /// Arriving now.
+    pub(crate) fn now() -> Self {
+        Arrived(tokio::time::Instant::now())
+    }
+
+    /// When the request arrived: as noted, or now.
+    pub(crate) fn of<B>(request: &axum::http::Request<B>) -> tokio::time::Instant {
+        Self::noted(request.extensions())
+    }
+
+    /// [`Arrived::of`] for a request taken apart.
+    pub(crate) fn of_parts(parts: &axum::http::request::Parts) -> tokio::time::Instant {
+        Self::noted(&parts.extensions)
+    }
+
+    fn noted(extensions: &axum::http::Extensions) -> tokio::time::Instant {
+        extensions.get::<Arrived>().map_or_else(tokio::time::Instant::now, |a| a.0)
     }
 }
 

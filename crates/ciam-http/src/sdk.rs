@@ -12,8 +12,9 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ciam_core::call::{Answered, Call};
+use ciam_core::call::{Answered, Call, Line};
 use ciam_core::login::{LoginOutcome, SessionGrant};
 use ciam_core::model::{Action, Status};
 use ciam_core::oidc::tickets::Ticket;
@@ -24,11 +25,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::{Failure, OutcomeCode};
-use crate::headers::{caller, header_text};
+use crate::headers::{caller, client_ip, header_text};
 use crate::json;
 use crate::openapi::SdkRefusals;
+use crate::{AppState, Arrived};
 
 /// The SDK routes, each with its part of the OpenAPI document.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -94,8 +95,10 @@ pub(crate) async fn run<T>(
 where
     T: Answered + Into<SdkBody>,
 {
-    let deadline = tokio::time::Instant::now() + WORK_DEADLINE;
-    let mut call = match within(deadline, state.ciam.open_call(caller(parts, &state.trusted_proxies), action)).await {
+    let deadline = Arrived::of_parts(parts) + WORK_DEADLINE;
+    let line = parts.extensions.get::<Line>().copied().unwrap_or_default();
+    let opening = state.ciam.open_call_in_line(caller(parts, &state.trusted_proxies), action, line);
+    let mut call = match within(deadline, opening).await {
         Ok(call) => call,
         Err(refusal) => return Failure(refusal).into_response(),
     };
@@ -109,6 +112,35 @@ where
         }
         Err(error) => Failure(error).into_response(),
     }
+}
+
+/// Lines an SDK call up among its address's calls in progress
+/// (docs/api.md §7) before any other middleware runs: a flood's calls
+/// waiting their turn hold their requests and this, not the state of the
+/// layers and the call they would run. The place is held until the call
+/// has answered; a call that waited too long is refused as it opens,
+/// audited like any other. Its deadlines count from its arrival.
+pub(crate) async fn line_up(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with(SDK_PREFIX) {
+        return next.run(request).await;
+    }
+    request.extensions_mut().insert(Arrived::now());
+    let ip = client_ip(request.headers(), request.extensions(), &state.trusted_proxies);
+    let place = match state.ciam.line_up(ip).await {
+        Ok(place) => {
+            request.extensions_mut().insert(Line::Held);
+            place
+        }
+        Err(CiamError::Throttled { .. }) => {
+            request.extensions_mut().insert(Line::TimedOut);
+            None
+        }
+        // Met again, and answered, as the call opens.
+        Err(_) => None,
+    };
+    let response = next.run(request).await;
+    drop(place);
+    response
 }
 
 /// `work`, or `COM.0002` once `deadline` has passed.

@@ -35,6 +35,19 @@ pub struct Caller {
     pub request_id: Option<String>,
 }
 
+/// Where a call stands in its address's line of calls in progress
+/// ([`crate::inflight`]) when it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Line {
+    /// Not in it yet: the call takes its place as it opens.
+    #[default]
+    NotYet,
+    /// Its place is held for it (see [`Ciam::line_up`]), or it needs none.
+    Held,
+    /// It waited its turn for too long: opening it refuses it, audited.
+    TimedOut,
+}
+
 /// An SDK call of a registered, enabled app, under way.
 #[derive(Debug)]
 pub struct Call {
@@ -160,11 +173,33 @@ impl Ciam {
     /// its address's calls in progress ([`crate::inflight`]). Only the last
     /// refusal is audited: the others are calls of no registered app.
     pub async fn open_call(&self, caller: Caller, action: Action) -> Result<Call, CiamError> {
+        self.open_call_in_line(caller, action, Line::NotYet).await
+    }
+
+    /// [`Ciam::open_call`] for a call that already stands at `line` in its
+    /// address's line.
+    pub async fn open_call_in_line(&self, caller: Caller, action: Action, line: Line) -> Result<Call, CiamError> {
         let draft = Draft { at: self.now(), action, caller, mobile: None, user_id: None };
         // Calls of no registered app are not audited: anyone could grow the
         // log with them (docs/api.md §8).
         let app = self.registered_app(&draft.caller).await?;
-        self.enter(draft, app).await
+        self.enter(draft, app, line).await
+    }
+
+    /// Waits for a place for a call from `ip` among its address's calls in
+    /// progress, before anything else is done for it: the HTTP layer lines
+    /// SDK calls up this way, so a call waiting its turn holds only its
+    /// request, then opens it with [`Line::Held`] (or [`Line::TimedOut`]
+    /// when this refuses it), keeping the place until it has answered.
+    /// `None` for an allowlisted or unknown address.
+    pub async fn line_up(&self, ip: Option<IpAddr>) -> Result<Option<Place>, CiamError> {
+        let Some(ip) = ip else {
+            return Ok(None);
+        };
+        if self.throttle_policy().await?.allows(ip) {
+            return Ok(None);
+        }
+        self.in_flight().enter(AddressKey::of(ip)).await.map(Some)
     }
 
     /// A call of the hosted login page for `app` (docs/oidc.md): no device
@@ -172,31 +207,24 @@ impl Ciam {
     /// then, as an SDK call, its place among its address's calls in
     /// progress.
     pub(crate) async fn open_page_call(&self, caller: Caller, app: App, action: Action) -> Result<Call, CiamError> {
-        self.enter(Draft { at: self.now(), action, caller, mobile: None, user_id: None }, app).await
+        self.enter(Draft { at: self.now(), action, caller, mobile: None, user_id: None }, app, Line::NotYet).await
     }
 
     /// A call of `app` takes its place among its address's calls in
-    /// progress; a refusal is audited.
-    async fn enter(&self, draft: Draft, app: App) -> Result<Call, CiamError> {
-        match self.take_place(&draft.caller).await {
+    /// progress, unless it stands there already; a refusal is audited.
+    async fn enter(&self, draft: Draft, app: App, line: Line) -> Result<Call, CiamError> {
+        let place = match line {
+            Line::NotYet => self.line_up(draft.caller.ip).await,
+            Line::Held => Ok(None),
+            Line::TimedOut => Err(crate::inflight::waited_too_long()),
+        };
+        match place {
             Ok(place) => Ok(Call { app, draft, stored: None, reserved: None, places: None, _place: place }),
             Err(refusal) => {
                 self.audit(&draft.event(Outcome::Refused(refusal.code()))).await?;
                 Err(refusal)
             }
         }
-    }
-
-    /// The call's place among its address's calls in progress (none for an
-    /// allowlisted address).
-    async fn take_place(&self, caller: &Caller) -> Result<Option<Place>, CiamError> {
-        let Some(ip) = caller.ip else {
-            return Ok(None);
-        };
-        if self.throttle_policy().await?.allows(ip) {
-            return Ok(None);
-        }
-        self.in_flight().enter(AddressKey::of(ip)).await.map(Some)
     }
 
     async fn registered_app(&self, caller: &Caller) -> Result<App, CiamError> {

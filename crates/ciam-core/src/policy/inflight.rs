@@ -19,6 +19,12 @@ use crate::model::AddressKey;
 /// The longest a call waits for its address's turn.
 pub const WAIT: Duration = Duration::from_secs(2);
 
+/// The refusal of a call that waited [`WAIT`] for its turn: `REQ.0007`,
+/// to come back in a second.
+pub fn waited_too_long() -> CiamError {
+    CiamError::Throttled { retry_after: 1 }
+}
+
 /// The lines, one per address with calls in progress.
 #[derive(Debug)]
 pub(crate) struct InFlight {
@@ -28,7 +34,7 @@ pub(crate) struct InFlight {
 
 /// A call's place among its address's calls in progress, given back on drop.
 #[derive(Debug)]
-pub(crate) struct Place {
+pub struct Place {
     permit: Option<OwnedSemaphorePermit>,
     key: AddressKey,
     lines: Arc<InFlight>,
@@ -52,7 +58,7 @@ impl InFlight {
                 Ok(Ok(permit)) => permit,
                 _ => {
                     self.tidy(&key);
-                    return Err(CiamError::Throttled { retry_after: 1 });
+                    return Err(waited_too_long());
                 }
             },
         };
