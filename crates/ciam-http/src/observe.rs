@@ -81,12 +81,16 @@ impl<B> MakeSpan<B> for RequestSpan {
         let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
         let route = request.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str);
         let ip = client_ip(request.headers(), request.extensions(), &self.trusted);
+        // How long it waited its turn (docs/api.md §7) before the duration
+        // its line gives.
+        let waited_ms = crate::Arrived::of(request).elapsed().as_micros() as f64 / 1e3;
         tracing::info_span!(
             "request",
             request_id = %id,
             method = %request.method(),
             route = %route,
             ip = %Shown(ip),
+            waited_ms,
         )
     }
 }
@@ -220,7 +224,8 @@ impl Sampler {
 /// `call` maps a route to its call's label.
 pub(crate) async fn count_sdk_calls(request: Request, next: Next) -> Response {
     let call = request.extensions().get::<MatchedPath>().and_then(|path| crate::sdk::call_of(path.as_str()));
-    let started = Instant::now();
+    // From its arrival: the wait for its turn is part of what a client sees.
+    let started = crate::Arrived::of(&request);
     let response = next.run(request).await;
     if let Some(call) = call {
         let outcome = response.extensions().get::<OutcomeCode>().map_or("-", |code| code.0);

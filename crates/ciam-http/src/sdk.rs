@@ -121,22 +121,26 @@ where
 /// has answered; a call that waited too long is refused as it opens,
 /// audited like any other. Its deadlines count from its arrival.
 pub(crate) async fn line_up(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    if !request.uri().path().starts_with(SDK_PREFIX) {
+    let path = request.uri().path();
+    if !path.strip_prefix(SDK_PREFIX).is_some_and(|call| call.starts_with('/')) {
         return next.run(request).await;
     }
-    request.extensions_mut().insert(Arrived::now());
+    let arrived = Arrived::now();
+    request.extensions_mut().insert(arrived);
     let ip = client_ip(request.headers(), request.extensions(), &state.trusted_proxies);
-    let place = match state.ciam.line_up(ip).await {
-        Ok(place) => {
+    // Within the call's own deadline: past it, the call answers COM.0002
+    // as it opens.
+    let place = match tokio::time::timeout_at(arrived.0 + WORK_DEADLINE, state.ciam.line_up(ip)).await {
+        Ok(Ok(place)) => {
             request.extensions_mut().insert(Line::Held);
             place
         }
-        Err(CiamError::Throttled { .. }) => {
+        Ok(Err(CiamError::Throttled { .. })) => {
             request.extensions_mut().insert(Line::TimedOut);
             None
         }
         // Met again, and answered, as the call opens.
-        Err(_) => None,
+        Ok(Err(_)) | Err(_) => None,
     };
     let response = next.run(request).await;
     drop(place);

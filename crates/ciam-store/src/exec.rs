@@ -176,7 +176,16 @@ pub(crate) trait Exec: Dialect {
     /// the caller stops waiting: a group cut short would leave its
     /// connection inside a transaction. A group that fails is rolled back.
     async fn grouped(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<Vec<Self::Row>>;
+    /// [`Exec::grouped`] for a group that takes what its caller gives back
+    /// later: when the caller has stopped waiting by the time the group
+    /// committed, the statements `undo` makes from its rows run at once on
+    /// the same connection, so nothing it took stays held for nobody.
+    async fn grouped_or_undone(conns: &Conns<Self>, stmt: Stmt, undo: Undo<Self>) -> StoreResult<Vec<Self::Row>>;
 }
+
+/// What undoes a committed group whose caller went away (see
+/// [`Exec::grouped_or_undone`]): statements made from its rows.
+pub(crate) type Undo<DB> = Box<dyn FnOnce(&[<DB as Database>::Row]) -> Vec<Stmt> + Send>;
 
 /// Builds sqlx queries from a statement's SQL and [`Arg`]s. Implemented
 /// once, for every sqlx database that takes the [`Arg`] types.
@@ -281,6 +290,26 @@ where
             rows.map_err(db_err)
         });
         group.await.map_err(|e| StoreError::Backend(format!("write group: {e}")))?
+    }
+
+    async fn grouped_or_undone(conns: &Conns<Self>, stmt: Stmt, undo: Undo<Self>) -> StoreResult<Vec<Self::Row>> {
+        count(false, 1);
+        let mut conn = conns.get().await?;
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let rows = DB::query(&stmt.sql, stmt.args, stmt.persistent).fetch_all(&mut *conn).await;
+            if rows.is_err() {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            }
+            if let Err(Ok(rows)) = answer.send(rows.map_err(db_err)) {
+                for stmt in undo(&rows) {
+                    if let Err(e) = DB::query(&stmt.sql, stmt.args, stmt.persistent).execute(&mut *conn).await {
+                        tracing::warn!(error = %e, "a write group whose caller went away was not undone");
+                    }
+                }
+            }
+        });
+        answered.await.map_err(|_| StoreError::Backend("write group: its task ended without an answer".into()))?
     }
 }
 

@@ -21,6 +21,7 @@ use common::{on_both_stores, with_store};
 on_both_stores!(
     failure_counter_is_atomic_under_concurrency,
     checks_in_flight_count_against_the_limit,
+    a_check_whose_caller_went_away_gives_back_what_it_took,
     expired_lock_starts_a_new_count,
     users_are_unique_by_mobile,
     a_batch_of_users_skips_taken_mobiles_and_ids,
@@ -328,6 +329,23 @@ async fn checks_in_flight_count_against_the_limit(store: Arc<dyn Store>) {
         "the account's one place is held"
     );
     assert_eq!(window, None, "an attempt refused by a counter is not counted at its address");
+}
+
+async fn a_check_whose_caller_went_away_gives_back_what_it_took(store: Arc<dyn Store>) {
+    let address = AddressKey::new("10.0.0.10");
+    let one = [Counter { key: key("gone"), limit: 1 }];
+    // The caller stops waiting as soon as the check is sent; the check
+    // still runs to its end, then gives back its place and its attempt.
+    for i in 0..5 {
+        let id = format!("gone-{i}");
+        let sent = store.begin_check(&one, 4000, 86_400, 4030, &id, Some((&address, 3600)));
+        let _ = tokio::time::timeout(std::time::Duration::from_micros(1), sent).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (guesses, window) =
+        store.begin_check(&one, 4001, 86_400, 4031, "here", Some((&address, 3600))).await.expect("check");
+    assert!(guesses[0].reserved, "no place is held by a check nobody waits for");
+    assert_eq!(window.map(|w| w.failures), Some(1), "nor an attempt in the address's window");
 }
 
 async fn expired_lock_starts_a_new_count(store: Arc<dyn Store>) {

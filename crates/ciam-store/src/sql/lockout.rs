@@ -96,7 +96,9 @@ impl<DB: Exec> SqlStore<DB> {
         }
         // Each counter's row lock, then its place, in one transaction: every
         // later statement sees what the counter's earlier holders committed.
-        let rows = DB::grouped(&self.conns, group.bind(values)?).await?;
+        // A check whose caller went away meanwhile gives back what it took.
+        let undo = undo_check::<DB>(id, address.map(|(ip, _)| ip.clone()), counters.len())?;
+        let rows = DB::grouped_or_undone(&self.conns, group.bind(values)?, undo).await?;
         let rows: Vec<CheckRow> = rows.iter().map(DB::decode::<CheckRow>).collect::<Result<_, _>>().map_err(db_err)?;
         checked(counters.len(), rows)
     }
@@ -144,4 +146,19 @@ fn checked(n: usize, rows: Vec<CheckRow>) -> StoreResult<(Vec<Guess>, Option<Thr
         .map(|(state, reserved)| Ok(Guess { state: state.ok_or_else(broken)?, reserved }))
         .collect::<StoreResult<Vec<Guess>>>()?;
     Ok((guesses, window))
+}
+
+/// What gives back a check's places, and its attempt in its address's
+/// window when it took one, after its caller went away (see
+/// [`Exec::grouped_or_undone`]).
+fn undo_check<DB: Exec>(place: &str, ip: Option<AddressKey>, n: usize) -> StoreResult<Undo<DB>> {
+    let release = RELEASE_PLACE.bind(vec![("place".into(), place.into())])?;
+    Ok(Box::new(move |rows: &[DB::Row]| {
+        let window = rows.iter().filter_map(|row| DB::decode::<CheckRow>(row).ok()).find(|r| r.part == 2 * n as i64);
+        let taken = ip.zip(window.and_then(|w| w.window_start));
+        let attempt = taken.and_then(|(key, window_start)| {
+            RELEASE_ATTEMPT.bind(reserved_values(Some(&Reservation { key, window_start }))).ok()
+        });
+        std::iter::once(release).chain(attempt).collect()
+    }))
 }

@@ -23,7 +23,7 @@ use ciam_core::store::{ActivityCount, Purge, Store, StoreError, StoreResult};
 
 use crate::audit::AuditWriter;
 use crate::conns::Conns;
-use crate::exec::{Arg, Exec, Record, Stmt, db_err};
+use crate::exec::{Arg, Exec, Record, Stmt, Undo, db_err};
 use crate::grouped::{
     INSERT_SESSION, RELEASE_ATTEMPT, RELEASE_PLACE, RESERVE_ATTEMPT, SETTLE_COUNTER, event_values, session_values,
 };

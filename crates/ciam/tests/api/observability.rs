@@ -168,6 +168,9 @@ async fn metrics_count_known_traffic_and_the_json_log_has_one_line_per_request_w
     assert_eq!(ok["status"], 200);
     assert_eq!(ok["outcome"], "SUCCESS");
     assert!(ok["duration_ms"].as_f64().is_some_and(|ms| ms > 0.0 && ms < 5000.0), "{ok}");
+    // Alone, a call waits no turn: well under its own duration.
+    let waited = ok["span"]["waited_ms"].as_f64().unwrap_or(f64::MAX);
+    assert!(waited < ok["duration_ms"].as_f64().unwrap_or_default(), "{ok}");
     let wrong = access("wrong-1");
     assert_eq!((wrong["status"].as_u64(), wrong["outcome"].as_str()), (Some(400), Some("IDAAS.SDK.LOGIN.0002")));
     assert_eq!(access("lock-2")["outcome"], "IDAAS.SDK.LOGIN.0001");
