@@ -7,6 +7,7 @@
 //! rows into the `rows` structs, and the text of the grouped statements.
 
 use std::borrow::Cow;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use ciam_core::model::{AddressKey, ClientId, LockKey, TokenDigest, UserId};
@@ -16,6 +17,7 @@ use sqlx::postgres::PgRow;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection, Database, Encode, Executor, FromRow, IntoArguments, Postgres, Sqlite, Type};
+use tokio::sync::oneshot;
 
 use crate::conns::Conns;
 use crate::grouped::Grouped;
@@ -295,21 +297,81 @@ where
     async fn grouped_or_undone(conns: &Conns<Self>, stmt: Stmt, undo: Undo<Self>) -> StoreResult<Vec<Self::Row>> {
         count(false, 1);
         let mut conn = conns.get().await?;
-        let (answer, answered) = tokio::sync::oneshot::channel();
+        let undo = Arc::new(Mutex::new(Some(undo)));
+        let (answer, answered) = oneshot::channel();
+        let left = Arc::clone(&undo);
         tokio::spawn(async move {
             let rows = DB::query(&stmt.sql, stmt.args, stmt.persistent).fetch_all(&mut *conn).await;
             if rows.is_err() {
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             }
-            if let Err(Ok(rows)) = answer.send(rows.map_err(db_err)) {
-                for stmt in undo(&rows) {
-                    if let Err(e) = DB::query(&stmt.sql, stmt.args, stmt.persistent).execute(&mut *conn).await {
-                        tracing::warn!(error = %e, "a write group whose caller went away was not undone");
-                    }
+            // Sent under the lock: the caller's guard either finds the rows
+            // or leaves the undoing to this task.
+            let refused = {
+                let mut slot = left.lock().unwrap_or_else(PoisonError::into_inner);
+                match answer.send(rows.map_err(db_err)) {
+                    Err(Ok(rows)) => slot.take().map(|undo| undo(&rows)),
+                    _ => None,
                 }
+            };
+            for stmt in refused.unwrap_or_default() {
+                run_undo(&mut *conn, stmt).await;
             }
         });
-        answered.await.map_err(|_| StoreError::Backend("write group: its task ended without an answer".into()))?
+        let mut waiting = Waiting { answered, undo, conns: conns.clone() };
+        let answer = (&mut waiting.answered).await;
+        waiting.undo.lock().unwrap_or_else(PoisonError::into_inner).take();
+        answer.map_err(|_| StoreError::Backend("write group: its task ended without an answer".into()))?
+    }
+}
+
+/// Runs one statement of an undo; a failure is logged (what it gives back
+/// lapses by itself).
+async fn run_undo<DB>(conn: &mut DB::Connection, stmt: Stmt)
+where
+    DB: Binds,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    if let Err(e) = DB::query(&stmt.sql, stmt.args, stmt.persistent).execute(conn).await {
+        tracing::warn!(error = %e, "{NOT_UNDONE}");
+    }
+}
+
+/// Logged when an undo fails.
+const NOT_UNDONE: &str = "a write group whose caller went away was not undone";
+
+/// The caller's side of [`Exec::grouped_or_undone`]: dropped before it took
+/// the group's answer, it undoes the group if the answer had arrived, and
+/// otherwise leaves that to the group's task, whose answer it refuses.
+struct Waiting<DB: Exec> {
+    answered: oneshot::Receiver<StoreResult<Vec<DB::Row>>>,
+    undo: Arc<Mutex<Option<Undo<DB>>>>,
+    conns: Conns<DB>,
+}
+
+impl<DB: Exec> Drop for Waiting<DB> {
+    fn drop(&mut self) {
+        let mut slot = self.undo.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(undo) = slot.take() else {
+            return;
+        };
+        self.answered.close();
+        match self.answered.try_recv() {
+            Ok(Ok(rows)) => {
+                let stmts = undo(&rows);
+                let conns = self.conns.clone();
+                tokio::spawn(async move {
+                    for stmt in stmts {
+                        if let Err(e) = DB::execute(&conns, stmt).await {
+                            tracing::warn!(error = %e, "{NOT_UNDONE}");
+                        }
+                    }
+                });
+            }
+            // Not sent yet: the task finds its answer refused and undoes.
+            _ => *slot = Some(undo),
+        }
     }
 }
 
