@@ -124,7 +124,7 @@ pub(crate) fn deadline_exceeded() -> CiamError {
 /// already handed off (a hash on its thread, a queued audit event) still
 /// completes; only the wait is cut.
 async fn deadline(request: Request, next: axum::middleware::Next) -> Response {
-    match tokio::time::timeout_at(Arrived::of(&request) + REQUEST_DEADLINE, next.run(request)).await {
+    match tokio::time::timeout_at(Arrived::at(request.extensions()) + REQUEST_DEADLINE, next.run(request)).await {
         Ok(response) => response,
         Err(_) => Failure(deadline_exceeded()).into_response(),
     }
@@ -141,17 +141,8 @@ impl Arrived {
         Arrived(tokio::time::Instant::now())
     }
 
-    /// When the request arrived: as noted, or now.
-    pub(crate) fn of<B>(request: &axum::http::Request<B>) -> tokio::time::Instant {
-        Self::noted(request.extensions())
-    }
-
-    /// [`Arrived::of`] for a request taken apart.
-    pub(crate) fn of_parts(parts: &axum::http::request::Parts) -> tokio::time::Instant {
-        Self::noted(&parts.extensions)
-    }
-
-    fn noted(extensions: &axum::http::Extensions) -> tokio::time::Instant {
+    /// When the request with these `extensions` arrived: as noted, or now.
+    pub(crate) fn at(extensions: &axum::http::Extensions) -> tokio::time::Instant {
         extensions.get::<Arrived>().map_or_else(tokio::time::Instant::now, |a| a.0)
     }
 }

@@ -83,7 +83,7 @@ impl<B> MakeSpan<B> for RequestSpan {
         let ip = client_ip(request.headers(), request.extensions(), &self.trusted);
         // How long it waited its turn (docs/api.md §7) before the duration
         // its line gives.
-        let waited_ms = crate::Arrived::of(request).elapsed().as_micros() as f64 / 1e3;
+        let waited_ms = crate::Arrived::at(request.extensions()).elapsed().as_micros() as f64 / 1e3;
         tracing::info_span!(
             "request",
             request_id = %id,
@@ -225,7 +225,7 @@ impl Sampler {
 pub(crate) async fn count_sdk_calls(request: Request, next: Next) -> Response {
     let call = request.extensions().get::<MatchedPath>().and_then(|path| crate::sdk::call_of(path.as_str()));
     // From its arrival: the wait for its turn is part of what a client sees.
-    let started = crate::Arrived::of(&request);
+    let started = crate::Arrived::at(request.extensions());
     let response = next.run(request).await;
     if let Some(call) = call {
         let outcome = response.extensions().get::<OutcomeCode>().map_or("-", |code| code.0);

@@ -95,7 +95,7 @@ pub(crate) async fn run<T>(
 where
     T: Answered + Into<SdkBody>,
 {
-    let deadline = Arrived::of_parts(parts) + WORK_DEADLINE;
+    let deadline = Arrived::at(&parts.extensions) + WORK_DEADLINE;
     let line = parts.extensions.get::<Line>().copied().unwrap_or_default();
     let opening = state.ciam.open_call_in_line(caller(parts, &state.trusted_proxies), action, line);
     let mut call = match within(deadline, opening).await {

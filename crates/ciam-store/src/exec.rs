@@ -180,8 +180,9 @@ pub(crate) trait Exec: Dialect {
     async fn grouped(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<Vec<Self::Row>>;
     /// [`Exec::grouped`] for a group that takes what its caller gives back
     /// later: when the caller has stopped waiting by the time the group
-    /// committed, the statements `undo` makes from its rows run at once on
-    /// the same connection, so nothing it took stays held for nobody.
+    /// committed, the statements `undo` makes from its rows run at once,
+    /// so nothing it took stays held for nobody. [`Exec::grouped`] is this
+    /// with nothing to undo.
     async fn grouped_or_undone(conns: &Conns<Self>, stmt: Stmt, undo: Undo<Self>) -> StoreResult<Vec<Self::Row>>;
 }
 
@@ -282,16 +283,7 @@ where
     }
 
     async fn grouped(conns: &Conns<Self>, stmt: Stmt) -> StoreResult<Vec<Self::Row>> {
-        count(false, 1);
-        let mut conn = conns.get().await?;
-        let group = tokio::spawn(async move {
-            let rows = DB::query(&stmt.sql, stmt.args, stmt.persistent).fetch_all(&mut *conn).await;
-            if rows.is_err() {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            }
-            rows.map_err(db_err)
-        });
-        group.await.map_err(|e| StoreError::Backend(format!("write group: {e}")))?
+        DB::grouped_or_undone(conns, stmt, Box::new(|_| Vec::new())).await
     }
 
     async fn grouped_or_undone(conns: &Conns<Self>, stmt: Stmt, undo: Undo<Self>) -> StoreResult<Vec<Self::Row>> {
@@ -299,12 +291,13 @@ where
         let mut conn = conns.get().await?;
         let undo = Arc::new(Mutex::new(Some(undo)));
         let (answer, answered) = oneshot::channel();
-        let left = Arc::clone(&undo);
+        let (left, lent) = (Arc::clone(&undo), conns.clone());
         tokio::spawn(async move {
             let rows = DB::query(&stmt.sql, stmt.args, stmt.persistent).fetch_all(&mut *conn).await;
             if rows.is_err() {
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             }
+            drop(conn);
             // Sent under the lock: the caller's guard either finds the rows
             // or leaves the undoing to this task.
             let refused = {
@@ -314,9 +307,7 @@ where
                     _ => None,
                 }
             };
-            for stmt in refused.unwrap_or_default() {
-                run_undo(&mut *conn, stmt).await;
-            }
+            give_back::<DB>(&lent, refused.unwrap_or_default()).await;
         });
         let mut waiting = Waiting { answered, undo, conns: conns.clone() };
         let answer = (&mut waiting.answered).await;
@@ -325,21 +316,15 @@ where
     }
 }
 
-/// Runs one statement of an undo; a failure is logged (what it gives back
-/// lapses by itself).
-async fn run_undo<DB>(conn: &mut DB::Connection, stmt: Stmt)
-where
-    DB: Binds,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-{
-    if let Err(e) = DB::query(&stmt.sql, stmt.args, stmt.persistent).execute(conn).await {
-        tracing::warn!(error = %e, "{NOT_UNDONE}");
+/// Runs the statements of an undo, each on its own; a failure is logged
+/// (what it gives back lapses by itself).
+async fn give_back<DB: Exec>(conns: &Conns<DB>, stmts: Vec<Stmt>) {
+    for stmt in stmts {
+        if let Err(e) = DB::execute(conns, stmt).await {
+            tracing::warn!(error = %e, "a write group whose caller went away was not undone");
+        }
     }
 }
-
-/// Logged when an undo fails.
-const NOT_UNDONE: &str = "a write group whose caller went away was not undone";
 
 /// The caller's side of [`Exec::grouped_or_undone`]: dropped before it took
 /// the group's answer, it undoes the group if the answer had arrived, and
@@ -360,14 +345,10 @@ impl<DB: Exec> Drop for Waiting<DB> {
         match self.answered.try_recv() {
             Ok(Ok(rows)) => {
                 let stmts = undo(&rows);
-                let conns = self.conns.clone();
-                tokio::spawn(async move {
-                    for stmt in stmts {
-                        if let Err(e) = DB::execute(&conns, stmt).await {
-                            tracing::warn!(error = %e, "{NOT_UNDONE}");
-                        }
-                    }
-                });
+                if !stmts.is_empty() {
+                    let conns = self.conns.clone();
+                    tokio::spawn(async move { give_back::<DB>(&conns, stmts).await });
+                }
             }
             // Not sent yet: the task finds its answer refused and undoes.
             _ => *slot = Some(undo),

@@ -209,7 +209,13 @@ pub(crate) fn purge(what: Purge, limit: u32) -> Stmt {
 
 /// Stores a signing key.
 pub(crate) fn insert_key(key: &SigningKeyRecord) -> Stmt {
-    Stmt::new(format!("INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+    insert_key_then(key, "")
+}
+
+/// Stores a signing key, the statement ending in `tail` (an `ON CONFLICT`
+/// clause).
+pub(crate) fn insert_key_then(key: &SigningKeyRecord, tail: &str) -> Stmt {
+    Stmt::new(format!("INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6){tail}"))
         .bind(key.kid.as_str())
         .bind(key.private_pkcs8.as_slice())
         .bind(key.created_at)

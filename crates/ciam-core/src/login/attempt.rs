@@ -40,6 +40,16 @@ pub(crate) struct Attempt {
 }
 
 impl Attempt {
+    /// The counters it counts against.
+    fn counters(&self) -> Vec<Counter> {
+        self.counters.iter().map(|(c, _)| c.clone()).collect()
+    }
+
+    /// The keys of the counters it counts against.
+    fn keys(&self) -> Vec<LockKey> {
+        self.counters.iter().map(|(c, _)| c.key.clone()).collect()
+    }
+
     /// `LOGIN.0001` while any of its counters is locked; checked before any
     /// hash.
     fn check_lock(&self) -> Result<(), CiamError> {
@@ -99,7 +109,7 @@ impl Attempt {
     /// `matched`, unless one of the counters was locked meanwhile.
     async fn check_unlocked<T>(&self, ciam: &Ciam, matched: Option<T>) -> Result<T, CiamError> {
         let now = ciam.now();
-        let keys: Vec<LockKey> = self.counters.iter().map(|(c, _)| c.key.clone()).collect();
+        let keys = self.keys();
         let states = ciam.store().login_lookup(&keys, None, None).await?.counts;
         if let Some(until) = states.iter().flatten().filter_map(|s| s.locked_until).filter(|u| *u > now).max() {
             return Err(locked_refusal(until - now));
@@ -119,7 +129,7 @@ impl Attempt {
             // the counters, are this failure.
             let event = call.event(Outcome::Refused(self.miss));
             let audit = FailureAudit { event: &event, locked: Outcome::Refused(ErrorCode::AccountLocked) };
-            let counters: Vec<Counter> = self.counters.iter().map(|(c, _)| c.clone()).collect();
+            let counters = self.counters();
             let (counted, _) = ciam.store().record_failure(&counters, self.now, &self.policy, audit, place).await?;
             let refusal = self.refusal(&counted);
             if refusal.code() == ErrorCode::AccountLocked {
@@ -131,7 +141,7 @@ impl Attempt {
         // A right password whose check ends after a burst locked the
         // counter is refused like any attempt on a locked account.
         let now = ciam.now();
-        let keys: Vec<LockKey> = self.counters.iter().map(|(c, _)| c.key.clone()).collect();
+        let keys = self.keys();
         let states = ciam.store().settle_match(&keys, place, now).await?;
         match states.iter().filter_map(|s| s.locked_until).filter(|until| *until > now).max() {
             Some(until) => Err(locked_refusal(until - now)),
@@ -156,7 +166,7 @@ impl Attempt {
     ) -> Result<Option<ThrottleState>, CiamError> {
         let id = OpaqueToken::generate(PLACE_ID_LEN)?.expose().to_owned();
         call.hold_places(id.clone());
-        let counters: Vec<Counter> = self.counters.iter().map(|(c, _)| c.clone()).collect();
+        let counters = self.counters();
         let until = self.now + GUESS_HOLD_SECONDS;
         let reset = self.policy.failure_reset_seconds;
         let (guesses, window) = ciam.store().begin_check(&counters, self.now, reset, until, &id, address).await?;

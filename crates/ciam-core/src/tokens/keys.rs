@@ -78,6 +78,11 @@ pub struct KeyRing {
     sealer: Option<Arc<Sealer>>,
 }
 
+/// Whether `record` is a current (not retired) key of `alg`.
+fn is_current(record: &SigningKeyRecord, alg: SigningAlg) -> bool {
+    record.alg == alg && record.retired_at.is_none()
+}
+
 /// The records to publish at `now`: the current key of each algorithm
 /// first, in [`SigningAlg::ALL`] order, then the others still published.
 /// The current key of an algorithm is its newest one not retired; every
@@ -88,7 +93,7 @@ fn layout(records: &[SigningKeyRecord], now: UnixTime) -> Result<Vec<&SigningKey
     sorted.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
     let mut published = Vec::with_capacity(sorted.len());
     for alg in SigningAlg::ALL {
-        let current = sorted.iter().find(|r| r.alg == alg && r.retired_at.is_none());
+        let current = sorted.iter().find(|r| is_current(r, alg));
         published.push(*current.ok_or_else(|| CiamError::Internal(format!("no current {} key", alg.as_str())))?);
     }
     let current: Vec<&str> = published.iter().map(|r| r.kid.as_str()).collect();
@@ -158,7 +163,7 @@ impl KeyRing {
         records: Vec<SigningKeyRecord>,
         now: UnixTime,
     ) -> Result<Vec<SigningKeyRecord>, CiamError> {
-        let current = |alg: SigningAlg| records.iter().any(|r| r.alg == alg && r.retired_at.is_none());
+        let current = |alg: SigningAlg| records.iter().any(|r| is_current(r, alg));
         let missing: Vec<SigningAlg> = SigningAlg::ALL.into_iter().filter(|alg| !current(*alg)).collect();
         if missing.is_empty() {
             return Ok(records);

@@ -34,8 +34,8 @@ use crate::rows::{
 };
 use crate::statements::{
     APP_COLUMNS, AUDIT_COLUMNS, GRANT_COLUMNS, INSERT_USERS_ROWS, KEY_COLUMNS, LOGIN_LOOKUP, SELECT_APP, SELECT_USER,
-    SESSION_USER, USER_COLUMNS, app_args, client_args, insert_key, insert_users, list_audit, placeholders,
-    prefixed_user_columns, profile_args, purge, reserved_values, session_args, signup_args,
+    SESSION_USER, USER_COLUMNS, app_args, client_args, insert_key, insert_key_then, insert_users, list_audit,
+    placeholders, prefixed_user_columns, profile_args, purge, reserved_values, session_args, signup_args,
 };
 
 /// A [`Store`] on a SQL database.

@@ -351,14 +351,8 @@ impl<DB: Exec> Store for SqlStore<DB> {
         // The one-current-key index refuses a second current key of an
         // algorithm: the first instance to store one wins, the others store
         // nothing.
-        let sql = format!(
-            "INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, NULL, NULL, $4) ON CONFLICT DO NOTHING"
-        );
-        let stmt = Stmt::new(sql)
-            .bind(key.kid.as_str())
-            .bind(key.private_pkcs8.as_slice())
-            .bind(key.created_at)
-            .bind(key.alg.as_str());
+        let first = SigningKeyRecord { retired_at: None, publish_until: None, ..key.clone() };
+        let stmt = insert_key_then(&first, " ON CONFLICT DO NOTHING");
         Ok(self.execute(stmt).await? == 1)
     }
 
