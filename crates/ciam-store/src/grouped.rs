@@ -325,7 +325,11 @@ pub(crate) static SQLITE: LazyLock<Grouped> = LazyLock::new(|| Grouped {
 
 /// [`sqlite_check`] on PostgreSQL: a call of `take_check_places`
 /// (migration 0012), which runs the same statements in one round trip,
-/// each with a fresh snapshot, and answers the same rows.
+/// each with a fresh snapshot, and answers the same rows. Its transaction
+/// commits without waiting for the log to reach the disk
+/// (`synchronous_commit` off for it alone), as a check's do on SQLite
+/// (see `SqlStore::checks_on`): the commit that answers the attempt waits
+/// for the log up to itself, this one's places included.
 fn postgres_check(p: &mut Params, n: usize, address: bool) -> String {
     const NO_TEXT: &str = "CAST(NULL AS TEXT)";
     const NO_INT: &str = "CAST(NULL AS BIGINT)";
@@ -335,7 +339,8 @@ fn postgres_check(p: &mut Params, n: usize, address: bool) -> String {
     let (ip, window) = if address { (p.p("ip"), p.p("window_seconds")) } else { (NO_TEXT.into(), NO_INT.into()) };
     format!(
         "SELECT o_part AS part, o_failures AS failures, o_locked_until AS locked_until, o_window_start AS window_start \
-         FROM take_check_places({key0}, {limit0}, {key1}, {limit1}, {now}, {reset}, {until}, {place}, {ip}, {window})"
+         FROM take_check_places({key0}, {limit0}, {key1}, {limit1}, {now}, {reset}, {until}, {place}, {ip}, {window}) \
+         CROSS JOIN set_config('synchronous_commit', 'off', true) AS unsynced"
     )
 }
 

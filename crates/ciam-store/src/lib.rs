@@ -187,7 +187,13 @@ async fn open_sqlite(url: &str, options: &DbOptions) -> Result<SqlStore<sqlx::Sq
     for _ in 1..options.max_connections.unwrap_or(2) {
         kept.push(SqliteConnection::connect_with(&connect).await.map_err(backend)?);
     }
-    Ok(SqlStore::new(Conns::Kept(Arc::new(Kept::new(kept, options.timeout)))))
+    // Password checks take their places on a connection of their own whose
+    // commits are not synced to the disk: the commit that answers the
+    // attempt syncs them (see `SqlStore::checks_on`).
+    let checks =
+        SqliteConnection::connect_with(&connect.synchronous(SqliteSynchronous::Normal)).await.map_err(backend)?;
+    let keep = |conns| Conns::Kept(Arc::new(Kept::new(conns, options.timeout)));
+    Ok(SqlStore::new(keep(kept)).checks_on(keep(vec![checks])))
 }
 
 /// The database file, readable by its owner only (it holds the signing

@@ -98,7 +98,7 @@ impl<DB: Exec> SqlStore<DB> {
         // later statement sees what the counter's earlier holders committed.
         // A check whose caller went away meanwhile gives back what it took.
         let undo = undo_check::<DB>(id, address.map(|(ip, _)| ip.clone()), counters.len())?;
-        let rows = DB::grouped_or_undone(&self.conns, group.bind(values)?, undo).await?;
+        let rows = DB::grouped_or_undone(&self.checks, group.bind(values)?, undo).await?;
         let rows: Vec<CheckRow> = rows.iter().map(DB::decode::<CheckRow>).collect::<Result<_, _>>().map_err(db_err)?;
         checked(counters.len(), rows)
     }
