@@ -69,7 +69,7 @@ impl<DB: Exec> SqlStore<DB> {
     /// later commit that does reach the disk (the failure's count, the
     /// session), and that commit makes the database's log durable up to
     /// itself, the places written before it included. A place lost to a
-    /// power cut belonged to an attempt nobody was answered.
+    /// power cut belonged to an attempt that was never answered.
     pub(crate) fn checks_on(self, checks: Conns<DB>) -> Self {
         Self { checks, ..self }
     }
