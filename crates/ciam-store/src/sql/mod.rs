@@ -67,7 +67,7 @@ impl<DB: Exec> SqlStore<DB> {
     /// return. A check's places are then durable before its attempt is
     /// answered all the same: every answer to a checked attempt waits for a
     /// later commit that does reach the disk (the failure's count, the
-    /// session), and that commit makes the database's log durable up to
+    /// session, a refusal's event), and that commit makes the database's log durable up to
     /// itself, the places written before it included. A place lost to a
     /// power cut belonged to an attempt that was never answered.
     pub(crate) fn checks_on(self, checks: Conns<DB>) -> Self {
